@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Run the whole test suite on a fresh machine: set-up, lint, types, tests (services are started
+# by the test fixtures on free loopback ports). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "== ruff"; .venv/bin/ruff check .
+echo "== mypy"; .venv/bin/mypy
+if command -v docker-compose >/dev/null && [ -f docker-compose.yml ]; then
+  echo "== docker-compose config"; docker-compose -f docker-compose.yml config -q
+fi
+echo "== pytest"
+.venv/bin/python -m pytest "$@"

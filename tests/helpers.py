@@ -1,0 +1,25 @@
+"""Small assertions on finished spans shared by the test modules."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+
+def by_name(exporter: InMemorySpanExporter, name: str) -> ReadableSpan:
+    """The one finished span called `name`."""
+    found = [s for s in exporter.get_finished_spans() if s.name == name]
+    assert len(found) == 1, f"expected one span {name!r}, got {[s.name for s in found]}"
+    return found[0]
+
+
+def all_named(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
+    return [s for s in exporter.get_finished_spans() if s.name == name]
+
+
+def hex_trace(span: ReadableSpan) -> str:
+    return format(span.context.trace_id, "032x")
+
+
+def hex_span(span: ReadableSpan) -> str:
+    return format(span.context.span_id, "016x")

@@ -1,0 +1,123 @@
+"""The span contract: origin, propagated, cause, absorbed; metadata redacted."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+
+from tests.helpers import by_name, hex_span
+from tracectx import ErrorKind, bound, handled, new_error, record_error, traced
+from tracectx import semconv as sc
+
+
+class TestRoles:
+    def test_first_span_is_origin_outer_spans_propagate(self, spans):
+        with pytest.raises(Exception) as info, traced("outer"), traced("middle"), traced("inner"):
+            raise new_error(ErrorKind.BUSINESS, "no funds", code="E42", account_id="a1")
+        inner, middle, outer = (by_name(spans, n) for n in ("inner", "middle", "outer"))
+        eid = info.value.error_id
+        assert inner.attributes[sc.ATTR_ROLE] == "origin"
+        assert inner.attributes[sc.ATTR_ID] == eid
+        assert inner.attributes[sc.ATTR_KIND] == "BUSINESS"
+        assert inner.attributes[sc.ATTR_CODE] == "E42"
+        assert inner.attributes[sc.ATTR_ERROR_TYPE] == "tracectx.errors.TracedError"
+        assert inner.attributes[sc.ATTR_META_PREFIX + "account_id"] == "a1"
+        assert inner.status.status_code is StatusCode.ERROR
+        assert [e.name for e in inner.events] == ["exception"]
+        for span in (middle, outer):
+            assert span.attributes[sc.ATTR_ROLE] == "propagated"
+            assert span.attributes[sc.ATTR_ID] == eid
+            assert span.attributes[sc.ATTR_ORIGIN_SPAN_ID] == hex_span(inner)
+            assert span.status.status_code is StatusCode.ERROR
+            assert not any(k.startswith(sc.ATTR_META_PREFIX) for k in span.attributes)
+
+    def test_raise_from_gives_new_id_with_cause(self, spans):
+        with pytest.raises(Exception) as info, traced("outer"):
+            try:
+                with traced("inner"):
+                    raise TimeoutError("slow")
+            except TimeoutError as exc:
+                raise new_error(ErrorKind.BUSINESS, "gave up") from exc
+        inner, outer = by_name(spans, "inner"), by_name(spans, "outer")
+        assert outer.attributes[sc.ATTR_ROLE] == "origin"
+        assert outer.attributes[sc.ATTR_ID] == info.value.error_id
+        assert outer.attributes[sc.ATTR_CAUSE_ID] == inner.attributes[sc.ATTR_ID]
+        assert outer.attributes[sc.ATTR_ID] != inner.attributes[sc.ATTR_ID]
+
+    def test_handled_marks_absorber_without_error_status(self, spans):
+        with traced("handler"):
+            try:
+                with traced("call"):
+                    raise new_error(ErrorKind.BUSINESS, "rejected")
+            except Exception as exc:
+                handled(exc)
+                eid = exc.error_id
+        handler = by_name(spans, "handler")
+        assert handler.status.status_code is not StatusCode.ERROR
+        assert handler.attributes[sc.ATTR_ROLE] == "absorbed"
+        event = next(e for e in handler.events if e.name == sc.EVENT_HANDLED)
+        assert event.attributes[sc.ATTR_ID] == eid
+
+    def test_plain_exception_gets_id_and_kind(self, spans):
+        with pytest.raises(TimeoutError), traced("op"):
+            raise TimeoutError("x")
+        op = by_name(spans, "op")
+        assert op.attributes[sc.ATTR_KIND] == "TRANSIENT"
+        assert op.attributes[sc.ATTR_ERROR_TYPE] == "TimeoutError"
+        assert len(op.attributes[sc.ATTR_ID]) == 16
+
+    def test_bound_metadata_lands_on_origin_redacted(self, spans):
+        with bound(account_id="acc_1", api_token="s3cret"), pytest.raises(KeyError):
+            with traced("op"):
+                raise KeyError("k")
+        attrs = by_name(spans, "op").attributes
+        assert attrs[sc.ATTR_META_PREFIX + "account_id"] == "acc_1"
+        assert attrs[sc.ATTR_META_PREFIX + "api_token"] == "[REDACTED]"
+
+    def test_cancellation_is_not_an_error(self, spans):
+        with pytest.raises(asyncio.CancelledError), traced("op"):
+            raise asyncio.CancelledError()
+        assert by_name(spans, "op").status.status_code is not StatusCode.ERROR
+
+    def test_record_on_span_opened_by_someone_else(self, spans):
+        tracer = trace.get_tracer("other-instrumentation")
+        with tracer.start_as_current_span("foreign"):
+            try:
+                raise ValueError("bad")
+            except ValueError as exc:
+                assert record_error(exc) == "origin"
+                assert record_error(exc) is None  # twice on one span: no-op
+        assert by_name(spans, "foreign").attributes[sc.ATTR_ROLE] == "origin"
+
+
+class TestDecorator:
+    def test_sync_decorator_with_and_without_parens(self, spans):
+        @traced
+        def a():
+            return 1
+
+        @traced("named")
+        def b():
+            raise ValueError("x")
+
+        assert a() == 1
+        with pytest.raises(ValueError):
+            b()
+        assert by_name(spans, a.__qualname__).status.status_code is not StatusCode.ERROR
+        assert by_name(spans, "named").attributes[sc.ATTR_ROLE] == "origin"
+
+    async def test_async_decorator_reraises_same_object(self, spans):
+        err = new_error(ErrorKind.TRANSIENT, "x")
+
+        @traced("aop")
+        async def op():
+            await asyncio.sleep(0)
+            raise err
+
+        with pytest.raises(type(err)) as info:
+            await op()
+        assert info.value is err
+        assert by_name(spans, "aop").attributes[sc.ATTR_ID] == err.error_id

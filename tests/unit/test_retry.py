@@ -1,0 +1,79 @@
+"""retry_transient: only retryable kinds, bounded attempts, original error, events on span."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import by_name
+from tracectx import ErrorKind, new_error, retry_transient, traced
+from tracectx import semconv as sc
+
+
+class TestRetry:
+    def test_transient_retried_until_success_and_recorded(self, spans):
+        waits: list[float] = []
+        calls = []
+
+        @retry_transient(attempts=4, initial=0.1, maximum=1.0, jitter=0.05, sleep=waits.append)
+        def op():
+            calls.append(1)
+            if len(calls) < 3:
+                raise TimeoutError("slow")
+            return "ok"
+
+        with traced("job"):
+            assert op() == "ok"
+        assert len(calls) == 3
+        assert 0.1 <= waits[0] <= 0.15 and 0.2 <= waits[1] <= 0.25
+        events = [e for e in by_name(spans, "job").events if e.name == sc.EVENT_RETRY]
+        assert [e.attributes[sc.ATTR_ATTEMPT] for e in events] == [1, 2]
+
+    def test_business_never_retried(self):
+        calls = []
+
+        @retry_transient(sleep=lambda s: None)
+        def op():
+            calls.append(1)
+            raise new_error(ErrorKind.BUSINESS, "no")
+
+        with pytest.raises(Exception, match="no"):
+            op()
+        assert len(calls) == 1
+
+    def test_original_exception_reraised_after_last_attempt(self):
+        err = TimeoutError("always")
+
+        @retry_transient(attempts=3, sleep=lambda s: None)
+        def op():
+            raise err
+
+        with pytest.raises(TimeoutError) as info:
+            op()
+        assert info.value is err
+        assert op.statistics["attempt_number"] == 3
+
+    def test_backoff_is_capped(self):
+        waits: list[float] = []
+
+        @retry_transient(attempts=8, initial=1, maximum=2, jitter=0, sleep=waits.append)
+        def op():
+            raise TimeoutError()
+
+        with pytest.raises(TimeoutError):
+            op()
+        assert max(waits) == 2 and len(waits) == 7
+
+    async def test_async(self):
+        calls = []
+
+        async def nosleep(s):
+            return None
+
+        @retry_transient(attempts=3, sleep=nosleep)
+        async def op():
+            calls.append(1)
+            if len(calls) < 2:
+                raise ConnectionResetError()
+            return 5
+
+        assert await op() == 5 and len(calls) == 2

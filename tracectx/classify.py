@@ -1,0 +1,138 @@
+"""Classify any exception into an `ErrorKind`.
+
+Order: an explicit kind (a `TracedError`, or a ``tracectx_kind`` attribute) → the registry of
+exception types (most specific class in the MRO wins, like httpx's exception mapping) and
+predicates → the explicit cause chain → UNKNOWN. Integrations register their own types
+(e.g. retriable Kafka errors as TRANSIENT).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from tracectx.errors import TracedError
+from tracectx.kinds import ErrorKind
+
+__all__ = [
+    "classify",
+    "is_kind",
+    "register_exception",
+    "register_predicate",
+    "reset_classifiers",
+    "walk_chain",
+]
+
+Predicate = Callable[[BaseException], "ErrorKind | None"]
+
+_lock = threading.Lock()
+_by_type: dict[type[BaseException], ErrorKind] = {}
+_predicates: list[Predicate] = []
+
+_DEFAULT_TYPES: dict[type[BaseException], ErrorKind] = {
+    TimeoutError: ErrorKind.TRANSIENT,
+    ConnectionError: ErrorKind.TRANSIENT,
+    InterruptedError: ErrorKind.TRANSIENT,
+    MemoryError: ErrorKind.FATAL,
+    SystemError: ErrorKind.FATAL,
+    RecursionError: ErrorKind.FATAL,
+}
+# Severity when one kind must stand for a group: the one that most limits what callers may do.
+_SEVERITY = {"FATAL": 3, "UNKNOWN": 2, "BUSINESS": 1, "TRANSIENT": 0}
+
+
+def register_exception(exc_type: type[BaseException], kind: ErrorKind) -> None:
+    """Classify `exc_type` (and its subclasses, unless more specific ones are registered)."""
+    with _lock:
+        _by_type[exc_type] = kind
+
+
+def register_predicate(predicate: Predicate) -> None:
+    """Add a predicate returning a kind or None; predicates run after the type table."""
+    with _lock:
+        _predicates.append(predicate)
+
+
+def reset_classifiers() -> None:
+    """Back to the built-in table, no predicates."""
+    with _lock:
+        _by_type.clear()
+        _by_type.update(_DEFAULT_TYPES)
+        _predicates.clear()
+
+
+def _direct_kind(exc: BaseException) -> ErrorKind | None:
+    """The kind of `exc` itself, ignoring its cause chain and group members."""
+    if isinstance(exc, TracedError):
+        return exc.kind
+    explicit = getattr(exc, "tracectx_kind", None)
+    if isinstance(explicit, ErrorKind):
+        return explicit
+    with _lock:
+        table = dict(_by_type)
+        predicates = list(_predicates)
+    for cls in type(exc).__mro__:
+        if cls in table:
+            return table[cls]
+    for predicate in predicates:
+        try:
+            kind = predicate(exc)
+        except Exception:
+            continue
+        if kind is not None:
+            return kind
+    return None
+
+
+def walk_chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then its ``__cause__``/``__context__`` chain and group members; each once."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        if isinstance(node, BaseExceptionGroup):
+            stack.extend(reversed(node.exceptions))
+        if node.__context__ is not None and not node.__suppress_context__:
+            stack.append(node.__context__)
+        if node.__cause__ is not None:
+            stack.append(node.__cause__)
+
+
+def classify(exc: BaseException) -> ErrorKind:
+    """The kind of any exception; UNKNOWN when nothing says otherwise. Never raises."""
+    direct = _direct_kind(exc)
+    if direct is not None:
+        return direct
+    if isinstance(exc, BaseExceptionGroup):
+        member_kinds = [classify(member) for member in exc.exceptions]
+        if member_kinds:
+            return max(member_kinds, key=lambda k: _SEVERITY.get(k.base.name, 2))
+    seen = {id(exc)}
+    node = exc.__cause__
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        direct = _direct_kind(node)
+        if direct is not None:
+            return direct
+        node = node.__cause__
+    return ErrorKind.UNKNOWN
+
+
+def is_kind(exc: BaseException, kind: ErrorKind) -> bool:
+    """True if `exc` or anything in its cause/context chain or group members is of `kind`.
+
+    Custom kinds count as their base kind too (an AUTH error built on BUSINESS is BUSINESS).
+    Cyclic chains are walked once.
+    """
+    for node in walk_chain(exc):
+        direct = _direct_kind(node)
+        if direct is not None and direct.is_a(kind):
+            return True
+    return False
+
+
+reset_classifiers()

@@ -1,0 +1,135 @@
+"""Carry the OTel context across process boundaries with the globally configured propagators.
+
+`capture()` writes the current context (traceparent/tracestate, baggage — so bound metadata
+too) into a plain ``dict[str, str]`` carrier; `extract()` reads one back, defensively: non-string
+or non-UTF-8 values are dropped, baggage is bounded, and a malformed traceparent simply yields a
+context without a parent. `restore()` attaches the result for a ``with`` block. Integrations pass
+their own getter/setter for header lists (Kafka) or nested dicts (Celery).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter, Setter
+
+from tracectx.context import sanitize_baggage
+
+__all__ = [
+    "Carrier",
+    "capture",
+    "extract",
+    "has_remote_parent",
+    "inject",
+    "restore",
+]
+
+Carrier = dict[str, str]
+MAX_HEADER_VALUE = 8192
+_log = logging.getLogger("tracectx")
+
+
+class _TextGetter(Getter[Mapping[str, Any]]):
+    """Reads str or UTF-8 bytes values; anything else is treated as absent."""
+
+    def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        if value is None:
+            # Header names are case-insensitive on most transports.
+            lowered = key.lower()
+            value = next((v for k, v in carrier.items() if str(k).lower() == lowered), None)
+        text = _as_text(value)
+        return None if text is None else [text]
+
+    def keys(self, carrier: Mapping[str, Any]) -> list[str]:
+        return [str(k) for k in carrier]
+
+
+def _as_text(value: Any) -> str | None:
+    if isinstance(value, bytes | bytearray):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            _log.debug("tracectx: dropped a non-UTF-8 propagation header")
+            return None
+    if isinstance(value, list | tuple) and value:
+        value = value[0]
+    if not isinstance(value, str) or len(value) > MAX_HEADER_VALUE:
+        return None
+    return value
+
+
+_text_getter = _TextGetter()
+
+
+def inject(
+    carrier: MutableMapping[str, Any] | None = None,
+    *,
+    context: Context | None = None,
+    setter: Setter[Any] | None = None,
+) -> MutableMapping[str, Any]:
+    """Write `context` (default: current) into `carrier` with the global propagator."""
+    target: MutableMapping[str, Any] = {} if carrier is None else carrier
+    if setter is None:
+        propagate.inject(target, context=context)
+    else:
+        propagate.inject(target, context=context, setter=setter)
+    return target
+
+
+def capture(context: Context | None = None) -> Carrier:
+    """The current context as a fresh ``dict[str, str]`` carrier, ready to pickle or send."""
+    carrier: Carrier = {}
+    propagate.inject(carrier, context=context)
+    return carrier
+
+
+def extract(
+    carrier: Any,
+    *,
+    getter: Getter[Any] | None = None,
+    context: Context | None = None,
+) -> Context:
+    """A context from `carrier`; never raises. Hostile input gives a context with no parent.
+
+    Args:
+        carrier: a mapping (or what `getter` understands).
+        getter: how to read the carrier; default reads str/bytes mappings.
+        context: base context (default: a fresh empty one, so nothing stale leaks in).
+    """
+    base = context if context is not None else Context()
+    if carrier is None:
+        return base
+    try:
+        if getter is None:
+            if not isinstance(carrier, Mapping):
+                return base
+            ctx = propagate.extract(carrier, context=base, getter=_text_getter)
+        else:
+            ctx = propagate.extract(carrier, context=base, getter=getter)
+        return sanitize_baggage(ctx)
+    except Exception:  # a propagator choking on hostile input must not break the hop
+        _log.warning("tracectx: could not extract trace context; starting fresh", exc_info=True)
+        return base
+
+
+def has_remote_parent(ctx: Context) -> bool:
+    """True if `ctx` holds a valid span context (e.g. extracted from a good traceparent)."""
+    return trace.get_current_span(ctx).get_span_context().is_valid
+
+
+@contextlib.contextmanager
+def restore(carrier: Any, *, getter: Getter[Any] | None = None) -> Iterator[Context]:
+    """Attach the context extracted from `carrier` for the ``with`` block, then detach it."""
+    ctx = extract(carrier, getter=getter)
+    token = otel_context.attach(ctx)
+    try:
+        yield ctx
+    finally:
+        otel_context.detach(token)

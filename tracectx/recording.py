@@ -1,0 +1,248 @@
+"""Record errors on spans following the tracectx contract (see `tracectx.semconv`).
+
+The first span an error is recorded on is its *origin*; every later span it leaves is a
+*propagator* pointing back at the origin; a span that catches it and carries on is an
+*absorber* (`handled`). `traced` opens a span and applies all of this; `record_error` does it on
+any span, including ones opened by other instrumentations.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, overload
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from tracectx import semconv
+from tracectx.classify import classify
+from tracectx.config import settings
+from tracectx.context import get_bound
+from tracectx.errors import (
+    ErrorOrigin,
+    TracedError,
+    cause_of,
+    error_id,
+    get_origin,
+    set_origin,
+    type_name,
+)
+from tracectx.kinds import ErrorKind, run_fatal_hooks
+from tracectx.redaction import redact
+
+__all__ = ["error_attributes", "handled", "record_error", "traced"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_SPANS_ATTR = "_tracectx_spans"
+_MAX_SPANS_REMEMBERED = 64
+_TRACER_NAME = "tracectx"
+
+
+def _hex_ids(span: Span) -> tuple[str, str]:
+    ctx = span.get_span_context()
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+
+
+def _service(span: Span) -> str | None:
+    resource = getattr(span, "resource", None)
+    name = getattr(resource, "attributes", {}).get("service.name") if resource else None
+    return str(name) if name else settings().service_name
+
+
+def _attr_value(value: Any) -> str | bool | int | float:
+    if isinstance(value, str | bool | int | float):
+        return value
+    return str(value)
+
+
+def _metadata(exc: BaseException) -> Mapping[str, Any]:
+    return exc.metadata if isinstance(exc, TracedError) else get_bound()
+
+
+def error_attributes(exc: BaseException) -> dict[str, str | bool | int | float]:
+    """The identity attributes of an error: type, kind, code, id (no role)."""
+    kind = exc.kind if isinstance(exc, TracedError) else classify(exc)
+    code = exc.code if isinstance(exc, TracedError) else kind.name.lower()
+    attrs: dict[str, str | bool | int | float] = {
+        semconv.ATTR_ERROR_TYPE: type_name(exc),
+        semconv.ATTR_KIND: kind.name,
+        semconv.ATTR_CODE: code,
+        semconv.ATTR_ID: error_id(exc),
+    }
+    cause = cause_of(exc)
+    if cause is not None:
+        attrs[semconv.ATTR_CAUSE_ID] = error_id(cause)
+    return attrs
+
+
+def _seen_on(exc: BaseException, span_id: str) -> bool:
+    """True if `exc` was already recorded on this span; remembers it otherwise."""
+    spans = getattr(exc, _SPANS_ATTR, None)
+    if not isinstance(spans, list):
+        spans = []
+        try:
+            setattr(exc, _SPANS_ATTR, spans)
+        except (AttributeError, TypeError):
+            return False
+    if span_id in spans:
+        return True
+    if len(spans) < _MAX_SPANS_REMEMBERED:
+        spans.append(span_id)
+    return False
+
+
+def record_error(exc: BaseException, span: Span | None = None) -> str | None:
+    """Record `exc` escaping `span` (default: current). Returns the role given, or None.
+
+    Origin on the first span, propagated on later ones; recording twice on one span is a no-op.
+    A FATAL error runs the FATAL hooks once, at its origin.
+    """
+    span = span if span is not None else trace.get_current_span()
+    eid = error_id(exc)
+    if not span.is_recording():
+        return None
+    trace_hex, span_hex = _hex_ids(span)
+    if _seen_on(exc, span_hex):
+        return None
+    attrs = error_attributes(exc)
+    origin = get_origin(exc)
+    if origin is None or origin.span_id == span_hex:
+        role = semconv.ROLE_ORIGIN
+        set_origin(exc, ErrorOrigin(trace_hex, span_hex, _service(span)))
+        for key, value in redact(_metadata(exc)).items():
+            attrs[semconv.ATTR_META_PREFIX + str(key)] = _attr_value(value)
+        span.record_exception(exc, attributes={semconv.ATTR_ID: eid})
+    else:
+        role = semconv.ROLE_PROPAGATED
+        attrs[semconv.ATTR_ORIGIN_SPAN_ID] = origin.span_id
+        if origin.trace_id != trace_hex:
+            attrs[semconv.ATTR_ORIGIN_TRACE_ID] = origin.trace_id
+    attrs[semconv.ATTR_ROLE] = role
+    span.set_attributes(attrs)
+    span.set_status(Status(StatusCode.ERROR, f"{attrs[semconv.ATTR_ERROR_TYPE]}: {exc}"[:512]))
+    if role == semconv.ROLE_ORIGIN and str(attrs[semconv.ATTR_KIND]) in _fatal_names():
+        run_fatal_hooks(exc, exc.kind if isinstance(exc, TracedError) else classify(exc))
+    return role
+
+
+def _fatal_names() -> set[str]:
+    from tracectx.kinds import kinds
+
+    return {k.name for k in kinds() if k.is_a(ErrorKind.FATAL)}
+
+
+def handled(exc: BaseException, span: Span | None = None) -> None:
+    """Mark `exc` as caught and dealt with in `span` (default: current): the span absorbed it.
+
+    Adds a ``tracectx.error.handled`` event with the error's id; the span's status is not set to
+    ERROR. An error never recorded before is born here: its exception event is added too.
+    """
+    span = span if span is not None else trace.get_current_span()
+    error_id(exc)
+    if not span.is_recording():
+        return
+    trace_hex, span_hex = _hex_ids(span)
+    attrs = error_attributes(exc)
+    if get_origin(exc) is None:
+        set_origin(exc, ErrorOrigin(trace_hex, span_hex, _service(span)))
+        span.record_exception(exc, attributes={semconv.ATTR_ID: attrs[semconv.ATTR_ID]})
+    span.add_event(semconv.EVENT_HANDLED, attributes=attrs)
+    span.set_attribute(semconv.ATTR_ROLE, semconv.ROLE_ABSORBED)
+    span.set_attribute(semconv.ATTR_ID, attrs[semconv.ATTR_ID])
+
+
+class _Traced:
+    """A span that records escaping errors; context manager and decorator (sync and async)."""
+
+    def __init__(
+        self,
+        name: str | None,
+        kind: SpanKind,
+        attributes: Mapping[str, Any] | None,
+        tracer: trace.Tracer | None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.attributes = dict(attributes or {})
+        self.tracer = tracer
+        self._cms: list[Any] = []
+
+    def _start(self, name: str) -> Span:
+        tracer = self.tracer or trace.get_tracer(_TRACER_NAME)
+        cm = tracer.start_as_current_span(
+            name,
+            kind=self.kind,
+            attributes=self.attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        span = cm.__enter__()
+        self._cms.append((cm, span))
+        return span
+
+    def __enter__(self) -> Span:
+        return self._start(self.name or "traced")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        cm, span = self._cms.pop()
+        if isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt: not errors
+            record_error(exc, span)
+        cm.__exit__(exc_type, exc, tb)
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        name = self.name or fn.__qualname__
+        spec = (self.kind, self.attributes, self.tracer)
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with _Traced(name, *spec):
+                    return await fn(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with _Traced(name, *spec):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+@overload
+def traced(name: Callable[P, R], /) -> Callable[P, R]: ...
+@overload
+def traced(
+    name: str | None = None,
+    /,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Mapping[str, Any] | None = None,
+    tracer: trace.Tracer | None = None,
+) -> _Traced: ...
+def traced(
+    name: str | Callable[..., Any] | None = None,
+    /,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Mapping[str, Any] | None = None,
+    tracer: trace.Tracer | None = None,
+) -> Any:
+    """Open a span that records escaping errors by the contract.
+
+    ``with traced("charge"):``, ``@traced`` and ``@traced("charge")`` all work, on sync and
+    async functions. Errors are re-raised unchanged.
+    """
+    if callable(name):
+        return _Traced(None, kind, attributes, tracer)(name)
+    return _Traced(name, kind, attributes, tracer)

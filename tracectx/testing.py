@@ -1,0 +1,75 @@
+"""Public test helpers: capture finished spans from the real OTel SDK.
+
+``with capture_spans() as exporter: ...; exporter.get_finished_spans()``. The global
+TracerProvider can be set only once per process, so tracectx installs one SDK provider with a
+switchboard processor and plugs exporters in and out of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+__all__ = ["capture_spans", "install_test_provider"]
+
+
+class _Switchboard(SpanProcessor):
+    """Forwards every ended span to the exporters plugged in right now."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._exporters: list[SpanExporter] = []
+
+    def plug(self, exporter: SpanExporter) -> None:
+        with self._lock:
+            self._exporters.append(exporter)
+
+    def unplug(self, exporter: SpanExporter) -> None:
+        with self._lock:
+            self._exporters.remove(exporter)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        with self._lock:
+            exporters = list(self._exporters)
+        for exporter in exporters:
+            exporter.export([span])
+
+
+_switchboard = _Switchboard()
+_install_lock = threading.Lock()
+
+
+def install_test_provider(service_name: str = "tracectx-test") -> TracerProvider:
+    """Install (once) an SDK TracerProvider feeding `capture_spans`; returns the provider."""
+    with _install_lock:
+        current = trace.get_tracer_provider()
+        if isinstance(current, TracerProvider) and getattr(current, "_tracectx_test", False):
+            return current
+        provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        provider.add_span_processor(_switchboard)
+        provider._tracectx_test = True  # type: ignore[attr-defined]
+        trace.set_tracer_provider(provider)
+        return provider
+
+
+@contextlib.contextmanager
+def capture_spans() -> Iterator[InMemorySpanExporter]:
+    """Collect every span that ends inside the block into an in-memory exporter."""
+    install_test_provider()
+    exporter = InMemorySpanExporter()
+    _switchboard.plug(exporter)
+    try:
+        yield exporter
+    finally:
+        _switchboard.unplug(exporter)
