@@ -33,7 +33,7 @@ from tracectx.errors import (
 from tracectx.kinds import ErrorKind, run_fatal_hooks
 from tracectx.redaction import redact
 
-__all__ = ["error_attributes", "handled", "record_error", "traced"]
+__all__ = ["error_attributes", "handled", "record_error", "record_failure", "traced"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -246,3 +246,28 @@ def traced(
     if callable(name):
         return _Traced(None, kind, attributes, tracer)(name)
     return _Traced(name, kind, attributes, tracer)
+
+
+def record_failure(
+    exc: BaseException,
+    name: str,
+    *,
+    start_time: int | None = None,
+    context: Any = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Give an error that escaped work with no span of its own a span in the starter's trace.
+
+    Used by the executor and task wrappers on their failure path only, so success costs no
+    span. A span named `name`, child of `context` (default: current), starting at `start_time`
+    (ns), records `exc` by the contract and ends at once. Returns the role given, or None when
+    the error already has an origin (a span inside the work recorded it).
+    """
+    if get_origin(exc) is not None or not isinstance(exc, Exception):
+        return None
+    tracer = trace.get_tracer(_TRACER_NAME)
+    span = tracer.start_span(name, context=context, start_time=start_time, attributes=attributes)
+    try:
+        return record_error(exc, span)
+    finally:
+        span.end()

@@ -1,0 +1,300 @@
+"""Thread pools, threads and process pools keep the submitter's trace; errors land on it."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import logging
+import multiprocessing
+import threading
+
+import pytest
+import structlog
+from opentelemetry import trace
+
+from tests.helpers import by_name, hex_span, hex_trace
+from tests.unit import procwork
+from tracectx import ErrorKind, bound, get_bound, new_error, traced
+from tracectx import semconv as sc
+from tracectx.executors import (
+    ContextProcessPoolExecutor,
+    ContextThread,
+    ContextThreadPoolExecutor,
+    bind_context,
+    wrap_executor,
+)
+from tracectx.hooks import instrument, uninstrument
+
+
+def current_ids() -> tuple[str, str]:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+
+
+class TestContextThreadPoolExecutor:
+    def test_work_runs_in_submitter_trace_with_bound_metadata(self, spans):
+        with ContextThreadPoolExecutor(2) as pool:
+            with traced("request"), bound(account_id="acc_1"):
+                fut = pool.submit(traced("work")(lambda: get_bound()))
+                assert fut.result() == {"account_id": "acc_1"}
+        request, work = by_name(spans, "request"), by_name(spans, "work")
+        assert hex_trace(work) == hex_trace(request)
+        assert work.parent.span_id == request.context.span_id
+
+    def test_error_crosses_with_same_object_and_id(self, spans):
+        err = new_error(ErrorKind.TRANSIENT, "flaky", code="T1")
+
+        def work():
+            raise err
+
+        with ContextThreadPoolExecutor(1) as pool, pytest.raises(type(err)) as info:
+            with traced("request"):
+                pool.submit(work).result()
+        assert info.value is err
+        request = by_name(spans, "request")
+        [failure] = [s for s in spans.get_finished_spans() if s.name.endswith("<locals>.work")]
+        assert failure.attributes[sc.ATTR_ROLE] == "origin"
+        assert failure.attributes[sc.ATTR_ID] == err.error_id
+        assert failure.parent.span_id == request.context.span_id
+        assert request.attributes[sc.ATTR_ROLE] == "propagated"
+        assert request.attributes[sc.ATTR_ORIGIN_SPAN_ID] == hex_span(failure)
+
+    def test_initializer_runs_in_an_empty_context(self, spans):
+        seen = []
+        with traced("first-request"), bound(tenant="t1"):
+            pool = ContextThreadPoolExecutor(1, initializer=lambda: seen.append(current_ids()))
+            pool.submit(lambda: None).result()
+        pool.shutdown()
+        assert not trace.get_current_span().get_span_context().is_valid
+        assert seen == [("0" * 32, "0" * 16)]
+
+    def test_done_callback_runs_in_the_adders_context(self, spans):
+        seen = {}
+        release = threading.Event()
+        with ContextThreadPoolExecutor(1) as pool:
+            with traced("submitter"):
+                fut = pool.submit(release.wait)
+            with traced("adder"):
+                fut.add_done_callback(lambda f: seen.update(ids=current_ids()))
+                adder_ids = current_ids()
+            release.set()
+            fut.result()
+        assert seen["ids"] == adder_ids
+
+    def test_structlog_context_does_not_leak_between_tasks(self):
+        def first():
+            structlog.contextvars.bind_contextvars(user="alice")
+            return structlog.contextvars.get_contextvars()
+
+        def second():
+            return structlog.contextvars.get_contextvars()
+
+        with ContextThreadPoolExecutor(1) as pool:
+            assert pool.submit(first).result() == {"user": "alice"}
+            assert pool.submit(second).result() == {}
+
+    def test_map_keeps_context(self, spans):
+        with ContextThreadPoolExecutor(3) as pool, traced("request"):
+            ids = set(pool.map(lambda _: current_ids()[0], range(10)))
+        assert ids == {hex_trace(by_name(spans, "request"))}
+
+    def test_unread_failed_future_is_logged_once(self, spans, caplog):
+        def work():
+            raise new_error(ErrorKind.BUSINESS, "nobody reads me")
+
+        with ContextThreadPoolExecutor(1) as pool, traced("request"):
+            fut = pool.submit(work)
+            concurrent.futures.wait([fut])
+        with caplog.at_level(logging.ERROR, logger="tracectx.unobserved"):
+            del fut
+            import gc
+
+            gc.collect()
+        lines = [r for r in caplog.records if "nobody reads me" in r.getMessage()]
+        assert len(lines) == 1
+        assert hex_trace(by_name(spans, "request")) in lines[0].getMessage()
+
+
+class TestWrapExecutor:
+    def test_any_executor(self, spans):
+        inner = concurrent.futures.ThreadPoolExecutor(1)
+        pool = wrap_executor(inner)
+        assert isinstance(pool, concurrent.futures.Executor)
+        with traced("request"), bound(k="v"):
+            assert pool.submit(get_bound).result() == {"k": "v"}
+            assert pool.submit(current_ids).result()[0] == current_ids()[0]
+        pool.shutdown()
+
+    def test_bind_context_for_callbacks(self, spans):
+        with traced("request"):
+            cb = bind_context(current_ids)
+            expected = current_ids()
+        result = []
+        t = threading.Thread(target=lambda: result.append(cb()))
+        t.start()
+        t.join()
+        assert result == [expected]
+
+
+class TestThreads:
+    def test_subclass_overriding_run_keeps_starter_context(self, spans):
+        class Worker(ContextThread):
+            def run(self):
+                self.ids = current_ids()
+                self.bound = get_bound()
+
+        with traced("starter"), bound(job="j1"):
+            w = Worker()
+            w.start()
+            expected = current_ids()
+        w.join()
+        assert w.ids == expected and w.bound == {"job": "j1"}
+
+    def test_fire_and_forget_error_lands_on_the_starters_trace(self, spans, caplog, monkeypatch):
+        monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)
+        instrument()
+        try:
+
+            def boom():
+                raise new_error(ErrorKind.FATAL, "thread died")
+
+            with caplog.at_level(logging.ERROR, logger="tracectx.unobserved"), traced("starter"):
+                t = threading.Thread(target=boom, name="bg")
+                t.start()
+                t.join()
+        finally:
+            uninstrument()
+        starter = by_name(spans, "starter")
+        failure = by_name(spans, "thread bg")
+        assert hex_trace(failure) == hex_trace(starter)
+        assert failure.attributes[sc.ATTR_KIND] == "FATAL"
+        logged = [r for r in caplog.records if r.name == "tracectx.unobserved"]
+        assert len(logged) == 1 and hex_trace(starter) in logged[0].getMessage()
+
+
+class TestInstrument:
+    def test_plain_pool_workers_do_not_keep_the_first_requests_context(self, spans):
+        """OTel's ThreadingInstrumentor leaves the first submitter's context on pool threads."""
+        instrument()
+        try:
+            pool = concurrent.futures.ThreadPoolExecutor(1)
+            with traced("first"):
+                pool.submit(lambda: None).result()
+            inner = threading.Thread(target=lambda: None)
+            # work submitted outside any span must see no span at all
+            assert pool.submit(current_ids).result() == ("0" * 32, "0" * 16)
+            with traced("second"):
+                assert pool.submit(current_ids).result()[0] == current_ids()[0]
+            pool.shutdown()
+            del inner
+        finally:
+            uninstrument()
+
+    def test_timer_and_run_in_executor(self, spans):
+        import asyncio
+
+        instrument()
+        try:
+            got = []
+            with traced("req"):
+                expected = current_ids()
+                t = threading.Timer(0.01, lambda: got.append(current_ids()))
+                t.start()
+            t.join()
+
+            async def main():
+                loop = asyncio.get_running_loop()
+                with traced("areq"):
+                    a = await loop.run_in_executor(None, current_ids)
+                    b = await asyncio.to_thread(current_ids)
+                    return a, b, current_ids()
+
+            a, b, exp2 = asyncio.run(main())
+        finally:
+            uninstrument()
+        assert got == [expected]
+        assert a == exp2 and b == exp2
+
+    def test_uninstrument_restores_originals(self):
+        before = (threading.Thread.start, concurrent.futures.ThreadPoolExecutor.submit)
+        instrument()
+        assert threading.Thread.start is not before[0]
+        uninstrument()
+        assert (threading.Thread.start, concurrent.futures.ThreadPoolExecutor.submit) == before
+
+    def test_chains_to_previous_excepthook(self):
+        seen = []
+        previous = threading.excepthook
+        threading.excepthook = lambda args: seen.append(args.exc_value)
+        try:
+            instrument()
+            t = threading.Thread(target=lambda: 1 / 0)
+            t.start()
+            t.join()
+            uninstrument()
+        finally:
+            threading.excepthook = previous
+        assert len(seen) == 1 and isinstance(seen[0], ZeroDivisionError)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+class TestProcessPool:
+    def _pool(self, method):
+        return ContextProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method))
+
+    def test_child_gets_submitters_trace_and_metadata_nothing_stale(self, method, spans):
+        with self._pool(method) as pool:
+            with traced("first"), bound(account_id="acc_1"):
+                structlog.contextvars.bind_contextvars(request="r1")
+                first = pool.submit(procwork.whoami).result()
+                first_ids = current_ids()
+            structlog.contextvars.clear_contextvars()
+            with traced("second"):
+                second = pool.submit(procwork.whoami).result()
+                second_ids = current_ids()
+            third = pool.submit(procwork.whoami).result()
+        assert (first["trace_id"], first["parent_span_id"]) == first_ids
+        assert first["bound"] == {"account_id": "acc_1"}
+        assert first["log_ctx"] == {"request": "r1"}
+        assert (second["trace_id"], second["parent_span_id"]) == second_ids
+        assert second["bound"] == {} and second["log_ctx"] == {}
+        assert third["trace_id"] is None
+
+    def test_error_identity_crosses_back(self, method, spans, tmp_path):
+        id_file = tmp_path / "id"
+        with self._pool(method) as pool, pytest.raises(Exception) as info, traced("request"):
+            pool.submit(procwork.fail, str(id_file)).result()
+        err = info.value
+        assert err.error_id == id_file.read_text()
+        assert (err.kind, err.code, err.metadata["step"]) == (
+            ErrorKind.BUSINESS,
+            "E_CHILD",
+            "child",
+        )
+        request = by_name(spans, "request")
+        assert request.attributes[sc.ATTR_ID] == err.error_id
+
+    def test_unpicklable_exception_keeps_identity(self, method, tmp_path):
+        id_file = tmp_path / "id"
+        with self._pool(method) as pool, pytest.raises(Exception) as info:
+            pool.submit(procwork.fail_unpicklable, str(id_file)).result()
+        assert info.value.error_id == id_file.read_text()
+        assert info.value.remote_type == "tests.unit.procwork.Unpicklable"
+
+
+def test_fork_origin_is_the_child_span(spans):
+    """Under fork the child inherits the SDK provider: its failure span is the origin."""
+    ctx = multiprocessing.get_context("fork")
+    with ContextProcessPoolExecutor(1, mp_context=ctx) as pool, pytest.raises(Exception):
+        with traced("request"):
+            pool.submit(procwork.fail, "/dev/null").result()
+    request = by_name(spans, "request")
+    assert request.attributes[sc.ATTR_ROLE] == "propagated"
+    assert len(request.attributes[sc.ATTR_ORIGIN_SPAN_ID]) == 16
+
+
+def test_contextvars_copy_is_per_task():
+    var = contextvars.ContextVar("v", default=0)
+    with ContextThreadPoolExecutor(1) as pool:
+        assert pool.submit(lambda: (var.set(5), var.get())[1]).result() == 5
+        assert pool.submit(var.get).result() == 0

@@ -1,0 +1,228 @@
+"""asyncio: tasks that keep (and, optionally, open) a span, and no task error left unseen.
+
+asyncio already copies the context into a task; what it lacks is (1) a span per task that is the
+*parent* of the coroutine's work — tracectx starts the span first and runs the task in a context
+where it is current, so no wrapper coroutine is needed and ``task.get_coro()`` is the user's own
+coroutine — and (2) recording of failures nobody awaits. Each task gets a done-callback that
+reads the exception without retrieving it (asyncio's "never retrieved" check still works) and
+records it in the creator's trace; `instrument_loop` adds a task factory for ``loop.create_task``
+and an exception handler that logs unretrieved task errors once, with their trace id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from tracectx.executors import bind_context
+from tracectx.recording import record_error, record_failure
+from tracectx.unobserved import report_unobserved
+
+__all__ = [
+    "TaskGroup",
+    "create_task",
+    "gather",
+    "instrument_loop",
+    "run_in_executor",
+    "uninstrument_loop",
+    "wait_for",
+]
+
+T = TypeVar("T")
+_TRACER = "tracectx"
+_in_helper = contextvars.ContextVar("tracectx_in_helper", default=False)
+_CANCELLED_ATTR = "tracectx.task.cancelled"
+
+
+def _task_name(task: asyncio.Future[Any], fallback: str = "task") -> str:
+    get_name = getattr(task, "get_name", None)
+    return str(get_name()) if get_name else fallback
+
+
+def _pending_exception(task: asyncio.Future[Any]) -> BaseException | None:
+    """The task's exception without marking it retrieved (``exception()`` would)."""
+    if task.cancelled():
+        return None
+    exc = getattr(task, "_exception", None)
+    return exc if isinstance(exc, BaseException) else None
+
+
+def _watch(task: asyncio.Future[Any], start: int) -> None:
+    def on_done(done: asyncio.Future[Any]) -> None:
+        exc = _pending_exception(done)
+        if isinstance(exc, Exception):
+            record_failure(exc, _task_name(done), start_time=start)
+
+    task.add_done_callback(on_done)  # runs in the creator's context
+
+
+def _spanned_context(name: str, base: contextvars.Context) -> tuple[contextvars.Context, Any]:
+    parent = base.run(otel_context.get_current)
+    span = trace.get_tracer(_TRACER).start_span(name, context=parent)
+    ctx = base.copy()
+    ctx.run(otel_context.attach, trace.set_span_in_context(span, parent))
+    return ctx, span
+
+
+def _end_span_when_done(task: asyncio.Future[Any], span: trace.Span) -> None:
+    def on_done(done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            span.set_attribute(_CANCELLED_ATTR, True)
+        else:
+            exc = _pending_exception(done)
+            if isinstance(exc, Exception):
+                record_error(exc, span)
+        span.end()
+
+    task.add_done_callback(on_done)
+
+
+def _launch(
+    spawn: Callable[[contextvars.Context], asyncio.Task[T]],
+    coro: Any,
+    name: str | None,
+    span: bool | str,
+    context: contextvars.Context | None,
+) -> asyncio.Task[T]:
+    base = context if context is not None else contextvars.copy_context()
+    task_span = None
+    if span:
+        label = (
+            span if isinstance(span, str) else str(name or getattr(coro, "__qualname__", "task"))
+        )
+        base, task_span = _spanned_context(label, base)
+    token = _in_helper.set(True)
+    try:
+        task = spawn(base)
+    finally:
+        _in_helper.reset(token)
+    if task_span is not None:
+        _end_span_when_done(task, task_span)
+    else:
+        _watch(task, time.time_ns())
+    return task
+
+
+def create_task(
+    coro: Coroutine[Any, Any, T],
+    *,
+    name: str | None = None,
+    span: bool | str = False,
+    context: contextvars.Context | None = None,
+) -> asyncio.Task[T]:
+    """``asyncio.create_task`` that records failures in the creator's trace.
+
+    Args:
+        span: True (or a span name) to run the task in its own span, the parent of everything
+            the coroutine does; the span ends with the task and records its error.
+        context: as for ``asyncio.create_task``; default a copy of the current one.
+    """
+    loop = asyncio.get_running_loop()
+    return _launch(
+        lambda ctx: loop.create_task(coro, name=name, context=ctx), coro, name, span, context
+    )
+
+
+def _as_task(aw: Awaitable[T], span: bool | str) -> Awaitable[T]:
+    if asyncio.iscoroutine(aw):
+        return create_task(aw, span=span)
+    return aw
+
+
+async def gather(
+    *aws: Awaitable[Any], return_exceptions: bool = False, span: bool | str = False
+) -> list[Any]:
+    """``asyncio.gather`` whose coroutines become tracectx tasks (see `create_task`)."""
+    return list(
+        await asyncio.gather(*(_as_task(a, span) for a in aws), return_exceptions=return_exceptions)
+    )
+
+
+async def wait_for(aw: Awaitable[T], timeout: float | None, *, span: bool | str = False) -> T:
+    """``asyncio.wait_for`` on a tracectx task; a timeout is a TRANSIENT ``TimeoutError``."""
+    return await asyncio.wait_for(_as_task(aw, span), timeout)
+
+
+class TaskGroup(asyncio.TaskGroup):
+    """``asyncio.TaskGroup`` whose tasks record failures and can each get a span."""
+
+    def __init__(self, *, span: bool | str = False) -> None:
+        super().__init__()
+        self._tracectx_span = span
+
+    def create_task(
+        self,
+        coro: Generator[Any, None, T] | Coroutine[Any, Any, T],
+        *,
+        name: str | None = None,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Task[T]:
+        spawn = functools.partial(super().create_task, coro, name=name)
+        return _launch(lambda ctx: spawn(context=ctx), coro, name, self._tracectx_span, context)
+
+
+async def run_in_executor(executor: Any, fn: Callable[..., T], *args: Any) -> T:
+    """``loop.run_in_executor`` that runs `fn` in the caller's context (asyncio's does not)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, bind_context(fn), *args)
+
+
+_TaskFactory = Callable[..., "asyncio.Future[Any]"]
+
+
+def instrument_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Opt-in: cover ``loop.create_task`` and log unretrieved task errors once, with trace ids.
+
+    Chains to the task factory and exception handler already set on the loop.
+    """
+    loop = loop or asyncio.get_running_loop()
+    if getattr(loop, "_tracectx_previous", None) is not None:
+        return
+    previous_factory = loop.get_task_factory()
+    previous_handler = loop.get_exception_handler()
+    loop._tracectx_previous = (previous_factory, previous_handler)  # type: ignore[attr-defined]
+
+    def factory(
+        the_loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
+    ) -> asyncio.Future[Any]:
+        if previous_factory is not None:
+            task = previous_factory(the_loop, coro, **kwargs)
+        else:
+            task = asyncio.Task(coro, loop=the_loop, **kwargs)
+        if not _in_helper.get():
+            _watch(task, time.time_ns())
+        return task
+
+    def handler(the_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        future = context.get("future")
+        if isinstance(exc, Exception) and isinstance(future, asyncio.Future):
+            record_failure(exc, _task_name(future))
+            report_unobserved(exc, f"task {_task_name(future)}")
+            if previous_handler is None:
+                return  # logged once above, with the trace id; skip asyncio's second log
+        if previous_handler is not None:
+            previous_handler(the_loop, context)
+        else:
+            the_loop.default_exception_handler(context)
+
+    loop.set_task_factory(factory)  # type: ignore[arg-type]
+    loop.set_exception_handler(handler)
+
+
+def uninstrument_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Put back the task factory and exception handler `instrument_loop` replaced."""
+    loop = loop or asyncio.get_running_loop()
+    previous = getattr(loop, "_tracectx_previous", None)
+    if previous is None:
+        return
+    loop.set_task_factory(previous[0])
+    loop.set_exception_handler(previous[1])
+    loop._tracectx_previous = None  # type: ignore[attr-defined]

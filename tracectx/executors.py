@@ -1,0 +1,233 @@
+"""Thread pools, threads and process pools that keep the submitter's context.
+
+Threads: the submitter's whole `contextvars` context (OTel span and baggage, structlog
+contextvars) is captured at ``submit``/``start`` and each piece of work runs in a fresh *copy*
+of it, so nothing bound inside one task leaks into the next on the same worker thread, and pool
+threads never keep the context of whichever request first started them.
+
+Processes: contexts do not pickle, so the submitter's context travels as a W3C carrier (global
+propagators: traceparent + baggage, hence bound metadata) plus its structlog contextvars, and the
+child restores it in an empty context — nothing stale from a forked parent survives.
+
+Failures: work that raises without a span of its own gets one on the failure path only
+(`record_failure`), so success costs no span and no error goes unrecorded. Futures whose
+exception is never read are logged once when collected.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import pickle
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+import structlog
+
+from tracectx.envelope import from_dict, to_dict
+from tracectx.propagation import capture, restore
+from tracectx.recording import record_failure
+from tracectx.unobserved import report_unobserved
+
+__all__ = [
+    "ContextExecutor",
+    "ContextProcessPoolExecutor",
+    "ContextThread",
+    "ContextThreadPoolExecutor",
+    "TracedFuture",
+    "bind_context",
+    "adopt_future",
+    "map_in_context",
+    "prepare_thread",
+    "process_call",
+    "run_thread_in_context",
+    "wrap_executor",
+]
+
+_BOUND_MARK = "__tracectx_bound__"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _work_name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+def bind_context(fn: Callable[P, R]) -> Callable[P, R]:
+    """Bind `fn` to the current context: each call runs in a fresh copy of it.
+
+    For callbacks handed to other libraries. Errors escaping `fn` are recorded in this trace
+    (on a span of their own if nothing inside recorded them) and re-raised unchanged.
+    """
+    if getattr(fn, _BOUND_MARK, False):
+        return fn
+    captured = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def bound_call(*args: P.args, **kwargs: P.kwargs) -> R:
+        return captured.copy().run(_run_recorded, fn, args, kwargs)
+
+    setattr(bound_call, _BOUND_MARK, True)
+    return bound_call
+
+
+def _run_recorded(fn: Callable[..., R], args: Any, kwargs: Any, name: str | None = None) -> R:
+    start = time.time_ns()
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        record_failure(exc, name or _work_name(fn), start_time=start)
+        raise
+
+
+class TracedFuture(Future[Any]):
+    """A `Future` that runs done-callbacks in the adder's context and reports unread errors."""
+
+    _tracectx_observed = False
+
+    def result(self, timeout: float | None = None) -> Any:
+        self._tracectx_observed = True
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._tracectx_observed = True
+        return super().exception(timeout)
+
+    def add_done_callback(self, fn: Callable[[Future[Any]], object]) -> None:
+        super().add_done_callback(bind_context(fn))
+
+    def __del__(self) -> None:
+        if self._tracectx_observed or self.cancelled() or not self.done():
+            return
+        exc = super().exception(0)
+        if exc is not None:
+            report_unobserved(exc, f"future {self!r}")
+
+
+def adopt_future(future: Future[Any]) -> Future[Any]:
+    # The pool builds a plain Future internally; TracedFuture adds behaviour but no state, so
+    # switching the class keeps the object the pool completes and returns a real Future.
+    if type(future) is Future:
+        future.__class__ = TracedFuture
+    return future
+
+
+class ContextThreadPoolExecutor(ThreadPoolExecutor):
+    """A `ThreadPoolExecutor` whose work runs in the submitter's context.
+
+    ``initializer`` runs in an empty context; done-callbacks in the context that added them.
+    """
+
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        return adopt_future(super().submit(bind_context(fn), *args, **kwargs))
+
+
+def _run_in_child(
+    carrier: dict[str, str], log_ctx: dict[str, Any], fn: Callable[..., R], args: Any, kwargs: Any
+) -> R:
+    """Runs in the pool's child process: restore the submitter's context, then the work."""
+    return contextvars.Context().run(_restore_and_run, carrier, log_ctx, fn, args, kwargs)
+
+
+def _restore_and_run(
+    carrier: dict[str, str], log_ctx: dict[str, Any], fn: Callable[..., R], args: Any, kwargs: Any
+) -> R:
+    structlog.contextvars.bind_contextvars(**log_ctx)
+    with restore(carrier):
+        try:
+            return _run_recorded(fn, args, kwargs)
+        except Exception as exc:
+            try:
+                pickle.dumps(exc)
+            except Exception:
+                # The pool would replace it with a pickling error: send its identity instead.
+                raise from_dict(to_dict(exc)) from None
+            raise
+
+
+def _picklable_log_context() -> dict[str, Any]:
+    values = structlog.contextvars.get_contextvars()
+    try:
+        pickle.dumps(values)
+    except Exception:
+        return {k: str(v) for k, v in values.items()}
+    return values
+
+
+def process_call(fn: Callable[..., Any], args: Any, kwargs: Any) -> tuple[Any, ...]:
+    return (_run_in_child, capture(), _picklable_log_context(), fn, args, kwargs)
+
+
+class ContextProcessPoolExecutor(ProcessPoolExecutor):
+    """A `ProcessPoolExecutor` whose work runs in the submitter's trace, under any start method."""
+
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        return adopt_future(super().submit(*process_call(fn, args, kwargs)))
+
+
+class ContextExecutor(Executor):
+    """Wraps any executor so submitted work keeps the submitter's context (see `wrap_executor`)."""
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner = inner
+        self._processes = isinstance(inner, ProcessPoolExecutor)
+
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        if self._processes:
+            return adopt_future(self.inner.submit(*process_call(fn, args, kwargs)))
+        return adopt_future(self.inner.submit(bind_context(fn), *args, **kwargs))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def wrap_executor(executor: Executor) -> Executor:
+    """Any `Executor` (thread or process pool, or your own) as a context-keeping `Executor`."""
+    if isinstance(executor, ContextThreadPoolExecutor | ContextProcessPoolExecutor):
+        return executor
+    return ContextExecutor(executor)
+
+
+class ContextThread(threading.Thread):
+    """A `Thread` that runs in the context of the code that called ``start()``.
+
+    Holds for subclasses that override ``run()`` (the OTel threading instrumentation wraps
+    ``run`` and so misses them); ``threading.Timer``-style subclasses too.
+    """
+
+    def start(self) -> None:
+        prepare_thread(self, contextvars.copy_context())
+        super().start()
+
+    def _bootstrap_inner(self) -> None:
+        run_thread_in_context(self, super()._bootstrap_inner)  # type: ignore[misc]
+
+
+def prepare_thread(thread: threading.Thread, ctx: contextvars.Context) -> None:
+    """Make `thread` run in `ctx` and record what escapes its ``run()``, overridden or not."""
+    thread._tracectx_context = ctx  # type: ignore[attr-defined]
+    run = thread.run
+
+    def recorded_run() -> None:
+        _run_recorded(run, (), {}, f"thread {thread.name}")
+
+    thread.run = recorded_run  # type: ignore[method-assign]
+
+
+def run_thread_in_context(thread: threading.Thread, bootstrap: Callable[[], None]) -> None:
+    """Run a thread's bootstrap inside the context `prepare_thread` gave it, if any."""
+    ctx = getattr(thread, "_tracectx_context", None)
+    if isinstance(ctx, contextvars.Context):
+        ctx.run(bootstrap)
+    else:
+        bootstrap()
+
+
+def map_in_context(
+    executor: Executor, fn: Callable[..., R], *iterables: Iterable[Any]
+) -> Iterable[R]:
+    """``executor.map`` for executors you can't wrap: every call keeps the caller's context."""
+    return executor.map(bind_context(fn), *iterables)
