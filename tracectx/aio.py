@@ -55,12 +55,7 @@ def _pending_exception(task: asyncio.Future[Any]) -> BaseException | None:
 
 
 def _watch(task: asyncio.Future[Any], start: int) -> None:
-    def on_done(done: asyncio.Future[Any]) -> None:
-        exc = _pending_exception(done)
-        if isinstance(exc, Exception):
-            record_failure(exc, _task_name(done), start_time=start)
-
-    task.add_done_callback(on_done)  # runs in the creator's context
+    task.add_done_callback(functools.partial(_on_done, start))  # runs in the creator's context
 
 
 def _spanned_context(name: str, base: contextvars.Context) -> tuple[contextvars.Context, Any]:
@@ -84,29 +79,42 @@ def _end_span_when_done(task: asyncio.Future[Any], span: trace.Span) -> None:
     task.add_done_callback(on_done)
 
 
+def _spawn_guarded(
+    spawn: Callable[[contextvars.Context | None], asyncio.Task[T]],
+    context: contextvars.Context | None,
+) -> asyncio.Task[T]:
+    """Spawn with the flag that tells our task factory (if installed) not to watch twice."""
+    token = _in_helper.set(True)
+    try:
+        return spawn(context)
+    finally:
+        _in_helper.reset(token)
+
+
+def _on_done(start: int, task: asyncio.Future[Any]) -> None:
+    exc = _pending_exception(task)
+    if isinstance(exc, Exception):
+        record_failure(exc, _task_name(task), start_time=start)
+
+
 def _launch(
-    spawn: Callable[[contextvars.Context], asyncio.Task[T]],
+    spawn: Callable[[contextvars.Context | None], asyncio.Task[T]],
     coro: Any,
     name: str | None,
     span: bool | str,
     context: contextvars.Context | None,
+    guarded: bool,
 ) -> asyncio.Task[T]:
+    if not span:  # hot path: asyncio copies the context itself; one done-callback, no span
+        start = time.time_ns()
+        task = _spawn_guarded(spawn, context) if guarded else spawn(context)
+        task.add_done_callback(functools.partial(_on_done, start))
+        return task
     base = context if context is not None else contextvars.copy_context()
-    task_span = None
-    if span:
-        label = (
-            span if isinstance(span, str) else str(name or getattr(coro, "__qualname__", "task"))
-        )
-        base, task_span = _spanned_context(label, base)
-    token = _in_helper.set(True)
-    try:
-        task = spawn(base)
-    finally:
-        _in_helper.reset(token)
-    if task_span is not None:
-        _end_span_when_done(task, task_span)
-    else:
-        _watch(task, time.time_ns())
+    label = span if isinstance(span, str) else str(name or getattr(coro, "__qualname__", "task"))
+    base, task_span = _spanned_context(label, base)
+    task = _spawn_guarded(spawn, base) if guarded else spawn(base)
+    _end_span_when_done(task, task_span)
     return task
 
 
@@ -126,7 +134,12 @@ def create_task(
     """
     loop = asyncio.get_running_loop()
     return _launch(
-        lambda ctx: loop.create_task(coro, name=name, context=ctx), coro, name, span, context
+        lambda ctx: loop.create_task(coro, name=name, context=ctx),
+        coro,
+        name,
+        span,
+        context,
+        loop.get_task_factory() is not None,
     )
 
 
@@ -165,7 +178,10 @@ class TaskGroup(asyncio.TaskGroup):
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[T]:
         spawn = functools.partial(super().create_task, coro, name=name)
-        return _launch(lambda ctx: spawn(context=ctx), coro, name, self._tracectx_span, context)
+        guarded = asyncio.get_running_loop().get_task_factory() is not None
+        return _launch(
+            lambda ctx: spawn(context=ctx), coro, name, self._tracectx_span, context, guarded
+        )
 
 
 async def run_in_executor(executor: Any, fn: Callable[..., T], *args: Any) -> T:
