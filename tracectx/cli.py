@@ -14,6 +14,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the end-to-end demo on embedded defaults")
     demo.add_argument("--out", default="tracectx-demo", help="folder for the HTML and OTLP JSON")
+    try:
+        from tracectx.viz.cli import add_graph_parser
+    except ImportError:  # core install without the viz extra
+        pass
+    else:
+        add_graph_parser(sub)
     return parser
 
 
@@ -24,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tracectx.demo import run_demo
 
         return run_demo(out_dir=args.out)
+    if args.command == "graph":
+        from tracectx.viz.cli import run_graph
+
+        return run_graph(args)
     return 2
 
 

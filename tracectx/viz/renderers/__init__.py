@@ -1,0 +1,18 @@
+"""Renderers of analysed traces: terminal, html, mermaid, dot, json; plus Jaeger links/export."""
+
+from tracectx.viz.renderers.dot import render_dot
+from tracectx.viz.renderers.html import render_html
+from tracectx.viz.renderers.jaeger import annotated_jaeger_json, jaeger_link
+from tracectx.viz.renderers.json import to_json_data
+from tracectx.viz.renderers.mermaid import render_mermaid
+from tracectx.viz.renderers.terminal import render_terminal
+
+__all__ = [
+    "annotated_jaeger_json",
+    "jaeger_link",
+    "render_dot",
+    "render_html",
+    "render_mermaid",
+    "render_terminal",
+    "to_json_data",
+]
