@@ -82,7 +82,7 @@ def retry_transient(
     options: dict[str, Any] = {
         "retry": tenacity.retry_if_exception(is_retryable),
         "stop": tenacity.stop_after_attempt(attempts),
-        "wait": tenacity.wait_exponential_jitter(initial=initial, max=maximum, jitter=jitter),
+        "wait": tenacity.wait_exponential_jitter(multiplier=initial, max=maximum, jitter=jitter),
         "before_sleep": _record_attempt,
         "reraise": True,
     }
