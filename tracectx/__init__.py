@@ -8,6 +8,13 @@ from tracectx.config import configure, reset_defaults
 from tracectx.context import bind, bound, get_bound, unbind
 from tracectx.envelope import EnvelopeError, from_dict, to_dict
 from tracectx.errors import RemoteError, TracedError, error_id, new_error
+from tracectx.executors import (
+    ContextProcessPoolExecutor,
+    ContextThread,
+    ContextThreadPoolExecutor,
+    bind_context,
+    wrap_executor,
+)
 from tracectx.kinds import (
     Alerting,
     ErrorKind,
@@ -27,6 +34,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Alerting",
+    "ContextProcessPoolExecutor",
+    "ContextThread",
+    "ContextThreadPoolExecutor",
     "EnvelopeError",
     "ErrorKind",
     "KindError",
@@ -34,6 +44,7 @@ __all__ = [
     "RemoteError",
     "TracedError",
     "bind",
+    "bind_context",
     "bound",
     "capture",
     "classify",
@@ -60,4 +71,5 @@ __all__ = [
     "to_dict",
     "traced",
     "unbind",
+    "wrap_executor",
 ]
