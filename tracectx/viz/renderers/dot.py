@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tracectx.viz.analysis import TraceAnalysis
-from tracectx.viz.renderers.paths import roles, visible_spans
+from tracectx.viz.renderers.paths import roles, visible_edges, visible_spans
 
 __all__ = ["render_dot"]
 
@@ -25,15 +25,12 @@ def render_dot(analyses: list[TraceAnalysis]) -> str:
             label = f"{span.name} | {span.service} {role}".strip()
             fill = _FILL.get(role, "white")
             lines.append(f'    "{sid}" [label={_q(label)}, fillcolor="{fill}"];')
-        for parent, kids in a.children.items():
-            for kid in kids:
-                if parent in keep and kid in keep:
-                    lines.append(f'    "{parent}" -> "{kid}";')
-        for edge in a.async_edges:
-            if edge.source in keep and edge.target in keep:
-                lines.append(
-                    f'    "{edge.source}" -> "{edge.target}" [style=dashed, label={_q(edge.kind)}];'
-                )
+        blocking, async_edges = visible_edges(a, keep)
+        lines += [f'    "{parent}" -> "{kid}";' for parent, kid in blocking]
+        lines += [
+            f'    "{e.source}" -> "{e.target}" [style=dashed, label={_q(e.kind)}];'
+            for e in async_edges
+        ]
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"

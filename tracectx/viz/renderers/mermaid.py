@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tracectx.viz.analysis import TraceAnalysis
-from tracectx.viz.renderers.paths import roles, visible_spans
+from tracectx.viz.renderers.paths import roles, visible_edges, visible_spans
 
 __all__ = ["render_mermaid"]
 
@@ -31,13 +31,9 @@ def render_mermaid(analyses: list[TraceAnalysis]) -> str:
             )
             if role:
                 lines.append(f"    class s{sid} {role}")
-        for parent, kids in a.children.items():
-            for kid in kids:
-                if parent in keep and kid in keep:
-                    lines.append(f"    s{parent} --> s{kid}")
-        for edge in a.async_edges:
-            if edge.source in keep and edge.target in keep:
-                lines.append(f"    s{edge.source} -.->|{edge.kind}| s{edge.target}")
+        blocking, async_edges = visible_edges(a, keep)
+        lines += [f"    s{parent} --> s{kid}" for parent, kid in blocking]
+        lines += [f"    s{e.source} -.->|{e.kind}| s{e.target}" for e in async_edges]
         lines.append("  end")
     lines += [
         "  classDef origin fill:#fdd,stroke:#c00,stroke-width:2px",

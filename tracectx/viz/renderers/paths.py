@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tracectx.viz.analysis import TraceAnalysis
+from tracectx.viz.analysis import AsyncEdge, TraceAnalysis
 
-__all__ = ["roles", "visible_spans"]
+__all__ = ["roles", "visible_edges", "visible_spans"]
 
 
 _PRIORITY = {"origin": 3, "escaped": 2, "propagated": 1, "absorbed": 0}
@@ -55,3 +55,18 @@ def visible_spans(analysis: TraceAnalysis, full: bool = False) -> set[str]:
                 keep.add(node)
                 node = parent_of.get(node)
     return keep
+
+
+def visible_edges(
+    analysis: TraceAnalysis, keep: set[str]
+) -> tuple[list[tuple[str, str]], list[AsyncEdge]]:
+    """The blocking (parent, child) edges and async edges between spans in `keep`."""
+    blocking = [
+        (parent, kid)
+        for parent, kids in analysis.children.items()
+        if parent in keep
+        for kid in kids
+        if kid in keep
+    ]
+    edges = [e for e in analysis.async_edges if e.source in keep and e.target in keep]
+    return blocking, edges
