@@ -156,6 +156,22 @@ class TestHtmlInChromium:
         assert 'data-ready="1"' in dom
         assert 'class="span origin"' in dom and "debit" in dom
         assert "Error flow across traces" in dom
+        assert 'data-role="escaped"' in dom or not any(e.escaped for e in analyses[0].errors)
+
+    def test_strongest_role_wins_in_the_page(self, spans, tmp_path):
+        """A span that absorbed one error and let another escape shows as escaped."""
+        with pytest.raises(Exception), traced("request"):
+            try:
+                with traced("first"):
+                    raise ValueError("absorbed")
+            except ValueError:
+                pass
+            with traced("second"):
+                raise ValueError("escapes")
+        dom = self._dom(
+            render_html(analyse(from_readable_spans(spans.get_finished_spans()))), tmp_path
+        )
+        assert 'data-role="escaped"' in dom.split(">request<")[0].rsplit("<span", 1)[1]
 
     def test_hostile_span_names_execute_nothing(self, hostile, tmp_path):
         html = render_html(hostile)

@@ -70,12 +70,8 @@ function showDetails(span, err) {
 }
 for (const tr of data.traces) {
   const spans = Object.fromEntries(tr.spans.map(s => [s.span_id, s]));
-  const role = {}; const originErr = {}; const keep = new Set(tr.visible);
-  for (const e of tr.errors) { for (const p of e.propagators) role[p] = role[p] || "propagated";
-    if (e.absorber) role[e.absorber] = role[e.absorber] || "absorbed";
-    if (e.escaped) { const top = e.propagators.length ? e.propagators[e.propagators.length-1] : e.origin;
-      role[top] = role[top] || "escaped"; }
-    role[e.origin] = "origin"; originErr[e.origin] = e; }
+  const role = tr.roles; const originErr = {}; const keep = new Set(tr.visible);
+  for (const e of tr.errors) originErr[e.origin] = e;
   const asyncIn = new Set(tr.async_edges.map(e => e.target));
   const box = el("div", "trace"); box.appendChild(el("h2", null, "trace " + tr.trace_id));
   if (tr.jaeger_link) { const a = el("a", null, "open in Jaeger"); a.href = tr.jaeger_link; box.appendChild(a); }
