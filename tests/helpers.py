@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -23,3 +24,9 @@ def hex_trace(span: ReadableSpan) -> str:
 
 def hex_span(span: ReadableSpan) -> str:
     return format(span.context.span_id, "016x")
+
+
+def current_ids() -> tuple[str, str]:
+    """(trace id, span id) of the current span, hex; zeros outside any span."""
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")

@@ -6,10 +6,9 @@ import asyncio
 import logging
 
 import pytest
-from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from tests.helpers import all_named, by_name, hex_span, hex_trace
+from tests.helpers import all_named, by_name, current_ids, hex_span, hex_trace
 from tracectx import ErrorKind, bound, get_bound, new_error, traced
 from tracectx import semconv as sc
 from tracectx.aio import (
@@ -21,11 +20,6 @@ from tracectx.aio import (
     uninstrument_loop,
     wait_for,
 )
-
-
-def current_ids() -> tuple[str, str]:
-    ctx = trace.get_current_span().get_span_context()
-    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
 
 
 async def child_work():

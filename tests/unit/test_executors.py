@@ -12,7 +12,7 @@ import pytest
 import structlog
 from opentelemetry import trace
 
-from tests.helpers import by_name, hex_span, hex_trace
+from tests.helpers import by_name, current_ids, hex_span, hex_trace
 from tests.unit import procwork
 from tracectx import ErrorKind, bound, get_bound, new_error, traced
 from tracectx import semconv as sc
@@ -24,11 +24,6 @@ from tracectx.executors import (
     wrap_executor,
 )
 from tracectx.hooks import instrument, uninstrument
-
-
-def current_ids() -> tuple[str, str]:
-    ctx = trace.get_current_span().get_span_context()
-    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
 
 
 class TestContextThreadPoolExecutor:
