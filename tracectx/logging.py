@@ -59,7 +59,7 @@ def _find_exception(event_dict: EventDict) -> BaseException | None:
 
 
 def _error_fields(exc: BaseException) -> dict[str, Any]:
-    kind = exc.kind if isinstance(exc, TracedError) else classify(exc)
+    kind = classify(exc)
     fields: dict[str, Any] = {
         "error_kind": kind.name,
         "error_code": exc.code if isinstance(exc, TracedError) else kind.name.lower(),

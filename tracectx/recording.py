@@ -65,7 +65,7 @@ def _metadata(exc: BaseException) -> Mapping[str, Any]:
 
 def error_attributes(exc: BaseException) -> dict[str, str | bool | int | float]:
     """The identity attributes of an error: type, kind, code, id (no role)."""
-    kind = exc.kind if isinstance(exc, TracedError) else classify(exc)
+    kind = classify(exc)
     code = exc.code if isinstance(exc, TracedError) else kind.name.lower()
     attrs: dict[str, str | bool | int | float] = {
         semconv.ATTR_ERROR_TYPE: type_name(exc),
@@ -124,15 +124,11 @@ def record_error(exc: BaseException, span: Span | None = None) -> str | None:
     attrs[semconv.ATTR_ROLE] = role
     span.set_attributes(attrs)
     span.set_status(Status(StatusCode.ERROR, f"{attrs[semconv.ATTR_ERROR_TYPE]}: {exc}"[:512]))
-    if role == semconv.ROLE_ORIGIN and str(attrs[semconv.ATTR_KIND]) in _fatal_names():
-        run_fatal_hooks(exc, exc.kind if isinstance(exc, TracedError) else classify(exc))
+    if role == semconv.ROLE_ORIGIN:
+        kind = classify(exc)
+        if kind.is_a(ErrorKind.FATAL):
+            run_fatal_hooks(exc, kind)
     return role
-
-
-def _fatal_names() -> set[str]:
-    from tracectx.kinds import kinds
-
-    return {k.name for k in kinds() if k.is_a(ErrorKind.FATAL)}
 
 
 def handled(exc: BaseException, span: Span | None = None) -> None:

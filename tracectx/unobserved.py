@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from tracectx.classify import classify
-from tracectx.errors import TracedError, error_id, get_origin
+from tracectx.errors import error_id, get_origin
 
 __all__ = ["report_unobserved"]
 
@@ -26,7 +26,7 @@ def report_unobserved(exc: BaseException, where: str) -> bool:
         setattr(exc, _LOGGED_ATTR, True)
     except (AttributeError, TypeError):
         pass
-    kind = exc.kind if isinstance(exc, TracedError) else classify(exc)
+    kind = classify(exc)
     origin = get_origin(exc)
     _log.log(
         kind.policy.log_level,
