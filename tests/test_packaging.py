@@ -24,8 +24,24 @@ def test_wheel_contains_core_and_integrations(tmp_path):
     [wheel] = tmp_path.glob("tracectx-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "tracectx/py.typed" in names and "tracectx/viz/analysis.py" in names
-    for pkg in (ROOT / "integrations").glob("*/__init__.py"):
-        assert f"{pkg.parent.name}/__init__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[opentelemetry_instrumentor]" in text and "tracectx_threading" in text
+    for pkg in (ROOT / "integrations").glob("*/__init__.py"):
+        name = pkg.parent.name
+        assert f"{name}/__init__.py" in names and f"{name}/py.typed" in names
+        assert f"{name} = {name}:" in text, f"{name} has no opentelemetry_instrumentor entry point"
+
+
+def test_entry_points_load_instrumentors():
+    from importlib.metadata import entry_points
+
+    from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+    found = {
+        ep.name: ep.load()
+        for ep in entry_points(group="opentelemetry_instrumentor")
+        if ep.name.startswith("tracectx")
+    }
+    assert {"tracectx_threading", "tracectx_kafka"} <= set(found)
+    assert all(issubclass(cls, BaseInstrumentor) for cls in found.values())

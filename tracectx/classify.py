@@ -48,9 +48,14 @@ def register_exception(exc_type: type[BaseException], kind: ErrorKind) -> None:
 
 
 def register_predicate(predicate: Predicate) -> None:
-    """Add a predicate returning a kind or None; predicates run after the type table."""
+    """Add a predicate returning a kind or None; predicates run after the type table.
+
+    Registering the same predicate again is a no-op, so integrations can call it on every
+    instrument.
+    """
     with _lock:
-        _predicates.append(predicate)
+        if predicate not in _predicates:
+            _predicates.append(predicate)
 
 
 def reset_classifiers() -> None:

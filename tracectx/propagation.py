@@ -20,6 +20,7 @@ from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter
 
 from tracectx.context import sanitize_baggage
+from tracectx.metrics import note_rejected
 
 __all__ = [
     "Carrier",
@@ -32,6 +33,7 @@ __all__ = [
 
 Carrier = dict[str, str]
 MAX_HEADER_VALUE = 8192
+TRACEPARENT = "traceparent"
 _log = logging.getLogger("tracectx")
 
 
@@ -95,6 +97,7 @@ def extract(
     *,
     getter: Getter[Any] | None = None,
     context: Context | None = None,
+    transport: str | None = None,
 ) -> Context:
     """A context from `carrier`; never raises. Hostile input gives a context with no parent.
 
@@ -102,21 +105,29 @@ def extract(
         carrier: a mapping (or what `getter` understands).
         getter: how to read the carrier; default reads str/bytes mappings.
         context: base context (default: a fresh empty one, so nothing stale leaks in).
+        transport: name for `tracectx.metrics.note_rejected` when a traceparent is present but
+            unusable (the hop continues with a fresh root either way).
     """
     base = context if context is not None else Context()
     if carrier is None:
         return base
+    if getter is None:
+        if not isinstance(carrier, Mapping):
+            return base
+        getter = _text_getter
     try:
-        if getter is None:
-            if not isinstance(carrier, Mapping):
-                return base
-            ctx = propagate.extract(carrier, context=base, getter=_text_getter)
-        else:
-            ctx = propagate.extract(carrier, context=base, getter=getter)
-        return sanitize_baggage(ctx)
+        ctx = sanitize_baggage(propagate.extract(carrier, context=base, getter=getter))
     except Exception:  # a propagator choking on hostile input must not break the hop
         _log.warning("tracectx: could not extract trace context; starting fresh", exc_info=True)
-        return base
+        ctx = base
+    if transport is not None and not has_remote_parent(ctx):
+        try:
+            present = bool(getter.get(carrier, TRACEPARENT))
+        except Exception:
+            present = True
+        if present:
+            note_rejected(transport, "malformed traceparent")
+    return ctx
 
 
 def has_remote_parent(ctx: Context) -> bool:

