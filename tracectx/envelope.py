@@ -20,6 +20,7 @@ from typing import Any
 
 from tracectx.classify import classify
 from tracectx.errors import (
+    _ID_ATTR,
     ErrorOrigin,
     RemoteError,
     TracedError,
@@ -35,6 +36,7 @@ from tracectx.redaction import redact
 __all__ = [
     "ENVELOPE_VERSION",
     "EnvelopeError",
+    "adopt",
     "dumps_envelope",
     "from_dict",
     "loads_envelope",
@@ -167,6 +169,28 @@ def from_dict(data: Any) -> TracedError:
     if origin is not None:
         set_origin(err, origin)
     return err
+
+
+def adopt(exc: BaseException, data: Any) -> BaseException:
+    """Give `exc` (rebuilt by a framework from its type and args) the identity in envelope
+    `data`: error id, origin, kind — and code and metadata for a `TracedError`. Returns `exc`;
+    `EnvelopeError` if `data` is not an envelope."""
+    remote = from_dict(data)
+    try:
+        setattr(exc, _ID_ATTR, remote.error_id)
+        if isinstance(exc, TracedError):
+            exc.kind, exc.code, exc.metadata = remote.kind, remote.code, remote.metadata
+        else:
+            exc.tracectx_kind = remote.kind  # type: ignore[attr-defined]
+            exc.metadata = remote.metadata  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # __slots__ exceptions keep only what they can
+        return exc
+    if remote.__cause__ is not None and exc.__cause__ is None:
+        exc.__cause__ = remote.__cause__
+    origin = get_origin(remote)
+    if origin is not None:
+        set_origin(exc, origin)
+    return exc
 
 
 def dumps_envelope(exc: BaseException) -> bytes:

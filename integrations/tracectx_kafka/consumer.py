@@ -27,8 +27,8 @@ from opentelemetry.trace import Link, Span, SpanKind
 from tracectx import handled, record_error
 from tracectx_kafka.attributes import SYSTEM, record_attributes
 from tracectx_kafka.classification import register
-from tracectx_kafka.dlq import dlq_error
-from tracectx_kafka.headers import context_from_headers
+from tracectx_kafka.dlq import ERROR_HEADER, error_from_headers
+from tracectx_kafka.headers import context_from_headers, header_map
 
 __all__ = ["RecordSpan", "TracedConsumer", "process_record", "trace_consumer", "traced_records"]
 
@@ -42,7 +42,8 @@ class RecordSpan:
     __slots__ = ("_ctx", "_token", "span")
 
     def __init__(self, record: Any, group: str | None = None, *, link: bool = False) -> None:
-        remote = context_from_headers(record.headers)
+        headers = header_map(record.headers)
+        remote = context_from_headers(headers)
         remote_sc = trace.get_current_span(remote).get_span_context()
         if link:
             parent = otel_context.get_current()
@@ -60,7 +61,7 @@ class RecordSpan:
         )
         self._ctx = trace.set_span_in_context(self.span, parent)
         self._token: object | None = otel_context.attach(self._ctx)
-        dead = dlq_error(record)
+        dead = error_from_headers(headers) if ERROR_HEADER in headers else None
         if dead is not None:
             handled(dead, self.span)
 

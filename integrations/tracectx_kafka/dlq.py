@@ -8,14 +8,15 @@ consumer's process span shows the same error id (the span absorbed it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tracectx import TracedError, record_error
 from tracectx.envelope import EnvelopeError, dumps_envelope, loads_envelope
 from tracectx.metrics import note_rejected
-from tracectx_kafka.headers import TRANSPORT, normalise, with_context
+from tracectx_kafka.headers import TRANSPORT, header_map, normalise, with_context
 
-__all__ = ["ERROR_HEADER", "SOURCE_HEADER", "dlq_error", "send_to_dlq"]
+__all__ = ["ERROR_HEADER", "SOURCE_HEADER", "dlq_error", "error_from_headers", "send_to_dlq"]
 
 ERROR_HEADER = "tracectx-error"
 SOURCE_HEADER = "tracectx-dlq-source"
@@ -52,7 +53,12 @@ def send_to_dlq(
 def dlq_error(record: Any) -> TracedError | None:
     """The error a record was dead-lettered with, rebuilt with its identity; None if the record
     has no (usable) ``tracectx-error`` header — a corrupt one is counted and logged."""
-    raw = next((v for k, v in normalise(record.headers) if k == ERROR_HEADER), None)
+    return error_from_headers(header_map(record.headers))
+
+
+def error_from_headers(headers: Mapping[str, Any]) -> TracedError | None:
+    """`dlq_error` on a `header_map`."""
+    raw = headers.get(ERROR_HEADER)
     if raw is None:
         return None
     if not isinstance(raw, bytes | str):

@@ -8,7 +8,7 @@ Writing *replaces* existing propagation headers instead of appending to them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import propagate
@@ -18,7 +18,7 @@ from opentelemetry.propagators.textmap import Getter
 from tracectx.metrics import note_rejected
 from tracectx.propagation import capture, extract
 
-__all__ = ["HeaderGetter", "context_from_headers", "normalise", "with_context"]
+__all__ = ["HeaderGetter", "context_from_headers", "header_map", "normalise", "with_context"]
 
 Headers = list[tuple[str, bytes]]
 TRANSPORT = "kafka"
@@ -35,45 +35,57 @@ def _propagation_fields() -> frozenset[str]:
     return frozenset(f.lower() for f in propagate.get_global_textmap().fields)
 
 
-class HeaderGetter(Getter[Sequence[tuple[str, Any]]]):
-    """Reads one value per key from a header list; refuses duplicates, None and non-UTF-8."""
+_DUPLICATE = object()
 
-    def get(self, carrier: Sequence[tuple[str, Any]], key: str) -> list[str] | None:
-        wanted = key.lower()
-        values = {value for name, value in _pairs(carrier) if name.lower() == wanted}
-        if not values:
-            return None
-        if len(values) > 1:
-            note_rejected(TRANSPORT, f"duplicated {wanted} header")
-            return None
-        (raw,) = values
+
+def header_map(headers: Any) -> dict[str, Any]:
+    """Lower-cased header name → value, in one pass; a name seen twice with different values
+    maps to a duplicate marker (refused on read)."""
+    out: dict[str, Any] = {}
+    for item in headers or ():
+        if not (isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str)):
+            continue
+        key, value = item[0].lower(), item[1]
+        if key in out and out[key] != value:
+            value = _DUPLICATE
+        out[key] = value
+    return out
+
+
+class HeaderGetter(Getter[Mapping[str, Any]]):
+    """Reads a `header_map`; refuses duplicated, None and non-UTF-8 values (and counts them)."""
+
+    def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
+        raw = carrier.get(key)
         if raw is None:
-            note_rejected(TRANSPORT, f"None {wanted} header")
+            if key in carrier:
+                note_rejected(TRANSPORT, f"None {key} header")
+            return None
+        if raw is _DUPLICATE:
+            note_rejected(TRANSPORT, f"duplicated {key} header")
             return None
         if isinstance(raw, bytes | bytearray | memoryview):
             try:
                 return [bytes(raw).decode("utf-8")]
             except UnicodeDecodeError:
-                note_rejected(TRANSPORT, f"non-UTF-8 {wanted} header")
+                note_rejected(TRANSPORT, f"non-UTF-8 {key} header")
                 return None
         return [raw] if isinstance(raw, str) else None
 
-    def keys(self, carrier: Sequence[tuple[str, Any]]) -> list[str]:
-        return [name for name, _ in _pairs(carrier)]
-
-
-def _pairs(carrier: Iterable[Any]) -> Iterable[tuple[str, Any]]:
-    for item in carrier or ():
-        if isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str):
-            yield item[0], item[1]
+    def keys(self, carrier: Mapping[str, Any]) -> list[str]:
+        return list(carrier)
 
 
 _getter = HeaderGetter()
 
 
 def context_from_headers(headers: Any) -> Context:
-    """The producer's context (span + baggage) from a record's headers; fresh root if unusable."""
-    return extract(headers or [], getter=_getter, transport=TRANSPORT)
+    """The producer's context (span + baggage) from a record's headers (a list, or a
+    `header_map`); a fresh root if they are unusable."""
+    view = headers if isinstance(headers, dict) else header_map(headers)
+    if not view:
+        return Context()
+    return extract(view, getter=_getter, transport=TRANSPORT)
 
 
 def with_context(headers: Any, context: Context | None = None) -> Headers:

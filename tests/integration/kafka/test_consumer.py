@@ -7,6 +7,10 @@ import logging
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from opentelemetry.trace import SpanKind, StatusCode
+
+from tests.helpers import all_named, by_name, current_ids, hex_span, hex_trace
+from tracectx import ErrorKind, bound, get_bound, new_error, traced
+from tracectx import semconv as sc
 from tracectx_kafka import (
     TracedConsumer,
     TracedProducer,
@@ -16,10 +20,6 @@ from tracectx_kafka import (
     trace_consumer,
     traced_records,
 )
-
-from tests.helpers import all_named, by_name, current_ids, hex_span, hex_trace
-from tracectx import ErrorKind, bound, get_bound, new_error, traced
-from tracectx import semconv as sc
 
 pytestmark = pytest.mark.integration
 

@@ -7,13 +7,13 @@ import sys
 
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
-from tracectx_kafka import TracedProducer
 
 from tests.helpers import all_named, current_ids, hex_trace
 from tests.integration.kafka.conftest import tansu
 from tests.integration.kafka.test_consumer import consumer_for
 from tests.services import free_port
 from tracectx import get_bound, traced
+from tracectx_kafka import TracedProducer
 
 pytestmark = pytest.mark.integration
 

@@ -6,13 +6,13 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
-from tracectx_kafka import KafkaInstrumentor, SendMode, TracedProducer, trace_producer
 
 from tests.helpers import all_named, by_name, current_ids, hex_span, hex_trace
 from tests.integration.kafka.conftest import tansu
 from tests.services import free_port
 from tracectx import ErrorKind, bound, traced
 from tracectx import semconv as sc
+from tracectx_kafka import KafkaInstrumentor, SendMode, TracedProducer, trace_producer
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,134 @@
+"""tracectx for Celery: one trace from ``delay()`` to the worker and back, errors included.
+
+Either instrument (the ``tracectx_celery`` entry point makes ``opentelemetry-instrument`` do it)::
+
+    from tracectx_celery import instrument
+    instrument(app, retry_transient=True)    # or CeleryInstrumentor().instrument()
+
+or connect the handlers yourself (and patch the result backend for error identity)::
+
+    from celery import signals
+    import tracectx_celery as tc
+    signals.before_task_publish.connect(tc.on_before_publish, weak=False)
+    signals.after_task_publish.connect(tc.on_after_publish, weak=False)
+    signals.task_prerun.connect(tc.on_prerun, weak=False)
+    signals.task_postrun.connect(tc.on_postrun, weak=False)
+    signals.task_retry.connect(tc.on_retry, weak=False)
+    signals.task_failure.connect(tc.on_task_failure, weak=False)
+    tc.patch_backend()
+
+What you get: PRODUCER/CONSUMER spans linked across the hop, attempts as sibling spans linked
+in order, ``throws=`` errors kept off the error status, the real exception class behind
+Celery's wrappers, lost work (unknown, rejected, revoked, time limit, worker lost) visible in
+the trace, and `AsyncResult.get()` raising an exception with the worker's kind, code, metadata
+and error id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+try:
+    from celery import signals
+except ImportError as exc:  # pragma: no cover - exercised by the packaging test
+    raise ImportError("tracectx_celery needs Celery 5.3+: pip install 'tracectx[celery]'") from exc
+
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from tracectx import ErrorKind, register_exception
+from tracectx_celery import lost, options
+from tracectx_celery.autoretry import wrap_app
+from tracectx_celery.options import Options
+from tracectx_celery.package import _instruments
+from tracectx_celery.publish import on_after_publish, on_before_publish
+from tracectx_celery.results import patch_backend, unpatch_backend
+from tracectx_celery.run import on_failure, on_postrun, on_prerun, on_retry
+
+__all__ = [
+    "CeleryInstrumentor",
+    "Options",
+    "instrument",
+    "on_after_publish",
+    "on_before_publish",
+    "on_postrun",
+    "on_prerun",
+    "on_retry",
+    "on_task_failure",
+    "patch_backend",
+    "uninstrument",
+]
+
+
+def on_task_failure(
+    sender: Any = None, task_id: str | None = None, exception: Any = None, **_: Any
+) -> None:
+    """``task_failure``: on the run span if it is open here, else as lost work."""
+    if not on_failure(sender=sender, task_id=task_id, exception=exception):
+        lost.on_lost_failure(sender=sender, task_id=task_id, exception=exception)
+
+
+def _flush(**_: Any) -> None:
+    """Export buffered spans before a pool child (or the worker) exits."""
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if flush is not None:
+        flush(5000)
+
+
+def _wrap_worker_app(sender: Any = None, **_: Any) -> None:
+    app = getattr(sender, "app", None)
+    if app is not None:
+        wrap_app(app)
+
+
+_SIGNALS = (
+    (signals.before_task_publish, on_before_publish),
+    (signals.after_task_publish, on_after_publish),
+    (signals.task_prerun, on_prerun),
+    (signals.task_postrun, on_postrun),
+    (signals.task_retry, on_retry),
+    (signals.task_failure, on_task_failure),
+    (signals.task_received, lost.on_received),
+    (signals.task_unknown, lost.on_unknown),
+    (signals.task_rejected, lost.on_rejected),
+    (signals.task_revoked, lost.on_revoked),
+    (signals.worker_process_shutdown, _flush),
+    (signals.worker_shutdown, _flush),
+    (signals.worker_init, _wrap_worker_app),
+)
+
+
+class CeleryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Connect tracectx to Celery's signals and result backends; keyword args are `Options`."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        fields = set(Options.__dataclass_fields__)
+        options.set_options(Options(**{k: v for k, v in kwargs.items() if k in fields}))
+        for kind_type in (SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError):
+            register_exception(kind_type, ErrorKind.TRANSIENT)
+        for signal, handler in _SIGNALS:
+            signal.connect(handler, weak=False, dispatch_uid=f"tracectx:{handler.__name__}")
+        patch_backend()
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for signal, handler in _SIGNALS:
+            signal.disconnect(handler, dispatch_uid=f"tracectx:{handler.__name__}")
+        unpatch_backend()
+        options.set_options(Options())
+
+
+def instrument(app: Any = None, **kwargs: Any) -> None:
+    """Instrument Celery (idempotent); with `app`, also wrap its tasks for TRANSIENT retries."""
+    CeleryInstrumentor().instrument(**kwargs)
+    if app is not None:
+        wrap_app(app)
+
+
+def uninstrument() -> None:
+    """Undo `instrument` (task wrappers for retries stay: they only act on opted-in tasks)."""
+    CeleryInstrumentor().uninstrument()

@@ -1,0 +1,85 @@
+"""The publishing side: a PRODUCER span per ``apply_async``/``delay``/``send_task``.
+
+The global propagator writes the span's context (and baggage, so bound metadata) into the
+message headers, replacing any propagation fields copied from an earlier message. A retry
+published by the running task carries the *original* publisher's context plus a link to the
+failed attempt, so attempts are siblings; a chord callback carries links to its header tasks.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import MutableMapping
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
+
+from tracectx.propagation import capture, inject
+from tracectx_celery import carrier
+from tracectx_celery.run import Run, chord_header_links, current_run
+
+__all__ = ["on_after_publish", "on_before_publish"]
+
+MAX_IN_FLIGHT = 4096
+_tracer = trace.get_tracer("tracectx.celery")
+_lock = threading.Lock()
+_publishing: collections.OrderedDict[str, Span] = collections.OrderedDict()
+
+
+def _is_chord_callback(run: Run, task_id: str) -> bool:
+    chord = getattr(run.task.request, "chord", None)
+    options = chord.get("options") if isinstance(chord, MutableMapping) else None
+    return isinstance(options, MutableMapping) and options.get("task_id") == task_id
+
+
+def on_before_publish(
+    sender: Any = None,
+    headers: MutableMapping[str, Any] | None = None,
+    routing_key: str | None = None,
+    **_: Any,
+) -> None:
+    """``before_task_publish``: open the publish span and write the context into `headers`."""
+    if headers is None:
+        return
+    task_id = headers.get("id")
+    task_name = str(headers.get("task") or sender)
+    run = current_run()
+    if run is not None and task_id == run.task_id:  # the running task retrying itself
+        headers.update(run.incoming)
+        previous = capture(trace.set_span_in_context(run.span)).get("traceparent")
+        if previous:
+            headers[carrier.PREVIOUS_ATTEMPT_HEADER] = previous
+        return
+    attrs: dict[str, Any] = {
+        "messaging.system": "celery",
+        "messaging.operation.type": "send",
+        "celery.task.name": task_name,
+    }
+    if isinstance(task_id, str):
+        attrs["messaging.message.id"] = task_id
+    if routing_key:
+        attrs["messaging.destination.name"] = routing_key
+    span = _tracer.start_span(f"send {task_name}", kind=SpanKind.PRODUCER, attributes=attrs)
+    for stale in (carrier.PREVIOUS_ATTEMPT_HEADER, carrier.LINKS_HEADER):
+        headers.pop(stale, None)
+    inject(headers, context=trace.set_span_in_context(span))
+    if run is not None and isinstance(task_id, str) and _is_chord_callback(run, task_id):
+        headers[carrier.LINKS_HEADER] = chord_header_links(run)
+    if not isinstance(task_id, str):
+        span.end()
+        return
+    with _lock:
+        _publishing[task_id] = span
+        while len(_publishing) > MAX_IN_FLIGHT:  # publishes that failed never reach "after"
+            _publishing.popitem(last=False)[1].end()
+
+
+def on_after_publish(headers: MutableMapping[str, Any] | None = None, **_: Any) -> None:
+    """``after_task_publish``: end the publish span."""
+    task_id = headers.get("id") if headers else None
+    with _lock:
+        span = _publishing.pop(task_id, None) if isinstance(task_id, str) else None
+    if span is not None:
+        span.end()

@@ -1,0 +1,85 @@
+"""Errors come back to the caller with their identity.
+
+With the JSON serializer Celery stores a failure as ``{exc_type, exc_message, exc_module}`` and
+rebuilds it from type and args: kind, code, metadata and error id are lost. tracectx adds the
+error envelope to that dict in the worker (``"tracectx"`` key; pickled exceptions carry it as
+an attribute) and `tracectx.envelope.adopt`s it onto the rebuilt exception in the caller, which
+also reports the original class when Celery could only build a stand-in. Before the envelope is
+written the error is recorded on the run span, so its origin is that span.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.backends.base import BaseBackend
+
+from tracectx.envelope import EnvelopeError, adopt, to_dict
+from tracectx.errors import type_name
+from tracectx.metrics import note_rejected
+from tracectx_celery.run import current_run, record_task_error
+from tracectx_celery.unwrap import real_exception
+
+__all__ = ["ENVELOPE_KEY", "patch_backend", "unpatch_backend"]
+
+ENVELOPE_KEY = "tracectx"
+_ATTR = "_tracectx_envelope"
+_log = logging.getLogger("tracectx")
+_originals: dict[str, Any] = {}
+
+
+def _prepare_exception(self: Any, exc: BaseException, serializer: Any = None) -> Any:
+    prepared = _originals["prepare_exception"](self, exc, serializer)
+    try:
+        real = real_exception(exc)
+        run = current_run()
+        if run is not None:
+            record_task_error(run, real)
+        envelope = to_dict(real)
+        if isinstance(prepared, dict):
+            prepared[ENVELOPE_KEY] = envelope
+        elif isinstance(prepared, BaseException):
+            setattr(prepared, _ATTR, envelope)
+    except Exception:  # never fail the task's result write because of tracectx
+        _log.warning("tracectx: could not attach the error envelope", exc_info=True)
+    return prepared
+
+
+def _exception_to_python(self: Any, exc: Any) -> Any:
+    envelope = None
+    if isinstance(exc, dict):
+        envelope = exc.get(ENVELOPE_KEY)
+    elif isinstance(exc, BaseException):
+        envelope = getattr(exc, _ATTR, None)
+    rebuilt = _originals["exception_to_python"](self, exc)
+    if envelope is None or not isinstance(rebuilt, BaseException):
+        return rebuilt
+    try:
+        adopt(rebuilt, envelope)
+        original_type = envelope.get("type")
+        if isinstance(original_type, str) and original_type != type_name(rebuilt):
+            rebuilt.remote_type = original_type[:256]  # type: ignore[attr-defined]
+    except EnvelopeError as err:
+        note_rejected("celery", f"corrupt error envelope in result ({err})")
+    except (AttributeError, TypeError):
+        pass
+    return rebuilt
+
+
+def patch_backend() -> None:
+    """Install the two hooks on Celery's `BaseBackend` (every result backend inherits them)."""
+    if _originals:
+        return
+    _originals["prepare_exception"] = BaseBackend.prepare_exception
+    _originals["exception_to_python"] = BaseBackend.exception_to_python
+    BaseBackend.prepare_exception = _prepare_exception
+    BaseBackend.exception_to_python = _exception_to_python
+
+
+def unpatch_backend() -> None:
+    """Undo `patch_backend`."""
+    if not _originals:
+        return
+    BaseBackend.prepare_exception = _originals.pop("prepare_exception")
+    BaseBackend.exception_to_python = _originals.pop("exception_to_python")
