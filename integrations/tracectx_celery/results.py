@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.backends.base import BaseBackend
+from celery.backends.base import Backend
 
 from tracectx.envelope import EnvelopeError, adopt, to_dict
 from tracectx.errors import type_name
@@ -68,18 +68,18 @@ def _exception_to_python(self: Any, exc: Any) -> Any:
 
 
 def patch_backend() -> None:
-    """Install the two hooks on Celery's `BaseBackend` (every result backend inherits them)."""
+    """Install the two hooks on Celery's `Backend` base (every result backend inherits it)."""
     if _originals:
         return
-    _originals["prepare_exception"] = BaseBackend.prepare_exception
-    _originals["exception_to_python"] = BaseBackend.exception_to_python
-    BaseBackend.prepare_exception = _prepare_exception
-    BaseBackend.exception_to_python = _exception_to_python
+    _originals["prepare_exception"] = Backend.prepare_exception
+    _originals["exception_to_python"] = Backend.exception_to_python
+    Backend.prepare_exception = _prepare_exception
+    Backend.exception_to_python = _exception_to_python
 
 
 def unpatch_backend() -> None:
     """Undo `patch_backend`."""
     if not _originals:
         return
-    BaseBackend.prepare_exception = _originals.pop("prepare_exception")
-    BaseBackend.exception_to_python = _originals.pop("exception_to_python")
+    Backend.prepare_exception = _originals.pop("prepare_exception")
+    Backend.exception_to_python = _originals.pop("exception_to_python")

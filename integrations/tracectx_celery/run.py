@@ -19,7 +19,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind
 
-from tracectx import record_error
+from tracectx import error_id, record_error
 from tracectx import semconv as sc
 from tracectx.propagation import capture, extract
 from tracectx.recording import error_attributes
@@ -48,6 +48,7 @@ class Run:
     token: object
     log_tokens: Mapping[str, Any]
     run_token: contextvars.Token[Run | None] | None = None
+    expected: set[str] = dataclasses.field(default_factory=set)
 
 
 def current_run() -> Run | None:
@@ -126,7 +127,9 @@ def record_task_error(run: Run, exc: BaseException) -> None:
     real = real_exception(exc)
     throws = getattr(run.task, "throws", ()) or ()
     if isinstance(real, tuple(throws)):
-        if run.span.is_recording():
+        eid = error_id(real)
+        if eid not in run.expected and run.span.is_recording():
+            run.expected.add(eid)
             run.span.add_event(EVENT_EXPECTED, attributes=error_attributes(real))
         return
     record_error(real, run.span)

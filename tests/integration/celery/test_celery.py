@@ -1,0 +1,332 @@
+"""Celery through a real redis-server and real worker processes (prefork/JSON, solo/pickle)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import signal
+import time
+import uuid
+
+import pytest
+from celery import chain, chord, group
+from opentelemetry.trace import SpanKind
+
+from tests.helpers import all_named, by_name, hex_span, hex_trace
+from tests.integration.celery.conftest import Worker
+from tests.integration.celery.worker_app import TRANSIENT_FAILURES, Expected
+from tracectx import ErrorKind, TracedError, bound, traced
+from tracectx import semconv as sc
+
+pytestmark = pytest.mark.integration
+
+
+def run_span(worker: Worker, task_id: str, name: str | None = None):
+    return worker.wait_for_span(
+        lambda s: (
+            s.attributes.get("messaging.message.id") == task_id
+            and (name is None or s.name == name)
+            and s.kind == "consumer"
+        )
+    )
+
+
+def run_spans(worker: Worker, task_id: str, count: int, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [
+            s
+            for s in worker.spans()
+            if s.attributes.get("messaging.message.id") == task_id and s.name.startswith("run ")
+        ]
+        if len(found) >= count:
+            return sorted(found, key=lambda s: s.attributes[sc.ATTR_ATTEMPT])
+        time.sleep(0.1)
+    raise AssertionError(f"expected {count} attempts of {task_id}")
+
+
+@pytest.fixture(params=["prefork_json", "solo_pickle"])
+def worker(request) -> Worker:
+    return request.getfixturevalue(request.param)
+
+
+class TestPublishAndRun:
+    def test_one_trace_from_delay_to_worker(self, spans, worker, app_for):
+        app = app_for(worker)
+        with traced("request"), bound(account_id="acc_1"):
+            result = app.signature("t.ids").delay()
+            seen = result.get(timeout=20)
+        request, send = by_name(spans, "request"), by_name(spans, "send t.ids")
+        assert send.kind is SpanKind.PRODUCER and send.parent.span_id == request.context.span_id
+        assert send.attributes["messaging.message.id"] == result.id
+        run = run_span(worker, result.id)
+        assert run.name == "run t.ids"
+        assert (run.trace_id, run.parent_id) == (hex_trace(send), hex_span(send))
+        assert run.attributes[sc.ATTR_ATTEMPT] == 1
+        assert seen["trace_id"] == hex_trace(request)
+        assert seen["bound"] == {"account_id": "acc_1"}
+        assert seen["log"]["task_id"] == result.id
+
+    def test_send_task_by_name(self, spans, prefork_json, app_for):
+        app = app_for(prefork_json)
+        with traced("request"):
+            result = app.send_task("t.add", args=(2, 3))
+            assert result.get(timeout=20) == 5
+        assert run_span(prefork_json, result.id).trace_id == hex_trace(by_name(spans, "request"))
+
+
+class TestErrorsComeBack:
+    def test_caller_gets_kind_code_metadata_and_id(self, spans, worker, app_for):
+        app = app_for(worker)
+        with pytest.raises(TracedError) as info, traced("request"):
+            app.signature("t.business", args=("acc_123",)).delay().get(timeout=20)
+        err = info.value
+        assert (err.kind, err.code) == (ErrorKind.BUSINESS, "E42")
+        assert err.metadata["account_id"] == "acc_123"
+        assert err.metadata["card_number"] == "[REDACTED]"
+        run = worker.wait_for_span(
+            lambda s: s.name == "run t.business" and s.attributes.get(sc.ATTR_ID) == err.error_id
+        )
+        assert run.attributes[sc.ATTR_ROLE] == sc.ROLE_ORIGIN
+        assert run.attributes[sc.ATTR_KIND] == "BUSINESS"
+        request = by_name(spans, "request")
+        assert request.attributes[sc.ATTR_ROLE] == sc.ROLE_PROPAGATED
+        assert request.attributes[sc.ATTR_ID] == err.error_id
+        assert request.attributes[sc.ATTR_ORIGIN_SPAN_ID] == run.span_id
+
+    def test_custom_traced_error_subclass(self, worker, app_for):
+        app = app_for(worker)
+        with pytest.raises(TracedError) as info:
+            app.signature("t.declined").delay().get(timeout=20)
+        assert type(info.value).__name__ == "PaymentDeclined"
+        assert (info.value.kind, info.value.code) == (ErrorKind.BUSINESS, "E42")
+        assert info.value.metadata["account_id"] == "acc_7"
+
+    def test_real_class_behind_unpicklable_wrapper(self, worker, app_for):
+        app = app_for(worker)
+        result = app.signature("t.unpicklable").delay()
+        with pytest.raises(Exception) as info:
+            result.get(timeout=20)
+        run = run_span(worker, result.id)
+        expected = "tests.integration.celery.worker_app.Unpicklable"
+        assert run.attributes[sc.ATTR_ERROR_TYPE] == expected
+        assert run.error
+        assert getattr(info.value, "remote_type", expected) == expected
+        assert info.value._tracectx_error_id == run.attributes[sc.ATTR_ID]
+
+    def test_throws_is_an_expected_outcome(self, worker, app_for):
+        app = app_for(worker)
+        result = app.signature("t.expected").delay()
+        with pytest.raises(Exception) as info:
+            result.get(timeout=20)
+        assert type(info.value).__name__ == Expected.__name__
+        run = run_span(worker, result.id)
+        assert not run.error and sc.ATTR_ROLE not in run.attributes
+        assert [e.name for e in run.events] == ["tracectx.error.expected"]
+
+
+class TestRetries:
+    def test_transient_retried_with_backoff_each_attempt_a_span(self, spans, worker, app_for):
+        app = app_for(worker)
+        key = uuid.uuid4().hex
+        with traced("request"):
+            result = app.signature("t.flaky", args=(key,)).delay()
+            assert result.get(timeout=30) == f"ok after {TRANSIENT_FAILURES + 1}"
+        attempts = run_spans(worker, result.id, TRANSIENT_FAILURES + 1)
+        send = by_name(spans, "send t.flaky")
+        assert [a.attributes[sc.ATTR_ATTEMPT] for a in attempts] == [1, 2, 3]
+        for attempt in attempts:
+            assert (attempt.trace_id, attempt.parent_id) == (hex_trace(send), hex_span(send))
+        for failed in attempts[:-1]:
+            assert failed.error and failed.attributes[sc.ATTR_KIND] == "TRANSIENT"
+            assert failed.attributes[sc.ATTR_ID]
+            assert sc.EVENT_RETRY in [e.name for e in failed.events]
+        assert not attempts[-1].error
+        for previous, attempt in itertools.pairwise(attempts):
+            assert [lk.span_id for lk in attempt.links] == [previous.span_id]
+        assert len(all_named(spans, "send t.flaky")) == 1  # retries are not new publishes
+
+    def test_business_never_retried(self, worker, app_for):
+        app = app_for(worker)
+        result = app.signature("t.business_no_retry").delay()
+        with pytest.raises(TracedError):
+            result.get(timeout=20)
+        time.sleep(0.5)
+        (attempt,) = run_spans(worker, result.id, 1)
+        assert attempt.attributes[sc.ATTR_KIND] == "BUSINESS"
+
+    def test_manual_retry_attempts_linked(self, prefork_json, app_for):
+        app = app_for(prefork_json)
+        result = app.signature("t.manual_retry").delay()
+        assert result.get(timeout=20) == 2
+        attempts = run_spans(prefork_json, result.id, 3)
+        assert attempts[0].attributes[sc.ATTR_ERROR_TYPE] == "ConnectionError"
+        assert attempts[1].links[0].span_id == attempts[0].span_id
+
+
+class TestCanvas:
+    def test_chain_keeps_one_trace_and_second_failure_returns(self, spans, worker, app_for):
+        app = app_for(worker)
+        with pytest.raises(TracedError) as info, traced("request"):
+            chain(
+                app.signature("t.add", args=(1, 2)), app.signature("t.fail_after")
+            ).apply_async().get(timeout=20)
+        assert info.value.kind is ErrorKind.FATAL
+        trace_id = hex_trace(by_name(spans, "request"))
+        failed = worker.wait_for_span(
+            lambda s: s.name == "run t.fail_after" and s.trace_id == trace_id
+        )
+        first = worker.wait_for_span(lambda s: s.name == "run t.add" and s.trace_id == trace_id)
+        assert failed.attributes[sc.ATTR_ID] == info.value.error_id
+        publish_second = worker.wait_for_span(
+            lambda s: s.name == "send t.fail_after" and s.trace_id == trace_id
+        )
+        assert publish_second.parent_id == first.span_id
+        assert failed.parent_id == publish_second.span_id
+
+    def test_chord_callback_links_every_header_task(self, spans, worker, app_for):
+        app = app_for(worker)
+        with traced("request"):
+            header = [app.signature("t.add", args=(i, i)) for i in range(3)]
+            result = chord(header)(app.signature("t.collect"))
+            assert result.get(timeout=30) == 6
+        trace_id = hex_trace(by_name(spans, "request"))
+        callback = run_span(worker, result.id)
+        heads = [s for s in worker.spans() if s.name == "run t.add" and s.trace_id == trace_id]
+        assert len(heads) == 3 and callback.trace_id == trace_id
+        assert {lk.span_id for lk in callback.links} == {h.span_id for h in heads}
+
+    def test_group_in_callers_trace(self, spans, prefork_json, app_for):
+        app = app_for(prefork_json)
+        with traced("request"):
+            result = group(app.signature("t.add", args=(i, 1)) for i in range(3)).apply_async()
+            assert result.get(timeout=20) == [1, 2, 3]
+        trace_id = hex_trace(by_name(spans, "request"))
+        for child in result.results:
+            assert run_span(prefork_json, child.id).trace_id == trace_id
+
+
+class TestLostWork:
+    def test_unknown_task(self, spans, prefork_json, app_for):
+        app = app_for(prefork_json)
+        with traced("request"):
+            app.send_task("t.does_not_exist")
+        span = prefork_json.wait_for_span(lambda s: s.name == "unknown t.does_not_exist")
+        assert span.trace_id == hex_trace(by_name(spans, "request")) and span.error
+
+    def test_revoked_before_running(self, spans, prefork_json, app_for):
+        app = app_for(prefork_json)
+        with traced("request"):
+            result = app.signature("t.add", args=(1, 1)).apply_async(countdown=2)
+        time.sleep(0.5)
+        result.revoke()
+        span = prefork_json.wait_for_span(
+            lambda s: (
+                s.name == "revoked t.add" and s.attributes.get("messaging.message.id") == result.id
+            )
+        )
+        assert span.trace_id == hex_trace(by_name(spans, "request")) and span.error
+
+    def test_hard_time_limit(self, spans, prefork_json, app_for):
+        app = app_for(prefork_json)
+        with traced("request"):
+            result = app.signature("t.hard_limit").delay()
+        with pytest.raises(Exception):
+            result.get(timeout=30)
+        span = prefork_json.wait_for_span(
+            lambda s: (
+                s.name == "run t.hard_limit"
+                and s.error
+                and s.attributes.get(sc.ATTR_ERROR_TYPE, "").endswith("TimeLimitExceeded")
+            )
+        )
+        assert span.trace_id == hex_trace(by_name(spans, "request"))
+        assert span.attributes[sc.ATTR_KIND] == "TRANSIENT"
+
+    def test_worker_lost_after_sigkill(self, spans, redis, app_for):
+        worker = Worker(f"redis://{redis.address}/5", "prefork", "json").start()
+        try:
+            app = app_for(worker)
+            with traced("request"):
+                result = app.signature("t.sleep", args=(30,)).delay()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # kill only once a child is running the task
+                active = app.control.inspect(timeout=0.5).active() or {}
+                if any(t["id"] == result.id for tasks in active.values() for t in tasks):
+                    break
+                time.sleep(0.1)
+            for pid in worker.children():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            span = worker.wait_for_span(
+                lambda s: s.attributes.get(sc.ATTR_ERROR_TYPE, "").endswith("WorkerLostError")
+            )
+            assert span.trace_id == hex_trace(by_name(spans, "request"))
+            assert span.attributes["messaging.message.id"] == result.id
+        finally:
+            worker.stop()
+
+
+def test_link_to_publisher_instead_of_parent(spans, redis, app_for):
+    worker = Worker(f"redis://{redis.address}/7", "solo", "json", TRACECTX_TEST_LINK="1").start()
+    try:
+        app = app_for(worker)
+        with traced("request"):
+            result = app.signature("t.add", args=(1, 2)).delay()
+        assert result.get(timeout=20) == 3
+        run = run_span(worker, result.id)
+        send = by_name(spans, "send t.add")
+        assert run.parent_id is None and run.trace_id != hex_trace(send)
+        assert [(lk.trace_id, lk.span_id) for lk in run.links] == [
+            (hex_trace(send), hex_span(send))
+        ]
+    finally:
+        worker.stop()
+
+
+def test_spans_flushed_when_prefork_child_exits(redis, app_for):
+    worker = Worker(f"redis://{redis.address}/6", "prefork", "json", TRACECTX_TEST_BATCH="1")
+    worker.start("--max-tasks-per-child=1")
+    try:
+        app = app_for(worker)
+        result = app.signature("t.add", args=(1, 2)).delay()
+        assert result.get(timeout=20) == 3
+        run_span(worker, result.id)  # only the exit flush can have written it
+    finally:
+        worker.stop()
+
+
+@contextlib.contextmanager
+def without_tracectx_publish():
+    from celery import signals
+
+    from tracectx_celery import on_before_publish
+
+    signals.before_task_publish.disconnect(
+        on_before_publish, dispatch_uid="tracectx:on_before_publish"
+    )
+    try:
+        yield
+    finally:
+        signals.before_task_publish.connect(
+            on_before_publish, weak=False, dispatch_uid="tracectx:on_before_publish"
+        )
+
+
+HOSTILE = {
+    "bad_traceparent": {"traceparent": "00-not-a-trace-01"},
+    "non_string": {"traceparent": 12345, "baggage": ["a=b"]},
+    "huge_baggage": {"traceparent": "garbage", "baggage": "k=" + "v" * 100_000},
+    "nested": {"traceparent": {"x": "y"}},
+}
+
+
+@pytest.mark.parametrize("headers", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_headers_fresh_root_task_still_runs(prefork_json, app_for, headers):
+    app = app_for(prefork_json)
+    with without_tracectx_publish():
+        result = app.signature("t.add", args=(20, 22)).apply_async(headers=headers)
+    assert result.get(timeout=20) == 42
+    run = run_span(prefork_json, result.id)
+    assert run.parent_id is None and not run.links
