@@ -16,7 +16,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["Service", "free_port", "redis_server", "tansu_broker", "wait_for_port"]
+__all__ = [
+    "Service",
+    "alertmanager",
+    "free_port",
+    "redis_server",
+    "tansu_broker",
+    "wait_for_port",
+]
 
 
 def free_port() -> int:
@@ -121,3 +128,34 @@ def redis_server(port: int | None = None) -> Service:
     port = port or free_port()
     argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     return Service("redis", argv, port)
+
+
+_ALERTMANAGER_CONFIG = """\
+route:
+  receiver: default
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: default
+"""
+
+
+def alertmanager(port: int | None = None) -> Service:
+    """Debian's prometheus-alertmanager with a minimal config, no clustering (not started)."""
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        raise RuntimeError("prometheus-alertmanager is not installed (apt install it)")
+    port = port or free_port()
+    workdir = tempfile.mkdtemp(prefix="tracectx-alertmanager-")
+    config = Path(workdir) / "alertmanager.yml"
+    config.write_text(_ALERTMANAGER_CONFIG)
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.path={workdir}/data",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    return Service("alertmanager", argv, port, cwd=workdir)

@@ -12,7 +12,7 @@ import threading
 
 from opentelemetry import metrics
 
-__all__ = ["REJECTED_COUNTER", "note_rejected"]
+__all__ = ["ERRORS_COUNTER", "REJECTED_COUNTER", "count_error", "note_rejected"]
 
 REJECTED_COUNTER = "tracectx.propagation.rejected"
 _log = logging.getLogger("tracectx")
@@ -40,3 +40,17 @@ def note_rejected(transport: str, reason: str) -> None:
     _log.log(
         level, "tracectx: %s: refused inbound %s; continuing with a fresh root", transport, reason
     )
+
+
+ERRORS_COUNTER = "tracectx.errors"
+_errors: metrics.Counter | None = None
+
+
+def count_error(kind: str, resource: str, error_type: str) -> None:
+    """Count one error where it was born, by kind, resource (endpoint/task/topic) and type."""
+    global _errors
+    if _errors is None:
+        _errors = metrics.get_meter("tracectx").create_counter(
+            ERRORS_COUNTER, unit="{error}", description="Errors by kind, resource and type"
+        )
+    _errors.add(1, {"error.kind": kind, "tracectx.resource": resource, "error.type": error_type})

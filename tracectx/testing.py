@@ -18,32 +18,35 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-__all__ = ["capture_spans", "install_test_provider"]
+__all__ = ["capture_spans", "install_test_provider", "plugged"]
 
 
 class _Switchboard(SpanProcessor):
-    """Forwards every ended span to the exporters plugged in right now."""
+    """Forwards every ended span to the exporters and processors plugged in right now."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._exporters: list[SpanExporter] = []
+        self._targets: list[SpanExporter | SpanProcessor] = []
 
-    def plug(self, exporter: SpanExporter) -> None:
+    def plug(self, target: SpanExporter | SpanProcessor) -> None:
         with self._lock:
-            self._exporters.append(exporter)
+            self._targets.append(target)
 
-    def unplug(self, exporter: SpanExporter) -> None:
+    def unplug(self, target: SpanExporter | SpanProcessor) -> None:
         with self._lock:
-            self._exporters.remove(exporter)
+            self._targets.remove(target)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
         with self._lock:
-            exporters = list(self._exporters)
-        for exporter in exporters:
-            exporter.export([span])
+            targets = list(self._targets)
+        for target in targets:
+            if isinstance(target, SpanProcessor):
+                target.on_end(span)
+            else:
+                target.export([span])
 
 
 _switchboard = _Switchboard()
@@ -73,3 +76,14 @@ def capture_spans() -> Iterator[InMemorySpanExporter]:
         yield exporter
     finally:
         _switchboard.unplug(exporter)
+
+
+@contextlib.contextmanager
+def plugged(processor: SpanProcessor) -> Iterator[SpanProcessor]:
+    """Feed `processor` (e.g. an `ErrorStreamProcessor`) every span ending inside the block."""
+    install_test_provider()
+    _switchboard.plug(processor)
+    try:
+        yield processor
+    finally:
+        _switchboard.unplug(processor)

@@ -1,0 +1,211 @@
+"""Rules, weighted thresholds, policy alerts and clustering, on errors from real spans."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import pytest
+
+from tests.alerting.conftest import raise_on
+from tracectx import ErrorKind, bound, register_kind, traced
+from tracectx.alerting import Rule, RuleError
+from tracectx.alerting.events import ErrorEvent
+from tracectx.alerting.windows import MemoryWindows
+
+
+def sentinel_rule(received: list, **overrides) -> Rule:
+    """The design notes' example, verbatim: >10 BUSINESS errors for the same account_id on
+    resource payment within 300 s -> SMS."""
+    fields = dict(
+        name="payment-business-burst",
+        resource="payment",
+        kinds=["BUSINESS"],
+        threshold=10,
+        window=300,
+        group_by=["account_id"],
+        cooldown=300,
+        actions=[received.append],
+    )
+    fields.update(overrides)
+    return Rule(**fields)
+
+
+class TestSentinelExample:
+    def test_fires_once_for_acc_123_and_never_below_threshold(self, engine, received):
+        engine.add_rule(sentinel_rule(received))
+        for _ in range(10):
+            raise_on("payment", account_id="acc_456")
+        for _ in range(10):
+            raise_on("payment", account_id="acc_123")
+        assert received == []
+        raise_on("payment", account_id="acc_123")  # the 11th
+        raise_on("payment", account_id="acc_123")  # the 12th: same alert, no new one
+        (alert,) = received
+        assert alert.name == "payment-business-burst"
+        assert alert.group == {"account_id": "acc_123"}
+        assert alert.count == 12 and alert.kind == "BUSINESS" and alert.code == "E42"
+        notes = alert.annotations()
+        assert len(notes["error_id"]) == 16 and len(alert.trace_ids) == 5
+        assert notes["jaeger"] == f"http://localhost:16686/trace/{alert.trace_ids[-1]}"
+        assert alert.labels()["account_id"] == "acc_123"
+
+    def test_other_resources_and_kinds_do_not_count(self, engine, received):
+        engine.add_rule(sentinel_rule(received))
+        for _ in range(11):
+            raise_on("refund", account_id="acc_123")
+            raise_on("payment", ErrorKind.TRANSIENT, account_id="acc_123")
+        assert received == []
+
+    def test_an_error_crossing_many_spans_counts_once(self, engine, received):
+        engine.add_rule(sentinel_rule(received, resource="POST /pay*"))
+        for _ in range(11):
+            with contextlib.suppress(Exception), traced("POST /pay"), traced("charge"):
+                raise_on_inner()
+        assert len(received) == 1 and received[0].count == 11
+
+    def test_resolves_after_the_window(self, received):
+        now = [1000.0]
+        from tracectx.alerting import AlertEngine
+
+        engine = AlertEngine([sentinel_rule(received, window=60)], clock=lambda: now[0])
+        for i in range(11):
+            engine.observe(event(f"{i:016x}", ts=now[0], account_id="acc_123"))
+        assert len(received) == 1
+        assert engine.tick(now[0] + 30) == []
+        (resolved,) = engine.tick(now[0] + 61)
+        assert resolved.resolved_at == now[0] + 61 and received[-1] is resolved
+        assert engine.firing == []
+
+
+def raise_on_inner() -> None:
+    from tracectx import new_error
+
+    with bound(account_id="acc_9"):
+        raise new_error(ErrorKind.BUSINESS, "declined")
+
+
+def event(
+    eid: str,
+    *,
+    kind: str = "BUSINESS",
+    ts: float | None = None,
+    resource: str = "payment",
+    role: str = "origin",
+    **metadata: str,
+) -> ErrorEvent:
+    return ErrorEvent(
+        error_id=eid,
+        kind=kind,
+        code="c",
+        error_type="T",
+        role=role,
+        resources=(resource,),
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        timestamp=ts if ts is not None else time.time(),
+        metadata=metadata,
+    )
+
+
+class TestWeighted:
+    def rule(self, received) -> Rule:
+        return Rule(
+            name="high-risk-error-burst",
+            resource="*",
+            error_weights={"FATAL": 8.0, "TRANSIENT": 5.0, "BUSINESS": 1.5},
+            base_threshold=10.0,
+            decay_factor=0.95,
+            actions=[received.append],
+        )
+
+    def test_weighted_score_crosses_base_threshold(self, received):
+        from tracectx.alerting import AlertEngine
+
+        engine = AlertEngine([self.rule(received)])
+        engine.observe(event("1", kind="TRANSIENT", ts=0))
+        engine.observe(event("2", kind="TRANSIENT", ts=0))  # 10.0: not above
+        assert received == []
+        engine.observe(event("3", kind="BUSINESS", ts=0))  # 11.5
+        assert len(received) == 1 and received[0].score == pytest.approx(11.5)
+
+    def test_decay_per_minute(self, received):
+        from tracectx.alerting import AlertEngine
+
+        engine = AlertEngine([self.rule(received)])
+        engine.observe(event("1", kind="FATAL", ts=0))
+        engine.observe(event("2", kind="TRANSIENT", ts=600))  # 8 * 0.95**10 + 5 = 9.79
+        assert received == []
+        engine.observe(event("3", kind="BUSINESS", ts=600))
+        assert received[0].score == pytest.approx(8 * 0.95**10 + 6.5)
+
+    def test_custom_kind_uses_its_base_weight(self, received):
+        from tracectx.alerting import AlertEngine
+
+        register_kind("DB_CONNECTION_LOST", 3001, base=ErrorKind.FATAL)
+        engine = AlertEngine([self.rule(received)])
+        engine.observe(event("1", kind="DB_CONNECTION_LOST", ts=0))
+        engine.observe(event("2", kind="DB_CONNECTION_LOST", ts=0))
+        assert received and received[0].score == pytest.approx(16.0)
+
+
+class TestPolicy:
+    def test_fatal_and_unknown_alert_at_once_clustered(self, engine, received):
+        for _ in range(3):
+            raise_on("db", ErrorKind.FATAL)
+        with contextlib.suppress(Exception), traced("parse"):
+            raise ValueError("bad")
+        fatal = [a for a in received if a.kind == "FATAL"]
+        unknown = [a for a in received if a.kind == "UNKNOWN"]
+        assert len(fatal) == 1 and fatal[0].count == 3 and fatal[0].resource == "db"
+        assert fatal[0].labels()["error_type"] == "tracectx.errors.TracedError"
+        assert fatal[0].stack == ""
+        assert len(unknown) == 1 and "ValueError" in unknown[0].stack  # full stack for UNKNOWN
+
+    def test_business_and_transient_need_a_rule(self, engine, received):
+        raise_on("payment", ErrorKind.BUSINESS)
+        raise_on("payment", ErrorKind.TRANSIENT)
+        assert received == []
+
+    def test_cluster_resolves_when_quiet_then_fires_again(self, received):
+        from tracectx.alerting import AlertEngine
+
+        engine = AlertEngine(default_actions=[received.append], cluster_quiet=10)
+        engine.observe(event("1", kind="FATAL", ts=100))
+        assert len(received) == 1
+        assert engine.tick(105) == [] and len(engine.tick(111)) == 1
+        engine.observe(event("2", kind="FATAL", ts=200))
+        assert [a.resolved_at is None for a in received] == [False, False, True]
+
+
+class TestRules:
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"name": "x"},  # neither threshold nor weights
+            {"name": "x", "threshold": 1, "error_weights": {"FATAL": 1}, "base_threshold": 1},
+            {"name": "x", "error_weights": {"FATAL": 1}},
+            {"name": "x", "threshold": 1, "kinds": ["NOPE"]},
+            {"name": "x", "threshold": 1, "window": 0},
+            {"name": "x", "error_weights": {"FATAL": 1}, "base_threshold": 1, "decay_factor": 1.5},
+        ],
+    )
+    def test_bad_rules_say_why(self, fields):
+        with pytest.raises(RuleError, match=r"rule 'x'|name"):
+            Rule(**fields)
+
+    def test_missing_group_value_is_not_counted_in_an_empty_group(self, received):
+        from tracectx.alerting import AlertEngine
+
+        engine = AlertEngine([sentinel_rule(received, threshold=0)])
+        engine.observe(event("1"))
+        assert received == []
+
+
+def test_memory_windows_count_ids_once_and_expire():
+    windows = MemoryWindows()
+    assert windows.add("k", "a", 0, 10) == 1
+    assert windows.add("k", "a", 1, 10) is None
+    assert windows.add("k", "b", 5, 10) == 2
+    assert windows.count("k", 12, 10) == 1
+    assert windows.claim("c", 60) and not windows.claim("c", 60)

@@ -1,0 +1,142 @@
+"""An alert: one group of errors (a rule and its group values, or a kind+resource+type
+cluster), with what a responder needs — trace ids, error ids, kind, code, Jaeger links."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections import deque
+from typing import Any
+
+from tracectx.alerting.events import ErrorEvent
+
+__all__ = ["Alert", "label_name"]
+
+MAX_SAMPLES = 5
+_LABEL = re.compile(r"[^a-zA-Z0-9_]")
+_SEVERITY = {"FATAL": "critical", "UNKNOWN": "error", "BUSINESS": "warning", "TRANSIENT": "info"}
+
+
+def label_name(key: str) -> str:
+    """A Prometheus-legal label name for a metadata key."""
+    name = _LABEL.sub("_", key) or "_"
+    return name if not name[0].isdigit() else "_" + name
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclasses.dataclass
+class Alert:
+    """A firing (or resolved) alert. `key` identifies it; ``labels()`` are its identity in
+    Alertmanager, ``annotations()`` its details."""
+
+    key: str
+    name: str
+    kind: str
+    resource: str
+    group: dict[str, str]
+    started_at: float
+    error_type: str = ""
+    code: str = ""
+    service: str = ""
+    reason: str = ""
+    stack: str = ""
+    count: int = 0
+    score: float | None = None
+    last_seen: float = 0.0
+    resolved_at: float | None = None
+    jaeger_template: str | None = None
+    keep_stack: bool = False  # UNKNOWN errors alert with their full stack
+    trace_ids: deque[str] = dataclasses.field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
+    error_ids: deque[str] = dataclasses.field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
+    error_types: set[str] = dataclasses.field(default_factory=set)
+
+    def note(self, event: ErrorEvent) -> None:
+        """Count `event` into the alert (newest samples kept)."""
+        self.count += 1
+        self.last_seen = max(self.last_seen, event.timestamp)
+        if event.trace_id not in self.trace_ids:
+            self.trace_ids.append(event.trace_id)
+        self.error_ids.append(event.error_id)
+        if event.error_type and len(self.error_types) < 16:
+            self.error_types.add(event.error_type)
+        self.code = self.code or event.code
+        self.service = self.service or event.service
+        if self.keep_stack and event.stack and not self.stack:
+            self.stack = event.stack
+
+    @property
+    def severity(self) -> str:
+        return _SEVERITY.get(self.kind, "warning")
+
+    def jaeger_link(self, trace_id: str | None = None) -> str | None:
+        trace_id = trace_id or (self.trace_ids[-1] if self.trace_ids else None)
+        if not self.jaeger_template or not trace_id:
+            return None
+        return self.jaeger_template.format(trace_id=trace_id)
+
+    def labels(self) -> dict[str, str]:
+        labels = {
+            "alertname": self.name,
+            "severity": self.severity,
+            "kind": self.kind,
+            "resource": self.resource,
+        }
+        if self.error_type:
+            labels["error_type"] = self.error_type
+        if self.service:
+            labels["service"] = self.service
+        for key, value in self.group.items():
+            labels.setdefault(label_name(key), value)
+        return labels
+
+    def annotations(self) -> dict[str, str]:
+        notes = {
+            "summary": f"{self.name}: {self.count} {self.kind} error(s) on {self.resource}",
+            "description": self.reason,
+            "trace_ids": ",".join(self.trace_ids),
+            "error_id": self.error_ids[-1] if self.error_ids else "",
+            "error_ids": ",".join(self.error_ids),
+            "kind": self.kind,
+            "code": self.code,
+            "error_types": ",".join(sorted(self.error_types)),
+            "count": str(self.count),
+        }
+        if self.score is not None:
+            notes["score"] = f"{self.score:.2f}"
+        link = self.jaeger_link()
+        if link:
+            notes["jaeger"] = link
+        if self.stack:
+            notes["stack"] = self.stack
+        return {k: v for k, v in notes.items() if v}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view for webhooks and callables."""
+        return {
+            "key": self.key,
+            "status": "resolved" if self.resolved_at else "firing",
+            "labels": self.labels(),
+            "annotations": self.annotations(),
+            "group": dict(self.group),
+            "startsAt": _iso(self.started_at),
+            "endsAt": _iso(self.resolved_at) if self.resolved_at else None,
+        }
+
+    def to_alertmanager(self, now: float, ttl: float) -> dict[str, Any]:
+        """The Alertmanager v2 form: firing alerts end `ttl` seconds from now unless re-sent;
+        a resolved one carries its (past) end time."""
+        ends = max(self.resolved_at if self.resolved_at else now + ttl, self.started_at)
+        body: dict[str, Any] = {
+            "labels": self.labels(),
+            "annotations": self.annotations(),
+            "startsAt": _iso(self.started_at),
+            "endsAt": _iso(ends),
+        }
+        link = self.jaeger_link()
+        if link:
+            body["generatorURL"] = link
+        return body

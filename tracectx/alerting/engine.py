@@ -1,0 +1,348 @@
+"""The alert engine: error events in, alerts out.
+
+For every event, each matching rule counts it into the window of its group (``group_by``
+values); a rule whose window crosses its threshold fires once — the process that wins the
+window's claim fires, and the claim is the cooldown. Independently, the kind policy fires on
+the first sighting of an error whose kind alerts ``immediate`` (FATAL) or ``always`` (UNKNOWN,
+with the stack), one alert per kind + resource + error type cluster. `tick()` re-sends firing
+alerts and resolves those whose condition cleared. `submit()` + `start()` run all of it on a
+background thread, so span processing never waits for Redis or a receiver.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from tracectx import semconv as sc
+from tracectx.alerting.alerts import MAX_SAMPLES, Alert
+from tracectx.alerting.events import ErrorEvent
+from tracectx.alerting.rules import Action, Rule
+from tracectx.alerting.sinks import CallableSink, LogSink, Sink
+from tracectx.alerting.windows import MemoryWindows, Windows
+from tracectx.kinds import Alerting, KindError, get_kind, policy_for
+
+__all__ = ["AlertEngine"]
+
+_log = logging.getLogger("tracectx.alerting")
+_SEP = "\x1f"
+_POLICY_FIRES = (Alerting.IMMEDIATE, Alerting.ALWAYS)
+MAX_REMEMBERED = 10_000
+
+
+class _LRU(collections.OrderedDict[str, Any]):
+    def remember(self, key: str, value: Any) -> None:
+        self[key] = value
+        if len(self) > MAX_REMEMBERED:
+            self.popitem(last=False)
+
+
+class _Firing:
+    __slots__ = ("actions", "alert", "last_sent", "rule")
+
+    def __init__(self, alert: Alert, rule: Rule | None, actions: tuple[Action, ...]) -> None:
+        self.alert, self.rule, self.actions = alert, rule, actions
+        self.last_sent = 0.0
+
+
+class AlertEngine:
+    """Rules + windows + sinks. See the module docs.
+
+    Args:
+        rules: initial rules (more with `add_rule`).
+        sinks: named sinks rules' ``actions`` refer to; ``"log"`` is always there.
+        windows: `MemoryWindows` (default) or `RedisWindows` to count across processes.
+        default_actions: where policy alerts and rules without actions go.
+        jaeger_template: e.g. ``"http://localhost:16686/trace/{trace_id}"``.
+        resend_interval: seconds between re-sends of a firing alert.
+        cluster_quiet: seconds without a new error before a policy alert resolves.
+        tick_interval: how often the background thread runs `tick()`.
+    """
+
+    def __init__(
+        self,
+        rules: Iterable[Rule] = (),
+        *,
+        sinks: Mapping[str, Sink] | None = None,
+        windows: Windows | None = None,
+        default_actions: Iterable[Action] = ("log",),
+        jaeger_template: str | None = None,
+        resend_interval: float = 60.0,
+        cluster_quiet: float = 300.0,
+        tick_interval: float = 1.0,
+        max_queue: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rules: list[Rule] = list(rules)
+        self.sinks: dict[str, Sink] = {"log": LogSink(), **(sinks or {})}
+        self.windows: Windows = windows or MemoryWindows()
+        self.default_actions = tuple(default_actions)
+        if jaeger_template and "{trace_id}" not in jaeger_template:
+            jaeger_template = jaeger_template.rstrip("/") + "/trace/{trace_id}"
+        self.jaeger_template = jaeger_template
+        self.resend_interval = resend_interval
+        self.cluster_quiet = cluster_quiet
+        self.tick_interval = tick_interval
+        self.clock = clock
+        self.dropped = 0
+        self._lock = threading.RLock()
+        self._firing: dict[str, _Firing] = {}
+        self._metadata = _LRU()
+        self._births = _LRU()
+        self._samples = _LRU()  # window key -> recent (trace id, error id), for the alert
+        self._queue: queue.Queue[ErrorEvent | None] = queue.Queue(max_queue)
+        self._thread: threading.Thread | None = None
+        self._unknown_actions: set[str] = set()
+
+    # -- configuration -------------------------------------------------------------------
+    def add_rule(self, rule: Rule) -> Rule:
+        """Add (or replace, by name) a rule."""
+        with self._lock:
+            self.rules = [r for r in self.rules if r.name != rule.name] + [rule]
+        return rule
+
+    def add_sink(self, name: str, sink: Sink) -> None:
+        self.sinks[name] = sink
+
+    @property
+    def firing(self) -> list[Alert]:
+        with self._lock:
+            return [f.alert for f in self._firing.values()]
+
+    # -- evaluation ----------------------------------------------------------------------
+    def observe(self, event: ErrorEvent) -> list[Alert]:
+        """Evaluate one event now (in this thread); returns the alerts it fired."""
+        metadata = event.metadata
+        if metadata:
+            self._metadata.remember(event.error_id, metadata)
+        else:
+            metadata = self._metadata.get(event.error_id) or {}
+        fired = [a for rule in self.rules if (a := self._apply_rule(rule, event, metadata))]
+        alert = self._apply_policy(event)
+        if alert is not None:
+            fired.append(alert)
+        return fired
+
+    def _apply_rule(
+        self, rule: Rule, event: ErrorEvent, metadata: Mapping[str, Any]
+    ) -> Alert | None:
+        weight = rule.accepts(event)
+        if weight is None:
+            return None
+        group = rule.group(metadata)
+        if group is None:
+            return None
+        key = _SEP.join((rule.name, *group))
+        if rule.weighted:
+            ttl = max(rule.window, rule.cooldown, 600.0)
+            value = self.windows.add_score(
+                key, event.error_id, event.timestamp, weight, rule.decay_factor, ttl
+            )
+            crossed = value is not None and value > (rule.base_threshold or 0.0)
+        else:
+            count = self.windows.add(key, event.error_id, event.timestamp, rule.window)
+            value = None if count is None else float(count)
+            crossed = value is not None and value > (rule.threshold or 0.0)
+        firing = self._firing.get(key)
+        if firing is not None:
+            if value is not None:
+                firing.alert.note(event)
+                self._set_measure(firing.alert, rule, value)
+            return None
+        if value is not None:
+            samples = self._samples.get(key)
+            if samples is None:
+                samples = collections.deque(maxlen=MAX_SAMPLES)
+                self._samples.remember(key, samples)
+            samples.append((event.trace_id, event.error_id))
+        if not crossed or not self.windows.claim(key, rule.cooldown or rule.window):
+            return None
+        alert = Alert(
+            key=key,
+            name=rule.name,
+            kind=event.kind,
+            resource=rule.resource if rule.resource != "*" else event.resource,
+            group=dict(zip(rule.group_by, group, strict=True)),
+            started_at=event.timestamp,
+            reason=self._reason(rule),
+            jaeger_template=self.jaeger_template,
+        )
+        alert.note(event)
+        for trace_id, eid in self._samples.pop(key, ()):
+            if trace_id not in alert.trace_ids:
+                alert.trace_ids.appendleft(trace_id)
+            if eid not in alert.error_ids:
+                alert.error_ids.appendleft(eid)
+        assert value is not None
+        self._set_measure(alert, rule, value)
+        return self._fire(alert, rule, rule.actions or self.default_actions)
+
+    @staticmethod
+    def _set_measure(alert: Alert, rule: Rule, value: float) -> None:
+        if rule.weighted:
+            alert.score = value
+        else:
+            alert.count = int(value)
+
+    @staticmethod
+    def _reason(rule: Rule) -> str:
+        if rule.weighted:
+            return (
+                f"weighted error score above {rule.base_threshold} "
+                f"(decay {rule.decay_factor}/min) on {rule.resource}"
+            )
+        kinds = "/".join(rule.kinds) or "any"
+        by = f" for the same {', '.join(rule.group_by)}" if rule.group_by else ""
+        return f"more than {rule.threshold:g} {kinds} errors{by} within {rule.window:g}s"
+
+    def _apply_policy(self, event: ErrorEvent) -> Alert | None:
+        born_here = event.role == sc.ROLE_ORIGIN or (
+            event.role == sc.ROLE_ABSORBED and bool(event.message or event.stack)
+        )
+        if not born_here or event.error_id in self._births:
+            return None
+        try:
+            kind = get_kind(event.kind)
+        except KindError:
+            kind = get_kind("UNKNOWN")
+        alerting = policy_for(kind).alerting
+        if alerting not in _POLICY_FIRES:
+            return None
+        self._births.remember(event.error_id, True)
+        key = _SEP.join(("policy", kind.name, event.resource, event.error_type))
+        firing = self._firing.get(key)
+        if firing is not None:
+            firing.alert.note(event)
+            return None
+        if not self.windows.claim(key, self.cluster_quiet):
+            return None
+        alert = Alert(
+            key=key,
+            name=f"tracectx_{kind.name.lower()}_error",
+            kind=kind.name,
+            resource=event.resource,
+            group={},
+            started_at=event.timestamp,
+            error_type=event.error_type,
+            reason=f"{kind.name} errors alert {alerting.value} by policy",
+            jaeger_template=self.jaeger_template,
+            keep_stack=alerting is Alerting.ALWAYS,
+        )
+        alert.note(event)
+        return self._fire(alert, None, self.default_actions)
+
+    def _fire(self, alert: Alert, rule: Rule | None, actions: tuple[Action, ...]) -> Alert:
+        firing = _Firing(alert, rule, actions)
+        with self._lock:
+            self._firing[alert.key] = firing
+        self._deliver(firing)
+        return alert
+
+    def _deliver(self, firing: _Firing) -> None:
+        firing.last_sent = self.clock()
+        for action in firing.actions:
+            if callable(action):
+                CallableSink(action).send(firing.alert)
+                continue
+            sink = self.sinks.get(action)
+            if sink is not None:
+                sink.send(firing.alert)
+            elif action not in self._unknown_actions:
+                self._unknown_actions.add(action)
+                _log.warning("tracectx: alert action %r names no sink; ignored", action)
+
+    # -- time --------------------------------------------------------------------------
+    def tick(self, now: float | None = None) -> list[Alert]:
+        """Resolve alerts whose condition cleared, re-send the others when due; returns the
+        alerts resolved."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            current = list(self._firing.items())
+        resolved = []
+        for key, firing in current:
+            if self._cleared(key, firing, now):
+                firing.alert.resolved_at = now
+                with self._lock:
+                    self._firing.pop(key, None)
+                if firing.rule is None:
+                    self.windows.release(key)  # a cluster may fire again at its next error
+                self._deliver(firing)
+                resolved.append(firing.alert)
+            elif now - firing.last_sent >= self.resend_interval:
+                self._deliver(firing)
+        return resolved
+
+    def _cleared(self, key: str, firing: _Firing, now: float) -> bool:
+        rule = firing.rule
+        if rule is None:
+            return now - firing.alert.last_seen > self.cluster_quiet
+        if rule.weighted:
+            return self.windows.score(key, now, rule.decay_factor) <= (rule.base_threshold or 0)
+        return self.windows.count(key, now, rule.window) <= (rule.threshold or 0)
+
+    # -- background --------------------------------------------------------------------
+    def submit(self, event: ErrorEvent) -> None:
+        """Queue an event for the background thread; never blocks (drops are counted)."""
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                _log.warning("tracectx: alert engine queue full; %d event(s) dropped", self.dropped)
+
+    def start(self) -> AlertEngine:
+        """Run submitted events and ticks on a daemon thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="tracectx-alert-engine", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        next_tick = time.monotonic() + self.tick_interval
+        while True:
+            timeout = max(next_tick - time.monotonic(), 0.0)
+            got = True
+            try:
+                event = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                event, got = None, False
+            try:
+                if got and event is None:
+                    return
+                if event is not None:
+                    self.observe(event)
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.tick_interval
+                    self.tick()
+            except Exception:  # one bad event or sink must not stop alerting
+                _log.exception("tracectx: alert engine error")
+            finally:
+                if got:
+                    self._queue.task_done()
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every submitted event was evaluated (True if so within `timeout`)."""
+        done = threading.Event()
+
+        def wait() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        return done.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the thread and close every sink."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(5)
+            self._thread = None
+        for sink in self.sinks.values():
+            sink.close()

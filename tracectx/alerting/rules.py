@@ -1,0 +1,137 @@
+"""Sentinel-style alert rules: where, which kinds, how many in what window, grouped by what.
+
+Two ways to fire:
+
+- **count**: more than ``threshold`` errors within ``window`` seconds — "more than 10 BUSINESS
+  errors for the same ``account_id`` on resource ``payment`` within 300 s";
+- **weighted**: each error adds its kind's weight (``error_weights``; a custom kind falls back to
+  its base kind's weight) to a score that decays by ``decay_factor`` per minute; the rule fires
+  when the score exceeds ``base_threshold``.
+
+A rule counts an error id once, however many spans it crossed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from tracectx.alerting.events import ErrorEvent
+from tracectx.kinds import KindError, get_kind
+
+__all__ = ["Rule", "RuleError"]
+
+Action = str | Callable[..., Any]
+
+
+class RuleError(ValueError):
+    """A rule is not usable; the message names the rule and the field."""
+
+
+def _tuple(value: Iterable[Any] | str | None) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One alert rule (see module docs). ``actions`` name sinks of the engine, or are callables."""
+
+    name: str
+    resource: str = "*"
+    kinds: tuple[str, ...] = ()
+    window: float = 60.0
+    threshold: float | None = None
+    group_by: tuple[str, ...] = ()
+    cooldown: float = 300.0
+    actions: tuple[Action, ...] = ()
+    error_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    base_threshold: float | None = None
+    decay_factor: float = 1.0
+    _matches: dict[str, bool] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _weights: dict[str, float | None] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "kinds", tuple(k.upper() for k in _tuple(self.kinds)))
+        set_(self, "group_by", _tuple(self.group_by))
+        set_(self, "actions", _tuple(self.actions))
+        set_(self, "error_weights", {k.upper(): float(v) for k, v in self.error_weights.items()})
+        where = f"rule {self.name!r}"
+        if not self.name:
+            raise RuleError("a rule needs a name")
+        if self.weighted == (self.threshold is not None):
+            raise RuleError(
+                f"{where}: give either threshold (count rule) or error_weights and "
+                "base_threshold (weighted rule)"
+            )
+        if self.weighted and self.base_threshold is None:
+            raise RuleError(f"{where}: error_weights need a base_threshold")
+        if self.window <= 0 or self.cooldown < 0:
+            raise RuleError(f"{where}: window must be > 0 and cooldown >= 0 seconds")
+        if not 0 < self.decay_factor <= 1:
+            raise RuleError(f"{where}: decay_factor must be in (0, 1], got {self.decay_factor}")
+        for kind in (*self.kinds, *self.error_weights):
+            try:
+                get_kind(kind)
+            except KindError:
+                raise RuleError(f"{where}: unknown error kind {kind!r}") from None
+
+    @property
+    def weighted(self) -> bool:
+        return bool(self.error_weights)
+
+    def weight(self, kind: str) -> float | None:
+        """What an error of `kind` adds (1 for count rules); None if the rule ignores it."""
+        cached = self._weights.get(kind, 0.0)
+        if cached != 0.0:
+            return cached
+        result: float | None
+        try:
+            found = get_kind(kind)
+        except KindError:
+            found = None
+        names = (kind,) if found is None else (found.name, found.base.name)
+        if self.weighted:
+            result = next((self.error_weights[n] for n in names if n in self.error_weights), None)
+        else:
+            result = 1.0 if not self.kinds or any(n in self.kinds for n in names) else None
+        self._weights[kind] = result
+        return result
+
+    def matches_resource(self, resources: tuple[str, ...]) -> bool:
+        for name in resources:
+            hit = self._matches.get(name)
+            if hit is None:
+                hit = fnmatch.fnmatchcase(name, self.resource)
+                if len(self._matches) < 10_000:
+                    self._matches[name] = hit
+            if hit:
+                return True
+        return False
+
+    def group(self, metadata: Mapping[str, Any]) -> tuple[str, ...] | None:
+        """The values of ``group_by`` in `metadata`; None if one is missing."""
+        values = []
+        for key in self.group_by:
+            value = metadata.get(key)
+            if value is None:
+                return None
+            values.append(str(value))
+        return tuple(values)
+
+    def accepts(self, event: ErrorEvent) -> float | None:
+        """The weight `event` adds to this rule, or None if the rule does not count it."""
+        weight = self.weight(event.kind)
+        if weight is None or not self.matches_resource(event.resources):
+            return None
+        return weight
