@@ -3,6 +3,7 @@
 The public API is re-exported here; submodules hold the details.
 """
 
+from tracectx.breaker import BreakerState, CircuitBreaker, CircuitOpenError
 from tracectx.classify import classify, is_kind, register_exception, register_predicate
 from tracectx.config import configure, reset_defaults
 from tracectx.context import bind, bound, get_bound, unbind
@@ -34,6 +35,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Alerting",
+    "BreakerState",
+    "CircuitBreaker",
+    "CircuitOpenError",
     "ContextProcessPoolExecutor",
     "ContextThread",
     "ContextThreadPoolExecutor",

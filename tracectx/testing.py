@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -18,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-__all__ = ["capture_spans", "install_test_provider", "plugged"]
+__all__ = ["capture_spans", "install_test_meter_provider", "install_test_provider", "plugged"]
 
 
 class _Switchboard(SpanProcessor):
@@ -87,3 +88,21 @@ def plugged(processor: SpanProcessor) -> Iterator[SpanProcessor]:
         yield processor
     finally:
         _switchboard.unplug(processor)
+
+
+_metric_reader: Any = None
+
+
+def install_test_meter_provider() -> Any:
+    """Install (once) an SDK MeterProvider with an in-memory reader; returns the reader
+    (``reader.get_metrics_data()``)."""
+    global _metric_reader
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    with _install_lock:
+        if _metric_reader is None:
+            _metric_reader = InMemoryMetricReader()
+            metrics.set_meter_provider(MeterProvider(metric_readers=[_metric_reader]))
+        return _metric_reader
