@@ -209,3 +209,23 @@ def test_memory_windows_count_ids_once_and_expire():
     assert windows.add("k", "b", 5, 10) == 2
     assert windows.count("k", 12, 10) == 1
     assert windows.claim("c", 60) and not windows.claim("c", 60)
+
+
+def test_install_runs_the_engine_off_the_span_thread(received):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from tracectx import new_error
+    from tracectx.alerting import AlertEngine, install
+
+    provider = TracerProvider()
+    engine = AlertEngine([sentinel_rule(received, threshold=2)])
+    install(engine, provider=provider, metrics=False)
+    tracer = provider.get_tracer("t")
+    try:
+        for _ in range(3):
+            with contextlib.suppress(Exception), traced("payment", tracer=tracer):
+                raise new_error(ErrorKind.BUSINESS, "no", account_id="acc_1")
+        assert engine.drain(5)
+        assert len(received) == 1 and received[0].count == 3
+    finally:
+        engine.close()

@@ -36,6 +36,8 @@ MAX_REMEMBERED = 10_000
 
 
 class _LRU(collections.OrderedDict[str, Any]):
+    """Insertion-ordered and bounded: the oldest entry goes first."""
+
     def remember(self, key: str, value: Any) -> None:
         self[key] = value
         if len(self) > MAX_REMEMBERED:
@@ -95,6 +97,7 @@ class AlertEngine:
         self._metadata = _LRU()
         self._births = _LRU()
         self._samples = _LRU()  # window key -> recent (trace id, error id), for the alert
+        self._alerting: dict[str, tuple[str, Alerting]] = {}  # kind -> policy, per tick
         self._queue: queue.Queue[ErrorEvent | None] = queue.Queue(max_queue)
         self._thread: threading.Thread | None = None
         self._unknown_actions: set[str] = set()
@@ -138,7 +141,7 @@ class AlertEngine:
         if group is None:
             return None
         key = _SEP.join((rule.name, *group))
-        if rule.weighted:
+        if rule.is_weighted:
             ttl = max(rule.window, rule.cooldown, 600.0)
             value = self.windows.add_score(
                 key, event.error_id, event.timestamp, weight, rule.decay_factor, ttl
@@ -206,15 +209,18 @@ class AlertEngine:
         )
         if not born_here or event.error_id in self._births:
             return None
-        try:
-            kind = get_kind(event.kind)
-        except KindError:
-            kind = get_kind("UNKNOWN")
-        alerting = policy_for(kind).alerting
+        known = self._alerting.get(event.kind)
+        if known is None:
+            try:
+                kind = get_kind(event.kind)
+            except KindError:
+                kind = get_kind("UNKNOWN")
+            known = self._alerting[event.kind] = (kind.name, policy_for(kind).alerting)
+        kind_name, alerting = known
         if alerting not in _POLICY_FIRES:
             return None
         self._births.remember(event.error_id, True)
-        key = _SEP.join(("policy", kind.name, event.resource, event.error_type))
+        key = _SEP.join(("policy", kind_name, event.resource, event.error_type))
         firing = self._firing.get(key)
         if firing is not None:
             firing.alert.note(event)
@@ -223,13 +229,13 @@ class AlertEngine:
             return None
         alert = Alert(
             key=key,
-            name=f"tracectx_{kind.name.lower()}_error",
-            kind=kind.name,
+            name=f"tracectx_{kind_name.lower()}_error",
+            kind=kind_name,
             resource=event.resource,
             group={},
             started_at=event.timestamp,
             error_type=event.error_type,
-            reason=f"{kind.name} errors alert {alerting.value} by policy",
+            reason=f"{kind_name} errors alert {alerting.value} by policy",
             jaeger_template=self.jaeger_template,
             keep_stack=alerting is Alerting.ALWAYS,
         )
@@ -261,6 +267,7 @@ class AlertEngine:
         """Resolve alerts whose condition cleared, re-send the others when due; returns the
         alerts resolved."""
         now = self.clock() if now is None else now
+        self._alerting.clear()  # policies may have changed: look them up again
         with self._lock:
             current = list(self._firing.items())
         resolved = []

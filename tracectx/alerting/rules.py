@@ -59,6 +59,7 @@ class Rule:
     _weights: dict[str, float | None] = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    is_weighted: bool = dataclasses.field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -66,6 +67,7 @@ class Rule:
         set_(self, "group_by", _tuple(self.group_by))
         set_(self, "actions", _tuple(self.actions))
         set_(self, "error_weights", {k.upper(): float(v) for k, v in self.error_weights.items()})
+        set_(self, "is_weighted", bool(self.error_weights))
         where = f"rule {self.name!r}"
         if not self.name:
             raise RuleError("a rule needs a name")
@@ -131,7 +133,9 @@ class Rule:
 
     def accepts(self, event: ErrorEvent) -> float | None:
         """The weight `event` adds to this rule, or None if the rule does not count it."""
-        weight = self.weight(event.kind)
+        weight = self._weights.get(event.kind, 0.0)
+        if weight == 0.0:
+            weight = self.weight(event.kind)
         if weight is None or not self.matches_resource(event.resources):
             return None
         return weight
