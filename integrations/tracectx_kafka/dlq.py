@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tracectx import TracedError, record_error
+from tracectx import TracedError, handled
 from tracectx.envelope import EnvelopeError, dumps_envelope, loads_envelope
 from tracectx.metrics import note_rejected
 from tracectx_kafka.headers import TRANSPORT, header_map, normalise, with_context
@@ -35,10 +35,12 @@ def send_to_dlq(
     """Send `record` to `topic` (default ``<topic>.dlq``) with `exc`'s envelope; returns the
     producer's future.
 
-    `exc` is recorded on the current span first (so the envelope knows its origin). Value and
-    key default to the record's own (pass them when the producer serialises differently).
+    The current span (the failed record's) absorbs `exc` — dead-lettering is how it was dealt
+    with — and becomes its origin if nothing recorded it before, so the envelope knows where it
+    was born. Value and key default to the record's own (pass them when the producer
+    serialises differently).
     """
-    record_error(exc, None)
+    handled(exc)
     headers = [(k, v) for k, v in normalise(record.headers) if k not in _OWN_HEADERS]
     headers.append((ERROR_HEADER, dumps_envelope(exc)))
     headers.append((SOURCE_HEADER, f"{record.topic}/{record.partition}/{record.offset}".encode()))

@@ -76,13 +76,16 @@ class Worker:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        app = make_app(self.broker, self.serializer)
+        # Readiness by a file the worker writes: pinging would leave a pidbox consumer in this
+        # process's kombu pool, which kombu then closes in every later fork (and hangs there).
+        ready = Path(self.spans_dir) / "ready"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker died: {self.log.read_text()[-3000:]}")
-            if app.control.ping(timeout=0.5):
+            if ready.exists():
                 return self
+            time.sleep(0.05)
         raise RuntimeError(f"worker not ready: {self.log.read_text()[-3000:]}")
 
     def children(self) -> list[int]:
@@ -141,7 +144,15 @@ def celery_instrumented() -> Iterator[None]:
 
 @pytest.fixture
 def app_for(celery_instrumented):
-    def make(worker: Worker):
-        return make_app(worker.broker, worker.serializer)
+    """Client apps for a worker, closed afterwards: kombu's pools in this process would
+    otherwise be cleaned up in every later fork (process-pool tests), over dead sockets."""
+    apps = []
 
-    return make
+    def make(worker: Worker):
+        app = make_app(worker.broker, worker.serializer)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.close()

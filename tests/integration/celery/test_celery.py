@@ -250,12 +250,15 @@ class TestLostWork:
             app = app_for(worker)
             with traced("request"):
                 result = app.signature("t.sleep", args=(30,)).delay()
+            import redis as redis_client
+
+            client = redis_client.Redis.from_url(worker.broker)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:  # kill only once a child is running the task
-                active = app.control.inspect(timeout=0.5).active() or {}
-                if any(t["id"] == result.id for tasks in active.values() for t in tasks):
+                if client.get(f"started:{result.id}"):
                     break
-                time.sleep(0.1)
+                time.sleep(0.05)
+            client.close()
             for pid in worker.children():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)

@@ -99,8 +99,9 @@ def make_app(broker: str, serializer: str = "json") -> Celery:
     def unpicklable() -> None:
         raise Unpicklable("holds a lock")
 
-    @task(name="t.sleep")
-    def sleep(seconds: float) -> str:
+    @task(name="t.sleep", bind=True)
+    def sleep(self: Any, seconds: float) -> str:
+        self.backend.client.set(f"started:{self.request.id}", 1, ex=600)
         time.sleep(seconds)
         return "slept"
 
@@ -173,7 +174,13 @@ def _setup_tracing() -> None:
 
 
 if "TRACECTX_TEST_BROKER" in os.environ:  # imported by a worker
+    from celery.signals import worker_ready
+
     from tracectx_celery import instrument
+
+    @worker_ready.connect
+    def _ready(**_: Any) -> None:  # the tests wait for this file rather than pinging
+        open(os.path.join(os.environ["TRACECTX_TEST_SPANS"], "ready"), "w").close()
 
     _setup_tracing()
     app = make_app(
