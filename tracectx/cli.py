@@ -18,6 +18,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--bootstrap-servers", help="external Kafka instead of embedded tansu")
     demo.add_argument("--broker-url", help="external Redis for Celery instead of in-memory")
     demo.add_argument("--jaeger", metavar="UI_URL", help="send spans to Jaeger (OTLP/HTTP :4318)")
+    demo.add_argument("--alertmanager", metavar="URL", help="also send alerts to Alertmanager")
     try:
         from tracectx.viz.cli import add_graph_parser
     except ImportError:  # core install without the viz extra
@@ -41,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bootstrap_servers=args.bootstrap_servers,
             broker_url=args.broker_url,
             jaeger=args.jaeger,
+            alertmanager=args.alertmanager,
         )
         return int(demo.run_demo(options))
     if args.command == "graph":

@@ -23,10 +23,12 @@ class DemoOptions:
     broker_url: str | None = None
     otlp_endpoint: str | None = None
     jaeger_ui: str | None = None
+    alertmanager: str | None = None
 
     @classmethod
     def from_env(cls, **given: str | None) -> DemoOptions:
-        """Command-line values, else ``TRACECTX_DEMO_*`` / ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
+        """Command-line values, else the environment (``TRACECTX_DEMO_*``,
+        ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``TRACECTX_JAEGER_UI``, ``TRACECTX_ALERTMANAGER_URL``)."""
         env = os.environ
         pick = {
             "out": given.get("out") or env.get("TRACECTX_DEMO_OUT") or cls.out,
@@ -35,6 +37,7 @@ class DemoOptions:
             "broker_url": given.get("broker_url") or env.get("TRACECTX_DEMO_BROKER_URL"),
             "otlp_endpoint": env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
             "jaeger_ui": given.get("jaeger") or env.get("TRACECTX_JAEGER_UI"),
+            "alertmanager": given.get("alertmanager") or env.get("TRACECTX_ALERTMANAGER_URL"),
         }
         if pick["jaeger_ui"] and not pick["otlp_endpoint"]:
             pick["otlp_endpoint"] = "http://localhost:4318"

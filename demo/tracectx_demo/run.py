@@ -37,7 +37,7 @@ def run_demo(options: DemoOptions) -> int:
     otlp_path = out / "spans.otlp.jsonl"
     otlp_path.unlink(missing_ok=True)
     logging.basicConfig(level=logging.CRITICAL)
-    telemetry = Telemetry(otlp_path, options.otlp_endpoint)
+    telemetry = Telemetry(otlp_path, options.otlp_endpoint, options.alertmanager, options.jaeger_ui)
     set_fatal_hook()  # the FATAL error is staged: no CRITICAL stack trace in the output
     from tracectx_demo.shop import make_shop
 

@@ -30,14 +30,16 @@ def make_app(broker_url: str | None) -> Celery:
     )
     attempts: dict[str, int] = {}
 
-    @app.task(name="payments.capture", bind=True, shared=False, retry_transient=True, max_retries=3)
+    @app.task(  # type: ignore[untyped-decorator]
+        name="payments.capture", bind=True, shared=False, retry_transient=True, max_retries=3
+    )
     def capture(self: Any, order_id: str, amount: int) -> str:
         attempts[order_id] = attempts.get(order_id, 0) + 1
         if attempts[order_id] == 1:
             raise new_error(ErrorKind.TRANSIENT, "payment gateway returned 503", code="E_GATEWAY")
         return f"captured {amount} for {order_id}"
 
-    @app.task(name="coupons.redeem", shared=False)
+    @app.task(name="coupons.redeem", shared=False)  # type: ignore[untyped-decorator]
     def redeem(code: str) -> int:
         raise new_error(ErrorKind.BUSINESS, f"coupon {code} expired", code="E_COUPON", coupon=code)
 

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tracectx.alerting import Alert, AlertEngine, Rule, install
+from tracectx.alerting import Alert, AlertEngine, AlertmanagerSink, Rule, install
 from tracectx.file_exporter import OTLPJsonFileExporter
 
 __all__ = ["Telemetry"]
@@ -21,7 +21,13 @@ __all__ = ["Telemetry"]
 class Telemetry:
     """Set up once per process (the OTel provider is global)."""
 
-    def __init__(self, otlp_path: Path, otlp_endpoint: str | None) -> None:
+    def __init__(
+        self,
+        otlp_path: Path,
+        otlp_endpoint: str | None,
+        alertmanager: str | None = None,
+        jaeger_ui: str | None = None,
+    ) -> None:
         self.memory = InMemorySpanExporter()
         self.alerts: list[Alert] = []
         self.provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
@@ -44,7 +50,9 @@ class Telemetry:
                     group_by=["account_id"],
                 )
             ],
-            default_actions=[self._print_alert],
+            sinks={"alertmanager": AlertmanagerSink(alertmanager)} if alertmanager else {},
+            default_actions=[self._print_alert, *(["alertmanager"] if alertmanager else [])],
+            jaeger_template=jaeger_ui,
         )
         install(self.engine, provider=self.provider, metrics=False)
         for noisy in ("kafka", "celery", "kombu", "tracectx.alerts", "tracectx.http"):
@@ -57,6 +65,9 @@ class Telemetry:
 
     def close(self) -> None:
         self.engine.drain(5)
+        sink = self.engine.sinks.get("alertmanager")
+        if isinstance(sink, AlertmanagerSink):
+            sink.dispatcher.flush(10)
         self.engine.close()
         self.provider.force_flush()
         self.provider.shutdown()

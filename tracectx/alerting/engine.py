@@ -183,7 +183,7 @@ class AlertEngine:
                 alert.error_ids.appendleft(eid)
         assert value is not None
         self._set_measure(alert, rule, value)
-        return self._fire(alert, rule, rule.actions or self.default_actions)
+        return self._fire(alert, rule, tuple(rule.actions) or self.default_actions)
 
     @staticmethod
     def _set_measure(alert: Alert, rule: Rule, value: float) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tracectx.alerting.events import ErrorEvent
@@ -40,16 +40,19 @@ def _tuple(value: Iterable[Any] | str | None) -> tuple[Any, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
-    """One alert rule (see module docs). ``actions`` name sinks of the engine, or are callables."""
+    """One alert rule (see module docs). ``actions`` name sinks of the engine, or are callables.
+
+    Sequences (``kinds``, ``group_by``, ``actions``) are stored as tuples.
+    """
 
     name: str
     resource: str = "*"
-    kinds: tuple[str, ...] = ()
+    kinds: Sequence[str] = ()
     window: float = 60.0
     threshold: float | None = None
-    group_by: tuple[str, ...] = ()
+    group_by: Sequence[str] = ()
     cooldown: float = 300.0
-    actions: tuple[Action, ...] = ()
+    actions: Sequence[Action] = ()
     error_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
     base_threshold: float | None = None
     decay_factor: float = 1.0
