@@ -63,6 +63,9 @@ class KindPolicy:
         retryable: whether retry helpers may try again.
         expose_detail: whether the message may be shown to an HTTP client.
         retry_after: seconds suggested to clients (``Retry-After``) when retryable.
+        record_stack: whether spans get the formatted stack trace of the error. Formatting it
+            is most of what recording an error costs (bench_unwind), and expected errors
+            (TRANSIENT, BUSINESS) rarely need it; FATAL and UNKNOWN always carry it.
     """
 
     http_status: int
@@ -71,6 +74,7 @@ class KindPolicy:
     retryable: bool = False
     expose_detail: bool = False
     retry_after: int | None = None
+    record_stack: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -116,9 +120,17 @@ _BASE_KINDS = (ErrorKind.TRANSIENT, ErrorKind.BUSINESS, ErrorKind.FATAL, ErrorKi
 
 _DEFAULT_POLICIES: dict[str, KindPolicy] = {
     "TRANSIENT": KindPolicy(
-        503, logging.WARNING, Alerting.NEVER, retryable=True, expose_detail=True, retry_after=1
+        503,
+        logging.WARNING,
+        Alerting.NEVER,
+        retryable=True,
+        expose_detail=True,
+        retry_after=1,
+        record_stack=False,
     ),
-    "BUSINESS": KindPolicy(400, logging.ERROR, Alerting.BY_RULE, expose_detail=True),
+    "BUSINESS": KindPolicy(
+        400, logging.ERROR, Alerting.BY_RULE, expose_detail=True, record_stack=False
+    ),
     "FATAL": KindPolicy(500, logging.CRITICAL, Alerting.IMMEDIATE),
     "UNKNOWN": KindPolicy(500, logging.ERROR, Alerting.ALWAYS),
 }

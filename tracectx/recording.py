@@ -30,7 +30,7 @@ from tracectx.errors import (
     set_origin,
     type_name,
 )
-from tracectx.kinds import ErrorKind, run_fatal_hooks
+from tracectx.kinds import ErrorKind, policy_for, run_fatal_hooks
 from tracectx.redaction import redact
 
 __all__ = ["error_attributes", "handled", "record_error", "record_failure", "traced"]
@@ -95,6 +95,22 @@ def _seen_on(exc: BaseException, span_id: str) -> bool:
     return False
 
 
+def _exception_event(span: Span, exc: BaseException, eid: str) -> None:
+    """The OTel ``exception`` event, with the stack trace only if the kind's policy asks."""
+    if policy_for(classify(exc)).record_stack:
+        span.record_exception(exc, attributes={semconv.ATTR_ID: eid})
+        return
+    span.add_event(
+        "exception",
+        {
+            "exception.type": type_name(exc),
+            "exception.message": str(exc),
+            "exception.escaped": "False",
+            semconv.ATTR_ID: eid,
+        },
+    )
+
+
 def record_error(exc: BaseException, span: Span | None = None) -> str | None:
     """Record `exc` escaping `span` (default: current). Returns the role given, or None.
 
@@ -115,7 +131,7 @@ def record_error(exc: BaseException, span: Span | None = None) -> str | None:
         set_origin(exc, ErrorOrigin(trace_hex, span_hex, _service(span)))
         for key, value in redact(_metadata(exc)).items():
             attrs[semconv.ATTR_META_PREFIX + str(key)] = _attr_value(value)
-        span.record_exception(exc, attributes={semconv.ATTR_ID: eid})
+        _exception_event(span, exc, eid)
     else:
         role = semconv.ROLE_PROPAGATED
         attrs[semconv.ATTR_ORIGIN_SPAN_ID] = origin.span_id
@@ -145,7 +161,7 @@ def handled(exc: BaseException, span: Span | None = None) -> None:
     attrs = error_attributes(exc)
     if get_origin(exc) is None:
         set_origin(exc, ErrorOrigin(trace_hex, span_hex, _service(span)))
-        span.record_exception(exc, attributes={semconv.ATTR_ID: attrs[semconv.ATTR_ID]})
+        _exception_event(span, exc, str(attrs[semconv.ATTR_ID]))
     span.add_event(semconv.EVENT_HANDLED, attributes=attrs)
     span.set_attribute(semconv.ATTR_ROLE, semconv.ROLE_ABSORBED)
     span.set_attribute(semconv.ATTR_ID, attrs[semconv.ATTR_ID])
