@@ -13,6 +13,9 @@ Ratios are against the bare try/except.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -35,49 +38,17 @@ def dive_unknown(depth: int) -> None:
     dive_unknown(depth - 1)
 
 
-def bare(depth: int):  # type: ignore[no-untyped-def]
-    def run(n: int) -> None:
-        for _ in range(n):
-            try:
-                dive(depth)
-            except Exception:
-                pass
-
-    return run
-
-
-def otel_span(depth: int):  # type: ignore[no-untyped-def]
-    tracer = trace.get_tracer("bench")
+def runner(raise_at: Callable[[int], None], depth: int, wrap: Callable[[], Any] | None):  # type: ignore[no-untyped-def]
+    """An op: raise `depth` frames down, inside `wrap()` (a span) if given, catch at the top."""
 
     def run(n: int) -> None:
         for _ in range(n):
             try:
-                with tracer.start_as_current_span("op"):
-                    dive(depth)
-            except Exception:
-                pass
-
-    return run
-
-
-def tracectx_traced(depth: int):  # type: ignore[no-untyped-def]
-    def run(n: int) -> None:
-        for _ in range(n):
-            try:
-                with traced("op"):
-                    dive(depth)
-            except Exception:
-                pass
-
-    return run
-
-
-def tracectx_unknown(depth: int):  # type: ignore[no-untyped-def]
-    def run(n: int) -> None:
-        for _ in range(n):
-            try:
-                with traced("op"):
-                    dive_unknown(depth)
+                if wrap is None:
+                    raise_at(depth)
+                else:
+                    with wrap():
+                        raise_at(depth)
             except Exception:
                 pass
 
@@ -87,17 +58,18 @@ def tracectx_unknown(depth: int):  # type: ignore[no-untyped-def]
 def main() -> None:
     trace.set_tracer_provider(TracerProvider())  # real SDK, spans recorded, not exported
     rows = []
+    tracer = trace.get_tracer("bench")
     for depth in DEPTHS:
         case = f"raise at depth {depth}"
-        for variant, make in (
-            ("bare try/except", bare),
-            ("otel span", otel_span),
-            ("tracectx traced", tracectx_traced),
-            ("tracectx, UNKNOWN+stack", tracectx_unknown),
-        ):
-            rows.append(
-                {"case": case, "variant": variant, "us_per_op": per_op(make(depth), OPS) * 1e6}
-            )
+        variants = (
+            ("bare try/except", dive, None),
+            ("otel span", dive, lambda: tracer.start_as_current_span("op")),
+            ("tracectx traced", dive, lambda: traced("op")),
+            ("tracectx, UNKNOWN+stack", dive_unknown, lambda: traced("op")),
+        )
+        for variant, raise_at, wrap in variants:
+            run = runner(raise_at, depth, wrap)
+            rows.append({"case": case, "variant": variant, "us_per_op": per_op(run, OPS) * 1e6})
     report("unwind", rows, baseline="bare try/except")
 
 

@@ -8,32 +8,16 @@ import time
 import pytest
 
 from tests.alerting.conftest import raise_on
+from tests.alerting.rules import sentinel_rule
 from tracectx import ErrorKind, bound, register_kind, traced
 from tracectx.alerting import Rule, RuleError
 from tracectx.alerting.events import ErrorEvent
 from tracectx.alerting.windows import MemoryWindows
 
 
-def sentinel_rule(received: list, **overrides) -> Rule:
-    """The design notes' example, verbatim: >10 BUSINESS errors for the same account_id on
-    resource payment within 300 s -> SMS."""
-    fields = dict(
-        name="payment-business-burst",
-        resource="payment",
-        kinds=["BUSINESS"],
-        threshold=10,
-        window=300,
-        group_by=["account_id"],
-        cooldown=300,
-        actions=[received.append],
-    )
-    fields.update(overrides)
-    return Rule(**fields)
-
-
 class TestSentinelExample:
     def test_fires_once_for_acc_123_and_never_below_threshold(self, engine, received):
-        engine.add_rule(sentinel_rule(received))
+        engine.add_rule(sentinel_rule(actions=[received.append]))
         for _ in range(10):
             raise_on("payment", account_id="acc_456")
         for _ in range(10):
@@ -51,14 +35,14 @@ class TestSentinelExample:
         assert alert.labels()["account_id"] == "acc_123"
 
     def test_other_resources_and_kinds_do_not_count(self, engine, received):
-        engine.add_rule(sentinel_rule(received))
+        engine.add_rule(sentinel_rule(actions=[received.append]))
         for _ in range(11):
             raise_on("refund", account_id="acc_123")
             raise_on("payment", ErrorKind.TRANSIENT, account_id="acc_123")
         assert received == []
 
     def test_an_error_crossing_many_spans_counts_once(self, engine, received):
-        engine.add_rule(sentinel_rule(received, resource="POST /pay*"))
+        engine.add_rule(sentinel_rule(actions=[received.append], resource="POST /pay*"))
         for _ in range(11):
             with contextlib.suppress(Exception), traced("POST /pay"), traced("charge"):
                 raise_on_inner()
@@ -68,7 +52,9 @@ class TestSentinelExample:
         now = [1000.0]
         from tracectx.alerting import AlertEngine
 
-        engine = AlertEngine([sentinel_rule(received, window=60)], clock=lambda: now[0])
+        engine = AlertEngine(
+            [sentinel_rule(actions=[received.append], window=60)], clock=lambda: now[0]
+        )
         for i in range(11):
             engine.observe(event(f"{i:016x}", ts=now[0], account_id="acc_123"))
         assert len(received) == 1
@@ -197,7 +183,7 @@ class TestRules:
     def test_missing_group_value_is_not_counted_in_an_empty_group(self, received):
         from tracectx.alerting import AlertEngine
 
-        engine = AlertEngine([sentinel_rule(received, threshold=0)])
+        engine = AlertEngine([sentinel_rule(actions=[received.append], threshold=0)])
         engine.observe(event("1"))
         assert received == []
 
@@ -218,7 +204,7 @@ def test_install_runs_the_engine_off_the_span_thread(received):
     from tracectx.alerting import AlertEngine, install
 
     provider = TracerProvider()
-    engine = AlertEngine([sentinel_rule(received, threshold=2)])
+    engine = AlertEngine([sentinel_rule(actions=[received.append], threshold=2)])
     install(engine, provider=provider, metrics=False)
     tracer = provider.get_tracer("t")
     try:

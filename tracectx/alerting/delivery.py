@@ -16,10 +16,22 @@ from typing import Any
 
 import tenacity
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "join_queue"]
 
 _log = logging.getLogger("tracectx.alerting")
 _STOP = object()
+
+
+def join_queue(q: queue.Queue[Any], timeout: float) -> bool:
+    """`q.join()` with a timeout: True once every item put so far was marked done."""
+    done = threading.Event()
+
+    def wait() -> None:
+        q.join()
+        done.set()
+
+    threading.Thread(target=wait, daemon=True).start()
+    return done.wait(timeout)
 
 
 class Dispatcher:
@@ -75,14 +87,7 @@ class Dispatcher:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far was delivered or given up (True if so)."""
-        done = threading.Event()
-
-        def wait() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=wait, daemon=True).start()
-        return done.wait(timeout)
+        return join_queue(self._queue, timeout)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop after what is queued (waiting at most `timeout`)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from tracectx import semconv as sc
 from tracectx.alerting.alerts import MAX_SAMPLES, Alert
+from tracectx.alerting.delivery import join_queue
 from tracectx.alerting.events import ErrorEvent
 from tracectx.alerting.rules import Action, Rule
 from tracectx.alerting.sinks import CallableSink, LogSink, Sink
@@ -336,14 +337,7 @@ class AlertEngine:
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until every submitted event was evaluated (True if so within `timeout`)."""
-        done = threading.Event()
-
-        def wait() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=wait, daemon=True).start()
-        return done.wait(timeout)
+        return join_queue(self._queue, timeout)
 
     def close(self) -> None:
         """Stop the thread and close every sink."""

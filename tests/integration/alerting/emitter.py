@@ -9,13 +9,13 @@ import sys
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from tests.alerting.rules import sentinel_rule
 from tracectx import ErrorKind, new_error, traced
 from tracectx.alerting import (
     AlertEngine,
     AlertmanagerSink,
     ErrorStreamProcessor,
     RedisWindows,
-    Rule,
 )
 
 
@@ -23,16 +23,7 @@ def main(redis_url: str, am_url: str, account: str, count: int) -> None:
     provider = TracerProvider()
     trace.set_tracer_provider(provider)
     sink = AlertmanagerSink(am_url)
-    rule = Rule(
-        name="payment-business-burst",
-        resource="payment",
-        kinds=["BUSINESS"],
-        threshold=10,
-        window=300,
-        group_by=["account_id"],
-        cooldown=300,
-        actions=["am"],
-    )
+    rule = sentinel_rule()
     engine = AlertEngine([rule], sinks={"am": sink}, windows=RedisWindows(redis_url))
     fired: list = []
     provider.add_span_processor(ErrorStreamProcessor([lambda e: fired.extend(engine.observe(e))]))

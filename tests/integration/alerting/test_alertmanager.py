@@ -12,32 +12,17 @@ import uuid
 import pytest
 
 from tests.alerting.conftest import raise_on
+from tests.alerting.rules import sentinel_rule
 from tests.services import redis_server
 from tracectx.alerting import (
     AlertEngine,
     AlertmanagerSink,
     ErrorStreamProcessor,
     RedisWindows,
-    Rule,
 )
 from tracectx.testing import plugged
 
 pytestmark = pytest.mark.integration
-
-
-def sentinel_rule(**overrides) -> Rule:
-    fields = dict(
-        name="payment-business-burst",
-        resource="payment",
-        kinds=["BUSINESS"],
-        threshold=10,
-        window=300,
-        group_by=["account_id"],
-        cooldown=300,
-        actions=["am"],
-    )
-    fields.update(overrides)
-    return Rule(**fields)
 
 
 def of_account(account: str):
