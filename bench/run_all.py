@@ -31,11 +31,12 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {  # module: (full args, quick
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--summary", action="store_true", help="only rebuild the summary")
     parser.add_argument("only", nargs="*", help=f"a subset of {', '.join(BENCHES)}")
     args = parser.parse_args()
     failed = []
     for name, (full, quick) in BENCHES.items():
-        if args.only and name not in args.only:
+        if args.summary or (args.only and name not in args.only):
             continue
         print(f"\n=== bench_{name}", flush=True)
         argv = [sys.executable, "-m", f"bench.bench_{name}", *(quick if args.quick else full)]
