@@ -215,6 +215,21 @@ class TestLostWork:
         span = prefork_json.wait_for_span(lambda s: s.name == "unknown t.does_not_exist")
         assert span.trace_id == hex_trace(by_name(spans, "request")) and span.error
 
+    def test_rejected_message(self, spans, prefork_json):
+        from kombu import Connection
+
+        from tracectx.propagation import capture
+
+        with traced("request"):
+            headers = capture()  # a message in our trace, but not a task (no "task" header)
+        with Connection(prefork_json.broker) as conn:
+            conn.Producer().publish(
+                {"not": "a task"}, routing_key="celery", headers=headers, serializer="json"
+            )
+        span = prefork_json.wait_for_span(lambda s: s.name.startswith("rejected"))
+        assert span.trace_id == hex_trace(by_name(spans, "request")) and span.error
+        assert span.attributes["celery.lost"] == "rejected"
+
     def test_revoked_before_running(self, spans, prefork_json, app_for):
         app = app_for(prefork_json)
         with traced("request"):
