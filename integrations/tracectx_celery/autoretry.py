@@ -56,7 +56,8 @@ def wrap_task(task: Any) -> None:
 
 
 def wrap_app(app: Any) -> None:
-    """Wrap every task of `app` now if finalized, else when it is."""
+    """Wrap every task of `app` now if finalized, else when it is (a worker finalizes its app
+    at start; code that only runs eager tasks can call ``app.finalize()``)."""
 
     def wrap_all(*_: Any, **__: Any) -> None:
         for task in list(app.tasks.values()):
