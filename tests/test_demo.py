@@ -47,6 +47,42 @@ def test_demo_with_external_redis_and_alertmanager(tmp_path: Path):
     assert {"tracectx_fatal_error", "tracectx_unknown_error", "payment-business-burst"} <= names
 
 
+def test_demo_exports_over_otlp_and_prints_jaeger_links(tmp_path: Path):
+    import os
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    posts: list[tuple[str, int]] = []
+
+    class Collector(BaseHTTPRequestHandler):  # an OTLP/HTTP receiver, as Jaeger runs on :4318
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            posts.append((self.path, len(body)))
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.server_port}"}
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "tracectx", "demo", "--out", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=env,
+        )
+    finally:
+        server.shutdown()
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert posts and all(path == "/v1/traces" and size > 0 for path, size in posts)
+    assert "http://localhost:16686/trace/" in out.stdout  # the deep links
+
+
 def test_demo_runs_end_to_end(tmp_path: Path):
     out = run_demo("--out", str(tmp_path))
     assert out.returncode == 0, out.stderr[-3000:]

@@ -177,6 +177,13 @@ class TestInstrumentor:
         producer.close()
         traced_producer.close()
         assert len(all_named(spans, f"send {topic}")) == 2
-        records = read_all(bootstrap, topic, 3)
+        instrumentor.instrument()
+        try:
+            records = read_all(bootstrap, topic, 3)  # a plain KafkaConsumer, now traced
+        finally:
+            instrumentor.uninstrument()
+        process = all_named(spans, f"process {topic}")
+        assert len(process) == 3
+        assert process[0].parent.span_id == all_named(spans, f"send {topic}")[0].context.span_id
         assert [len(traceparents(r)) for r in records] == [1, 1, 0]
         assert trace.get_current_span().get_span_context().is_valid is False
