@@ -163,6 +163,18 @@ class TestPolicy:
         engine.observe(event("2", kind="FATAL", ts=200))
         assert [a.resolved_at is None for a in received] == [False, False, True]
 
+    def test_cluster_window_is_shared_by_processes(self, received):
+        from tracectx.alerting import AlertEngine
+
+        shared = MemoryWindows()  # what RedisWindows gives processes sharing one Redis
+        first = AlertEngine(default_actions=[received.append], windows=shared, cluster_quiet=10)
+        second = AlertEngine(default_actions=[received.append], windows=shared, cluster_quiet=10)
+        first.observe(event("1", kind="FATAL", ts=100))
+        second.observe(event("2", kind="FATAL", ts=108))  # same cluster: no second alert
+        assert len(received) == 1
+        assert first.tick(112) == []  # quiet for the first process, not for the cluster
+        assert len(first.tick(119)) == 1
+
 
 class TestRules:
     @pytest.mark.parametrize(

@@ -63,7 +63,8 @@ class AlertEngine:
         default_actions: where policy alerts and rules without actions go.
         jaeger_template: e.g. ``"http://localhost:16686/trace/{trace_id}"``.
         resend_interval: seconds between re-sends of a firing alert.
-        cluster_quiet: seconds without a new error before a policy alert resolves.
+        cluster_quiet: seconds without a new error (in any process sharing the windows) before
+            a policy alert resolves.
         tick_interval: how often the background thread runs `tick()`.
     """
 
@@ -222,9 +223,13 @@ class AlertEngine:
             return None
         self._births.remember(event.error_id, True)
         key = _SEP.join(("policy", kind_name, event.resource, event.error_type))
+        # The cluster's window is shared like a rule's: every process's errors keep it firing.
+        count = self.windows.add(key, event.error_id, event.timestamp, self.cluster_quiet)
         firing = self._firing.get(key)
         if firing is not None:
             firing.alert.note(event)
+            if count is not None:
+                firing.alert.count = count
             return None
         if not self.windows.claim(key, self.cluster_quiet):
             return None
@@ -241,6 +246,7 @@ class AlertEngine:
             keep_stack=alerting is Alerting.ALWAYS,
         )
         alert.note(event)
+        alert.count = max(alert.count, count or 0)
         return self._fire(alert, None, self.default_actions)
 
     def _fire(self, alert: Alert, rule: Rule | None, actions: tuple[Action, ...]) -> Alert:
@@ -288,7 +294,7 @@ class AlertEngine:
     def _cleared(self, key: str, firing: _Firing, now: float) -> bool:
         rule = firing.rule
         if rule is None:
-            return now - firing.alert.last_seen > self.cluster_quiet
+            return self.windows.count(key, now, self.cluster_quiet) == 0
         if rule.weighted:
             return self.windows.score(key, now, rule.decay_factor) <= (rule.base_threshold or 0)
         return self.windows.count(key, now, rule.window) <= (rule.threshold or 0)
