@@ -43,5 +43,7 @@ def test_entry_points_load_instrumentors():
         for ep in entry_points(group="opentelemetry_instrumentor")
         if ep.name.startswith("tracectx")
     }
-    assert {"tracectx_threading", "tracectx_kafka"} <= set(found)
+    assert {"tracectx_threading", "tracectx_kafka", "tracectx_celery", "tracectx_asgi"} <= set(
+        found
+    )
     assert all(issubclass(cls, BaseInstrumentor) for cls in found.values())
