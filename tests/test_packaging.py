@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -47,3 +48,32 @@ def test_entry_points_load_instrumentors():
         found
     )
     assert all(issubclass(cls, BaseInstrumentor) for cls in found.values())
+
+
+def test_opentelemetry_instrument_loads_every_integration():
+    """`opentelemetry-instrument` finds and applies tracectx's instrumentors by entry point (the
+    OTel contrib ones that patch the same libraries are disabled, as the README advises)."""
+    code = (
+        "import kafka, celery.signals as cs, threading, starlette.applications as sa\n"
+        "print(kafka.KafkaProducer.send.__qualname__.startswith('KafkaInstrumentor'))\n"
+        "print(any('tracectx' in str(r) for r in cs.task_prerun.receivers))\n"
+        "print(threading.Thread.start.__module__ == 'tracectx.hooks')\n"
+        "print(hasattr(sa.Starlette.__init__, '_tracectx_original'))\n"
+    )
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "kafka,celery,threading",
+    }
+    bindir = Path(sys.executable).parent
+    out = subprocess.run(
+        [str(bindir / "opentelemetry-instrument"), sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True"] * 4
