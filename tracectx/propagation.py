@@ -115,19 +115,33 @@ def extract(
         if not isinstance(carrier, Mapping):
             return base
         getter = _text_getter
+    watched = _TraceparentWatch(getter) if transport is not None else getter
     try:
-        ctx = sanitize_baggage(propagate.extract(carrier, context=base, getter=getter))
+        ctx = sanitize_baggage(propagate.extract(carrier, context=base, getter=watched))
     except Exception:  # a propagator choking on hostile input must not break the hop
         _log.warning("tracectx: could not extract trace context; starting fresh", exc_info=True)
         ctx = base
-    if transport is not None and not has_remote_parent(ctx):
-        try:
-            present = bool(getter.get(carrier, TRACEPARENT))
-        except Exception:
-            present = True
-        if present:
-            note_rejected(transport, "malformed traceparent")
+    if isinstance(watched, _TraceparentWatch) and watched.seen and not has_remote_parent(ctx):
+        note_rejected(str(transport), "malformed traceparent")
     return ctx
+
+
+class _TraceparentWatch(Getter[Any]):
+    """Passes reads through and remembers whether a traceparent value was handed over, so a
+    rejected one is noticed without reading the carrier (and counting its problems) twice."""
+
+    def __init__(self, inner: Getter[Any]) -> None:
+        self.inner = inner
+        self.seen = False
+
+    def get(self, carrier: Any, key: str) -> list[str] | None:
+        value = self.inner.get(carrier, key)
+        if value and key == TRACEPARENT:
+            self.seen = True
+        return value
+
+    def keys(self, carrier: Any) -> list[str]:
+        return self.inner.keys(carrier)
 
 
 def has_remote_parent(ctx: Context) -> bool:
