@@ -18,21 +18,23 @@ REJECTED_COUNTER = "tracectx.propagation.rejected"
 _log = logging.getLogger("tracectx")
 _lock = threading.Lock()
 _warned: set[tuple[str, str]] = set()
-_counter: metrics.Counter | None = None
+_counters: dict[str, metrics.Counter] = {}
 
 
-def _rejected() -> metrics.Counter:
-    global _counter
-    if _counter is None:
-        _counter = metrics.get_meter("tracectx").create_counter(
-            REJECTED_COUNTER, unit="{header}", description="Inbound propagation data refused"
+def _counter(name: str, unit: str, description: str) -> metrics.Counter:
+    """The named counter, created on first use (the app may set its MeterProvider late)."""
+    found = _counters.get(name)
+    if found is None:
+        found = _counters[name] = metrics.get_meter("tracectx").create_counter(
+            name, unit=unit, description=description
         )
-    return _counter
+    return found
 
 
 def note_rejected(transport: str, reason: str) -> None:
     """Count one refused inbound header on `transport` (``kafka``, ``celery``, ``http``)."""
-    _rejected().add(1, {"messaging.system": transport, "reason": reason})
+    counter = _counter(REJECTED_COUNTER, "{header}", "Inbound propagation data refused")
+    counter.add(1, {"messaging.system": transport, "reason": reason})
     with _lock:
         first = (transport, reason) not in _warned
         _warned.add((transport, reason))
@@ -43,14 +45,9 @@ def note_rejected(transport: str, reason: str) -> None:
 
 
 ERRORS_COUNTER = "tracectx.errors"
-_errors: metrics.Counter | None = None
 
 
 def count_error(kind: str, resource: str, error_type: str) -> None:
     """Count one error where it was born, by kind, resource (endpoint/task/topic) and type."""
-    global _errors
-    if _errors is None:
-        _errors = metrics.get_meter("tracectx").create_counter(
-            ERRORS_COUNTER, unit="{error}", description="Errors by kind, resource and type"
-        )
-    _errors.add(1, {"error.kind": kind, "tracectx.resource": resource, "error.type": error_type})
+    counter = _counter(ERRORS_COUNTER, "{error}", "Errors by kind, resource and type")
+    counter.add(1, {"error.kind": kind, "tracectx.resource": resource, "error.type": error_type})

@@ -63,9 +63,12 @@ def _metadata(exc: BaseException) -> Mapping[str, Any]:
     return exc.metadata if isinstance(exc, TracedError) else get_bound()
 
 
-def error_attributes(exc: BaseException) -> dict[str, str | bool | int | float]:
-    """The identity attributes of an error: type, kind, code, id (no role)."""
-    kind = classify(exc)
+def error_attributes(
+    exc: BaseException, kind: ErrorKind | None = None
+) -> dict[str, str | bool | int | float]:
+    """The identity attributes of an error: type, kind, code, id (no role). Pass `kind` when
+    the caller has classified `exc` already."""
+    kind = kind if kind is not None else classify(exc)
     code = exc.code if isinstance(exc, TracedError) else kind.name.lower()
     attrs: dict[str, str | bool | int | float] = {
         semconv.ATTR_ERROR_TYPE: type_name(exc),
@@ -95,9 +98,9 @@ def _seen_on(exc: BaseException, span_id: str) -> bool:
     return False
 
 
-def _exception_event(span: Span, exc: BaseException, eid: str) -> None:
+def _exception_event(span: Span, exc: BaseException, eid: str, kind: ErrorKind) -> None:
     """The OTel ``exception`` event, with the stack trace only if the kind's policy asks."""
-    if policy_for(classify(exc)).record_stack:
+    if policy_for(kind).record_stack:
         span.record_exception(exc, attributes={semconv.ATTR_ID: eid})
         return
     span.add_event(
@@ -124,14 +127,15 @@ def record_error(exc: BaseException, span: Span | None = None) -> str | None:
     trace_hex, span_hex = _hex_ids(span)
     if _seen_on(exc, span_hex):
         return None
-    attrs = error_attributes(exc)
+    kind = classify(exc)
+    attrs = error_attributes(exc, kind)
     origin = get_origin(exc)
     if origin is None or origin.span_id == span_hex:
         role = semconv.ROLE_ORIGIN
         set_origin(exc, ErrorOrigin(trace_hex, span_hex, _service(span)))
         for key, value in redact(_metadata(exc)).items():
             attrs[semconv.ATTR_META_PREFIX + str(key)] = _attr_value(value)
-        _exception_event(span, exc, eid)
+        _exception_event(span, exc, eid, kind)
     else:
         role = semconv.ROLE_PROPAGATED
         attrs[semconv.ATTR_ORIGIN_SPAN_ID] = origin.span_id
@@ -140,10 +144,8 @@ def record_error(exc: BaseException, span: Span | None = None) -> str | None:
     attrs[semconv.ATTR_ROLE] = role
     span.set_attributes(attrs)
     span.set_status(Status(StatusCode.ERROR, f"{attrs[semconv.ATTR_ERROR_TYPE]}: {exc}"[:512]))
-    if role == semconv.ROLE_ORIGIN:
-        kind = classify(exc)
-        if kind.is_a(ErrorKind.FATAL):
-            run_fatal_hooks(exc, kind)
+    if role == semconv.ROLE_ORIGIN and kind.is_a(ErrorKind.FATAL):
+        run_fatal_hooks(exc, kind)
     return role
 
 
@@ -158,10 +160,11 @@ def handled(exc: BaseException, span: Span | None = None) -> None:
     if not span.is_recording():
         return
     trace_hex, span_hex = _hex_ids(span)
-    attrs = error_attributes(exc)
+    kind = classify(exc)
+    attrs = error_attributes(exc, kind)
     if get_origin(exc) is None:
         set_origin(exc, ErrorOrigin(trace_hex, span_hex, _service(span)))
-        _exception_event(span, exc, str(attrs[semconv.ATTR_ID]))
+        _exception_event(span, exc, str(attrs[semconv.ATTR_ID]), kind)
     span.add_event(semconv.EVENT_HANDLED, attributes=attrs)
     span.set_attribute(semconv.ATTR_ROLE, semconv.ROLE_ABSORBED)
     span.set_attribute(semconv.ATTR_ID, attrs[semconv.ATTR_ID])
