@@ -143,7 +143,7 @@ class AlertEngine:
         if group is None:
             return None
         key = _SEP.join((rule.name, *group))
-        if rule.is_weighted:
+        if rule.weighted:
             ttl = max(rule.window, rule.cooldown, 600.0)
             value = self.windows.add_score(
                 key, event.error_id, event.timestamp, weight, rule.decay_factor, ttl

@@ -24,6 +24,7 @@ from tracectx.kinds import KindError, get_kind
 __all__ = ["Rule", "RuleError"]
 
 Action = str | Callable[..., Any]
+_MISSING = object()
 
 
 class RuleError(ValueError):
@@ -62,7 +63,7 @@ class Rule:
     _weights: dict[str, float | None] = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    is_weighted: bool = dataclasses.field(default=False, init=False, repr=False, compare=False)
+    weighted: bool = dataclasses.field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -70,7 +71,7 @@ class Rule:
         set_(self, "group_by", _tuple(self.group_by))
         set_(self, "actions", _tuple(self.actions))
         set_(self, "error_weights", {k.upper(): float(v) for k, v in self.error_weights.items()})
-        set_(self, "is_weighted", bool(self.error_weights))
+        set_(self, "weighted", bool(self.error_weights))
         where = f"rule {self.name!r}"
         if not self.name:
             raise RuleError("a rule needs a name")
@@ -91,15 +92,11 @@ class Rule:
             except KindError:
                 raise RuleError(f"{where}: unknown error kind {kind!r}") from None
 
-    @property
-    def weighted(self) -> bool:
-        return bool(self.error_weights)
-
     def weight(self, kind: str) -> float | None:
         """What an error of `kind` adds (1 for count rules); None if the rule ignores it."""
-        cached = self._weights.get(kind, 0.0)
-        if cached != 0.0:
-            return cached
+        cached = self._weights.get(kind, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
         result: float | None
         try:
             found = get_kind(kind)
@@ -136,9 +133,7 @@ class Rule:
 
     def accepts(self, event: ErrorEvent) -> float | None:
         """The weight `event` adds to this rule, or None if the rule does not count it."""
-        weight = self._weights.get(event.kind, 0.0)
-        if weight == 0.0:
-            weight = self.weight(event.kind)
+        weight = self.weight(event.kind)
         if weight is None or not self.matches_resource(event.resources):
             return None
         return weight
