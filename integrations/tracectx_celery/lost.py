@@ -12,7 +12,7 @@ import collections
 import threading
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tracectx import record_error
@@ -56,13 +56,17 @@ def _lost_span(
 
 
 def on_received(request: Any = None, **_: Any) -> None:
-    """``task_received`` (pool parent): remember the message's headers by task id."""
+    """``task_received`` (pool parent): remember what a lost-work span needs, by task id: the
+    propagation fields and the task name (not the whole message)."""
     task_id = getattr(request, "id", None)
     if not isinstance(task_id, str):
         return
     headers = getattr(request, "request_dict", None)
+    if not isinstance(headers, dict):
+        headers = {}
+    kept = {k: headers[k] for k in (*propagate.get_global_textmap().fields, "task") if k in headers}
     with _lock:
-        _received[task_id] = dict(headers) if isinstance(headers, dict) else {}
+        _received[task_id] = kept
         while len(_received) > MAX_REMEMBERED:
             _received.popitem(last=False)
 

@@ -47,7 +47,7 @@ def on_before_publish(
     task_name = str(headers.get("task") or sender)
     run = current_run()
     if run is not None and task_id == run.task_id:  # the running task retrying itself
-        headers.update(run.incoming)
+        headers.update(capture(run.publisher))
         previous = capture(trace.set_span_in_context(run.span)).get("traceparent")
         if previous:
             headers[carrier.PREVIOUS_ATTEMPT_HEADER] = previous

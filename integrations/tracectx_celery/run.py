@@ -39,12 +39,13 @@ _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
 
 @dataclasses.dataclass(slots=True)
 class Run:
-    """One running task: its span, what to restore afterwards, its incoming carrier."""
+    """One running task: its span, what to restore afterwards, the publisher's context (a
+    retry is published with it, so attempts are siblings)."""
 
     task_id: str
     task: Any
     span: Span
-    incoming: dict[str, str]
+    publisher: Context
     token: object
     log_tokens: Mapping[str, Any]
     run_token: contextvars.Token[Run | None] | None = None
@@ -114,9 +115,8 @@ def on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
         attributes=_attributes(task, request, task_id),
     )
     token = otel_context.attach(trace.set_span_in_context(span, parent))
-    incoming = capture(publisher)
     log_tokens = structlog.contextvars.bind_contextvars(task_id=task_id, task_name=task.name)
-    run = Run(task_id, task, span, incoming, token, log_tokens)
+    run = Run(task_id, task, span, publisher, token, log_tokens)
     run.run_token = _current.set(run)
     _runs[task_id] = run
     _remember_chord_header(task, request, span)
