@@ -154,6 +154,6 @@ class TracectxMiddleware:
             span.update_name(f"{method} {route}")
             span.set_attribute("http.route", route)
         span.set_attribute("http.response.status_code", status)
-        if status >= 500 and not span.status.is_ok and span.status.status_code is StatusCode.UNSET:
+        if status >= 500 and span.status.status_code is StatusCode.UNSET:
             span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
         span.end()

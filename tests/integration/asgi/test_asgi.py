@@ -158,6 +158,19 @@ async def test_instrumentor_adds_middleware_to_new_apps(spans):
     assert Starlette(routes=[]).user_middleware == []
 
 
+async def test_a_5xx_answered_by_the_app_marks_the_span(spans):
+    async def broken(request):
+        return JSONResponse({"error": "upstream"}, status_code=502)
+
+    app = Starlette(routes=[Route("/up", broken)])
+    app.add_middleware(TracectxMiddleware)
+    assert (await get(app, "/up")).status_code == 502
+    server = by_name(spans, "GET /up")
+    assert server.status.status_code is StatusCode.ERROR
+    assert server.status.description == "HTTP 502"
+    assert sc.ATTR_ID not in server.attributes
+
+
 async def test_problem_type_base_configurable(spans):
     response = await get(make_app(type_base="https://errors.example.com/"), "/pay")
     assert response.json()["type"] == "https://errors.example.com/E42"
