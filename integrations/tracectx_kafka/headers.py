@@ -31,8 +31,16 @@ def normalise(headers: Any) -> Headers:
     return list(headers)
 
 
+_fields: tuple[object, frozenset[str]] = (None, frozenset())
+
+
 def _propagation_fields() -> frozenset[str]:
-    return frozenset(f.lower() for f in propagate.get_global_textmap().fields)
+    """The header names the global propagator writes, recomputed only when it is replaced."""
+    global _fields
+    textmap = propagate.get_global_textmap()
+    if _fields[0] is not textmap:
+        _fields = (textmap, frozenset(f.lower() for f in textmap.fields))
+    return _fields[1]
 
 
 _DUPLICATE = object()
