@@ -125,6 +125,15 @@ class TestWeighted:
         engine.observe(event("3", kind="BUSINESS", ts=600))
         assert received[0].score == pytest.approx(8 * 0.95**10 + 6.5)
 
+    def test_custom_kind_alerts_with_its_base_severity(self, received):
+        from tracectx.alerting import AlertEngine
+
+        register_kind("DB_CONNECTION_LOST", 3001, base=ErrorKind.FATAL)
+        engine = AlertEngine([self.rule(received)])
+        engine.observe(event("1", kind="DB_CONNECTION_LOST", ts=0))
+        engine.observe(event("2", kind="DB_CONNECTION_LOST", ts=0))
+        assert received[0].labels()["severity"] == "critical"
+
     def test_custom_kind_uses_its_base_weight(self, received):
         from tracectx.alerting import AlertEngine
 

@@ -10,6 +10,7 @@ from collections import deque
 from typing import Any
 
 from tracectx.alerting.events import ErrorEvent
+from tracectx.kinds import KindError, get_kind
 
 __all__ = ["Alert", "label_name"]
 
@@ -70,7 +71,11 @@ class Alert:
 
     @property
     def severity(self) -> str:
-        return _SEVERITY.get(self.kind, "warning")
+        try:
+            base = get_kind(self.kind).base.name  # a custom kind alerts like its base kind
+        except KindError:
+            base = "UNKNOWN"
+        return _SEVERITY.get(base, "warning")
 
     def jaeger_link(self, trace_id: str | None = None) -> str | None:
         trace_id = trace_id or (self.trace_ids[-1] if self.trace_ids else None)
