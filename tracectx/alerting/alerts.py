@@ -47,7 +47,6 @@ class Alert:
     stack: str = ""
     count: int = 0
     score: float | None = None
-    last_seen: float = 0.0
     resolved_at: float | None = None
     jaeger_template: str | None = None
     keep_stack: bool = False  # UNKNOWN errors alert with their full stack
@@ -58,7 +57,6 @@ class Alert:
     def note(self, event: ErrorEvent) -> None:
         """Count `event` into the alert (newest samples kept)."""
         self.count += 1
-        self.last_seen = max(self.last_seen, event.timestamp)
         if event.trace_id not in self.trace_ids:
             self.trace_ids.append(event.trace_id)
         self.error_ids.append(event.error_id)

@@ -13,7 +13,7 @@ from typing import Any
 
 from tracectx import semconv as sc
 
-__all__ = ["ErrorEvent", "event_from_span", "primary_resource"]
+__all__ = ["ErrorEvent", "event_from_span", "resource_names"]
 
 _RESOURCE_ATTRS = ("http.route", "celery.task.name", "messaging.destination.name")
 _STACK_LIMIT = 8192
@@ -43,7 +43,7 @@ class ErrorEvent:
         return self.resources[0]
 
 
-def primary_resource(name: str, attributes: Mapping[str, Any]) -> tuple[str, ...]:
+def resource_names(name: str, attributes: Mapping[str, Any]) -> tuple[str, ...]:
     """Every name a rule's ``resource`` may match: route/task/topic first, span name last."""
     found = [str(attributes[a]) for a in _RESOURCE_ATTRS if attributes.get(a)]
     if name not in found:
@@ -78,7 +78,7 @@ def event_from_span(span: Any) -> ErrorEvent | None:
         code=str(attrs.get(sc.ATTR_CODE, "")),
         error_type=str(attrs.get(sc.ATTR_ERROR_TYPE, "")),
         role=str(attrs.get(sc.ATTR_ROLE, "")),
-        resources=primary_resource(span.name, attrs),
+        resources=resource_names(span.name, attrs),
         trace_id=format(ctx.trace_id, "032x"),
         span_id=format(ctx.span_id, "016x"),
         timestamp=(span.end_time or 0) / 1e9,
