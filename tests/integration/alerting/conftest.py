@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.services import Service, redis_server
-from tracectx.embedded import alertmanager
+from tracectx.embedded import Service, alertmanager, redis_server
 
 
 class AM:

@@ -13,13 +13,13 @@ import pytest
 
 from tests.alerting.conftest import raise_on
 from tests.alerting.rules import sentinel_rule
-from tests.services import redis_server
 from tracectx.alerting import (
     AlertEngine,
     AlertmanagerSink,
     ErrorStreamProcessor,
     RedisWindows,
 )
+from tracectx.embedded import redis_server
 from tracectx.testing import plugged
 
 pytestmark = pytest.mark.integration

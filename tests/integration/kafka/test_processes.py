@@ -9,10 +9,9 @@ import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from tests.helpers import all_named, current_ids, hex_trace
-from tests.integration.kafka.conftest import tansu
 from tests.integration.kafka.test_consumer import consumer_for
-from tests.services import free_port
 from tracectx import get_bound, traced
+from tracectx.embedded import tansu_broker
 from tracectx_kafka import TracedProducer
 
 pytestmark = pytest.mark.integration
@@ -40,7 +39,7 @@ def test_producer_in_another_process(spans, bootstrap, make_topic):
 
 
 def test_broker_restart_mid_stream(spans):
-    service = tansu(free_port()).start()
+    service = tansu_broker().start()
     bootstrap = f"127.0.0.1:{service.port}"
 
     def create_topic() -> None:

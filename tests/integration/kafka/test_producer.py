@@ -7,10 +7,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.helpers import all_named, by_name, current_ids, hex_span, hex_trace
-from tests.integration.kafka.conftest import tansu
-from tests.services import free_port
 from tracectx import ErrorKind, bound, traced
 from tracectx import semconv as sc
+from tracectx.embedded import tansu_broker
 from tracectx_kafka import KafkaInstrumentor, SendMode, TracedProducer, trace_producer
 
 pytestmark = pytest.mark.integration
@@ -113,7 +112,7 @@ class TestSpanMode:
 
 class TestDeliveryFailure:
     def test_future_failure_lands_on_the_producer_span_as_transient(self, spans, make_topic):
-        service = tansu(free_port()).start()
+        service = tansu_broker().start()
         bootstrap = f"127.0.0.1:{service.port}"
         producer = TracedProducer(
             bootstrap_servers=bootstrap,
