@@ -1,18 +1,26 @@
-"""Bound metadata: key/values that ride in OTel baggage across every hop.
+"""Bound metadata: key/values that follow the work in-process, and travel only when chosen.
 
-``bind(account_id="acc_123")`` puts the pair in the current OTel context's baggage and lists the
-key in the ``tracectx.bound`` baggage entry, so the far side of a hop knows which baggage entries
-tracectx bound (trusted metadata) and which came from elsewhere (trusted only if allow-listed).
-Like structlog's ``bind_contextvars`` it works as a plain call; used as a context manager it
-restores the previous context on exit.
+``bind(account_id="acc_123")`` stores the pair under tracectx's own key in the current OTel
+context, so every in-process hop that copies the context (threads, tasks, executors) carries it,
+and nothing else sees it. Crossing a process goes through the W3C ``baggage`` header, which
+every OTel-instrumented client sends to whoever it calls — so a bound key is written to baggage
+only if it is listed in ``configure(propagate_keys=[...])`` and is not sensitive
+(`tracectx.redaction.is_sensitive`). Inbound, baggage becomes metadata only for keys the
+receiving service trusts (``configure(baggage_allowlist=[...])``): what an upstream sends is
+never trusted because of what it says about itself.
+
+Like structlog's ``bind_contextvars`` `bind` works as a plain call; used as a context manager
+it restores the previous context on exit.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 import re
-from types import TracebackType
+from collections.abc import Mapping
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 from opentelemetry import baggage
@@ -20,6 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
 from tracectx.config import settings
+from tracectx.redaction import is_sensitive, redact_value
 
 __all__ = [
     "BOUND_KEYS_ENTRY",
@@ -27,15 +36,22 @@ __all__ = [
     "bind",
     "bound",
     "get_bound",
+    "local_bound",
+    "propagated_keys",
     "sanitize_baggage",
     "unbind",
 ]
 
+#: Baggage entry that tracectx < 0.2 wrote to list its keys. Inbound it is dropped: a header
+#: anyone can write must not decide what is trusted.
 BOUND_KEYS_ENTRY = "tracectx.bound"
 # W3C baggage limits (https://www.w3.org/TR/baggage/#limits): what we accept inbound.
 MAX_BAGGAGE_ENTRIES = 180
 MAX_BAGGAGE_BYTES = 8192
-_KEY_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+MAX_NESTING = 8
+_KEY_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_BOUND_KEY = otel_context.create_key("tracectx.bound-metadata")
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 _log = logging.getLogger("tracectx")
 
 
@@ -59,74 +75,110 @@ class Binding:
         otel_context.detach(self._token)  # type: ignore[arg-type]
 
 
-def _bound_keys(ctx: Context | None) -> list[str]:
-    raw = baggage.get_baggage(BOUND_KEYS_ENTRY, ctx)
-    if not isinstance(raw, str) or not raw:
+def _normalise(value: Any, limit: int, depth: int = 0) -> Any:
+    """A bound value as stored: scalars as ``str`` (cut), mappings and sequences walked (so
+    redaction can see nested keys), nesting bounded."""
+    if depth >= MAX_NESTING:
+        return "…"
+    if isinstance(value, Mapping):
+        return {str(k)[:64]: _normalise(v, limit, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normalise(v, limit, depth + 1) for v in value]
+    return str(value)[:limit]
+
+
+def local_bound(ctx: Context | None = None) -> Mapping[str, Any]:
+    """What was bound in this process along `ctx` (default: current); read-only."""
+    found = otel_context.get_value(_BOUND_KEY, ctx)
+    return found if isinstance(found, Mapping) else _EMPTY
+
+
+@functools.lru_cache(maxsize=1024)
+def _matches(key: str, globs: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(key, g) for g in globs)
+
+
+def propagated_keys(keys: Any) -> list[str]:
+    """Those of `keys` that `bind` writes to baggage: listed in ``propagate_keys`` and not
+    sensitive."""
+    globs = settings().propagate_keys
+    if not globs:
         return []
-    return [k for k in raw.split(",") if k]
+    return [k for k in keys if _matches(k, globs) and not is_sensitive(k)]
 
 
-def _with_bound(values: dict[str, Any], ctx: Context | None = None) -> Context:
+def _baggage_text(value: Any) -> str:
+    redacted = redact_value(value)
+    return redacted if isinstance(redacted, str) else str(redacted)
+
+
+def _with_bound(values: Mapping[str, Any], ctx: Context | None = None) -> Context:
     cfg = settings()
-    keys = _bound_keys(ctx)
-    new_ctx = ctx if ctx is not None else otel_context.get_current()
+    base = ctx if ctx is not None else otel_context.get_current()
+    merged = dict(local_bound(base))
     for key, value in values.items():
-        if not _KEY_RE.match(key):
+        if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
             raise ValueError(f"metadata key {key!r} must match {_KEY_RE.pattern}")
-        text = str(value)[: cfg.max_value_length]
-        new_ctx = baggage.set_baggage(key, text, new_ctx)
-        if key not in keys:
-            keys.append(key)
-    if len(keys) > cfg.max_bound_keys:
+        merged[key] = _normalise(value, cfg.max_value_length)
+    if len(merged) > cfg.max_bound_keys:
         raise ValueError(f"at most {cfg.max_bound_keys} metadata keys can be bound")
-    return baggage.set_baggage(BOUND_KEYS_ENTRY, ",".join(keys), new_ctx)
+    new_ctx = otel_context.set_value(_BOUND_KEY, MappingProxyType(merged), base)
+    for key in propagated_keys(values):
+        text = _baggage_text(merged[key])[: cfg.max_value_length]
+        new_ctx = baggage.set_baggage(key, text, new_ctx)
+    return new_ctx
 
 
 def bind(**values: Any) -> Binding:
-    """Bind metadata for the rest of this context (or the ``with`` block); values become str."""
+    """Bind metadata for the rest of this context (or the ``with`` block).
+
+    Scalars are stored as ``str`` (cut to ``max_value_length``); dicts and lists keep their
+    shape so redaction sees nested keys. The values stay in this process unless the key is
+    listed in ``configure(propagate_keys=...)``.
+    """
     return Binding(otel_context.attach(_with_bound(values)))
 
 
 def bound(**values: Any) -> Binding:
-    """Context-manager spelling of `bind`: ``with bound(order_id=7): ...``."""
+    """`bind` spelled for ``with``: ``with bound(order_id=7): ...`` (both undo on exit)."""
     return bind(**values)
 
 
 def unbind(*keys: str) -> Binding:
-    """Remove bound keys from the current context."""
+    """Remove bound keys (and their propagated baggage) from the current context."""
     ctx = otel_context.get_current()
-    remaining = [k for k in _bound_keys(ctx) if k not in keys]
-    for key in keys:
+    remaining = {k: v for k, v in local_bound(ctx).items() if k not in keys}
+    ctx = otel_context.set_value(_BOUND_KEY, MappingProxyType(remaining), ctx)
+    for key in propagated_keys(keys):
         ctx = baggage.remove_baggage(key, ctx)
-    ctx = baggage.set_baggage(BOUND_KEYS_ENTRY, ",".join(remaining), ctx)
     return Binding(otel_context.attach(ctx))
 
 
-def get_bound(ctx: Context | None = None) -> dict[str, str]:
-    """Metadata bound in `ctx` (default: current): tracectx-bound keys plus allow-listed baggage."""
-    entries = baggage.get_all(ctx)
-    if not entries:
-        return {}
-    wanted = set(_bound_keys(ctx))
+def get_bound(ctx: Context | None = None) -> dict[str, Any]:
+    """Metadata in `ctx` (default: current): inbound baggage of trusted keys
+    (``baggage_allowlist``), overlaid by what was bound in this process."""
+    local = local_bound(ctx)
     allow = settings().baggage_allowlist
-    out: dict[str, str] = {}
-    for key, value in entries.items():
-        if key == BOUND_KEYS_ENTRY:
-            continue
-        if key in wanted or (allow and any(fnmatch.fnmatchcase(key, g) for g in allow)):
-            out[key] = str(value)
+    if not allow:
+        return dict(local)
+    out: dict[str, Any] = {}
+    for key, value in baggage.get_all(ctx).items():
+        if isinstance(value, str) and _matches(key, allow) and not is_sensitive(key):
+            out[key] = value
+    out.update(local)
     return out
 
 
-def sanitize_baggage(ctx: Context) -> Context:
+def sanitize_baggage(ctx: Context) -> tuple[Context, int]:
     """Bound inbound baggage to the W3C limits and our own key/value rules.
 
-    Called on every extract: entries past the limits, bad keys and oversized values are dropped
-    (logged at DEBUG), the rest kept — a hostile header never fails the hop.
+    Called on every extract: entries past the limits, bad keys, oversized values and the legacy
+    ``tracectx.bound`` entry are dropped; the rest kept — a hostile header never fails the hop.
+    Returns the clean context and how many entries were dropped.
     """
     entries = baggage.get_all(ctx)
     if not entries:
-        return ctx
+        return ctx, 0
     cfg = settings()
     kept: dict[str, str] = {}
     total = 0
@@ -136,23 +188,18 @@ def sanitize_baggage(ctx: Context) -> Context:
         size = len(key) + 1 + len(text or "")
         if (
             text is None
+            or key == BOUND_KEYS_ENTRY
             or len(kept) >= MAX_BAGGAGE_ENTRIES
             or total + size > MAX_BAGGAGE_BYTES
-            or (key != BOUND_KEYS_ENTRY and len(text) > cfg.max_value_length)
+            or len(text) > cfg.max_value_length
         ):
             dropped += 1
             continue
         kept[key] = text
         total += size
-    bound_raw = kept.get(BOUND_KEYS_ENTRY)
-    if bound_raw is not None:
-        keys = [k for k in bound_raw.split(",") if _KEY_RE.match(k)][: cfg.max_bound_keys]
-        kept[BOUND_KEYS_ENTRY] = ",".join(keys)
-    if not dropped and len(kept) == len(entries) and kept == entries:
-        return ctx
-    if dropped:
-        _log.debug("tracectx: dropped %d inbound baggage entries past limits", dropped)
+    if not dropped:
+        return ctx, 0
     clean = baggage.clear(ctx)
     for key, text in kept.items():
         clean = baggage.set_baggage(key, text, clean)
-    return clean
+    return clean, dropped

@@ -14,11 +14,13 @@ fields, of the wrong type, huge or not UTF-8; `from_dict` either rebuilds a safe
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from tracectx.classify import classify
+from tracectx.context import get_bound
 from tracectx.errors import (
     _ID_ATTR,
     ErrorOrigin,
@@ -48,30 +50,40 @@ MAX_ENVELOPE_BYTES = 64 * 1024
 MAX_MESSAGE = 4096
 MAX_METADATA_ENTRIES = 64
 MAX_METADATA_VALUE = 1024
-_HEX_ID = re.compile(r"^[0-9a-f]{1,32}$")
+MAX_DEPTH = 16
+_HEX_ID = re.compile(r"[0-9a-f]{1,32}")  # always fullmatch: `$` would let "ab\n" through
 
 
 class EnvelopeError(ValueError):
     """An envelope could not be read; the message says which field and why."""
 
 
-def _json_safe(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """`value` made of JSON types only; nesting past `MAX_DEPTH` becomes ``"…"`` (inbound
+    envelopes are decoded by frameworks before we see them, so depth is bounded here too)."""
+    if value is None or isinstance(value, bool | int | str):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth >= MAX_DEPTH:
+        return "…"
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k)[:128]: _json_safe(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [_json_safe(v, depth + 1) for v in value]
     return str(value)
 
 
 def to_dict(exc: BaseException) -> dict[str, Any]:
     """The envelope of any exception (metadata redacted, values made JSON-safe)."""
+    metadata: Mapping[str, Any]
     if isinstance(exc, TracedError):
         kind, code, message, metadata = exc.kind, exc.code, exc.message, exc.metadata
     else:
         kind = classify(exc)
-        code, message, metadata = kind.name.lower(), str(exc), {}
+        code, message = kind.name.lower(), str(exc)
+        found = getattr(exc, "metadata", None)  # set by `adopt`, else what is bound here
+        metadata = found if isinstance(found, Mapping) else get_bound()
     cause = cause_of(exc)
     origin = get_origin(exc)
     return {
@@ -113,9 +125,9 @@ def _metadata(raw: Any) -> dict[str, Any]:
         if isinstance(value, str):
             value = value[:MAX_METADATA_VALUE]
         elif not (value is None or isinstance(value, bool | int | float)):
-            value = json.dumps(_json_safe(value))[:MAX_METADATA_VALUE]
+            value = json.dumps(_json_safe(value, 1))[:MAX_METADATA_VALUE]
         out[str(key)[:128]] = value
-    return out
+    return redact(out)
 
 
 def _origin(raw: Any) -> ErrorOrigin | None:
@@ -124,7 +136,7 @@ def _origin(raw: Any) -> ErrorOrigin | None:
     trace_id, span_id = raw.get("trace_id"), raw.get("span_id")
     if not (isinstance(trace_id, str) and isinstance(span_id, str)):
         return None
-    if not (_HEX_ID.match(trace_id) and _HEX_ID.match(span_id)):
+    if not (_HEX_ID.fullmatch(trace_id) and _HEX_ID.fullmatch(span_id)):
         return None
     service = raw.get("service")
     return ErrorOrigin(trace_id, span_id, service[:256] if isinstance(service, str) else None)
@@ -139,11 +151,11 @@ def from_dict(data: Any) -> TracedError:
     if not isinstance(data, Mapping):
         raise EnvelopeError(f"envelope must be an object, not {type(data).__name__}")
     version = data.get("v", ENVELOPE_VERSION)
-    if not isinstance(version, int) or version > ENVELOPE_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version > ENVELOPE_VERSION:
         raise EnvelopeError(f"unsupported envelope version {version!r}")
     message = _str_field(data, "message", required=True, limit=MAX_MESSAGE) or ""
     eid = _str_field(data, "error_id", required=True, limit=32)
-    if eid is None or not _HEX_ID.match(eid):
+    if eid is None or not _HEX_ID.fullmatch(eid):
         raise EnvelopeError("envelope field 'error_id' must be 1-32 lowercase hex digits")
     kind_name = _str_field(data, "kind", required=False, limit=64) or "UNKNOWN"
     metadata = _metadata(data.get("metadata"))
@@ -161,7 +173,7 @@ def from_dict(data: Any) -> TracedError:
     )
     err.metadata = metadata
     cause_id = _str_field(data, "cause_id", required=False, limit=32)
-    if cause_id and _HEX_ID.match(cause_id):
+    if cause_id and _HEX_ID.fullmatch(cause_id):
         cause = Exception(f"cause {cause_id}")
         cause._tracectx_error_id = cause_id  # type: ignore[attr-defined]
         err.__cause__ = cause

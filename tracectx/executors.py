@@ -27,6 +27,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import structlog
 
+from tracectx.context import bind, local_bound
 from tracectx.envelope import from_dict, to_dict
 from tracectx.propagation import capture, restore
 from tracectx.recording import record_failure
@@ -126,17 +127,19 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
 
 
 def _run_in_child(
-    carrier: dict[str, str], log_ctx: dict[str, Any], fn: Callable[..., R], args: Any, kwargs: Any
+    carrier: dict[str, str], local: dict[str, Any], fn: Callable[..., R], args: Any, kwargs: Any
 ) -> R:
     """Runs in the pool's child process: restore the submitter's context, then the work."""
-    return contextvars.Context().run(_restore_and_run, carrier, log_ctx, fn, args, kwargs)
+    return contextvars.Context().run(_restore_and_run, carrier, local, fn, args, kwargs)
 
 
 def _restore_and_run(
-    carrier: dict[str, str], log_ctx: dict[str, Any], fn: Callable[..., R], args: Any, kwargs: Any
+    carrier: dict[str, str], local: dict[str, Any], fn: Callable[..., R], args: Any, kwargs: Any
 ) -> R:
-    structlog.contextvars.bind_contextvars(**log_ctx)
-    with restore(carrier):
+    structlog.contextvars.bind_contextvars(**local["log"])
+    # Bound metadata goes over the pool's own pipe, like the arguments: the child is this
+    # application, so it gets all of it (the W3C carrier holds only what may leave).
+    with restore(carrier), bind(**local["bound"]):
         try:
             return _run_recorded(fn, args, kwargs)
         except Exception as exc:
@@ -158,7 +161,8 @@ def _picklable_log_context() -> dict[str, Any]:
 
 
 def process_call(fn: Callable[..., Any], args: Any, kwargs: Any) -> tuple[Any, ...]:
-    return (_run_in_child, capture(), _picklable_log_context(), fn, args, kwargs)
+    local = {"log": _picklable_log_context(), "bound": dict(local_bound())}
+    return (_run_in_child, capture(), local, fn, args, kwargs)
 
 
 class ContextProcessPoolExecutor(ProcessPoolExecutor):

@@ -1,23 +1,51 @@
 """tracectx's own counters, on the OTel metrics API (no-op until the app sets a MeterProvider).
 
 `note_rejected` counts inbound propagation data that was refused (malformed or duplicated
-traceparent, non-UTF-8 headers, corrupt error envelopes): the hop still goes ahead, with a fresh
-root, and the first rejection of each reason is logged at WARNING (later ones at DEBUG).
+traceparent, non-UTF-8 headers, oversized baggage, corrupt error envelopes): the hop still goes
+ahead, with a fresh root. The ``reason`` label comes from the fixed `REASONS` set — never from
+the inbound bytes — so a hostile sender cannot grow the label set, and warnings are rate-limited
+(one per transport and reason per `WARN_INTERVAL_S`; the rest at DEBUG).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from opentelemetry import metrics
 
-__all__ = ["ERRORS_COUNTER", "REJECTED_COUNTER", "count_error", "note_rejected"]
+__all__ = [
+    "ERRORS_COUNTER",
+    "REASONS",
+    "REJECTED_COUNTER",
+    "TRANSPORTS",
+    "count_error",
+    "note_rejected",
+]
 
 REJECTED_COUNTER = "tracectx.propagation.rejected"
+#: Why inbound propagation data was refused: the only values the ``reason`` label takes.
+REASONS: frozenset[str] = frozenset(
+    {
+        "malformed_traceparent",
+        "duplicate_header",
+        "null_header",
+        "non_utf8_header",
+        "wrong_type_header",
+        "oversized_header",
+        "oversized_baggage",
+        "malformed_baggage",
+        "corrupt_envelope",
+        "other",
+    }
+)
+#: Where it came in: the only values the ``messaging.system`` label takes (else ``other``).
+TRANSPORTS: frozenset[str] = frozenset({"kafka", "celery", "http", "process", "other"})
+WARN_INTERVAL_S = 60.0
 _log = logging.getLogger("tracectx")
 _lock = threading.Lock()
-_warned: set[tuple[str, str]] = set()
+_last_warned: dict[tuple[str, str], float] = {}  # bounded: |TRANSPORTS| x |REASONS| keys
 _counters: dict[str, metrics.Counter] = {}
 
 
@@ -31,16 +59,28 @@ def _counter(name: str, unit: str, description: str) -> metrics.Counter:
     return found
 
 
-def note_rejected(transport: str, reason: str) -> None:
-    """Count one refused inbound header on `transport` (``kafka``, ``celery``, ``http``)."""
+def note_rejected(transport: str, reason: str, detail: str = "") -> None:
+    """Count one refused inbound item on `transport` (``kafka``, ``celery``, ``http``).
+
+    `reason` must be one of `REASONS` (anything else is counted as ``other``); `detail` is code
+    text (a header name, an exception class) for the log line only, cut to 64 characters.
+    """
+    reason = reason if reason in REASONS else "other"
+    transport = transport if transport in TRANSPORTS else "other"
     counter = _counter(REJECTED_COUNTER, "{header}", "Inbound propagation data refused")
     counter.add(1, {"messaging.system": transport, "reason": reason})
+    now = time.monotonic()
     with _lock:
-        first = (transport, reason) not in _warned
-        _warned.add((transport, reason))
-    level = logging.WARNING if first else logging.DEBUG
+        last = _last_warned.get((transport, reason))
+        warn = last is None or now - last >= WARN_INTERVAL_S
+        if warn:
+            _last_warned[(transport, reason)] = now
     _log.log(
-        level, "tracectx: %s: refused inbound %s; continuing with a fresh root", transport, reason
+        logging.WARNING if warn else logging.DEBUG,
+        "tracectx: %s: refused inbound data (%s%s); continuing without it",
+        transport,
+        reason,
+        f": {detail[:64]!r}" if detail else "",
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -19,7 +20,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter
 
-from tracectx.context import sanitize_baggage
+from tracectx.context import MAX_BAGGAGE_BYTES, sanitize_baggage
 from tracectx.metrics import note_rejected
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
 Carrier = dict[str, str]
 MAX_HEADER_VALUE = 8192
 TRACEPARENT = "traceparent"
+BAGGAGE = "baggage"
 _log = logging.getLogger("tracectx")
 
 
@@ -105,8 +107,8 @@ def extract(
         carrier: a mapping (or what `getter` understands).
         getter: how to read the carrier; default reads str/bytes mappings.
         context: base context (default: a fresh empty one, so nothing stale leaks in).
-        transport: name for `tracectx.metrics.note_rejected` when a traceparent is present but
-            unusable (the hop continues with a fresh root either way).
+        transport: label for `tracectx.metrics.note_rejected` (``http``, ``kafka``…) when a
+            traceparent or baggage header is refused (the hop continues without it).
     """
     base = context if context is not None else Context()
     if carrier is None:
@@ -115,30 +117,56 @@ def extract(
         if not isinstance(carrier, Mapping):
             return base
         getter = _text_getter
-    watched = _TraceparentWatch(getter) if transport is not None else getter
+    watched = _InboundWatch(getter, transport or "other")
     try:
-        ctx = sanitize_baggage(propagate.extract(carrier, context=base, getter=watched))
+        ctx = propagate.extract(carrier, context=base, getter=watched)
     except Exception:  # a propagator choking on hostile input must not break the hop
-        _log.warning("tracectx: could not extract trace context; starting fresh", exc_info=True)
+        _log.debug("tracectx: could not extract trace context; starting fresh", exc_info=True)
         ctx = base
-    if isinstance(watched, _TraceparentWatch) and watched.seen and not has_remote_parent(ctx):
-        note_rejected(str(transport), "malformed traceparent")
+    ctx, dropped = sanitize_baggage(ctx)
+    if dropped:
+        note_rejected(watched.transport, "oversized_baggage", f"{dropped} entries")
+    if watched.traceparent_seen and not has_remote_parent(ctx):
+        note_rejected(watched.transport, "malformed_traceparent")
     return ctx
 
 
-class _TraceparentWatch(Getter[Any]):
-    """Passes reads through and remembers whether a traceparent value was handed over, so a
-    rejected one is noticed without reading the carrier (and counting its problems) twice."""
+# One W3C baggage list-member: key=value[;properties] (https://www.w3.org/TR/baggage/).
+_BAGGAGE_MEMBER = re.compile(
+    r"[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+[ \t]*=[ \t]*[!#-+\--:<-\[\]-~]*[ \t]*(;[^,]*)?"
+)
 
-    def __init__(self, inner: Getter[Any]) -> None:
+
+class _InboundWatch(Getter[Any]):
+    """Passes reads through, remembering whether a traceparent was handed over (so a refused
+    one is noticed without reading the carrier, and counting its problems, twice), and cleans
+    the baggage header before OTel's propagator sees it: an oversized header is refused and
+    malformed members dropped, counted once here — OTel would log each one in full."""
+
+    def __init__(self, inner: Getter[Any], transport: str) -> None:
         self.inner = inner
-        self.seen = False
+        self.transport = transport
+        self.traceparent_seen = False
 
     def get(self, carrier: Any, key: str) -> list[str] | None:
         value = self.inner.get(carrier, key)
-        if value and key == TRACEPARENT:
-            self.seen = True
+        if not value:
+            return value
+        if key == TRACEPARENT:
+            self.traceparent_seen = True
+        elif key == BAGGAGE:
+            return self._clean_baggage(value[0])
         return value
+
+    def _clean_baggage(self, header: str) -> list[str] | None:
+        if len(header) > MAX_BAGGAGE_BYTES or len(header.encode()) > MAX_BAGGAGE_BYTES:
+            note_rejected(self.transport, "oversized_baggage", f"{len(header)} characters")
+            return None
+        members = header.split(",")
+        good = [m for m in members if len(m) <= 4096 and _BAGGAGE_MEMBER.fullmatch(m)]
+        if len(good) != len(members) and any(m.strip() for m in members):
+            note_rejected(self.transport, "malformed_baggage", f"{len(members) - len(good)}")
+        return [",".join(good)] if good else None
 
     def keys(self, carrier: Any) -> list[str]:
         return self.inner.keys(carrier)

@@ -33,7 +33,14 @@ from tracectx.errors import (
 from tracectx.kinds import ErrorKind, policy_for, run_fatal_hooks
 from tracectx.redaction import redact
 
-__all__ = ["error_attributes", "handled", "record_error", "record_failure", "traced"]
+__all__ = [
+    "error_attributes",
+    "handled",
+    "meta_attributes",
+    "record_error",
+    "record_failure",
+    "traced",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -57,6 +64,28 @@ def _attr_value(value: Any) -> str | bool | int | float:
     if isinstance(value, str | bool | int | float):
         return value
     return str(value)
+
+
+MAX_META_ATTRIBUTES = 64
+
+
+def meta_attributes(metadata: Mapping[str, Any]) -> dict[str, str | bool | int | float]:
+    """``tracectx.error.meta.<key>`` attributes of `metadata`, redacted; nested mappings are
+    flattened to dotted keys (``creds.user``), lists become their JSON-ish text."""
+    out: dict[str, str | bool | int | float] = {}
+
+    def walk(prefix: str, value: Any, depth: int) -> None:
+        if len(out) >= MAX_META_ATTRIBUTES:
+            return
+        if isinstance(value, Mapping) and depth < 4:
+            for k, v in value.items():
+                walk(f"{prefix}.{k}", v, depth + 1)
+        else:
+            out[semconv.ATTR_META_PREFIX + prefix] = _attr_value(value)
+
+    for key, value in redact(metadata).items():
+        walk(str(key), value, 0)
+    return out
 
 
 def _metadata(exc: BaseException) -> Mapping[str, Any]:
@@ -133,8 +162,7 @@ def record_error(exc: BaseException, span: Span | None = None) -> str | None:
     if origin is None or origin.span_id == span_hex:
         role = semconv.ROLE_ORIGIN
         set_origin(exc, ErrorOrigin(trace_hex, span_hex, _service(span)))
-        for key, value in redact(_metadata(exc)).items():
-            attrs[semconv.ATTR_META_PREFIX + str(key)] = _attr_value(value)
+        attrs.update(meta_attributes(_metadata(exc)))
         _exception_event(span, exc, eid, kind)
     else:
         role = semconv.ROLE_PROPAGATED

@@ -6,11 +6,12 @@ import pytest
 from opentelemetry import trace
 
 from tests.helpers import by_name, hex_span, hex_trace
-from tracectx import bound, capture, extract, get_bound, restore, traced
+from tracectx import bound, capture, configure, extract, get_bound, restore, traced
 from tracectx.propagation import has_remote_parent
 
 
 def test_trace_and_metadata_cross_a_carrier(spans):
+    configure(propagate_keys=["account_id"], baggage_allowlist=["account_id"])
     with traced("send"), bound(account_id="a1"):
         carrier = capture()
     with restore(carrier), traced("receive"):
