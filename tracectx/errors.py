@@ -27,8 +27,10 @@ __all__ = [
     "cause_of",
     "error_id",
     "get_origin",
+    "group_leaves",
     "new_error",
     "new_error_id",
+    "primary_member",
     "set_origin",
     "type_name",
 ]
@@ -145,12 +147,46 @@ def new_error(
     return TracedError(message, kind=kind, code=code, metadata=metadata)
 
 
+_MAX_GROUP_DEPTH = 32
+
+
+def primary_member(exc: BaseException) -> BaseException | None:
+    """For an exception group, its first leaf member (groups nest); None for anything else.
+
+    A group is how one failure leaves a ``TaskGroup`` or ``except*``: it takes its first leaf's
+    identity (id and origin), so the span the group leaves *propagates* that error instead of
+    giving birth to a new, unrelated one.
+    """
+    node: BaseException = exc
+    for _ in range(_MAX_GROUP_DEPTH):
+        if not isinstance(node, BaseExceptionGroup) or not node.exceptions:
+            break
+        node = node.exceptions[0]
+    return None if node is exc or isinstance(node, BaseExceptionGroup) else node
+
+
+def group_leaves(exc: BaseExceptionGroup[BaseException], limit: int = 64) -> list[BaseException]:
+    """The leaf members of a group, depth-first, at most `limit`."""
+    out: list[BaseException] = []
+    stack: list[tuple[BaseException, int]] = [(exc, 0)]
+    while stack and len(out) < limit:
+        node, depth = stack.pop()
+        if isinstance(node, BaseExceptionGroup):
+            if depth < _MAX_GROUP_DEPTH:
+                stack.extend((m, depth + 1) for m in reversed(node.exceptions))
+        else:
+            out.append(node)
+    return out
+
+
 def error_id(exc: BaseException) -> str:
-    """The error id of any exception, assigned on first call and kept on the object."""
+    """The error id of any exception, assigned on first call and kept on the object (a group
+    takes its first member's id: see `primary_member`)."""
     found = getattr(exc, _ID_ATTR, None)
     if isinstance(found, str):
         return found
-    eid = new_error_id()
+    member = primary_member(exc)
+    eid = error_id(member) if member is not None else new_error_id()
     try:
         setattr(exc, _ID_ATTR, eid)
     except (AttributeError, TypeError):  # exceptions with __slots__ and no __dict__
@@ -171,9 +207,12 @@ def type_name(exc: BaseException) -> str:
 
 
 def get_origin(exc: BaseException) -> ErrorOrigin | None:
-    """The span an exception was first recorded on, if any."""
+    """The span an exception was first recorded on, if any (for a group: its first member's)."""
     found = getattr(exc, _ORIGIN_ATTR, None)
-    return found if isinstance(found, ErrorOrigin) else None
+    if isinstance(found, ErrorOrigin):
+        return found
+    member = primary_member(exc)
+    return get_origin(member) if member is not None else None
 
 
 def set_origin(exc: BaseException, origin: ErrorOrigin) -> None:

@@ -27,6 +27,7 @@ from tracectx.errors import (
     cause_of,
     error_id,
     get_origin,
+    group_leaves,
     set_origin,
     type_name,
 )
@@ -108,6 +109,9 @@ def error_attributes(
     cause = cause_of(exc)
     if cause is not None:
         attrs[semconv.ATTR_CAUSE_ID] = error_id(cause)
+    if isinstance(exc, BaseExceptionGroup):
+        ids = list(dict.fromkeys(error_id(m) for m in group_leaves(exc)))
+        attrs[semconv.ATTR_MEMBER_IDS] = ",".join(ids)
     return attrs
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "ATTR_ERROR_TYPE",
     "ATTR_ID",
     "ATTR_KIND",
+    "ATTR_MEMBER_IDS",
     "ATTR_META_PREFIX",
     "ATTR_ORIGIN_SPAN_ID",
     "ATTR_ORIGIN_TRACE_ID",
@@ -32,6 +33,9 @@ ATTR_ORIGIN_SPAN_ID = "tracectx.error.origin_span_id"
 ATTR_ORIGIN_TRACE_ID = "tracectx.error.origin_trace_id"
 ATTR_CAUSE_ID = "tracectx.error.cause_id"
 ATTR_META_PREFIX = "tracectx.error.meta."
+# On a span an exception group leaves: the ids of its leaf members, comma-separated (the span's
+# own tracectx.error.id is the first member's: a group carries its first member's identity).
+ATTR_MEMBER_IDS = "tracectx.error.member_ids"
 ATTR_ATTEMPT = "tracectx.retry.attempt"
 
 EVENT_HANDLED = "tracectx.error.handled"

@@ -140,3 +140,40 @@ class TestHostileInput:
             return
         assert back.error_id == data["error_id"]
         assert from_dict(to_dict(back)).error_id == data["error_id"]
+
+
+class TestHostileEnvelopes:
+    def test_id_with_trailing_newline_is_refused(self):
+        good = to_dict(ValueError("x"))
+        for field in ("error_id", "cause_id"):
+            bad = {**good, field: "abcdef0123456789\n"}
+            if field == "error_id":
+                with pytest.raises(EnvelopeError):
+                    from_dict(bad)
+            else:
+                assert from_dict(bad).cause_id is None
+        bad_origin = {**good, "origin": {"trace_id": "ab\n", "span_id": "cd"}}
+        assert from_dict(bad_origin).origin is None
+
+    def test_deep_metadata_is_bounded_not_a_recursion_error(self):
+        deep: object = "leaf"
+        for _ in range(5_000):
+            deep = [deep]
+        err = from_dict({**to_dict(ValueError("x")), "metadata": {"k": deep}})
+        assert len(err.metadata["k"]) <= 1024
+
+    def test_deep_json_text_is_an_envelope_error(self):
+        with pytest.raises(EnvelopeError):
+            loads_envelope("[" * 1_000 + "]" * 1_000)
+
+    def test_non_finite_numbers_stay_json(self):
+        import json
+
+        from tracectx import ErrorKind, new_error
+
+        envelope = to_dict(new_error(ErrorKind.BUSINESS, "x", ratio=float("nan")))
+        json.dumps(envelope, allow_nan=False)
+
+    def test_inbound_metadata_is_redacted(self):
+        err = from_dict({**to_dict(ValueError("x")), "metadata": {"password": "p", "a": 1}})
+        assert err.metadata == {"password": "[REDACTED]", "a": 1}

@@ -121,3 +121,42 @@ class TestDecorator:
             await op()
         assert info.value is err
         assert by_name(spans, "aop").attributes[sc.ATTR_ID] == err.error_id
+
+
+class TestExceptionGroups:
+    """One failure leaving a TaskGroup / except* keeps one id: the group's span propagates it."""
+
+    async def test_taskgroup_failure_is_propagated_not_reborn(self, spans):
+        async def work() -> None:
+            with traced("work"):
+                raise new_error(ErrorKind.TRANSIENT, "upstream down", code="E_UP")
+
+        with pytest.raises(ExceptionGroup) as info:
+            with traced("fan-out"):
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(work())
+        member = info.value.exceptions[0]
+        work_span, fan_out = by_name(spans, "work"), by_name(spans, "fan-out")
+        assert work_span.attributes[sc.ATTR_ROLE] == "origin"
+        assert fan_out.attributes[sc.ATTR_ROLE] == "propagated"
+        assert fan_out.attributes[sc.ATTR_ID] == member.error_id
+        assert fan_out.attributes[sc.ATTR_ORIGIN_SPAN_ID] == hex_span(work_span)
+        assert fan_out.attributes[sc.ATTR_KIND] == "TRANSIENT"
+        assert fan_out.attributes[sc.ATTR_MEMBER_IDS] == member.error_id
+        origins = [
+            s for s in spans.get_finished_spans() if s.attributes.get(sc.ATTR_ROLE) == "origin"
+        ]
+        assert len(origins) == 1
+
+    def test_group_without_recorded_members_is_born_once_with_member_ids(self, spans):
+        first, second = ValueError("a"), KeyError("b")
+        with pytest.raises(ExceptionGroup), traced("outer"), traced("inner"):
+            raise ExceptionGroup("two", [first, ExceptionGroup("nested", [second])])
+        inner, outer = by_name(spans, "inner"), by_name(spans, "outer")
+        from tracectx import error_id
+
+        assert inner.attributes[sc.ATTR_ROLE] == "origin"
+        assert inner.attributes[sc.ATTR_ID] == error_id(first)
+        assert inner.attributes[sc.ATTR_MEMBER_IDS] == f"{error_id(first)},{error_id(second)}"
+        assert outer.attributes[sc.ATTR_ROLE] == "propagated"
+        assert outer.attributes[sc.ATTR_ID] == error_id(first)
