@@ -17,3 +17,25 @@ def test_readme_alert_yaml_loads():
         config = load_config(block)
         assert {r.name for r in config.rules} == {"payment-business-burst", "high-risk-error-burst"}
         assert config.redis and config.jaeger
+
+
+def test_readme_bound_metadata_example_is_true(spans):
+    """The 'what stays, what travels' block: run it and check each commented result."""
+    block = next(
+        b
+        for b in re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+        if "propagate_keys" in b
+    )
+    results: list[object] = []
+    code = "\n".join(
+        line.replace("tracectx.get_bound()", "results.append(tracectx.get_bound())").replace(
+            "tracectx.capture()", "results.append(tracectx.capture())"
+        )
+        for line in block.splitlines()
+    )
+    exec(code, {"results": results})
+    bound, first, second = results
+    assert bound == {"account_id": "acc_123", "password": "hunter2"}
+    assert set(first) == {"traceparent"}  # type: ignore[arg-type]
+    assert set(second) == {"traceparent", "baggage"}  # type: ignore[arg-type]
+    assert second["baggage"] == "account_id=acc_123"  # type: ignore[index]
