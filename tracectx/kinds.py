@@ -14,10 +14,8 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from tracectx.errors import TracedError
 
 __all__ = [
     "Alerting",
@@ -135,7 +133,7 @@ _DEFAULT_POLICIES: dict[str, KindPolicy] = {
     "UNKNOWN": KindPolicy(500, logging.ERROR, Alerting.ALWAYS),
 }
 
-FatalHook = Callable[["TracedError | BaseException", ErrorKind], None]
+FatalHook = Callable[[BaseException, ErrorKind], None]
 
 _lock = threading.Lock()
 _kinds_by_name: dict[str, ErrorKind] = {}

@@ -45,7 +45,7 @@ def _current_ids() -> tuple[str, str] | None:
     ctx = trace.get_current_span().get_span_context()
     if not ctx.is_valid:
         return None
-    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+    return trace.format_trace_id(ctx.trace_id), trace.format_span_id(ctx.span_id)
 
 
 def _find_exception(event_dict: EventDict) -> BaseException | None:

@@ -33,6 +33,7 @@ from tracectx.errors import (
 )
 from tracectx.kinds import ErrorKind, policy_for, run_fatal_hooks
 from tracectx.redaction import redact
+from tracectx.tracing import tracer as _tracer
 
 __all__ = [
     "error_attributes",
@@ -47,12 +48,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 _SPANS_ATTR = "_tracectx_spans"
 _MAX_SPANS_REMEMBERED = 64
-_TRACER_NAME = "tracectx"
 
 
 def _hex_ids(span: Span) -> tuple[str, str]:
     ctx = span.get_span_context()
-    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+    return trace.format_trace_id(ctx.trace_id), trace.format_span_id(ctx.span_id)
 
 
 def _service(span: Span) -> str | None:
@@ -219,7 +219,7 @@ class _Traced:
         self._cms: list[Any] = []
 
     def _start(self, name: str) -> Span:
-        tracer = self.tracer or trace.get_tracer(_TRACER_NAME)
+        tracer = self.tracer or _tracer()
         cm = tracer.start_as_current_span(
             name,
             kind=self.kind,
@@ -312,7 +312,7 @@ def record_failure(
     """
     if get_origin(exc) is not None or not isinstance(exc, Exception):
         return None
-    tracer = trace.get_tracer(_TRACER_NAME)
+    tracer = _tracer()
     span = tracer.start_span(name, context=context, start_time=start_time, attributes=attributes)
     try:
         return record_error(exc, span)
