@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-
 __all__ = [
     "Alerting",
     "ErrorKind",

@@ -1,7 +1,7 @@
 """tracectx's own tracer, cached per tracer provider.
 
 `trace.get_tracer()` is not free: in the SDK each call builds an InstrumentationScope (and a
-deprecated InstrumentationInfo that touches the global warnings filters) under a lock — 24–40 µs,
+deprecated InstrumentationInfo that touches the global warnings filters) under a lock — 24-40 µs,
 more than the span it is for. So the tracer is looked up once per provider and reused; a provider
 set later (or replaced in tests) is noticed by identity.
 """
