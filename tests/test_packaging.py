@@ -77,3 +77,33 @@ def test_opentelemetry_instrument_loads_every_integration():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["True"] * 4
+
+
+def test_core_imports_nothing_above_it():
+    """Integrations and the demo depend on the core, never the reverse."""
+    import ast
+
+    above = ("tracectx_demo", "tracectx_asgi", "tracectx_celery", "tracectx_kafka")
+    offenders = []
+    for path in (ROOT / "tracectx").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Constant) and node.value in above:  # import_module("…")
+                names = [node.value]
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith(above)]
+    assert not offenders
+
+
+def test_subcommands_register_themselves_through_entry_points():
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group="tracectx.commands")}
+    assert {"graph", "demo"} <= names
+    result = subprocess.run(
+        [sys.executable, "-m", "tracectx", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "graph" in result.stdout and "demo" in result.stdout
