@@ -1,94 +1,105 @@
-"""Per-hop cost of thread-pool and asyncio hops: plain vs tracectx vs OTel's ThreadingInstrumentor.
+"""Per-hop cost of thread-pool and asyncio hops, interleaved: plain vs tracectx vs OTel.
 
 Each op is submit + result (threads) or create_task + await (asyncio), inside an active span so
-there is a context to carry. Propagation only: no span per hop.
+there is a context to carry. Thread hops: plain `ThreadPoolExecutor`, tracectx's
+`ContextThreadPoolExecutor`, OTel's `ThreadingInstrumentor` (instrumented only for its own turn
+of each round), and the floor `copy_context().run`. Task hops: plain `asyncio.create_task`,
+`tracectx.aio.create_task`, and a span per task. Process CPU time (pool workers included).
+
+    python -m bench.bench_hops [--ops 5000] [--rounds 30]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import concurrent.futures
+import contextvars
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from bench.harness import per_op, report
+from bench.harness import Variant, interleave, report, rows_of
 from tracectx.aio import create_task
 from tracectx.executors import ContextThreadPoolExecutor
-
-OPS = 20_000
 
 
 def _noop() -> int:
     return 1
 
 
-def thread_hop(pool: concurrent.futures.Executor) -> float:
+def thread_hop(pool: concurrent.futures.Executor, wrap: bool = False) -> Callable[[int], None]:
     def run(n: int) -> None:
         for _ in range(n):
-            pool.submit(_noop).result()
+            if wrap:
+                pool.submit(contextvars.copy_context().run, _noop).result()
+            else:
+                pool.submit(_noop).result()
 
-    return per_op(run, OPS) * 1e6
+    return run
 
 
-def task_hop(make_task) -> float:  # type: ignore[no-untyped-def]
+def task_hop(make_task: Callable[[Coroutine[Any, Any, int]], Any]) -> Callable[[int], None]:
     async def work() -> int:
         return 1
 
-    async def loop_body(n: int) -> None:
-        for _ in range(n):
-            await make_task(work())
+    async def body(n: int) -> None:
+        tracer = trace.get_tracer("bench")
+        with tracer.start_as_current_span("request"):
+            for _ in range(n):
+                await make_task(work())
 
     def run(n: int) -> None:
-        asyncio.run(loop_body(n))
+        asyncio.run(body(n))
 
-    return per_op(run, OPS) * 1e6
+    return run
+
+
+def thread_variants(workers: int) -> tuple[list[Variant], list[concurrent.futures.Executor]]:
+    from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+
+    plain = concurrent.futures.ThreadPoolExecutor(workers)
+    ours = ContextThreadPoolExecutor(workers)
+    otel_pool = concurrent.futures.ThreadPoolExecutor(workers)
+    otel = ThreadingInstrumentor()
+    return [
+        Variant("plain", thread_hop(plain)),
+        Variant("copy_context floor", thread_hop(plain, wrap=True)),
+        Variant("tracectx", thread_hop(ours)),
+        Variant(
+            "otel-threading",
+            thread_hop(otel_pool),
+            setup=otel.instrument,
+            teardown=otel.uninstrument,
+        ),
+    ], [plain, ours, otel_pool]
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=5_000)
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
     trace.set_tracer_provider(TracerProvider())
     tracer = trace.get_tracer("bench")
     rows = []
     with tracer.start_as_current_span("request"):
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            rows.append(
-                {"case": "thread pool hop", "variant": "plain", "us_per_op": thread_hop(pool)}
-            )
-        with ContextThreadPoolExecutor(1) as pool:
-            rows.append(
-                {"case": "thread pool hop", "variant": "tracectx", "us_per_op": thread_hop(pool)}
-            )
-        from opentelemetry.instrumentation.threading import ThreadingInstrumentor
-
-        ThreadingInstrumentor().instrument()
-        try:
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                rows.append(
-                    {
-                        "case": "thread pool hop",
-                        "variant": "otel-threading",
-                        "us_per_op": thread_hop(pool),
-                    }
-                )
-        finally:
-            ThreadingInstrumentor().uninstrument()
-        rows.append(
-            {
-                "case": "asyncio task hop",
-                "variant": "plain",
-                "us_per_op": task_hop(asyncio.create_task),
-            }
-        )
-        rows.append(
-            {"case": "asyncio task hop", "variant": "tracectx", "us_per_op": task_hop(create_task)}
-        )
-        rows.append(
-            {
-                "case": "asyncio task hop",
-                "variant": "tracectx span/task",
-                "us_per_op": task_hop(lambda c: create_task(c, span="t")),
-            }
-        )
+        for workers in (1, 4):
+            variants, pools = thread_variants(workers)
+            try:
+                outcomes = interleave(variants, args.ops, rounds=args.rounds)
+            finally:
+                for pool in pools:
+                    pool.shutdown()
+            rows += rows_of(f"thread pool hop ({workers} w)", outcomes)
+    task_variants = [
+        Variant("plain", task_hop(asyncio.create_task)),
+        Variant("tracectx", task_hop(create_task)),
+        Variant("tracectx span/task", task_hop(lambda c: create_task(c, span="t"))),
+    ]
+    rows += rows_of("asyncio task hop", interleave(task_variants, args.ops, rounds=args.rounds))
     report("hops", rows, baseline="plain")
 
 

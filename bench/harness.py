@@ -1,11 +1,21 @@
-"""Shared benchmark plumbing: warm-up, repeats, median per op, ratio table, JSON with machine info.
+"""Shared benchmark plumbing: interleaved variants, per-round ratios, JSON with machine info.
 
-Benchmarks are scripts, not tests: ``python bench/bench_hops.py`` prints a table and writes
+Benchmarks are scripts, not tests: ``python -m bench.bench_hops`` prints a table and writes
 ``bench/results/<name>.json``.
+
+The method (`interleave`): these machines are 2 noisy cores, where running variant A for a
+while and then variant B misreports by up to 30 %. So each round runs every variant once, in an
+order rotated round by round (A B C, B C A, C A B, …), and each variant's time is divided by the
+baseline's time *in the same round*: the noise a round suffers hits both sides of its ratio.
+The table reports the median of the per-round ratios and their min-max over many rounds. In-process
+work is timed with the process CPU clock (all threads of the process, so pool workers count;
+time spent waiting for the other core's tenants does not); work involving a broker or a worker
+process uses wall time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import json
 import os
@@ -29,6 +39,95 @@ def per_op(run: Callable[[int], None], ops: int, repeats: int = 7, warmup: int =
         run(ops)
         samples.append((time.perf_counter() - start) / ops)
     return statistics.median(samples)
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One side of a comparison: `run(n)` does n ops; `setup`/`teardown` run untimed around it
+    each round (e.g. instrument/uninstrument a library)."""
+
+    name: str
+    run: Callable[[int], object]
+    setup: Callable[[], object] | None = None
+    teardown: Callable[[], object] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What `interleave` measured for one variant."""
+
+    variant: str
+    us_per_op: float  # median over rounds
+    ratio: float  # median of per-round ratios to the baseline
+    ratio_min: float
+    ratio_max: float
+    rounds: int
+
+
+CLOCKS: dict[str, Callable[[], int]] = {
+    "cpu": time.process_time_ns,
+    "wall": time.perf_counter_ns,
+}
+
+
+def interleave(
+    variants: list[Variant],
+    ops: int,
+    *,
+    rounds: int = 30,
+    clock: str = "cpu",
+    warmup_rounds: int = 2,
+) -> list[Outcome]:
+    """Run `variants` interleaved in rotating order; the first one is the baseline."""
+    tick = CLOCKS[clock]
+    times: dict[str, list[int]] = {v.name: [] for v in variants}
+    for r in range(warmup_rounds + rounds):
+        k = r % len(variants)
+        for variant in variants[k:] + variants[:k]:
+            if variant.setup is not None:
+                variant.setup()
+            try:
+                start = tick()
+                variant.run(ops)
+                elapsed = tick() - start
+            finally:
+                if variant.teardown is not None:
+                    variant.teardown()
+            if r >= warmup_rounds:
+                times[variant.name].append(max(elapsed, 1))
+    base = times[variants[0].name]
+    out = []
+    for variant in variants:
+        mine = times[variant.name]
+        ratios = [m / b for m, b in zip(mine, base, strict=True)]
+        out.append(
+            Outcome(
+                variant=variant.name,
+                us_per_op=statistics.median(mine) / ops / 1e3,
+                ratio=statistics.median(ratios),
+                ratio_min=min(ratios),
+                ratio_max=max(ratios),
+                rounds=len(ratios),
+            )
+        )
+    return out
+
+
+def rows_of(case: str, outcomes: list[Outcome], clock: str = "cpu") -> list[dict[str, Any]]:
+    """`interleave` results as `report` rows."""
+    return [
+        {
+            "case": case,
+            "variant": o.variant,
+            "us_per_op": round(o.us_per_op, 3),
+            "ratio": round(o.ratio, 3),
+            "ratio_min": round(o.ratio_min, 3),
+            "ratio_max": round(o.ratio_max, 3),
+            "rounds": o.rounds,
+            "clock": clock,
+        }
+        for o in outcomes
+    ]
 
 
 def machine() -> dict[str, Any]:
@@ -55,15 +154,18 @@ def machine() -> dict[str, Any]:
 
 
 def report(name: str, rows: list[dict[str, Any]], baseline: str) -> dict[str, Any]:
-    """Print `rows` ({"case", "variant", "us_per_op"}) with ratios to `baseline`; write JSON."""
+    """Print `rows` ({"case", "variant", "us_per_op"}, plus "ratio"/"ratio_min"/"ratio_max"
+    when measured by `interleave`) with ratios to `baseline`; write JSON."""
     base = {r["case"]: r["us_per_op"] for r in rows if r["variant"] == baseline}
-    print(f"\n{name}  (median µs/op; ratio = variant / {baseline})")
-    print(f"{'case':<28}{'variant':<26}{'µs/op':>10}{'ratio':>8}")
+    print(f"\n{name}  (median µs/op; ratio = variant / {baseline}, median [min-max] per round)")
+    print(f"{'case':<28}{'variant':<26}{'µs/op':>10}{'ratio':>8}  range")
     for row in rows:
         ref = base.get(row["case"])
-        row["ratio"] = round(row["us_per_op"] / ref, 3) if ref else None
+        if "ratio" not in row:
+            row["ratio"] = round(row["us_per_op"] / ref, 3) if ref else None
         ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
-        print(f"{row['case']:<28}{row['variant']:<26}{row['us_per_op']:>10.2f}{ratio:>8}")
+        spread = f"  {row['ratio_min']:.2f}-{row['ratio_max']:.2f}" if "ratio_min" in row else ""
+        print(f"{row['case']:<28}{row['variant']:<26}{row['us_per_op']:>10.2f}{ratio:>8}{spread}")
     out = {"benchmark": name, "baseline": baseline, "machine": machine(), "rows": rows}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
