@@ -7,15 +7,25 @@ import logging
 
 import httpx
 import pytest
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+import tracectx
 from tests.helpers import by_name, hex_trace
-from tracectx import ErrorKind, get_bound, new_error, register_kind
+from tests.integration.asgi.missing_dependency import run_loader_without
+from tracectx import ErrorKind, bind, configure, get_bound, new_error, register_kind
 from tracectx import semconv as sc
+from tracectx.safetext import has_control
 from tracectx_asgi import AsgiInstrumentor, TracectxMiddleware
+from tracectx_asgi.middleware import MAX_LOGGED_PATH
 
 SECRET = "s3cr3t-db-host:5432"
 
@@ -189,3 +199,146 @@ async def test_error_after_response_started_is_recorded_not_answered(spans):
     server = by_name(spans, "GET")
     assert server.attributes[sc.ATTR_KIND] == "TRANSIENT"
     assert server.attributes["http.response.status_code"] == 200  # what the client got
+
+
+def failing_app() -> TracectxMiddleware:
+    """A bare ASGI app (no router, so any path reaches it, newlines included): ``/fail/...``
+    raises, anything else answers with the structlog bindings and the bound metadata."""
+    echo_app = Starlette(routes=[Route("/{rest:path}", echo)])
+
+    async def app(scope, receive, send):
+        if scope["path"].startswith("/fail/"):
+            raise ValueError("no such thing")
+        await echo_app(scope, receive, send)
+
+    return TracectxMiddleware(app)
+
+
+async def echo(request):
+    return JSONResponse({"log": structlog.contextvars.get_contextvars(), "bound": get_bound()})
+
+
+FORGED_TAIL = "2026-01-01 00:00:00 CRITICAL app FORGED: payout to acc_EVIL approved"
+
+
+class TestLogForging:
+    async def test_crafted_path_cannot_start_a_log_line(self, spans, caplog):
+        caplog.set_level(logging.DEBUG, logger="tracectx.http")
+        response = await get(failing_app(), "/fail/x%0A" + FORGED_TAIL.replace(" ", "%20"))
+        assert response.status_code == 500
+        (record,) = [r for r in caplog.records if r.name == "tracectx.http"]
+        message = record.getMessage()
+        assert "\n" not in message and "\\n" + FORGED_TAIL in message
+        server = next(s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER)
+        assert server.attributes["url.path"] == "/fail/x\n" + FORGED_TAIL  # the real path
+
+    async def test_control_characters_and_length_bounded_in_structlog_binding(self, spans):
+        response = await get(failing_app(), "/echo/%1B]0;pwned%07%E2%80%AE" + "a" * 5000)
+        logged = response.json()["log"]["http_path"]
+        assert not has_control(logged) and "\\x1b]0;pwned\\x07\\u202e" in logged
+        assert len(logged) < MAX_LOGGED_PATH + 40
+        server = next(s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER)
+        assert len(server.attributes["url.path"]) > 5000
+
+    async def test_long_path_logged_bounded(self, spans, caplog):
+        caplog.set_level(logging.DEBUG, logger="tracectx.http")
+        await get(failing_app(), "/fail/" + "b" * 20_000)
+        (record,) = [r for r in caplog.records if r.name == "tracectx.http"]
+        assert len(record.getMessage()) < MAX_LOGGED_PATH + 100
+
+    async def test_request_id_bound_escaped(self, spans):
+        response = await get(failing_app(), "/echo/x", headers={"x-request-id": b"r1\x1b[2J\x85"})
+        assert response.json()["bound"] == {"request_id": "r1\\x1b[2J\\x85"}
+
+
+class TestInstrumentorOptions:
+    async def test_tracer_provider_honoured_and_tracer_named(self, spans):
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        instrumentor = AsgiInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
+        try:
+            app = Starlette(routes=[Route("/pay", business)])
+        finally:
+            instrumentor.uninstrument()
+        response = await get(app, "/pay")
+        assert response.status_code == 400
+        (server,) = exporter.get_finished_spans()
+        assert server.name == "GET /pay" and server.attributes[sc.ATTR_KIND] == "BUSINESS"
+        assert server.instrumentation_scope.name == "tracectx_asgi"
+        assert server.instrumentation_scope.version == tracectx.__version__
+        assert not [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+
+    def test_unknown_option_refused_by_name(self):
+        instrumentor = AsgiInstrumentor()
+        try:
+            with pytest.raises(TypeError, match="'type_bse'"):
+                instrumentor.instrument(type_bse="https://errors.example.com/")
+            assert Starlette(routes=[]).user_middleware == []  # nothing was patched
+            instrumentor.instrument()
+            # refused even when already instrumented (BaseInstrumentor would only warn)
+            with pytest.raises(TypeError, match="'request_id_header'"):
+                instrumentor.instrument(request_id_header=["x-id"])
+        finally:
+            instrumentor.uninstrument()
+
+    def test_middleware_refuses_unknown_option(self):
+        with pytest.raises(TypeError, match="type_bse"):
+            TracectxMiddleware(ok, type_bse="x")  # type: ignore[call-arg]
+
+
+FORGED_BAGGAGE = "tracectx.bound=account_id,role,account_id=acc_VICTIM,role=admin"
+
+
+class TestForgedMetadata:
+    async def test_no_metadata_from_baggage_without_allowlist(self, spans):
+        response = await get(failing_app(), "/echo/x", headers={"baggage": FORGED_BAGGAGE})
+        assert response.json()["bound"] == {}
+
+    async def test_error_span_carries_no_forged_metadata(self, spans):
+        response = await get(failing_app(), "/fail/x", headers={"baggage": FORGED_BAGGAGE})
+        assert response.status_code == 500
+        server = next(s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER)
+        assert server.attributes[sc.ATTR_ROLE] == sc.ROLE_ORIGIN
+        meta = {k: v for k, v in server.attributes.items() if k.startswith(sc.ATTR_META_PREFIX)}
+        assert meta == {}
+        assert "acc_VICTIM" not in response.text
+
+    async def test_only_allowlisted_keys_trusted(self, spans):
+        configure(baggage_allowlist=["tenant_id"])
+        headers = {"baggage": FORGED_BAGGAGE + ",tenant_id=t_9"}
+        response = await get(failing_app(), "/echo/x", headers=headers)
+        assert response.json()["bound"] == {"tenant_id": "t_9"}
+        await get(failing_app(), "/fail/x", headers=headers)
+        failed = [s for s in spans.get_finished_spans() if s.attributes.get(sc.ATTR_ROLE)]
+        meta = {k: v for k, v in failed[0].attributes.items() if k.startswith(sc.ATTR_META_PREFIX)}
+        assert meta == {sc.ATTR_META_PREFIX + "tenant_id": "t_9"}
+
+
+class TestContextHygiene:
+    @pytest.mark.parametrize("raises", [False, True], ids=["returns", "raises"])
+    async def test_handler_binding_does_not_outlive_the_request(self, spans, raises):
+        async def dirty(request):
+            bind(leaked="yes")  # plain call, never undone by the handler
+            otel_context.attach(otel_context.set_value("leaked", "yes"))
+            if raises:
+                raise ValueError("after binding")
+            return JSONResponse(get_bound())
+
+        app = Starlette(routes=[Route("/dirty", dirty)])
+        app.add_middleware(TracectxMiddleware)
+        before = otel_context.get_current()
+        response = await get(app, "/dirty", headers={"x-request-id": "r-1"})
+        assert response.status_code == (500 if raises else 200)
+        assert otel_context.get_current() == before
+        assert get_bound() == {} and not trace.get_current_span().get_span_context().is_valid
+        assert structlog.contextvars.get_contextvars() == {}
+
+
+def test_without_starlette_the_loader_skips_quietly():
+    """``opentelemetry-instrument`` without Starlette: ModuleNotFoundError, logged at DEBUG by
+    OTel's loader (an ImportError would be logged with a full traceback on every start)."""
+    result = run_loader_without("tracectx_asgi", "starlette")
+    assert result["error"] == "ModuleNotFoundError", result
+    assert result["logged"] == [], result
