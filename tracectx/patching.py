@@ -22,7 +22,7 @@ __all__ = ["Patches", "Wrapper", "is_patched"]
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 _MISSING = object()
-_MARK = "_tracectx_patch"
+_MARK = "_self_tracectx_patch"  # wrapt keeps `_self_*` attributes on the proxy itself
 
 
 class Patches:
