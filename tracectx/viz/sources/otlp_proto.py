@@ -1,4 +1,4 @@
-"""OTLP protobuf (``TracesData`` / ``ExportTraceServiceRequest`` bytes) and gzip, as collectors write.
+"""OTLP protobuf (`TracesData` or `ExportTraceServiceRequest` bytes) and gzip input.
 
 The OTel Collector's and rotel's Kafka and file exporters write ``otlp_proto``: the binary
 encoding of ``ExportTraceServiceRequest``, which is the same on the wire as ``TracesData``
