@@ -116,7 +116,8 @@ def test_cli_graph_every_format(spans, tmp_path, capsys):
         assert out.stat().st_size > 100
     assert main(["graph", str(src)]) == 0
     assert "origin" in capsys.readouterr().out
-    assert main(["graph", str(tmp_path / "missing.json")]) == 0  # listed as a problem
+    assert main(["graph", str(tmp_path / "missing.json")]) == 1  # nothing usable: an error
+    assert "missing.json: No such file" in capsys.readouterr().err
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

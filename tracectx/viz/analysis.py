@@ -110,10 +110,16 @@ class _Trace:
         self.trace_id = trace_id
         self.spans: dict[str, Span] = {}
         for span in spans:
-            if span.span_id in self.spans:
-                problems.append(f"trace {trace_id}: duplicate span id {span.span_id}, kept first")
+            kept = self.spans.get(span.span_id)
+            if kept is None:
+                self.spans[span.span_id] = span
                 continue
-            self.spans[span.span_id] = span
+            if span.error and not kept.error:  # the copy that carries the error tells more
+                self.spans[span.span_id] = span
+                which = "kept the copy with the error"
+            else:
+                which = "kept the first copy"
+            problems.append(f"trace {trace_id}: duplicate span id {span.span_id}, {which}")
         self.parent: dict[str, str] = {}  # blocking parent
         self.children: dict[str, list[str]] = defaultdict(list)
         self.async_edges: list[AsyncEdge] = []
@@ -123,6 +129,10 @@ class _Trace:
             parent = self.spans.get(pid) if pid else None
             if pid and parent is None:
                 problems.append(f"trace {trace_id}: span {span.span_id} has missing parent {pid}")
+            elif pid == span.span_id:
+                problems.append(
+                    f"trace {trace_id}: span {span.span_id} is its own parent, shown as a root"
+                )
             if parent is None or pid == span.span_id:
                 self.roots.append(span.span_id)
             elif _is_async_child(span, parent):
@@ -275,7 +285,9 @@ def _retries(t: _Trace) -> list[RetryGroup]:
 
 
 def analyse(spans: SpanSet | Iterable[Span]) -> list[TraceAnalysis]:
-    """Analyse every trace in `spans`; input problems are listed, never raised."""
+    """Analyse every trace in `spans`; problems are listed, never raised. The input's own
+    problems (``SpanSet.problems``) are listed first on the first trace; when no trace is
+    found they stay only in the `SpanSet`, so callers must show those too."""
     span_set = spans if isinstance(spans, SpanSet) else SpanSet(list(spans))
     by_trace: dict[str, list[Span]] = defaultdict(list)
     for span in span_set.spans:

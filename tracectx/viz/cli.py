@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from tracectx.safetext import escape_control
 from tracectx.viz.analysis import analyse
 from tracectx.viz.model import SpanSet
 
@@ -50,7 +51,13 @@ def _load(args: argparse.Namespace) -> SpanSet:
     return spans
 
 
+def _warn(message: str) -> None:
+    print(f"tracectx graph: {escape_control(message, 1000)}", file=sys.stderr)
+
+
 def run_graph(args: argparse.Namespace) -> int:
+    """Exit 0 with the graph (input problems as warnings on stderr), 1 when nothing usable was
+    found or Jaeger failed, 2 for a usage error."""
     from tracectx.viz import renderers
     from tracectx.viz.sources.jaeger_api import JaegerAPIError
 
@@ -60,15 +67,23 @@ def run_graph(args: argparse.Namespace) -> int:
     try:
         spans = _load(args)
     except JaegerAPIError as exc:
-        print(f"tracectx graph: {exc}", file=sys.stderr)
+        _warn(str(exc))
         return 1
     analyses = analyse(spans)
+    # analyse() puts the input's problems first on the first trace; with no trace, only here.
+    problems = [p for a in analyses for p in a.problems] if analyses else spans.problems
+    for problem in problems:
+        _warn(problem)
+    if not spans.spans:
+        sources = ", ".join(args.files) or args.jaeger
+        _warn(f"no spans found in {sources}")
+        return 1
     ui = args.jaeger_ui or args.jaeger
     if args.format == "terminal":
-        renderers.render_terminal(analyses, full=args.full)
+        renderers.render_terminal(analyses, full=args.full, problems=False)
         if ui:
             for a in analyses:
-                print(renderers.jaeger_link(ui, a))
+                print(escape_control(renderers.jaeger_link(ui, a)))
         return 0
     if args.format == "html":
         text = renderers.render_html(analyses, jaeger_url=ui, full=args.full)
@@ -82,7 +97,7 @@ def run_graph(args: argparse.Namespace) -> int:
         text = json.dumps(renderers.annotated_jaeger_json(analyses), default=str)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
+        print(f"wrote {escape_control(args.output)}")
     else:
         sys.stdout.write(text)
     return 0

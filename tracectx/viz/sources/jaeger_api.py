@@ -6,7 +6,7 @@ from typing import Any
 
 from tracectx.viz.model import SpanSet
 
-__all__ = ["JaegerAPIError", "fetch_service", "fetch_trace"]
+__all__ = ["JaegerAPIError", "fetch_service", "fetch_trace", "parse_response"]
 
 
 class JaegerAPIError(RuntimeError):
@@ -36,10 +36,18 @@ def _get(client: Any, path: str, params: dict[str, str] | None = None) -> Any:
         raise JaegerAPIError(
             f"Jaeger {path} answered {response.status_code}: {response.text[:200]}"
         )
+    return parse_response(path, response.content)
+
+
+def parse_response(path: str, body: bytes) -> Any:
+    """The JSON document of a Jaeger answer; `JaegerAPIError` when it is not JSON (or nested
+    too deep to read). The document itself is read by `parse_document`, which never raises."""
+    from tracectx.viz.sources import loads_json
+
     try:
-        return response.json()
+        return loads_json(body)
     except ValueError as exc:
-        raise JaegerAPIError(f"Jaeger {path} answered non-JSON: {exc}") from exc
+        raise JaegerAPIError(f"Jaeger {path} answered non-JSON: {exc}") from None
 
 
 def fetch_trace(base_url: str, trace_id: str, *, timeout: float = 10.0) -> SpanSet:

@@ -1,128 +1,157 @@
-"""OTLP JSON (``{"resourceSpans": [...]}``) as the OTel file exporter and Jaeger api_v3 write."""
+"""OTLP JSON (``{"resourceSpans": [...]}``) as the OTel file exporter and Jaeger api_v3 write.
+
+Every part of the wrong type is skipped with a problem; the rest of the document is read.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from tracectx.viz.model import Link, Span, SpanEvent, SpanSet
+from tracectx.viz.sources.fields import (
+    MAX_VALUE_DEPTH,
+    SOURCE_SPAN_ID,
+    SOURCE_TRACE_ID,
+    TOO_DEEP,
+    as_dict,
+    as_list,
+    describe,
+    parse_id,
+    plain_value,
+    text,
+    time_value,
+)
 
-__all__ = ["any_value", "parse_otlp"]
+__all__ = ["any_value", "attributes", "parse_otlp"]
 
 _KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 
 
-def any_value(value: Any) -> Any:
-    """Decode an OTLP ``AnyValue``."""
+def any_value(value: Any, _depth: int = 0, problems: list[str] | None = None) -> Any:
+    """Decode an OTLP ``AnyValue`` (arrays and kvlists at most `MAX_VALUE_DEPTH` deep); a
+    malformed one is None, and listed in `problems` when given."""
+    sink: list[str] = [] if problems is None else problems
     if not isinstance(value, dict):
-        return value
-    for key in ("stringValue", "boolValue", "doubleValue"):
+        return plain_value(value, _depth, sink)
+    if _depth >= MAX_VALUE_DEPTH:
+        sink.append(f"attribute value nested deeper than {MAX_VALUE_DEPTH}, cut")
+        return TOO_DEEP
+    for key in ("stringValue", "boolValue", "doubleValue", "bytesValue"):
         if key in value:
-            return value[key]
+            return plain_value(value[key], _depth, sink)
     if "intValue" in value:
-        try:
-            return int(value["intValue"])
-        except (TypeError, ValueError):
-            return value["intValue"]
+        raw = value["intValue"]
+        if isinstance(raw, str) and len(raw) <= 24:
+            try:
+                return int(raw)
+            except ValueError:
+                return raw
+        return plain_value(raw, _depth, sink)
     if "arrayValue" in value:
-        return [any_value(v) for v in (value["arrayValue"] or {}).get("values", [])]
+        inner = as_dict(value["arrayValue"], "arrayValue", sink)
+        items = as_list(inner.get("values"), "arrayValue values", sink)
+        return [any_value(v, _depth + 1, sink) for v in items]
     if "kvlistValue" in value:
-        return attributes((value["kvlistValue"] or {}).get("values", []))
-    if "bytesValue" in value:
-        return value["bytesValue"]
+        inner = as_dict(value["kvlistValue"], "kvlistValue", sink)
+        return attributes(inner.get("values"), _depth + 1, sink)
+    if value:
+        sink.append(f"attribute value with unknown keys {describe(list(value)[:3])}, read as null")
     return None
 
 
-def attributes(items: Any) -> dict[str, Any]:
-    if not isinstance(items, list):
-        return {}
-    return {
-        str(kv["key"]): any_value(kv.get("value"))
-        for kv in items
-        if isinstance(kv, dict) and "key" in kv
-    }
-
-
-def _hex_id(raw: Any, length: int) -> str | None:
-    if not isinstance(raw, str) or not raw:
-        return None
-    text = raw.lower()
-    if len(text) == length and all(c in "0123456789abcdef" for c in text):
-        return None if set(text) == {"0"} else text
-    try:  # protobuf-JSON writes bytes as base64
-        decoded = base64.b64decode(raw, validate=True).hex()
-    except (binascii.Error, ValueError):
-        return None
-    return decoded if len(decoded) == length else None
+def attributes(items: Any, _depth: int = 0, problems: list[str] | None = None) -> dict[str, Any]:
+    """OTLP ``KeyValue`` list → dict; entries without a string key are skipped (and listed)."""
+    sink: list[str] = [] if problems is None else problems
+    out: dict[str, Any] = {}
+    for kv in as_list(items, "attributes", sink):
+        if isinstance(kv, dict) and isinstance(kv.get("key"), str):
+            out[kv["key"]] = any_value(kv.get("value"), _depth, sink)
+        else:
+            sink.append(f"attribute {describe(kv)} has no string key, skipped")
+    return out
 
 
 def _kind(raw: Any) -> str:
-    if isinstance(raw, int):
+    if isinstance(raw, int) and not isinstance(raw, bool):
         return _KINDS.get(raw, "internal")
-    if isinstance(raw, str):
-        return raw.removeprefix("SPAN_KIND_").lower() or "internal"
+    if isinstance(raw, str) and raw:
+        return raw.removeprefix("SPAN_KIND_").lower()[:40] or "internal"
     return "internal"
 
 
-def _is_error(status: Any) -> tuple[bool, str]:
-    if not isinstance(status, dict):
-        return False, ""
+def _is_error(status: Any, problems: list[str]) -> tuple[bool, str]:
+    status = as_dict(status, "status", problems)
     code = status.get("code")
-    return code in (2, "STATUS_CODE_ERROR", "ERROR"), str(status.get("message") or "")
+    error = isinstance(code, int | str) and code in (2, "STATUS_CODE_ERROR", "ERROR")
+    return error and not isinstance(code, bool), text(status.get("message"), "status", problems)
 
 
 def _span(raw: dict[str, Any], service: str, problems: list[str]) -> Span | None:
-    trace_id, span_id = _hex_id(raw.get("traceId"), 32), _hex_id(raw.get("spanId"), 16)
-    if trace_id is None or span_id is None:
-        problems.append(f"span {raw.get('name')!r}: bad traceId/spanId, skipped")
+    name = text(raw.get("name"), "span name", problems, "?")
+    where = f"span {describe(name)}"
+    trace, span = parse_id(raw.get("traceId"), 32), parse_id(raw.get("spanId"), 16)
+    if trace is None or span is None:
+        problems.append(f"{where}: bad traceId/spanId, skipped")
         return None
-    error, message = _is_error(raw.get("status"))
+    parent = parse_id(raw.get("parentSpanId"), 16)
+    error, message = _is_error(raw.get("status"), problems)
     links = []
-    for link in raw.get("links") or []:
-        lt, ls = _hex_id(link.get("traceId"), 32), _hex_id(link.get("spanId"), 16)
+    for link in as_list(raw.get("links"), f"{where} links", problems):
+        ids = link if isinstance(link, dict) else {}
+        lt, ls = parse_id(ids.get("traceId"), 32), parse_id(ids.get("spanId"), 16)
         if lt and ls:
-            links.append(Link(lt, ls))
-    try:
-        start, end = int(raw.get("startTimeUnixNano") or 0), int(raw.get("endTimeUnixNano") or 0)
-    except (TypeError, ValueError):
-        start = end = 0
+            links.append(Link(lt[0], ls[0]))
+        else:
+            problems.append(f"{where}: link {describe(link)} without trace/span id, skipped")
+    events = []
+    for event in as_list(raw.get("events"), f"{where} events", problems):
+        if isinstance(event, dict):
+            event_name = text(event.get("name"), f"{where} event name", problems)
+            events.append(SpanEvent(event_name, attributes(event.get("attributes"), 0, problems)))
+        else:
+            problems.append(f"{where}: event {describe(event)} is not an object, skipped")
+    attrs = attributes(raw.get("attributes"), 0, problems)
+    if trace[1] is not None:
+        attrs[SOURCE_TRACE_ID] = trace[1]
+    if span[1] is not None:
+        attrs[SOURCE_SPAN_ID] = span[1]
     return Span(
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_id=_hex_id(raw.get("parentSpanId"), 16),
-        name=str(raw.get("name") or "?"),
+        trace_id=trace[0],
+        span_id=span[0],
+        parent_id=parent[0] if parent else None,
+        name=name,
         service=service,
-        start_ns=start,
-        end_ns=end,
+        start_ns=time_value(raw.get("startTimeUnixNano"), f"{where} start", problems),
+        end_ns=time_value(raw.get("endTimeUnixNano"), f"{where} end", problems),
         error=error,
         status_message=message,
         kind=_kind(raw.get("kind")),
-        attributes=attributes(raw.get("attributes")),
-        events=[
-            SpanEvent(str(e.get("name") or ""), attributes(e.get("attributes")))
-            for e in raw.get("events") or []
-            if isinstance(e, dict)
-        ],
+        attributes=attrs,
+        events=events,
         links=links,
     )
 
 
 def parse_otlp(doc: dict[str, Any]) -> SpanSet:
+    """Spans of one OTLP JSON document; wrongly typed parts are listed in ``problems``."""
     out = SpanSet()
-    for resource_spans in doc.get("resourceSpans") or []:
+    problems = out.problems
+    for resource_spans in as_list(doc.get("resourceSpans"), "resourceSpans", problems):
         if not isinstance(resource_spans, dict):
-            out.problems.append("resourceSpans entry is not an object")
+            problems.append("resourceSpans entry is not an object")
             continue
-        resource = attributes((resource_spans.get("resource") or {}).get("attributes"))
-        service = str(resource.get("service.name", "unknown"))
+        resource = as_dict(resource_spans.get("resource"), "resource", problems)
+        service_name = attributes(resource.get("attributes"), 0, problems).get("service.name")
+        service = text(service_name, "service.name", problems, "unknown")
         scopes = resource_spans.get("scopeSpans") or resource_spans.get(
             "instrumentationLibrarySpans"
         )
-        for scope in scopes or []:
-            for raw in (scope or {}).get("spans") or []:
-                if isinstance(raw, dict):
-                    span = _span(raw, service, out.problems)
-                    if span is not None:
-                        out.spans.append(span)
+        for scope in as_list(scopes, "scopeSpans", problems):
+            for raw in as_list(as_dict(scope, "scope", problems).get("spans"), "spans", problems):
+                if not isinstance(raw, dict):
+                    problems.append(f"span {describe(raw)} is not an object, skipped")
+                    continue
+                parsed = _span(raw, service, problems)
+                if parsed is not None:
+                    out.spans.append(parsed)
     return out
