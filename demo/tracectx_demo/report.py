@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tracectx.safetext import escape_control
 from tracectx.viz import analyse
 from tracectx.viz.renderers import render_html, render_mermaid, render_terminal
 from tracectx.viz.renderers.jaeger import jaeger_link
@@ -31,5 +32,5 @@ def report(telemetry: Telemetry, out: Path, options: DemoOptions) -> int:
         print(f"spans also sent to {options.otlp_endpoint}; in Jaeger:")
         for analysis in analyses:
             if analysis.errors:
-                print(f"  {jaeger_link(options.jaeger_ui, analysis)}")
+                print(f"  {escape_control(jaeger_link(options.jaeger_ui, analysis))}")
     return 0

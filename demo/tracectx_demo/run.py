@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from tracectx import set_fatal_hook
+from tracectx.safetext import escape_control
 from tracectx_demo.options import DemoOptions
 from tracectx_demo.orders_stream import OrdersStream, kafka_broker
 from tracectx_demo.tasks import make_app, running_worker
@@ -19,7 +20,8 @@ __all__ = ["run_demo"]
 
 
 def _step(message: str) -> None:
-    print(f"• {message}", flush=True)
+    """Print one step; error codes and ids in it come from other processes, so escaped."""
+    print(f"• {escape_control(message)}", flush=True)
 
 
 async def _request(app: object) -> httpx.Response:

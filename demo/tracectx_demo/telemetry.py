@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tracectx.alerting import Alert, AlertEngine, AlertmanagerSink, Rule, install
 from tracectx.file_exporter import OTLPJsonFileExporter
+from tracectx.safetext import escape_control
 
 __all__ = ["Telemetry"]
 
@@ -61,7 +62,8 @@ class Telemetry:
     def _print_alert(self, alert: Alert) -> None:
         if alert.resolved_at is None:
             self.alerts.append(alert)
-            print(f"  ! alert {alert.name}: {alert.annotations()['summary']}", flush=True)
+            line = f"! alert {alert.name}: {alert.annotations()['summary']}"
+            print(f"  {escape_control(line)}", flush=True)  # the summary quotes error text
 
     def close(self) -> None:
         self.engine.drain(5)

@@ -1,39 +1,50 @@
-"""Mermaid flowchart of the error paths, to paste into a GitHub issue (```mermaid)."""
+"""Mermaid flowchart of the error paths, to paste into a GitHub issue (```mermaid).
+
+Labels are cut, control characters escaped (the text often lands in a terminal first) and
+Mermaid's special characters written as entities; ids are the full trace and span ids, so two
+traces never share a subgraph or a node.
+"""
 
 from __future__ import annotations
 
+from tracectx.safetext import escape_control
 from tracectx.viz.analysis import TraceAnalysis
+from tracectx.viz.renderers.ids import graph_id
 from tracectx.viz.renderers.paths import roles, visible_edges, visible_spans
 
 __all__ = ["render_mermaid"]
 
-_ENTITIES = {"&": "#amp;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "`": "#96;", "\n": " "}
+_ENTITIES = {"&": "#amp;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "`": "#96;", "#": "#35;"}
 
 
-def _text(value: str) -> str:
-    return "".join(_ENTITIES.get(c, c) for c in value)[:120]
+def _text(value: str, limit: int = 120) -> str:
+    return "".join(_ENTITIES.get(c, c) for c in escape_control(str(value), limit))
 
 
 def render_mermaid(analyses: list[TraceAnalysis]) -> str:
     lines = ["flowchart TD"]
     for a in analyses:
         role_of, keep = roles(a), visible_spans(a)
-        lines.append(f'  subgraph t{a.trace_id[:8]}["trace {a.trace_id[:16]}…"]')
+
+        def node(sid: str, trace_id: str = a.trace_id) -> str:
+            return "s" + graph_id(trace_id, sid)
+
+        lines.append(f'  subgraph t{graph_id(a.trace_id)}["trace {_text(a.trace_id[:16], 40)}…"]')
         for sid in sorted(keep, key=lambda s: a.spans[s].start_ns):
             span = a.spans[sid]
             role = role_of.get(sid)
             suffix = f"<br/>{role}" if role else ""
             err = next((e for e in a.errors if e.origin == sid), None)
             if err:
-                suffix += f"<br/>{_text(err.kind)} {_text(err.code)}"
+                suffix += f"<br/>{_text(err.kind, 40)} {_text(err.code, 80)}"
             lines.append(
-                f'    s{sid}["{_text(span.name)}<br/><i>{_text(span.service)}</i>{suffix}"]'
+                f'    {node(sid)}["{_text(span.name)}<br/><i>{_text(span.service)}</i>{suffix}"]'
             )
             if role:
-                lines.append(f"    class s{sid} {role}")
+                lines.append(f"    class {node(sid)} {role}")
         blocking, async_edges = visible_edges(a, keep)
-        lines += [f"    s{parent} --> s{kid}" for parent, kid in blocking]
-        lines += [f"    s{e.source} -.->|{e.kind}| s{e.target}" for e in async_edges]
+        lines += [f"    {node(parent)} --> {node(kid)}" for parent, kid in blocking]
+        lines += [f"    {node(e.source)} -.->|{e.kind}| {node(e.target)}" for e in async_edges]
         lines.append("  end")
     lines += [
         "  classDef origin fill:#fdd,stroke:#c00,stroke-width:2px",
