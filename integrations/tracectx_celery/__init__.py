@@ -26,20 +26,23 @@ and error id.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 try:
     from celery import signals
-except ImportError as exc:  # pragma: no cover - exercised by the packaging test
-    raise ImportError("tracectx_celery needs Celery 5.3+: pip install 'tracectx[celery]'") from exc
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    # ModuleNotFoundError (not ImportError): OTel's loader skips it quietly when Celery is absent
+    raise ModuleNotFoundError(
+        "tracectx_celery needs Celery 5.3+: pip install 'tracectx[celery]'", name=exc.name
+    ) from exc
 
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
-from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from tracectx import ErrorKind, register_exception
-from tracectx_celery import lost, options
+from tracectx.classify import unregister_exception
+from tracectx_celery import lost, options, tracing
 from tracectx_celery.autoretry import wrap_app
 from tracectx_celery.options import Options
 from tracectx_celery.package import _instruments
@@ -48,6 +51,7 @@ from tracectx_celery.results import patch_backend, unpatch_backend
 from tracectx_celery.run import on_failure, on_postrun, on_prerun, on_retry
 
 __all__ = [
+    "OPTIONS",
     "CeleryInstrumentor",
     "Options",
     "instrument",
@@ -72,7 +76,7 @@ def on_task_failure(
 
 def _flush(**_: Any) -> None:
     """Export buffered spans before a pool child (or the worker) exits."""
-    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    flush = getattr(tracing.provider(), "force_flush", None)
     if flush is not None:
         flush(5000)
 
@@ -100,16 +104,41 @@ _SIGNALS = (
 )
 
 
+#: Keyword arguments `instrument` accepts: the `Options` fields and ``tracer_provider``.
+OPTIONS = frozenset({*Options.__dataclass_fields__, "tracer_provider"})
+# Consumed by `BaseInstrumentor.instrument` itself (``opentelemetry-instrument`` passes them).
+_BASE_OPTIONS = frozenset({"skip_dep_check", "raise_exception_on_conflict"})
+# Celery's lost-work errors are TRANSIENT while instrumented (the work can be sent again).
+_TRANSIENT_TYPES = (SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError)
+
+
+def _check_options(kwargs: Mapping[str, Any]) -> None:
+    unknown = sorted(set(kwargs) - OPTIONS - _BASE_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"tracectx_celery.instrument() got unknown option(s) "
+            f"{', '.join(map(repr, unknown))}; accepted: {', '.join(sorted(OPTIONS))}"
+        )
+
+
 class CeleryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Connect tracectx to Celery's signals and result backends; keyword args are `Options`."""
+    """Connect tracectx to Celery's signals and result backends; keyword args are `Options`
+    fields and ``tracer_provider``; anything else is a `TypeError`."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
+    def instrument(self, **kwargs: Any) -> Any:
+        """Check the options first, so a misspelt one fails even when already instrumented."""
+        _check_options(kwargs)
+        return super().instrument(**kwargs)
+
     def _instrument(self, **kwargs: Any) -> None:
+        _check_options(kwargs)
         fields = set(Options.__dataclass_fields__)
         options.set_options(Options(**{k: v for k, v in kwargs.items() if k in fields}))
-        for kind_type in (SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError):
+        tracing.use_provider(kwargs.get("tracer_provider"))
+        for kind_type in _TRANSIENT_TYPES:
             register_exception(kind_type, ErrorKind.TRANSIENT)
         for signal, handler in _SIGNALS:
             signal.connect(handler, weak=False, dispatch_uid=f"tracectx:{handler.__name__}")
@@ -119,11 +148,15 @@ class CeleryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         for signal, handler in _SIGNALS:
             signal.disconnect(handler, dispatch_uid=f"tracectx:{handler.__name__}")
         unpatch_backend()
+        for kind_type in _TRANSIENT_TYPES:  # unless the app has mapped them otherwise since
+            unregister_exception(kind_type, ErrorKind.TRANSIENT)
+        tracing.use_provider(None)
         options.set_options(Options())
 
 
 def instrument(app: Any = None, **kwargs: Any) -> None:
-    """Instrument Celery (idempotent); with `app`, also wrap its tasks for TRANSIENT retries."""
+    """Instrument Celery (idempotent); with `app`, also wrap its tasks for TRANSIENT retries.
+    Keyword args: see `OPTIONS`; an unknown one is a `TypeError` naming it."""
     CeleryInstrumentor().instrument(**kwargs)
     if app is not None:
         wrap_app(app)

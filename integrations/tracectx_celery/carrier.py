@@ -2,8 +2,9 @@
 
 Publishing writes the propagation fields into the message headers (protocol 2), which the
 worker exposes both as attributes of ``task.request`` and in ``task.request.headers``; reading
-tries both, and plain dicts (raw message headers) too. Values that are not strings are refused
-(counted), so a hostile message starts a fresh root instead of failing the task.
+tries both, and plain dicts (raw message headers) too. Values that are not strings, or longer
+than `MAX_VALUE`, are refused (counted by a fixed reason, with the field name — ours, not the
+sender's — as detail), so a hostile message starts a fresh root instead of failing the task.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from opentelemetry.propagators.textmap import Getter
 from tracectx.metrics import note_rejected
 from tracectx.propagation import extract
 
-__all__ = ["LINKS_HEADER", "PREVIOUS_ATTEMPT_HEADER", "RequestGetter", "context_from", "read"]
+__all__ = [
+    "LINKS_HEADER",
+    "MAX_VALUE",
+    "PREVIOUS_ATTEMPT_HEADER",
+    "RequestGetter",
+    "context_from",
+    "read",
+]
 
 TRANSPORT = "celery"
 PREVIOUS_ATTEMPT_HEADER = "tracectx_previous_attempt"
@@ -44,8 +52,11 @@ class RequestGetter(Getter[Any]):
         value = read(carrier, key)
         if value is None:
             return None
-        if not isinstance(value, str) or len(value) > MAX_VALUE:
-            note_rejected(TRANSPORT, f"unusable {key} header ({type(value).__name__})")
+        if not isinstance(value, str):
+            note_rejected(TRANSPORT, "wrong_type_header", key)
+            return None
+        if len(value) > MAX_VALUE:
+            note_rejected(TRANSPORT, "oversized_header", key)
             return None
         return [value]
 

@@ -12,11 +12,11 @@ import collections
 import threading
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tracectx import record_error
-from tracectx_celery import carrier
+from tracectx_celery import carrier, tracing
 from tracectx_celery.unwrap import real_exception
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
 ]
 
 MAX_REMEMBERED = 8192
-_tracer = trace.get_tracer("tracectx.celery")
 _lock = threading.Lock()
 _received: collections.OrderedDict[str, Any] = collections.OrderedDict()
 
@@ -42,7 +41,7 @@ def _lost_span(
     name: str, source: Any, exc: BaseException | None, reason: str, **attrs: Any
 ) -> None:
     parent = carrier.context_from(source)
-    span = _tracer.start_span(
+    span = tracing.tracer().start_span(
         name,
         context=parent,
         kind=SpanKind.CONSUMER,

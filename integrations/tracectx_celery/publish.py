@@ -17,13 +17,12 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from tracectx.propagation import capture, inject
-from tracectx_celery import carrier
+from tracectx_celery import carrier, tracing
 from tracectx_celery.run import Run, chord_header_links, current_run
 
 __all__ = ["on_after_publish", "on_before_publish"]
 
 MAX_IN_FLIGHT = 4096
-_tracer = trace.get_tracer("tracectx.celery")
 _lock = threading.Lock()
 _publishing: collections.OrderedDict[str, Span] = collections.OrderedDict()
 
@@ -61,7 +60,9 @@ def on_before_publish(
         attrs["messaging.message.id"] = task_id
     if routing_key:
         attrs["messaging.destination.name"] = routing_key
-    span = _tracer.start_span(f"send {task_name}", kind=SpanKind.PRODUCER, attributes=attrs)
+    span = tracing.tracer().start_span(
+        f"send {task_name}", kind=SpanKind.PRODUCER, attributes=attrs
+    )
     for stale in (carrier.PREVIOUS_ATTEMPT_HEADER, carrier.LINKS_HEADER):
         headers.pop(stale, None)
     inject(headers, context=trace.set_span_in_context(span))

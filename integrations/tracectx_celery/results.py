@@ -6,6 +6,10 @@ error envelope to that dict in the worker (``"tracectx"`` key; pickled exception
 an attribute) and `tracectx.envelope.adopt`s it onto the rebuilt exception in the caller, which
 also reports the original class when Celery could only build a stand-in. Before the envelope is
 written the error is recorded on the run span, so its origin is that span.
+
+The result backend is input from outside: an envelope nested deeper than `MAX_ENVELOPE_DEPTH`,
+larger than `MAX_ENVELOPE_NODES`, or failing to read in any way is refused (counted as
+``corrupt_envelope``) and the caller gets Celery's own rebuilt exception, never a crash.
 """
 
 from __future__ import annotations
@@ -21,9 +25,20 @@ from tracectx.metrics import note_rejected
 from tracectx_celery.run import current_run, record_task_error
 from tracectx_celery.unwrap import real_exception
 
-__all__ = ["ENVELOPE_KEY", "patch_backend", "unpatch_backend"]
+__all__ = [
+    "ENVELOPE_KEY",
+    "MAX_ENVELOPE_DEPTH",
+    "MAX_ENVELOPE_NODES",
+    "envelope_shape_error",
+    "patch_backend",
+    "unpatch_backend",
+]
 
 ENVELOPE_KEY = "tracectx"
+#: Nesting an envelope may have (ours is 2-3 deep; metadata values a few more).
+MAX_ENVELOPE_DEPTH = 32
+#: Containers plus values an envelope may hold.
+MAX_ENVELOPE_NODES = 10_000
 _ATTR = "_tracectx_envelope"
 _log = logging.getLogger("tracectx")
 _originals: dict[str, Any] = {}
@@ -46,6 +61,41 @@ def _prepare_exception(self: Any, exc: BaseException, serializer: Any = None) ->
     return prepared
 
 
+def envelope_shape_error(envelope: Any) -> str | None:
+    """Why `envelope` is too deep or too large to read (short code text), or None if it is
+    not. Walks iteratively, so any nesting is measured without recursion."""
+    stack: list[tuple[Any, int]] = [(envelope, 0)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_ENVELOPE_NODES:
+            return f"more than {MAX_ENVELOPE_NODES} values"
+        if isinstance(value, dict | list | tuple):
+            if depth >= MAX_ENVELOPE_DEPTH:
+                return f"nested deeper than {MAX_ENVELOPE_DEPTH}"
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _adopt(rebuilt: BaseException, envelope: Any) -> None:
+    """Give `rebuilt` the envelope's identity, or count the envelope as corrupt."""
+    problem = envelope_shape_error(envelope)
+    if problem is not None:
+        note_rejected("celery", "corrupt_envelope", problem)
+        return
+    try:
+        adopt(rebuilt, envelope)
+        original_type = envelope.get("type")
+        if isinstance(original_type, str) and original_type != type_name(rebuilt):
+            rebuilt.remote_type = original_type[:256]  # type: ignore[attr-defined]
+    except EnvelopeError:
+        note_rejected("celery", "corrupt_envelope", "not an envelope")
+    except Exception as err:  # anything else (RecursionError…): the caller gets Celery's own
+        note_rejected("celery", "corrupt_envelope", type(err).__name__)
+
+
 def _exception_to_python(self: Any, exc: Any) -> Any:
     envelope = None
     if isinstance(exc, dict):
@@ -53,17 +103,8 @@ def _exception_to_python(self: Any, exc: Any) -> Any:
     elif isinstance(exc, BaseException):
         envelope = getattr(exc, _ATTR, None)
     rebuilt = _originals["exception_to_python"](self, exc)
-    if envelope is None or not isinstance(rebuilt, BaseException):
-        return rebuilt
-    try:
-        adopt(rebuilt, envelope)
-        original_type = envelope.get("type")
-        if isinstance(original_type, str) and original_type != type_name(rebuilt):
-            rebuilt.remote_type = original_type[:256]  # type: ignore[attr-defined]
-    except EnvelopeError as err:
-        note_rejected("celery", f"corrupt error envelope in result ({err})")
-    except (AttributeError, TypeError):
-        pass
+    if envelope is not None and isinstance(rebuilt, BaseException):
+        _adopt(rebuilt, envelope)
     return rebuilt
 
 

@@ -4,6 +4,11 @@ The span is the publish span's child (or links to it, see `Options.link_to_publi
 retry attempt is its own span, a sibling under the original publisher, with the attempt number
 and a link to the previous attempt. A chord callback links to every header task it waited for
 (through the result backend, when it is a key-value store such as Redis).
+
+A worker runs task after task in one context, so whatever a task leaves there would reach the
+next: after the task the context is the one from before it — the OTel context (span, bound
+metadata, even after a plain ``bind()`` in the task) and the structlog context variables (keys
+the task bound are unbound, values it changed are put back).
 """
 
 from __future__ import annotations
@@ -23,14 +28,13 @@ from tracectx import error_id, record_error
 from tracectx import semconv as sc
 from tracectx.propagation import capture, extract
 from tracectx.recording import error_attributes
-from tracectx_celery import carrier, options
+from tracectx_celery import carrier, options, tracing
 from tracectx_celery.unwrap import real_exception
 
 __all__ = ["Run", "current_run", "on_failure", "on_postrun", "on_prerun", "on_retry"]
 
 EVENT_EXPECTED = "tracectx.error.expected"
 MAX_LINKS = 128
-_tracer = trace.get_tracer("tracectx.celery")
 _runs: dict[str, Run] = {}
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
     "tracectx_celery_run", default=None
@@ -47,7 +51,8 @@ class Run:
     span: Span
     publisher: Context
     token: object
-    log_tokens: Mapping[str, Any]
+    log_before: Mapping[str, Any]
+    log_tokens: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     run_token: contextvars.Token[Run | None] | None = None
     expected: set[str] = dataclasses.field(default_factory=set)
 
@@ -107,18 +112,19 @@ def on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
             parent = baggage.set_baggage(key, value, parent)
     else:
         parent = publisher
-    span = _tracer.start_span(
+    span = tracing.tracer().start_span(
         f"run {task.name}",
         context=parent,
         kind=SpanKind.CONSUMER,
         links=_links(request, publisher),
         attributes=_attributes(task, request, task_id),
     )
+    log_before = structlog.contextvars.get_contextvars()
     token = otel_context.attach(trace.set_span_in_context(span, parent))
-    log_tokens = structlog.contextvars.bind_contextvars(task_id=task_id, task_name=task.name)
-    run = Run(task_id, task, span, publisher, token, log_tokens)
+    run = Run(task_id, task, span, publisher, token, log_before)
+    _runs[task_id] = run  # from here on, postrun undoes whatever follows
     run.run_token = _current.set(run)
-    _runs[task_id] = run
+    run.log_tokens = structlog.contextvars.bind_contextvars(task_id=task_id, task_name=task.name)
     _remember_chord_header(task, request, span)
 
 
@@ -168,16 +174,40 @@ def on_postrun(task_id: str | None = None, state: str | None = None, **_: Any) -
     run = _runs.pop(task_id or "", None)
     if run is None:
         return
-    if state and run.span.is_recording():
-        run.span.set_attribute("celery.state", state)
-    run.span.end()
-    structlog.contextvars.reset_contextvars(**run.log_tokens)
     try:
-        if run.run_token is not None:
-            _current.reset(run.run_token)
-        otel_context.detach(run.token)  # type: ignore[arg-type]
-    except ValueError:  # postrun in another context than prerun (custom pools): nothing to undo
+        if state and run.span.is_recording():
+            run.span.set_attribute("celery.state", state)
+        run.span.end()
+    finally:
+        _restore(run)
+
+
+def _restore(run: Run) -> None:
+    """Put back the context from before `run`: each step even if another fails."""
+    try:
+        structlog.contextvars.reset_contextvars(**run.log_tokens)
+        _restore_log_context(run.log_before)
+    except ValueError:  # postrun in another context than prerun (custom pools)
         pass
+    finally:
+        try:
+            if run.run_token is not None:
+                _current.reset(run.run_token)
+        except ValueError:
+            pass
+        finally:
+            otel_context.detach(run.token)  # type: ignore[arg-type]
+
+
+def _restore_log_context(before: Mapping[str, Any]) -> None:
+    """Unbind structlog keys bound since `before` was taken; put back values changed since."""
+    now = structlog.contextvars.get_contextvars()
+    added = [key for key in now if key not in before]
+    if added:
+        structlog.contextvars.unbind_contextvars(*added)
+    changed = {k: v for k, v in before.items() if k not in now or now[k] is not v}
+    if changed:
+        structlog.contextvars.bind_contextvars(**changed)
 
 
 def _chord_key(group: str, index: int) -> str:

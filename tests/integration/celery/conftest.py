@@ -19,6 +19,8 @@ from tracectx.viz.model import Span
 from tracectx.viz.sources import load_spans
 
 ROOT = Path(__file__).resolve().parents[3]
+#: Inbound baggage keys the test workers take as metadata (``TRACECTX_BAGGAGE_ALLOWLIST``).
+WORKER_ALLOWLIST = "tenant_id"
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +44,8 @@ class Worker:
             "TRACECTX_TEST_SPANS": self.spans_dir,
             # a pickle worker refuses to run as root (CI containers are root); loopback only
             **({"C_FORCE_ROOT": "1"} if serializer == "pickle" else {}),
+            # the workers trust inbound baggage for this key only (see WORKER_ALLOWLIST)
+            "TRACECTX_BAGGAGE_ALLOWLIST": WORKER_ALLOWLIST,
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -14,9 +14,10 @@ from celery import chain, chord, group
 from opentelemetry.trace import SpanKind
 
 from tests.helpers import all_named, by_name, hex_span, hex_trace
+from tests.integration.asgi.missing_dependency import run_loader_without
 from tests.integration.celery.conftest import Worker
 from tests.integration.celery.worker_app import TRANSIENT_FAILURES, Expected
-from tracectx import ErrorKind, TracedError, bound, traced
+from tracectx import ErrorKind, TracedError, bound, configure, traced
 from tracectx import semconv as sc
 
 pytestmark = pytest.mark.integration
@@ -54,7 +55,9 @@ def worker(request) -> Worker:
 class TestPublishAndRun:
     def test_one_trace_from_delay_to_worker(self, spans, worker, app_for):
         app = app_for(worker)
-        with traced("request"), bound(account_id="acc_1"):
+        # the sender propagates both keys; the worker trusts tenant_id only (WORKER_ALLOWLIST)
+        configure(propagate_keys=["tenant_id", "account_id"])
+        with traced("request"), bound(tenant_id="t_1", account_id="acc_1"):
             result = app.signature("t.ids").delay()
             seen = result.get(timeout=20)
         request, send = by_name(spans, "request"), by_name(spans, "send t.ids")
@@ -65,7 +68,7 @@ class TestPublishAndRun:
         assert (run.trace_id, run.parent_id) == (hex_trace(send), hex_span(send))
         assert run.attributes[sc.ATTR_ATTEMPT] == 1
         assert seen["trace_id"] == hex_trace(request)
-        assert seen["bound"] == {"account_id": "acc_1"}
+        assert seen["bound"] == {"tenant_id": "t_1"}
         assert seen["log"]["task_id"] == result.id
 
     def test_send_task_by_name(self, spans, prefork_json, app_for):
@@ -348,3 +351,94 @@ def test_hostile_headers_fresh_root_task_still_runs(prefork_json, app_for, heade
     assert result.get(timeout=20) == 42
     run = run_span(prefork_json, result.id)
     assert run.parent_id is None and not run.links
+
+
+FORGED_BAGGAGE = "tracectx.bound=account_id,role,account_id=acc_VICTIM,role=admin"
+
+
+def meta_attributes(span) -> dict:
+    return {k: v for k, v in span.attributes.items() if k.startswith(sc.ATTR_META_PREFIX)}
+
+
+class TestForgedMetadata:
+    """A producer that is not tracectx writes baggage claiming metadata: the worker's allow-list
+    (``tenant_id`` only) decides, whatever ``tracectx.bound`` says."""
+
+    def test_task_sees_no_forged_metadata(self, worker, app_for):
+        app = app_for(worker)
+        with without_tracectx_publish():
+            result = app.signature("t.ids").apply_async(headers={"baggage": FORGED_BAGGAGE})
+        assert result.get(timeout=20)["bound"] == {}
+
+    def test_failed_task_error_carries_no_forged_metadata(self, worker, app_for):
+        app = app_for(worker)
+        baggage = FORGED_BAGGAGE + ",tenant_id=t_2"
+        with without_tracectx_publish():
+            result = app.signature("t.fail_plain").apply_async(headers={"baggage": baggage})
+        with pytest.raises(ValueError, match="plain failure") as info:
+            result.get(timeout=20)
+        assert info.value.metadata == {"tenant_id": "t_2"}  # the envelope's, read back here
+        run = run_span(worker, result.id)
+        assert run.attributes[sc.ATTR_ROLE] == sc.ROLE_ORIGIN
+        assert meta_attributes(run) == {sc.ATTR_META_PREFIX + "tenant_id": "t_2"}
+
+
+class TestSecretsStayHome:
+    SECRET = "hunter2-correct-horse"
+
+    def test_bound_password_not_in_message_headers(self, redis, prefork_json, app_for):
+        import redis as redis_client
+
+        app = app_for(prefork_json)
+        queue = f"inspect-{uuid.uuid4().hex}"  # no worker consumes it: the message stays
+        configure(propagate_keys=["*"])
+        with traced("request"), bound(password=self.SECRET, account_id="acc_1"):
+            app.signature("t.add", args=(1, 2)).apply_async(queue=queue)
+        client = redis_client.Redis.from_url(prefork_json.broker)
+        try:
+            (raw,) = client.lrange(queue, 0, -1)
+        finally:
+            client.delete(queue)
+            client.close()
+        assert b"acc_1" in raw  # propagated keys do travel: the check below can fail
+        assert self.SECRET.encode() not in raw and b"password" not in raw
+
+    def test_password_bound_in_task_masked_everywhere(self, worker, app_for):
+        app = app_for(worker)
+        result = app.signature("t.secret", args=(self.SECRET,)).delay()
+        with pytest.raises(ValueError) as info:
+            result.get(timeout=20)
+        assert info.value.metadata == {"password": "[REDACTED]", "account_id": "acc_9"}
+        stored = app.backend.client.get(app.backend.get_key_for_task(result.id))
+        assert stored and self.SECRET.encode() not in stored
+        run = run_span(worker, result.id)
+        assert run.attributes[sc.ATTR_META_PREFIX + "password"] == "[REDACTED]"
+        assert run.attributes[sc.ATTR_META_PREFIX + "account_id"] == "acc_9"
+        for span in worker.spans():
+            assert not any(self.SECRET in str(v) for v in span.attributes.values())
+            for event in span.events:
+                assert not any(self.SECRET in str(v) for v in event.attributes.values())
+
+
+def test_next_task_in_the_same_process_sees_nothing_of_the_previous(spans, solo_pickle, app_for):
+    """The solo pool runs both tasks in the worker's one process and thread."""
+    app = app_for(solo_pickle)
+    with traced("first"):
+        dirty = app.signature("t.dirty").delay().get(timeout=20)
+    assert dirty["bound"] == {"leaked": "yes"} and dirty["log"]["leaked_log"] == "yes"
+    with traced("second"):
+        result = app.signature("t.ids").delay()
+        seen = result.get(timeout=20)
+    assert seen["trace_id"] == hex_trace(by_name(spans, "second"))
+    assert seen["bound"] == {}
+    assert seen["log"] == {"task_id": result.id, "task_name": "t.ids"}
+    run = run_span(solo_pickle, result.id)
+    assert run.parent_id == hex_span(by_name(spans, "send t.ids"))
+
+
+def test_without_celery_the_loader_skips_quietly():
+    """``opentelemetry-instrument`` without Celery: ModuleNotFoundError, logged at DEBUG by
+    OTel's loader (an ImportError would be logged with a full traceback on every start)."""
+    result = run_loader_without("tracectx_celery", "celery")
+    assert result["error"] == "ModuleNotFoundError", result
+    assert result["logged"] == [], result

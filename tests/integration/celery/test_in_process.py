@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import structlog
 from celery import Celery
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.helpers import by_name, current_ids
 from tracectx import traced
@@ -72,3 +77,128 @@ def test_global_retry_transient_retries_by_kind_only(celery_instrumented):
             opted_out.delay().get()
     finally:
         options.set_options(Options())
+
+
+@pytest.fixture
+def reinstrumented():
+    """Uninstrument the session's instrumentation for the test; put it back afterwards."""
+    from tracectx_celery import instrument, uninstrument
+
+    uninstrument()
+    yield
+    uninstrument()
+    instrument()
+
+
+def test_tracer_provider_honoured_and_tracer_named(spans, reinstrumented):
+    import tracectx
+    from tracectx_celery import instrument
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrument(tracer_provider=provider)
+    app = Celery("eager-provider", set_as_current=False)
+    app.conf.task_always_eager = True
+
+    @app.task(name="e.add", shared=False)
+    def add(x, y):
+        return x + y
+
+    assert add.delay(1, 2).get() == 3
+    (run,) = exporter.get_finished_spans()
+    assert run.name == "run e.add"
+    assert (run.instrumentation_scope.name, run.instrumentation_scope.version) == (
+        "tracectx_celery",
+        tracectx.__version__,
+    )
+    assert not [s for s in spans.get_finished_spans() if s.name == "run e.add"]
+
+
+def test_misspelt_option_refused_by_name(reinstrumented):
+    from tracectx_celery import instrument, options
+
+    app = Celery("eager-typo", set_as_current=False)
+    with pytest.raises(TypeError, match="'retry_transiet'"):
+        instrument(app, retry_transiet=True)
+    instrument(retry_backoff=0.5)
+    with pytest.raises(TypeError, match="'retry_transiet'"):  # also once instrumented
+        instrument(app, retry_transiet=True)
+    assert options.current().retry_backoff == 0.5
+
+
+def test_uninstrument_undoes_its_classifier_registrations(reinstrumented):
+    from celery.exceptions import SoftTimeLimitExceeded, WorkerLostError
+
+    from tracectx import ErrorKind, classify, register_exception
+    from tracectx_celery import instrument, uninstrument
+
+    instrument()
+    assert classify(SoftTimeLimitExceeded()) is ErrorKind.TRANSIENT
+    assert classify(WorkerLostError()) is ErrorKind.TRANSIENT
+    register_exception(WorkerLostError, ErrorKind.FATAL)  # the app's own choice since
+    uninstrument()
+    assert classify(SoftTimeLimitExceeded()) is ErrorKind.UNKNOWN
+    assert classify(WorkerLostError()) is ErrorKind.FATAL
+
+
+def test_plain_bind_in_eager_task_does_not_outlive_it(spans, eager_app):
+    from tracectx import bind, get_bound
+
+    @eager_app.task(name="e.dirty", shared=False)
+    def dirty():
+        bind(leaked="yes")
+        structlog.contextvars.bind_contextvars(leaked_log="yes")
+        return get_bound()
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request="r-1")
+    try:
+        with traced("request"):
+            before = current_ids()
+            assert dirty.delay().get() == {"leaked": "yes"}
+            assert current_ids() == before and get_bound() == {}
+            assert structlog.contextvars.get_contextvars() == {"request": "r-1"}
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("field", ["v", "metadata", "origin", None])
+def test_deeply_nested_envelope_gives_celerys_own_exception(celery_instrumented, caplog, field):
+    """What a result backend's decoder hands over (pickle and many JSON decoders decode any
+    nesting without recursion): the caller gets Celery's ValueError, never a RecursionError."""
+    caplog.set_level(logging.DEBUG, logger="tracectx")
+    app = Celery("results", backend="cache+memory://", set_as_current=False)
+    envelope = {"v": 1, "message": "m", "error_id": "ab"}
+    if field is None:
+        envelope = nested(5000)
+    else:
+        envelope[field] = nested(5000)
+    stored = {
+        "exc_type": "ValueError",
+        "exc_message": ["from the worker"],
+        "exc_module": "builtins",
+        "tracectx": envelope,
+    }
+    rebuilt = app.backend.exception_to_python(stored)
+    assert type(rebuilt) is ValueError and rebuilt.args == ("from the worker",)
+    assert not hasattr(rebuilt, "_tracectx_error_id")
+    assert "celery: refused inbound data (corrupt_envelope" in caplog.text
+
+
+def test_refused_headers_counted_by_fixed_reason(caplog):
+    from tracectx_celery.carrier import MAX_VALUE, context_from
+
+    caplog.set_level(logging.DEBUG, logger="tracectx")
+    context_from({"traceparent": 12345})
+    context_from({"traceparent": "00-" + "a" * MAX_VALUE})
+    refused = [r.getMessage() for r in caplog.records if "refused inbound" in r.getMessage()]
+    assert any("(wrong_type_header: 'traceparent')" in m for m in refused), refused
+    assert any("(oversized_header: 'traceparent')" in m for m in refused), refused

@@ -117,6 +117,32 @@ def make_app(broker: str, serializer: str = "json") -> Celery:
     def fail_after(value: int) -> None:
         raise new_error(ErrorKind.FATAL, f"broken at {value}", code="F1")
 
+    @task(name="t.fail_plain")
+    def fail_plain() -> None:
+        raise ValueError("plain failure")
+
+    @task(name="t.secret")
+    def secret(password: str) -> None:
+        from tracectx import bind
+
+        bind(password=password, account_id="acc_9")
+        raise ValueError("failed with a secret bound")
+
+    @task(name="t.dirty")
+    def dirty() -> dict[str, Any]:
+        """Leaves everything it binds bound: nothing of it may reach the next task."""
+        import structlog
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace
+
+        from tracectx import bind
+
+        bind(leaked="yes")
+        structlog.contextvars.bind_contextvars(leaked_log="yes", task_name="overwritten")
+        other = trace.SpanContext(0xAB, 0xCD, is_remote=False, trace_flags=trace.TraceFlags(1))
+        otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(other)))
+        return ids()
+
     @task(name="t.ids")
     def ids() -> dict[str, Any]:
         import structlog
