@@ -6,9 +6,12 @@ pybreaker cannot say that (its ``exclude`` turns an excluded error into a succes
 the failure count), so this is a small state machine of our own, in pybreaker's shape:
 ``fail_max`` consecutive failures open the circuit, after ``reset_timeout`` seconds it lets
 ``half_open_max`` probe call(s) through; ``success_threshold`` successful probes close it, a
-failing probe opens it again. While open, calls are rejected with `CircuitOpenError` (a
-TRANSIENT error: 503 at the HTTP edge) or answered by the ``fallback``. State changes are
-logged and recorded as events on the current span; ``tracectx.breaker.state`` is a gauge.
+failing probe opens it again. A probe that ends any other way (cancelled, interrupted, a
+BUSINESS error) frees its slot and changes nothing; a probe still running after
+``reset_timeout`` seconds no longer holds its slot, so half-open is never permanent. While
+open, calls are rejected with `CircuitOpenError` (a TRANSIENT error: 503 at the HTTP edge) or
+answered by the ``fallback``. State changes are logged and recorded as events on the current
+span; ``tracectx.breaker.state`` is a gauge.
 """
 
 from __future__ import annotations
@@ -84,7 +87,8 @@ class CircuitBreaker:
     Args:
         name: shown in logs, span events, metrics and `CircuitOpenError`.
         fail_max: consecutive failures that open the circuit.
-        reset_timeout: seconds open before a probe is let through.
+        reset_timeout: seconds open before a probe is let through; also how long a probe may
+            hold its half-open slot.
         half_open_max: probes allowed at once while half-open.
         success_threshold: successful probes that close the circuit.
         failure_kinds: kinds counted as failures (custom kinds count by their base kind).
@@ -111,7 +115,9 @@ class CircuitBreaker:
         self.clock = clock
         self._lock = threading.Lock()
         self._state = BreakerState.CLOSED
-        self._failures = self._successes = self._probes = 0
+        self._failures = self._successes = 0
+        self._probes: dict[int, float] = {}  # probe ticket -> when it was let through
+        self._tickets = 0
         self._opened_at = 0.0
         _register(self)
 
@@ -135,7 +141,8 @@ class CircuitBreaker:
 
     def _move(self, to: BreakerState) -> None:
         before, self._state = self._state, to
-        self._successes = self._probes = 0
+        self._successes = 0
+        self._probes.clear()
         if to is BreakerState.OPEN:
             self._opened_at = self.clock()
         if to is BreakerState.CLOSED:
@@ -154,22 +161,35 @@ class CircuitBreaker:
         kind = classify(exc)
         return any(kind.is_a(k) for k in self.failure_kinds)
 
-    def _admit(self) -> None:
+    def _admit(self) -> int | None:
+        """Let a call through or raise `CircuitOpenError`; a half-open probe gets a ticket."""
         with self._lock:
             self._maybe_half_open()
             if self._state is BreakerState.CLOSED:
-                return
-            if self._state is BreakerState.HALF_OPEN and self._probes < self.half_open_max:
-                self._probes += 1
-                return
-            retry_in = max(self.reset_timeout - (self.clock() - self._opened_at), 0.0)
+                return None
+            now = self.clock()
+            if self._state is BreakerState.HALF_OPEN:
+                # A probe that never came back (hung, its thread gone) stops holding its slot.
+                for ticket, started in list(self._probes.items()):
+                    if now - started >= self.reset_timeout:
+                        del self._probes[ticket]
+                if len(self._probes) < self.half_open_max:
+                    self._tickets += 1
+                    self._probes[self._tickets] = now
+                    return self._tickets
+                oldest = min(self._probes.values(), default=now)
+                retry_in = max(oldest + self.reset_timeout - now, 0.0)
+            else:
+                retry_in = max(self.reset_timeout - (now - self._opened_at), 0.0)
         raise CircuitOpenError(self.name, retry_in)
 
-    def _record(self, exc: BaseException | None) -> None:
+    def _record(self, exc: BaseException | None, ticket: int | None) -> None:
+        """Count a call's outcome; anything that is not an `Exception` (cancellation,
+        KeyboardInterrupt) is neutral. The probe's slot is freed whatever happened."""
         with self._lock:
+            if ticket is not None:
+                self._probes.pop(ticket, None)
             half_open = self._state is BreakerState.HALF_OPEN
-            if half_open:
-                self._probes = max(self._probes - 1, 0)
             if exc is None:
                 if half_open:
                     self._successes += 1
@@ -177,19 +197,19 @@ class CircuitBreaker:
                         self._move(BreakerState.CLOSED)
                 else:
                     self._failures = 0
-            elif self.is_failure(exc):
+            elif isinstance(exc, Exception) and self.is_failure(exc):
                 self._failures += 1
                 if half_open or (
                     self._state is BreakerState.CLOSED and self._failures >= self.fail_max
                 ):
                     self._move(BreakerState.OPEN)
-            # any other kind (BUSINESS): neutral, changes nothing
+            # any other outcome (BUSINESS, cancelled, interrupted): neutral, changes nothing
 
     # -- calling -------------------------------------------------------------------------
     def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Call `fn` through the breaker (sync)."""
         try:
-            self._admit()
+            ticket = self._admit()
         except CircuitOpenError as rejected:
             if self.fallback is None:
                 raise
@@ -197,9 +217,9 @@ class CircuitBreaker:
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self._record(exc if isinstance(exc, Exception) else None)
+            self._record(exc, ticket)
             raise
-        self._record(None)
+        self._record(None, ticket)
         return result
 
     async def call_async(
@@ -207,7 +227,7 @@ class CircuitBreaker:
     ) -> R:
         """Await `fn` through the breaker; an async fallback is awaited."""
         try:
-            self._admit()
+            ticket = self._admit()
         except CircuitOpenError as rejected:
             if self.fallback is None:
                 raise
@@ -215,10 +235,10 @@ class CircuitBreaker:
             return await answer if inspect.isawaitable(answer) else answer  # type: ignore[no-any-return]
         try:
             result = await fn(*args, **kwargs)
-        except Exception as exc:
-            self._record(exc)
+        except BaseException as exc:  # CancelledError too: it must free the probe's slot
+            self._record(exc, ticket)
             raise
-        self._record(None)
+        self._record(None, ticket)
         return result
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 
 from tests.helpers import by_name
@@ -145,3 +148,68 @@ def test_state_changes_recorded_on_the_current_span(spans):
     (event,) = by_name(spans, "request").events
     assert event.name == "tracectx.breaker.state_change"
     assert dict(event.attributes) == {"breaker": "db", "from": "closed", "to": "open"}
+
+
+def half_open(breaker: CircuitBreaker, clock: Clock) -> None:
+    hit(breaker, failing(ErrorKind.TRANSIENT))
+    clock.now += breaker.reset_timeout
+    assert breaker.state is BreakerState.HALF_OPEN
+
+
+async def test_a_probe_cancelled_by_wait_for_frees_its_slot_and_is_not_a_failure():
+    """CancelledError is not an Exception: the slot used to stay taken, every call refused."""
+    clock = Clock()
+    breaker = CircuitBreaker("db", fail_max=1, reset_timeout=10, clock=clock)
+    half_open(breaker, clock)
+
+    async def slow() -> str:
+        await asyncio.sleep(10)
+        return "late"
+
+    async def fast() -> str:
+        return "ok"
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(breaker.call_async(slow), 0.01)
+    assert breaker.state is BreakerState.HALF_OPEN  # the dependency did not fail
+    assert await breaker.call_async(fast) == "ok"  # the next probe is let through
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_an_interrupted_sync_probe_is_neutral_and_frees_its_slot():
+    clock = Clock()
+    breaker = CircuitBreaker("db", fail_max=1, reset_timeout=10, clock=clock)
+    half_open(breaker, clock)
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        breaker.call(interrupted)
+    assert breaker.state is BreakerState.HALF_OPEN  # not counted as a successful probe
+    assert breaker.call(ok) == "ok" and breaker.state is BreakerState.CLOSED
+
+
+def test_a_probe_that_never_returns_does_not_hold_half_open_forever():
+    clock = Clock()
+    breaker = CircuitBreaker("db", fail_max=1, reset_timeout=10, clock=clock)
+    half_open(breaker, clock)
+    entered, release = threading.Event(), threading.Event()
+
+    def hung() -> None:
+        entered.set()
+        release.wait(10)
+
+    probe = threading.Thread(target=lambda: breaker.call(hung))
+    probe.start()
+    try:
+        assert entered.wait(5)
+        with pytest.raises(CircuitOpenError):
+            breaker.call(ok)  # the probe holds its slot for a while...
+        clock.now += 10
+        assert breaker.call(ok) == "ok"  # ...but not for ever
+        assert breaker.state is BreakerState.CLOSED
+    finally:
+        release.set()
+        probe.join()
+    assert breaker.state is BreakerState.CLOSED  # the late probe finishing keeps it closed
