@@ -3,13 +3,16 @@
 Order: an explicit kind (a `TracedError`, or a ``tracectx_kind`` attribute) → the registry of
 exception types (most specific class in the MRO wins, like httpx's exception mapping) and
 predicates → the explicit cause chain → UNKNOWN. Integrations register their own types
-(e.g. retriable Kafka errors as TRANSIENT).
+(e.g. retriable Kafka errors as TRANSIENT) and unregister them when they are uninstrumented.
+A lost worker is TRANSIENT wherever it is lost: ``BrokenProcessPool`` here, Celery's
+``WorkerLostError`` in its integration.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 
 from tracectx.errors import TracedError
 from tracectx.kinds import ErrorKind
@@ -20,6 +23,8 @@ __all__ = [
     "register_exception",
     "register_predicate",
     "reset_classifiers",
+    "unregister_exception",
+    "unregister_predicate",
     "walk_chain",
 ]
 
@@ -36,6 +41,7 @@ _DEFAULT_TYPES: dict[type[BaseException], ErrorKind] = {
     MemoryError: ErrorKind.FATAL,
     SystemError: ErrorKind.FATAL,
     RecursionError: ErrorKind.FATAL,
+    BrokenProcessPool: ErrorKind.TRANSIENT,  # a pool worker died: lost work, like WorkerLostError
 }
 # Severity when one kind must stand for a group: the one that most limits what callers may do.
 _SEVERITY = {"FATAL": 3, "UNKNOWN": 2, "BUSINESS": 1, "TRANSIENT": 0}
@@ -47,6 +53,23 @@ def register_exception(exc_type: type[BaseException], kind: ErrorKind) -> None:
         _by_type[exc_type] = kind
 
 
+def unregister_exception(exc_type: type[BaseException], kind: ErrorKind | None = None) -> bool:
+    """Undo `register_exception`: `exc_type` goes back to its built-in kind, or to none.
+
+    With `kind`, only a registration still mapping `exc_type` to `kind` is undone, so an
+    integration's uninstrument leaves a mapping the application changed since. True if undone.
+    """
+    with _lock:
+        current, default = _by_type.get(exc_type), _DEFAULT_TYPES.get(exc_type)
+        if current is None or current == default or (kind is not None and current != kind):
+            return False
+        if default is None:
+            del _by_type[exc_type]
+        else:
+            _by_type[exc_type] = default
+        return True
+
+
 def register_predicate(predicate: Predicate) -> None:
     """Add a predicate returning a kind or None; predicates run after the type table.
 
@@ -56,6 +79,15 @@ def register_predicate(predicate: Predicate) -> None:
     with _lock:
         if predicate not in _predicates:
             _predicates.append(predicate)
+
+
+def unregister_predicate(predicate: Predicate) -> bool:
+    """Undo `register_predicate`; True if `predicate` was registered."""
+    with _lock:
+        if predicate not in _predicates:
+            return False
+        _predicates.remove(predicate)
+        return True
 
 
 def reset_classifiers() -> None:

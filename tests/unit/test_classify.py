@@ -13,6 +13,7 @@ from tracectx import (
     register_kind,
     register_predicate,
 )
+from tracectx.classify import unregister_exception, unregister_predicate
 
 
 class DbDown(Exception):
@@ -95,3 +96,42 @@ class TestIsKind:
         assert is_kind(new_error(auth, "denied"), ErrorKind.BUSINESS)
         assert is_kind(new_error(auth, "denied"), auth)
         assert not is_kind(new_error(ErrorKind.BUSINESS, "x"), auth)
+
+
+class TestLostWorkers:
+    def test_a_broken_process_pool_is_transient_like_a_lost_celery_worker(self):
+        from concurrent.futures.process import BrokenProcessPool
+
+        assert classify(BrokenProcessPool("a worker died")) is ErrorKind.TRANSIENT
+
+
+class TestUnregister:
+    def test_unregister_exception_undoes_register(self):
+        register_exception(DbDown, ErrorKind.FATAL)
+        assert unregister_exception(DbDown) is True
+        assert (
+            classify(DbDown()) is ErrorKind.UNKNOWN and classify(ReplicaDown()) is ErrorKind.UNKNOWN
+        )
+        assert unregister_exception(DbDown) is False
+
+    def test_a_built_in_type_goes_back_to_its_built_in_kind(self):
+        register_exception(TimeoutError, ErrorKind.FATAL)
+        assert unregister_exception(TimeoutError, ErrorKind.FATAL) is True
+        assert classify(TimeoutError()) is ErrorKind.TRANSIENT
+        assert unregister_exception(TimeoutError) is False  # nothing registered to undo
+
+    def test_with_a_kind_only_that_registration_is_undone(self):
+        """An integration's uninstrument leaves a mapping the application changed since."""
+        register_exception(DbDown, ErrorKind.TRANSIENT)  # the integration
+        register_exception(DbDown, ErrorKind.FATAL)  # the application, later
+        assert unregister_exception(DbDown, ErrorKind.TRANSIENT) is False
+        assert classify(DbDown()) is ErrorKind.FATAL
+
+    def test_unregister_predicate(self):
+        def invalid(e):
+            return ErrorKind.BUSINESS if "invalid" in str(e) else None
+
+        register_predicate(invalid)
+        assert unregister_predicate(invalid) is True
+        assert classify(ValueError("invalid iban")) is ErrorKind.UNKNOWN
+        assert unregister_predicate(invalid) is False
