@@ -15,7 +15,7 @@ from opentelemetry import trace
 
 from tracectx import semconv
 from tracectx.classify import classify
-from tracectx.errors import error_id
+from tracectx.errors import error_id, type_name
 
 __all__ = ["is_retryable", "retry_transient"]
 
@@ -41,7 +41,7 @@ def _record_attempt(state: tenacity.RetryCallState) -> None:
             "tracectx.retry.wait_s": float(wait),
             semconv.ATTR_ID: error_id(exc),
             semconv.ATTR_KIND: classify(exc).name,
-            semconv.ATTR_ERROR_TYPE: type(exc).__qualname__,
+            semconv.ATTR_ERROR_TYPE: type_name(exc),  # as on error records
         },
     )
     span.set_attribute(semconv.ATTR_ATTEMPT, state.attempt_number + 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import by_name
+from tests.helpers import all_named, by_name
 from tracectx import ErrorKind, new_error, retry_transient, traced
 from tracectx import semconv as sc
 
@@ -77,3 +77,24 @@ class TestRetry:
             return 5
 
         assert await op() == 5 and len(calls) == 2
+
+
+class GatewayTimeout(TimeoutError):
+    pass
+
+
+def test_retry_events_spell_error_type_like_error_records(spans):
+    """One spelling (`module.Qualname`) so the visualiser and queries match retries to errors."""
+
+    @retry_transient(attempts=2, sleep=lambda s: None)
+    @traced("call")
+    def op():
+        raise GatewayTimeout("gateway slow")
+
+    with traced("job"), pytest.raises(GatewayTimeout):
+        op()
+    [event] = [e for e in by_name(spans, "job").events if e.name == sc.EVENT_RETRY]
+    first_call = all_named(spans, "call")[0]
+    expected = f"{__name__}.GatewayTimeout"
+    assert event.attributes[sc.ATTR_ERROR_TYPE] == first_call.attributes[sc.ATTR_ERROR_TYPE]
+    assert event.attributes[sc.ATTR_ERROR_TYPE] == expected
