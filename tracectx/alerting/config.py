@@ -1,8 +1,10 @@
 """Load alert rules and sinks from YAML (or JSON), validated against `SCHEMA`.
 
-Hostile files are refused with a clear `AlertConfigError`: more than 1 MB, YAML aliases (the
-"billion laughs" shape), non-UTF-8 bytes, syntax errors (with line and column) and schema
-violations (with the path of the offending field).
+Hostile files are refused quickly with a clear `AlertConfigError` (see `yamlsafe`): more than
+1 MB or 1,000 rules (counted while parsing), YAML aliases (the "billion laughs" shape), non-UTF-8
+bytes, tags beyond YAML's core ones, non-string keys, numbers that are not finite or longer than
+100 characters, syntax errors (with line and column) and schema violations (with the path of the
+offending field).
 """
 
 from __future__ import annotations
@@ -13,18 +15,29 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from tracectx.alerting.engine import AlertEngine
 from tracectx.alerting.rules import Rule, RuleError
 from tracectx.alerting.schema import SCHEMA
 from tracectx.alerting.sinks import AlertmanagerSink, LogSink, Sink, WebhookSink
 from tracectx.alerting.windows import RedisWindows
+from tracectx.alerting.yamlsafe import Limits, YAMLDocumentError, format_path, read_yaml
+from tracectx.safetext import escape_control
 
 __all__ = ["AlertConfig", "AlertConfigError", "build_engine", "load_config"]
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32
+MAX_RULES = 1000
+MAX_MESSAGE = 2000
+#: Checked while parsing, before any object is built: a 1 MB file of 38k rules is refused at
+#: the 1,001st rule instead of being built and validated.
+LIMITS = Limits(
+    max_bytes=MAX_BYTES,
+    max_depth=MAX_DEPTH,
+    max_nodes=100_000,
+    max_items=(("alert_rules", MAX_RULES),),
+)
 _validator = jsonschema.Draft202012Validator(SCHEMA)
 
 
@@ -43,65 +56,44 @@ class AlertConfig:
     cluster_quiet: float = 300.0
 
 
-def _read(source: str | bytes | Path, origin: str) -> Any:
-    raw = source.read_bytes() if isinstance(source, Path) else source
-    if len(raw) > MAX_BYTES:
-        raise AlertConfigError(f"{origin}: {len(raw)} bytes, more than {MAX_BYTES}")
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise AlertConfigError(f"{origin}: not UTF-8 (byte {exc.start})") from None
-    try:
-        depth = 0
-        for event in yaml.parse(raw, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                raise AlertConfigError(f"{origin}: YAML aliases are not allowed")
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise AlertConfigError(f"{origin}: nests deeper than {MAX_DEPTH} levels")
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-        return yaml.safe_load(raw)
-    except RecursionError:
-        raise AlertConfigError(f"{origin}: nests too deeply") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise AlertConfigError(f"{origin}: invalid YAML{where}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise AlertConfigError(f"{origin}: invalid YAML: {exc}") from None
+def _path_key(error: jsonschema.ValidationError) -> list[tuple[int, int, str]]:
+    """A sort key for an error's path that never compares an index with a key."""
+    return [(1, p, "") if isinstance(p, int) else (2, 0, str(p)) for p in error.absolute_path]
 
 
-def _path(error: jsonschema.ValidationError) -> str:
-    out = ""
-    for part in error.absolute_path:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out.lstrip(".") or "(top level)"
+def _refuse(origin: str, why: str) -> AlertConfigError:
+    return AlertConfigError(escape_control(f"{origin}: {why}", limit=MAX_MESSAGE))
 
 
 def load_config(source: str | bytes | Path) -> AlertConfig:
     """Parse and validate an alert file: a `Path`, or the YAML/JSON text itself."""
     origin = str(source) if isinstance(source, Path) else "alert config"
-    data = _read(source, origin)
+    try:
+        if isinstance(source, Path):
+            with source.open("rb") as file:  # never more than the limit into memory
+                raw: str | bytes = file.read(MAX_BYTES + 1)
+        else:
+            raw = source
+        data = read_yaml(raw, LIMITS)
+    except YAMLDocumentError as exc:
+        raise _refuse(origin, str(exc)) from None
     if data is None:
         data = {}
-    errors = sorted(_validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = sorted(_validator.iter_errors(data), key=_path_key)
     if errors:
-        lines = [f"{_path(e)}: {e.message[:300]}" for e in errors[:5]]
+        lines = [f"{format_path(list(e.absolute_path))}: {e.message[:300]}" for e in errors[:5]]
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-        raise AlertConfigError(f"{origin}: " + "; ".join(lines) + more)
+        raise _refuse(origin, "; ".join(lines) + more)
     try:
         rules = [Rule(**spec) for spec in data.get("alert_rules", [])]
     except RuleError as exc:
-        raise AlertConfigError(f"{origin}: {exc}") from None
+        raise _refuse(origin, str(exc)) from None
     sinks = dict(data.get("sinks", {}))
     names = {*sinks, "log"}
     for rule in rules:
         missing = [a for a in rule.actions if isinstance(a, str) and a not in names]
         if missing:
-            raise AlertConfigError(f"{origin}: rule {rule.name!r} uses undefined sinks {missing}")
+            raise _refuse(origin, f"rule {rule.name!r} uses undefined sinks {missing}")
     return AlertConfig(
         rules=rules,
         sinks=sinks,

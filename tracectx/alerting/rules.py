@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -82,6 +83,17 @@ class Rule:
             )
         if self.weighted and self.base_threshold is None:
             raise RuleError(f"{where}: error_weights need a base_threshold")
+        numbers = {
+            "window": self.window,
+            "threshold": self.threshold,
+            "cooldown": self.cooldown,
+            "base_threshold": self.base_threshold,
+            "decay_factor": self.decay_factor,
+            **{f"error_weights.{k}": v for k, v in self.error_weights.items()},
+        }
+        for field, value in numbers.items():
+            if value is not None and not math.isfinite(value):
+                raise RuleError(f"{where}: {field} must be a finite number, got {value}")
         if self.window <= 0 or self.cooldown < 0:
             raise RuleError(f"{where}: window must be > 0 and cooldown >= 0 seconds")
         if not 0 < self.decay_factor <= 1:

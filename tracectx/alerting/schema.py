@@ -1,4 +1,7 @@
-"""JSON Schema of alert-rule files (YAML or JSON), validated with jsonschema."""
+"""JSON Schema of alert-rule files (YAML or JSON), validated with jsonschema.
+
+Numbers reach it finite (the YAML reader refuses ``.nan``/``.inf``); every list and mapping has
+a size bound so validation time is bounded too."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ __all__ = ["SCHEMA"]
 _NAME = {"type": "string", "minLength": 1, "maxLength": 200}
 _KIND = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "maxLength": 64}
 _SECONDS = {"type": "number", "exclusiveMinimum": 0, "maximum": 30 * 86400}
+_AMOUNT = {"type": "number", "minimum": 0, "maximum": 1e12}
 
 _RULE: dict[str, Any] = {
     "type": "object",
@@ -19,17 +23,17 @@ _RULE: dict[str, Any] = {
         "resource": {"type": "string", "minLength": 1, "maxLength": 500},
         "kinds": {"type": "array", "items": _KIND, "maxItems": 64},
         "window": _SECONDS,
-        "threshold": {"type": "number", "minimum": 0},
+        "threshold": _AMOUNT,
         "group_by": {"type": "array", "items": _NAME, "maxItems": 16},
         "cooldown": {"type": "number", "minimum": 0, "maximum": 30 * 86400},
         "actions": {"type": "array", "items": _NAME, "maxItems": 16},
         "error_weights": {
             "type": "object",
             "propertyNames": _KIND,
-            "additionalProperties": {"type": "number", "minimum": 0},
+            "additionalProperties": _AMOUNT,
             "maxProperties": 64,
         },
-        "base_threshold": {"type": "number", "minimum": 0},
+        "base_threshold": _AMOUNT,
         "decay_factor": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
     },
     "oneOf": [
@@ -45,7 +49,11 @@ _SINK: dict[str, Any] = {
     "properties": {
         "type": {"enum": ["alertmanager", "webhook", "log"]},
         "url": {"type": "string", "pattern": "^https?://", "maxLength": 2000},
-        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "headers": {
+            "type": "object",
+            "additionalProperties": {"type": "string", "maxLength": 8192},
+            "maxProperties": 64,
+        },
         "ttl": _SECONDS,
         "timeout": _SECONDS,
     },
@@ -64,6 +72,7 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "propertyNames": {"pattern": "^[A-Za-z0-9_.-]{1,100}$"},
             "additionalProperties": _SINK,
+            "maxProperties": 100,
         },
         "default_actions": {"type": "array", "items": _NAME, "maxItems": 16},
         "jaeger": {"type": "string", "maxLength": 2000},
