@@ -1,0 +1,362 @@
+"""Property tests for the visualiser's readers (OTLP JSON, Jaeger JSON, Jaeger API answers) and
+every renderer fed what they read.
+
+Documented behaviour under test: the readers never raise (bad parts become problems; the API
+reader raises only `JaegerAPIError`), the renderers never raise on what the readers produce, the
+text formats carry no control character, each example finishes well under a second and memory
+stays bounded. Budgets are small enough for CI.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import io
+import json
+import threading
+import time
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+
+from tracectx.safetext import has_control
+from tracectx.viz import analyse, loads_spans
+from tracectx.viz.model import SpanSet
+from tracectx.viz.renderers import (
+    annotated_jaeger_json,
+    render_dot,
+    render_html,
+    render_mermaid,
+    render_terminal,
+    to_json_data,
+)
+from tracectx.viz.sources import parse_document
+from tracectx.viz.sources.jaeger_api import JaegerAPIError, fetch_trace, parse_response
+
+BUDGET = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MAX_PEAK_BYTES = 64 * 1024 * 1024
+
+
+@contextmanager
+def bounded() -> Iterator[None]:
+    """Under a second, and under `MAX_PEAK_BYTES` of new allocations at the peak."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert elapsed < 1.0, f"example took {elapsed:.2f}s"
+    assert peak < MAX_PEAK_BYTES, f"peak {peak} bytes"
+
+
+HOSTILE_CHARS = "ab\\\"'<>&`#[]{}|;\n\r\t\x00\x07\x1b\x7f\x9b\u202e\u2028 é/"
+hostile_text = st.text(alphabet=HOSTILE_CHARS, max_size=30) | st.text(max_size=30)
+json_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**30, max_value=10**400).map(str)
+    | st.floats(allow_nan=False)
+    | hostile_text
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(hostile_text, inner, max_size=4),
+    max_leaves=25,
+)
+
+HEX_TRACES = ["4bf92f3577b34da6a3ce929d0e0e4736", "00000000000000000000000000000001", "0" * 32]
+HEX_SPANS = ["00f067aa0ba902b7", "00f067aa0ba902b8", "00f067aa0ba902b9", "0" * 16]
+trace_ids = (
+    st.sampled_from([*HEX_TRACES, "trace-123", "ABC", base64.b64encode(b"\x01" * 16).decode(), ""])
+    | json_value
+)
+span_ids = (
+    st.sampled_from(
+        [*HEX_SPANS, "span-A", "span-B", base64.b64encode(b"\x02" * 8).decode(), "f" * 40]
+    )
+    | json_value
+)
+times = st.integers(min_value=0, max_value=2**64) | st.sampled_from(["1" * 400, "12", -5, 1e300])
+
+
+def _maybe(value: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A plausible value most of the time, anything at all otherwise."""
+    return st.one_of(value, value, value, json_value)
+
+
+# -- OTLP JSON ---------------------------------------------------------------------------------
+
+meta_keys = (
+    st.sampled_from(
+        [
+            "tracectx.error.meta.password",
+            "tracectx.error.meta.creds.user",
+            "tracectx.error.id",
+            "tracectx.error.role",
+            "tracectx.error.kind",
+            "exception.message",
+            "service.name",
+        ]
+    )
+    | hostile_text
+)
+any_value: st.SearchStrategy[Any] = st.deferred(
+    lambda: st.one_of(
+        st.fixed_dictionaries({"stringValue": _maybe(hostile_text)}),
+        st.fixed_dictionaries({"intValue": _maybe(st.integers().map(str))}),
+        st.fixed_dictionaries(
+            {
+                "arrayValue": _maybe(
+                    st.fixed_dictionaries({"values": _maybe(st.lists(any_value, max_size=3))})
+                )
+            }
+        ),
+        st.fixed_dictionaries(
+            {"kvlistValue": _maybe(st.fixed_dictionaries({"values": _maybe(otlp_attrs)}))}
+        ),
+        json_value,
+    )
+)
+otlp_attrs = st.lists(
+    _maybe(st.fixed_dictionaries({"key": _maybe(meta_keys), "value": any_value})), max_size=4
+)
+otlp_span = st.fixed_dictionaries(
+    {},
+    optional={
+        "traceId": trace_ids,
+        "spanId": span_ids,
+        "parentSpanId": span_ids,
+        "name": _maybe(hostile_text),
+        "kind": _maybe(
+            st.sampled_from([1, 2, 3, 4, 5, "SPAN_KIND_CONSUMER", "SPAN_KIND_PRODUCER"])
+        ),
+        "startTimeUnixNano": times,
+        "endTimeUnixNano": times,
+        "status": _maybe(
+            st.fixed_dictionaries(
+                {"code": st.sampled_from([0, 2, "STATUS_CODE_ERROR"]), "message": hostile_text}
+            )
+        ),
+        "attributes": _maybe(otlp_attrs),
+        "events": _maybe(
+            st.lists(
+                _maybe(
+                    st.fixed_dictionaries(
+                        {"name": _maybe(hostile_text), "attributes": _maybe(otlp_attrs)}
+                    )
+                ),
+                max_size=2,
+            )
+        ),
+        "links": _maybe(
+            st.lists(
+                _maybe(st.fixed_dictionaries({"traceId": trace_ids, "spanId": span_ids})),
+                max_size=2,
+            )
+        ),
+    },
+)
+otlp_doc = st.fixed_dictionaries(
+    {
+        "resourceSpans": _maybe(
+            st.lists(
+                _maybe(
+                    st.fixed_dictionaries(
+                        {
+                            "resource": _maybe(
+                                st.fixed_dictionaries({"attributes": _maybe(otlp_attrs)})
+                            ),
+                            "scopeSpans": _maybe(
+                                st.lists(
+                                    _maybe(
+                                        st.fixed_dictionaries(
+                                            {
+                                                "spans": _maybe(
+                                                    st.lists(_maybe(otlp_span), max_size=6)
+                                                )
+                                            }
+                                        )
+                                    ),
+                                    max_size=2,
+                                )
+                            ),
+                        }
+                    )
+                ),
+                max_size=2,
+            )
+        )
+    }
+)
+
+# -- Jaeger JSON -------------------------------------------------------------------------------
+
+jaeger_tags = st.lists(
+    _maybe(
+        st.fixed_dictionaries(
+            {
+                "key": _maybe(
+                    meta_keys | st.sampled_from(["error", "span.kind", "otel.status_code"])
+                ),
+                "value": json_value,
+            }
+        )
+    ),
+    max_size=4,
+)
+jaeger_span = st.fixed_dictionaries(
+    {},
+    optional={
+        "traceID": trace_ids,
+        "spanID": span_ids,
+        "parentSpanID": span_ids,
+        "operationName": _maybe(hostile_text),
+        "references": _maybe(
+            st.lists(
+                _maybe(
+                    st.fixed_dictionaries(
+                        {
+                            "refType": _maybe(st.sampled_from(["CHILD_OF", "FOLLOWS_FROM"])),
+                            "traceID": trace_ids,
+                            "spanID": span_ids,
+                        }
+                    )
+                ),
+                max_size=2,
+            )
+        ),
+        "startTime": times,
+        "duration": times,
+        "tags": _maybe(jaeger_tags),
+        "logs": _maybe(
+            st.lists(_maybe(st.fixed_dictionaries({"fields": _maybe(jaeger_tags)})), max_size=2)
+        ),
+        "processID": _maybe(st.sampled_from(["p1", "p2"])),
+        "process": _maybe(st.fixed_dictionaries({"serviceName": _maybe(hostile_text)})),
+    },
+)
+jaeger_trace = st.fixed_dictionaries(
+    {"spans": _maybe(st.lists(_maybe(jaeger_span), max_size=6))},
+    optional={
+        "processes": _maybe(
+            st.dictionaries(
+                st.sampled_from(["p1", "p2"]),
+                _maybe(st.fixed_dictionaries({"serviceName": _maybe(hostile_text)})),
+                max_size=2,
+            )
+        )
+    },
+)
+jaeger_doc = st.one_of(
+    st.fixed_dictionaries({"data": _maybe(st.lists(_maybe(jaeger_trace), max_size=2))}),
+    jaeger_trace,
+    st.lists(_maybe(jaeger_span), max_size=6),  # jaeger-ui's bare span arrays
+    st.fixed_dictionaries({"data": st.none(), "errors": _maybe(st.lists(json_value, max_size=2))}),
+)
+
+# -- checks ------------------------------------------------------------------------------------
+
+
+def _no_controls(text: str) -> None:
+    assert not any(has_control(line) for line in text.splitlines()), text[:500]
+
+
+def _render_everything(span_set: SpanSet) -> None:
+    """Every renderer on what was read: nothing raises, text formats carry no control char."""
+    analyses = analyse(span_set)
+    plain = io.StringIO()
+    render_terminal(analyses, Console(file=plain, width=120), full=True)
+    _no_controls(plain.getvalue())
+    render_terminal(analyses, Console(file=io.StringIO(), force_terminal=True, width=120))
+    _no_controls(render_mermaid(analyses))
+    _no_controls(render_dot(analyses))
+    html = render_html(analyses, jaeger_url="http://j", full=True)
+    assert "<script>" not in html.split('id="data">')[1].split("</script>")[0]
+    _no_controls(json.dumps(to_json_data(analyses, "http://j"), default=str))
+    _no_controls(json.dumps(annotated_jaeger_json(analyses), default=str))
+    for problem in span_set.problems:
+        assert isinstance(problem, str)
+
+
+@BUDGET
+@given(otlp_doc)
+def test_otlp_reader_and_renderers(doc):
+    text = json.dumps(doc)
+    with bounded():
+        _render_everything(loads_spans(text))
+
+
+@BUDGET
+@given(jaeger_doc)
+def test_jaeger_reader_and_renderers(doc):
+    text = json.dumps(doc)
+    with bounded():
+        _render_everything(loads_spans(text))
+
+
+@BUDGET
+@given(st.binary(max_size=300) | json_value.map(lambda v: json.dumps(v).encode()))
+def test_any_bytes_are_read_without_raising(data):
+    with bounded():
+        _render_everything(loads_spans(data))
+
+
+@BUDGET
+@given(
+    st.binary(max_size=300)
+    | (jaeger_doc | otlp_doc.map(lambda d: {"result": d})).map(lambda d: json.dumps(d).encode())
+)
+def test_jaeger_api_answer_parser_raises_only_its_error(body):
+    with bounded():
+        try:
+            doc = parse_response("/api/traces/x", body)
+        except JaegerAPIError:
+            return
+        _render_everything(parse_document(doc))
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def jaeger_url() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=st.binary(max_size=200) | jaeger_doc.map(lambda d: json.dumps(d).encode()))
+def test_fetch_trace_over_http_raises_only_its_error(jaeger_url, body):
+    _Answer.body = body
+    start = time.perf_counter()
+    try:
+        span_set = fetch_trace(jaeger_url, "4bf92f3577b34da6a3ce929d0e0e4736", timeout=5)
+    except JaegerAPIError:
+        span_set = None
+    assert time.perf_counter() - start < 1.0
+    if span_set is not None:
+        _render_everything(span_set)
