@@ -9,7 +9,7 @@ import pytest
 
 from tests.alerting.conftest import raise_on
 from tests.alerting.rules import sentinel_rule
-from tracectx import ErrorKind, bound, register_kind, traced
+from tracectx import ErrorKind, bound, new_error, register_kind, traced
 from tracectx.alerting import Rule, RuleError
 from tracectx.alerting.events import ErrorEvent
 from tracectx.alerting.windows import MemoryWindows
@@ -156,6 +156,19 @@ class TestPolicy:
         assert fatal[0].labels()["error_type"] == "tracectx.errors.TracedError"
         assert fatal[0].stack == ""
         assert len(unknown) == 1 and "ValueError" in unknown[0].stack  # full stack for UNKNOWN
+
+    def test_fatal_codes_on_one_route_are_separate_alerts(self, engine, received):
+        def fatal(code: str) -> None:
+            with contextlib.suppress(Exception), traced("POST /render"):
+                raise new_error(ErrorKind.FATAL, "cannot render", code=code)
+
+        fatal("E_DISK")
+        fatal("E_TEMPLATES")  # another cause on the same route: its own alert
+        fatal("E_DISK")  # the E_DISK cluster again: no new alert
+        assert [(a.code, a.count) for a in received] == [("E_DISK", 2), ("E_TEMPLATES", 1)]
+        disk, templates = (a.labels() for a in received)
+        assert (disk["code"], templates["code"]) == ("E_DISK", "E_TEMPLATES")
+        assert disk != templates  # Alertmanager identifies alerts by their labels
 
     def test_business_and_transient_need_a_rule(self, engine, received):
         raise_on("payment", ErrorKind.BUSINESS)

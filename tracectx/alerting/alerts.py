@@ -1,4 +1,4 @@
-"""An alert: one group of errors (a rule and its group values, or a kind+resource+type
+"""An alert: one group of errors (a rule and its group values, or a kind+resource+type+code
 cluster), with what a responder needs — trace ids, error ids, kind, code, Jaeger links."""
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class Alert:
     resolved_at: float | None = None
     jaeger_template: str | None = None
     keep_stack: bool = False  # UNKNOWN errors alert with their full stack
+    policy: bool = False  # a kind-policy cluster: its error type and code are its identity
     trace_ids: deque[str] = dataclasses.field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
     error_ids: deque[str] = dataclasses.field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
     error_types: set[str] = dataclasses.field(default_factory=set)
@@ -90,6 +91,8 @@ class Alert:
         }
         if self.error_type:
             labels["error_type"] = self.error_type
+        if self.policy and self.code:
+            labels["code"] = self.code
         if self.service:
             labels["service"] = self.service
         for key, value in self.group.items():

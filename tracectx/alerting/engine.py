@@ -4,7 +4,7 @@ For every event, each matching rule counts it into the window of its group (``gr
 values); a rule whose window crosses its threshold fires once — the process that wins the
 window's claim fires, and the claim is the cooldown. Independently, the kind policy fires on
 the first sighting of an error whose kind alerts ``immediate`` (FATAL) or ``always`` (UNKNOWN,
-with the stack), one alert per kind + resource + error type cluster. `tick()` re-sends firing
+with the stack), one alert per kind + resource + error type + code cluster. `tick()` re-sends firing
 alerts and resolves those whose condition cleared. `submit()` + `start()` run all of it on a
 background thread, so span processing never waits for Redis or a receiver.
 """
@@ -222,7 +222,9 @@ class AlertEngine:
         if alerting not in _POLICY_FIRES:
             return None
         self._births.remember(event.error_id, True)
-        key = _SEP.join(("policy", kind_name, event.resource, event.error_type))
+        # The code is part of the cluster: FATAL E_DISK and FATAL E_TEMPLATES on one route are
+        # two causes, two alerts.
+        key = _SEP.join(("policy", kind_name, event.resource, event.error_type, event.code))
         # The cluster's window is shared like a rule's: every process's errors keep it firing.
         count = self.windows.add(key, event.error_id, event.timestamp, self.cluster_quiet)
         firing = self._firing.get(key)
@@ -241,6 +243,8 @@ class AlertEngine:
             group={},
             started_at=event.timestamp,
             error_type=event.error_type,
+            code=event.code,
+            policy=True,
             reason=f"{kind_name} errors alert {alerting.value} by policy",
             jaeger_template=self.jaeger_template,
             keep_stack=alerting is Alerting.ALWAYS,
