@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -220,12 +220,12 @@ async def _fail(scope: Any, receive: Any, send: Any) -> None:
 
 
 def _request(app: Any, path: str, raw_headers: list[tuple[bytes, bytes]]) -> int:
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": path, "headers": raw_headers}
