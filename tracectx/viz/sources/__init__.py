@@ -1,6 +1,8 @@
 """Span sources. `loads_spans` sniffs the shape: OTLP JSON (file, JSON-lines, Jaeger api_v3
-``{"result": ...}``) or Jaeger v1 JSON (``{"data": [...]}``, a bare trace, an array of traces or
-of spans, lines). Nothing here raises on bad input: every problem is listed in the `SpanSet`."""
+``{"result": ...}``, a bare ``[ResourceSpans]`` array as rotel writes), OTLP protobuf
+(``TracesData`` / ``ExportTraceServiceRequest`` bytes), Jaeger v1 JSON (``{"data": [...]}``, a
+bare trace, an array of traces or of spans, lines), any of them gzipped. Nothing here raises on
+bad input: every problem is listed in the `SpanSet`."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from tracectx.viz.model import SpanSet
 from tracectx.viz.sources.fields import SOURCE_SPAN_ID, SOURCE_TRACE_ID, describe
 from tracectx.viz.sources.jaeger_json import is_jaeger_span, parse_jaeger
 from tracectx.viz.sources.otlp_json import parse_otlp
+from tracectx.viz.sources.otlp_proto import GZIP_MAGIC, inflate, looks_like_proto, parse_otlp_proto
 
 __all__ = [
     "ACCEPTED_SHAPES",
@@ -25,7 +28,9 @@ __all__ = [
 ]
 
 ACCEPTED_SHAPES = (
-    'OTLP JSON {"resourceSpans": [...]}, Jaeger api_v3 {"result": {"resourceSpans": [...]}}, '
+    'OTLP JSON {"resourceSpans": [...]} or a bare [ResourceSpans] array, OTLP protobuf '
+    "(TracesData / ExportTraceServiceRequest), "
+    'Jaeger api_v3 {"result": {"resourceSpans": [...]}}, '
     'Jaeger v1 {"data": [traces]}, one Jaeger trace {"spans": [...], "processes": {...}}, '
     "an array of those or of Jaeger spans, or one such document per line (JSON lines)"
 )
@@ -71,6 +76,8 @@ def _parse(doc: Any, depth: int) -> SpanSet:
         _jaeger_errors(doc, out)
         if "resourceSpans" in doc:
             out.extend(parse_otlp(doc))
+        elif "scopeSpans" in doc:  # one ResourceSpans: an item of rotel's bare array
+            out.extend(parse_otlp({"resourceSpans": [doc]}))
         elif isinstance(doc.get("result"), dict):
             out.extend(parse_otlp(doc["result"]))
         elif isinstance(doc.get("data"), list):
@@ -156,8 +163,15 @@ def _capped(problems: list[str]) -> list[str]:
 def loads_spans(text: bytes | str) -> SpanSet:
     """Parse a whole file's text; broken parts become problems, the rest is kept."""
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if raw[:2] == GZIP_MAGIC:
+        try:
+            raw = inflate(raw)
+        except ValueError as exc:
+            return SpanSet(problems=[str(exc)])
     if not raw.strip():
         return SpanSet(problems=["empty input"])
+    if looks_like_proto(raw):
+        return parse_otlp_proto(raw)
     out = SpanSet()
     for doc in _documents(raw):
         if isinstance(doc, ValueError):

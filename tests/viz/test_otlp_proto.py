@@ -1,0 +1,60 @@
+"""OTLP protobuf, gzip and rotel's bare [ResourceSpans] array read like OTLP JSON."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+from tracectx import ErrorKind, new_error, traced
+from tracectx.viz import load_spans
+from tracectx.viz.analysis import analyse
+from tracectx.viz.sources import loads_spans
+from tracectx.viz.sources.otlp_proto import inflate
+
+
+@pytest.fixture
+def request_bytes(spans) -> bytes:
+    with pytest.raises(Exception), traced("checkout"), traced("charge"):
+        raise new_error(ErrorKind.BUSINESS, "declined", code="E_CARD")
+    return encode_spans(spans.get_finished_spans()).SerializeToString()
+
+
+def _summary(data: bytes | str) -> list[tuple[str, str | None, str]]:
+    [analysis] = analyse(loads_spans(data))
+    [path] = analysis.errors
+    return [(analysis.spans[path.origin].name, path.error_id, path.code)]
+
+
+def test_protobuf_reads_like_json(request_bytes):
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    message = ExportTraceServiceRequest()
+    message.ParseFromString(request_bytes)
+    as_json = json.dumps(MessageToDict(message))
+    assert _summary(request_bytes) == _summary(as_json)
+    assert _summary(request_bytes)[0][0] == "charge"
+
+
+def test_gzip_and_bare_resource_spans_array(request_bytes, tmp_path):
+    from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+    doc = MessageToDict(TracesData.FromString(request_bytes))
+    bare = json.dumps(doc["resourceSpans"]).encode()  # rotel's otlp_json record
+    assert _summary(bare) == _summary(request_bytes)
+    path = tmp_path / "spans.pb.gz"
+    path.write_bytes(gzip.compress(request_bytes))
+    loaded = load_spans(path)
+    assert len(loaded.spans) == 2 and not loaded.problems
+
+
+def test_broken_protobuf_and_gzip_are_problems_not_errors():
+    assert loads_spans(b"\x0a\xff\xff\xff").problems
+    assert loads_spans(b"\x1f\x8b garbage").problems
+    with pytest.raises(ValueError, match="inflates to more than"):
+        inflate(gzip.compress(b"x" * 10_000), limit=1_000)
