@@ -1,0 +1,50 @@
+"""tracectx stream: error analysis and alerting as a Kafka consumer group over the span stream.
+
+Run where the OTel Collector (or Jaeger v2, or rotel) already writes every span to Kafka:
+``tracectx stream --bootstrap-servers kafka:9092 --topic otlp_spans``. Instances with the same
+``--group`` share the partitions; each assembles the traces it owns, runs the same analysis as
+``tracectx graph`` and emits every error path (origin → propagators → absorber, or escape) to
+the paths topic, the rolling flow graph, alert rules and, optionally, back over OTLP as small
+traces that Jaeger shows as propagation graphs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tracectx_stream.paths import FlowWindow, path_records
+from tracectx_stream.settings import StreamSettings
+from tracectx_stream.worker import PathHandler, SpanStream, Stage
+
+__all__ = [
+    "FlowWindow",
+    "PathHandler",
+    "SpanStream",
+    "Stage",
+    "StreamSettings",
+    "build_stream",
+    "path_records",
+]
+
+
+def build_stream(
+    settings: StreamSettings,
+    *,
+    otlp_endpoint: str | None = None,
+    alerts: Path | None = None,
+    handlers: list[PathHandler] | None = None,
+) -> SpanStream:
+    """A `SpanStream` with the optional outputs wired: OTLP write-back, alert rules."""
+    out = list(handlers or [])
+    if otlp_endpoint:
+        from tracectx_stream.writeback import PathWriter
+
+        out.append(PathWriter.over_http(otlp_endpoint))
+    stages: list[Stage] = []
+    if alerts is not None:
+        from tracectx_stream.alerting import alert_handler
+
+        stage = alert_handler(alerts, settings)
+        out.append(stage)
+        stages.append(stage)
+    return SpanStream(settings, out, stages=stages)

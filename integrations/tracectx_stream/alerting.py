@@ -1,0 +1,171 @@
+"""Alerting at fleet scale: the same rules, YAML and sinks, fed by the stream's error paths.
+
+Each rule's windows are keyed by its group (``account_id``, …). To have exactly one instance own
+a window, error events are re-keyed through `alerts_topic`: one record per (rule, group) the
+event counts for — key ``rule/<name>/<group values>`` — and one per policy cluster — key
+``policy/<kind>/<resource>/<type>/<code>``. The alert stage is its own consumer group over that
+topic: the instance owning a key's partition evaluates that one rule (an `AlertEngine` per rule,
+so an event never counts in a window another instance owns) with in-memory windows by default.
+With ``redis:`` in the YAML, windows and the fire-once claim live in Redis, so they survive a
+rebalance or a restart and an alert is never fired twice by two owners. Each error id is counted
+once per window even when its spans are redelivered (windows de-duplicate ids).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from tracectx import semconv as sc
+from tracectx.alerting import AlertEngine, ErrorEvent, build_engine, load_config
+from tracectx.alerting.config import AlertConfig
+from tracectx.kinds import Alerting, KindError, get_kind, policy_for
+from tracectx_stream.settings import StreamSettings
+
+__all__ = ["AlertStage", "event_of"]
+
+_log = logging.getLogger("tracectx.stream")
+SEP = "/"
+
+
+def event_of(record: dict[str, Any]) -> ErrorEvent:
+    """The alert engine's view of an error path record (one event per error)."""
+    origin = record["origin"]
+    names = [n for n in (origin.get("name"), origin.get("service")) if n]
+    return ErrorEvent(
+        error_id=str(record["error_id"] or record["key"]),
+        kind=str(record["kind"] or "UNKNOWN"),
+        code=str(record["code"] or ""),
+        error_type=str(record["type"] or ""),
+        role=sc.ROLE_ORIGIN,
+        resources=tuple(names) or ("unknown",),
+        trace_id=str(record["trace_id"]),
+        span_id=str(origin["span_id"]),
+        timestamp=(origin.get("end_ns") or time.time_ns()) / 1e9,
+        service=str(origin.get("service", "")),
+        metadata=dict(record.get("metadata") or {}),
+        message=str(record.get("message") or ""),
+    )
+
+
+def _event_json(event: ErrorEvent) -> dict[str, Any]:
+    data = dataclasses.asdict(event)
+    data["resources"] = list(event.resources)
+    return data
+
+
+def _event_from(data: dict[str, Any]) -> ErrorEvent:
+    data = dict(data)
+    data["resources"] = tuple(data["resources"])
+    return ErrorEvent(**data)
+
+
+def _policy_alerts(kind_name: str) -> bool:
+    try:
+        kind = get_kind(kind_name)
+    except KindError:
+        kind = get_kind("UNKNOWN")
+    return policy_for(kind).alerting in (Alerting.ALWAYS, Alerting.IMMEDIATE)
+
+
+class AlertStage:
+    """Routes error paths to their owners (a path handler) and evaluates the owned keys (a
+    consumer loop run beside the stream)."""
+
+    def __init__(self, config: AlertConfig, settings: StreamSettings) -> None:
+        self.config = config
+        self.settings = settings
+        self.topic = f"{settings.rekey_topic.rsplit('.', 1)[0]}.error-events"
+        shared = build_engine(config, rules=[])  # sinks and windows, built once
+        self.policy = shared
+        self.engines = {
+            rule.name: AlertEngine(
+                [rule],
+                sinks=shared.sinks,
+                windows=shared.windows,
+                default_actions=shared.default_actions,
+                jaeger_template=shared.jaeger_template,
+                resend_interval=shared.resend_interval,
+                cluster_quiet=shared.cluster_quiet,
+            )
+            for rule in config.rules
+        }
+        self._producer: KafkaProducer | None = None
+        self.routed = 0
+        self.observed = 0
+
+    # -- routing (in the assembling stage) ------------------------------------------------
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.settings.bootstrap_servers, linger_ms=5, acks="all"
+            )
+        event = event_of(record)
+        payload = _event_json(event)
+        for name, engine in self.engines.items():
+            rule = engine.rules[0]
+            group = rule.group(event.metadata) if rule.accepts(event) is not None else None
+            if group is not None:
+                self._send(SEP.join(("rule", name, *group)), {"rule": name, "event": payload})
+        if _policy_alerts(event.kind):
+            key = SEP.join(("policy", event.kind, event.resource, event.error_type, event.code))
+            self._send(key, {"rule": None, "event": payload})
+
+    def _send(self, key: str, value: dict[str, Any]) -> None:
+        assert self._producer is not None
+        self._producer.send(
+            self.topic, key=key.encode(), value=json.dumps(value, default=str).encode()
+        )
+        self.routed += 1
+
+    def flush(self) -> None:
+        if self._producer is not None:
+            self._producer.flush()
+
+    # -- evaluation (its own consumer group) ---------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        s = self.settings
+        consumer = KafkaConsumer(self.topic, **s.consumer_config(f"{s.group}.alerts"))
+        last_tick = time.monotonic()
+        try:
+            while not stop.is_set():
+                batches = consumer.poll(timeout_ms=200)
+                for records in batches.values():
+                    for record in records:
+                        self._observe(record.value)
+                if batches:
+                    consumer.commit()
+                if time.monotonic() - last_tick >= 1.0:
+                    last_tick = time.monotonic()
+                    for engine in (self.policy, *self.engines.values()):
+                        engine.tick()
+        finally:
+            consumer.close(autocommit=False)
+
+    def _observe(self, raw: bytes | None) -> None:
+        try:
+            data = json.loads(raw or b"")
+            event = _event_from(data["event"])
+        except (ValueError, KeyError, TypeError):
+            _log.warning("tracectx stream: unreadable alert event skipped")
+            return
+        self.observed += 1
+        engine = self.engines.get(data.get("rule") or "")
+        if engine is None:
+            self.policy.observe(event)  # policy cluster: role origin, no rules
+        else:  # this rule only; as 'propagated' so the rule engine adds no policy alert
+            engine.observe(dataclasses.replace(event, role=sc.ROLE_PROPAGATED))
+
+
+def alert_handler(path: Path, settings: StreamSettings) -> AlertStage:
+    """The alert stage for the YAML file at `path`."""
+    return AlertStage(load_config(path), settings)

@@ -1,0 +1,94 @@
+"""``tracectx stream``: registered in the ``tracectx.commands`` entry-point group."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``stream`` subcommand."""
+    p = sub.add_parser(
+        "stream",
+        help="error analysis as a Kafka consumer group over the span stream",
+        description="Join a consumer group on OTLP span topics, assemble traces, find error "
+        "paths (origin, propagators, absorber) and emit them.",
+    )
+    p.add_argument("--bootstrap-servers", required=True)
+    p.add_argument("--topic", action="append", dest="topics", help="span topic (repeatable)")
+    p.add_argument("--group", default="tracectx-stream")
+    p.add_argument("--format", choices=("otlp_proto", "otlp_json", "auto"), default="auto")
+    p.add_argument(
+        "--partitioned-by-trace",
+        action="store_true",
+        help="input is keyed by trace id (Collector partition_traces_by_id): skip re-keying",
+    )
+    p.add_argument("--rekey-topic", default="tracectx.spans-by-trace")
+    p.add_argument("--paths-topic", default="tracectx.error-paths", help="'' to not write")
+    p.add_argument("--wait", type=float, default=10.0, help="seconds a trace must be quiet")
+    p.add_argument("--max-traces", type=int, default=100_000)
+    p.add_argument("--idle-exit", type=float, help="exit after this many seconds without input")
+    p.add_argument("--flow-snapshot", type=Path, help="write the flow graph JSON here on exit")
+    p.add_argument("--http", metavar="HOST:PORT", help="serve /flow, /stats, /healthz")
+    p.add_argument("--otlp-endpoint", help="write each error path back as a trace (OTLP/HTTP)")
+    p.add_argument("--alerts", type=Path, help="alert YAML: evaluate rules on the error paths")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tracectx_stream import StreamSettings, build_stream
+
+    settings = StreamSettings(
+        bootstrap_servers=args.bootstrap_servers,
+        topics=tuple(args.topics or ["otlp_spans"]),
+        group=args.group,
+        input_format=args.format,
+        partitioned_by_trace=args.partitioned_by_trace,
+        rekey_topic=args.rekey_topic,
+        paths_topic=args.paths_topic or None,
+        wait_s=args.wait,
+        max_traces=args.max_traces,
+        idle_exit_s=args.idle_exit,
+    )
+    stream = build_stream(settings, otlp_endpoint=args.otlp_endpoint, alerts=args.alerts)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stopping.is_set():
+            raise SystemExit(128 + signum)
+        stopping.set()
+        stream.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server = None
+    if args.http:
+        from tracectx_stream.http import serve
+
+        host, _, port = args.http.rpartition(":")
+        server = serve(
+            {
+                "/flow": stream.flow.snapshot,
+                "/stats": stream.stats.as_dict,
+                "/healthz": lambda: {"ok": True},
+            },
+            host or "127.0.0.1",
+            int(port),
+        )
+        print(f"tracectx stream: serving on {server.server_address}", file=sys.stderr, flush=True)
+    try:
+        stream.run()
+    finally:
+        if server is not None:
+            server.shutdown()
+        if args.flow_snapshot:
+            args.flow_snapshot.write_text(json.dumps(stream.flow.snapshot(), indent=1))
+        print(json.dumps(stream.stats.as_dict(), default=str), file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,160 @@
+"""Error paths as records, and the fleet-wide error flow as rolling counts.
+
+`path_records` turns the visualiser's analysis of one trace (the same code path as
+``tracectx graph``) into JSON-ready records, one per error, each with a stable `key`
+(``<trace id>/<error id or origin span>``): re-delivered spans give the same key, so a consumer
+of the paths topic (compacted, keyed by it) and the alert stage count each error once.
+`FlowWindow` keeps origin → propagator → absorber edge counts by service/operation and kind in
+time buckets, so the flow graph covers a rolling window with bounded memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter, OrderedDict
+from typing import Any
+
+from tracectx.viz.analysis import ErrorPath, TraceAnalysis
+from tracectx.viz.model import Span
+
+__all__ = ["FlowWindow", "SeenKeys", "outcome", "path_records"]
+
+SCHEMA = "tracectx.stream.path/v1"
+
+
+def outcome(path: ErrorPath) -> str:
+    """``absorbed`` (a span handled it), ``escaped`` (it left the trace's root) or ``open``."""
+    if path.absorber:
+        return "absorbed"
+    return "escaped" if path.escaped else "open"
+
+
+def _hop(span: Span | None, span_id: str) -> dict[str, Any]:
+    if span is None:
+        return {"span_id": span_id}
+    return {
+        "span_id": span_id,
+        "service": span.service,
+        "name": span.name,
+        "kind": span.kind,
+        "start_ns": span.start_ns,
+        "end_ns": span.end_ns,
+    }
+
+
+def path_records(analysis: TraceAnalysis) -> list[dict[str, Any]]:
+    """One JSON-ready record per error path of a trace."""
+    out = []
+    for path in analysis.errors:
+        spans = analysis.spans
+        out.append(
+            {
+                "schema": SCHEMA,
+                "key": f"{analysis.trace_id}/{path.error_id or path.origin}",
+                "trace_id": analysis.trace_id,
+                "error_id": path.error_id,
+                "kind": path.kind,
+                "code": path.code,
+                "type": path.error_type,
+                "message": path.message,
+                "exact": path.exact,
+                "outcome": outcome(path),
+                "origin": _hop(spans.get(path.origin), path.origin),
+                "propagators": [_hop(spans.get(s), s) for s in path.propagators],
+                "absorber": _hop(spans.get(path.absorber), path.absorber)
+                if path.absorber
+                else None,
+                "cause_id": path.cause_id,
+                "metadata": dict(path.metadata),
+                "remote_origin": list(path.remote_origin) if path.remote_origin else None,
+            }
+        )
+    return out
+
+
+class SeenKeys:
+    """The last `size` path keys handed out: re-delivered spans do not emit a path twice."""
+
+    def __init__(self, size: int = 200_000) -> None:
+        self.size = size
+        self._keys: OrderedDict[str, None] = OrderedDict()
+
+    def first_time(self, key: str) -> bool:
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self.size:
+            self._keys.popitem(last=False)
+        return True
+
+
+def _node(hop: dict[str, Any]) -> str:
+    return f"{hop.get('service', '?')}: {hop.get('name', hop['span_id'])}"
+
+
+class FlowWindow:
+    """Error flow counts over the last `horizon_s`, in buckets of `bucket_s`."""
+
+    def __init__(self, horizon_s: float = 3600.0, bucket_s: float = 60.0) -> None:
+        self.horizon_s, self.bucket_s = horizon_s, bucket_s
+        self._buckets: OrderedDict[int, dict[str, Counter[Any]]] = OrderedDict()
+
+    def _bucket(self, now: float) -> dict[str, Counter[Any]]:
+        index = int(now // self.bucket_s)
+        found = self._buckets.get(index)
+        if found is None:
+            found = self._buckets[index] = {
+                "edges": Counter(),
+                "origins": Counter(),
+                "outcomes": Counter(),
+            }
+        oldest = index - int(self.horizon_s // self.bucket_s)
+        while self._buckets and next(iter(self._buckets)) <= oldest:
+            self._buckets.popitem(last=False)
+        return found
+
+    def add(self, record: dict[str, Any], now: float | None = None) -> None:
+        """Count one error path record."""
+        bucket = self._bucket(time.time() if now is None else now)
+        chain = [record["origin"], *record["propagators"]]
+        if record["absorber"]:
+            chain.append(record["absorber"])
+        kind = record["kind"]
+        bucket["origins"][(_node(chain[0]), kind)] += 1
+        bucket["outcomes"][(_node(chain[-1]), record["outcome"])] += 1
+        for a, b in itertools.pairwise(chain):
+            if _node(a) != _node(b):
+                bucket["edges"][(_node(a), _node(b), kind)] += 1
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """The flow over the window, in the ``flow`` shape of ``tracectx graph --format json``
+        (edges with counts and kinds, top origins) plus outcomes by node."""
+        self._bucket(time.time() if now is None else now)
+        edges: Counter[tuple[str, str]] = Counter()
+        kinds: dict[tuple[str, str], Counter[str]] = {}
+        origins: Counter[str] = Counter()
+        origin_kinds: dict[str, Counter[str]] = {}
+        outcomes: dict[str, Counter[str]] = {}
+        for bucket in self._buckets.values():
+            for (a, b, kind), n in bucket["edges"].items():
+                edges[(a, b)] += n
+                kinds.setdefault((a, b), Counter())[kind] += n
+            for (node, kind), n in bucket["origins"].items():
+                origins[node] += n
+                origin_kinds.setdefault(node, Counter())[kind] += n
+            for (node, result), n in bucket["outcomes"].items():
+                outcomes.setdefault(node, Counter())[result] += n
+        return {
+            "window_s": self.horizon_s,
+            "edges": [
+                {"from": a, "to": b, "count": n, "kinds": dict(kinds[(a, b)])}
+                for (a, b), n in edges.most_common()
+            ],
+            "origins": [
+                {"node": node, "count": n, "kinds": dict(origin_kinds[node])}
+                for node, n in origins.most_common()
+            ],
+            "outcomes": {node: dict(c) for node, c in outcomes.items()},
+        }

@@ -1,0 +1,54 @@
+"""What a `tracectx stream` instance reads, writes and holds: one frozen settings object."""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["StreamSettings"]
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamSettings:
+    """Args:
+    bootstrap_servers: the Kafka cluster holding the span topic(s).
+    topics: span topics, as the OTel Collector's or rotel's Kafka exporter writes them.
+    group: consumer group; run more instances with the same group to scale out.
+    input_format: ``otlp_proto`` (the Collector's default), ``otlp_json``, or ``auto``.
+    partitioned_by_trace: the input is keyed by trace id (the Collector's
+        ``partition_traces_by_id``); otherwise spans are first re-keyed through `rekey_topic`
+        so that one instance assembles each trace.
+    rekey_topic: tracectx's own topic of span batches keyed by trace id.
+    paths_topic: where error paths are written (keyed by path key; None: not written).
+    wait_s: a trace is complete once no span of it arrived for this long.
+    max_traces: most traces held at once (the oldest is analysed early past it, and counted).
+    commit_interval_s: how often processed offsets are committed.
+    idle_exit_s: stop after this long without input, everything analysed (batch runs, tests).
+    """
+
+    bootstrap_servers: str
+    topics: tuple[str, ...] = ("otlp_spans",)
+    group: str = "tracectx-stream"
+    input_format: str = "auto"
+    partitioned_by_trace: bool = False
+    rekey_topic: str = "tracectx.spans-by-trace"
+    paths_topic: str | None = "tracectx.error-paths"
+    wait_s: float = 10.0
+    max_traces: int = 100_000
+    commit_interval_s: float = 2.0
+    idle_exit_s: float | None = None
+    client_id: str = "tracectx-stream"
+    consumer_options: dict[str, object] = dataclasses.field(default_factory=dict)
+
+    def consumer_config(self, group: str) -> dict[str, object]:
+        """kafka-python consumer settings for one stage's group (manual commits)."""
+        return {
+            "bootstrap_servers": self.bootstrap_servers,
+            "group_id": group,
+            "client_id": self.client_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "max_poll_interval_ms": 30_000,
+            "session_timeout_ms": 10_000,
+            "heartbeat_interval_ms": 1_000,
+            **self.consumer_options,
+        }

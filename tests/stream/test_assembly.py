@@ -1,0 +1,89 @@
+"""The stream's pure parts: trace assembly, committable offsets, path records and flow."""
+
+from __future__ import annotations
+
+from tracectx_stream.assembler import TraceAssembler
+from tracectx_stream.offsets import OffsetTracker
+from tracectx_stream.paths import FlowWindow, SeenKeys, path_records
+
+from tracectx.viz.analysis import analyse
+from tracectx.viz.model import Span
+
+
+def span(trace: str, sid: str, parent: str | None = None, *, error: bool = False) -> Span:
+    return Span(trace, sid, parent, f"op-{sid}", "svc", 0, 1_000, error=error)
+
+
+class TestAssembler:
+    def test_a_trace_is_handed_over_once_quiet(self):
+        asm = TraceAssembler(wait_s=5)
+        asm.add([span("t1", "a")], now=0, source=("p0", 1))
+        asm.add([span("t1", "b", "a")], now=3, source=("p0", 2))
+        assert asm.due(now=7) == []  # last span at 3: quiet only from 8
+        [done] = asm.due(now=8)
+        assert [s.span_id for s in done.spans] == ["a", "b"]
+        assert done.sources == {("p0", 1), ("p0", 2)}
+
+    def test_late_spans_are_counted_not_reanalysed(self):
+        asm = TraceAssembler(wait_s=1)
+        asm.add([span("t1", "a")], now=0)
+        asm.due(now=2)
+        assert asm.add([span("t1", "late")], now=3) == set()
+        assert asm.stats.late_spans == 1 and len(asm) == 0
+
+    def test_the_cap_hands_over_the_oldest_early_and_counts_it(self):
+        asm = TraceAssembler(wait_s=100, max_traces=3)
+        for i in range(5):
+            asm.add([span(f"t{i}", "a")], now=i)
+        assert len(asm) == 3 and asm.stats.evicted == 2
+        assert [b.trace_id for b in asm.due(now=5)] == ["t0", "t1"]
+
+    def test_busy_traces_are_handed_over_at_max_age(self):
+        asm = TraceAssembler(wait_s=2, max_age_s=10)
+        out = []
+        for t in range(0, 12):
+            asm.add([span("busy", f"s{t}")], now=t)
+            out += [(t, b.trace_id) for b in asm.due(now=t)]
+        assert out == [(10, "busy")]  # never quiet, handed over at 10 s of age
+        assert asm.stats.late_spans == 1  # the span at 11 s came after
+
+    def test_drop_forgets_traces_of_revoked_partitions(self):
+        asm = TraceAssembler(wait_s=5)
+        asm.add([span("t1", "a")], now=0, source=("p0", 1))
+        asm.add([span("t2", "a")], now=0, source=("p1", 1))
+        dropped = asm.drop(lambda b: not any(src[0] == "p0" for src in b.sources))
+        assert [b.trace_id for b in dropped] == ["t1"] and "t2" in asm
+
+
+class TestOffsets:
+    def test_commit_stops_at_the_oldest_record_still_pending(self):
+        t = OffsetTracker()
+        t.seen("p0", 0, traces=1)
+        t.seen("p0", 1, traces=2)
+        t.seen("p0", 2, traces=0)  # poison or late: nothing to wait for
+        assert t.committable() == {"p0": 0}
+        t.done([("p0", 0)])
+        assert t.committable() == {"p0": 1}
+        t.done([("p0", 1)])
+        assert t.committable() == {"p0": 1}  # still one trace of record 1 open
+        t.done([("p0", 1)])
+        assert t.committable() == {"p0": 3}
+        t.committed({"p0": 3})
+        assert t.committable() == {}
+
+
+def test_path_records_have_stable_keys_and_feed_the_flow():
+    spans = [span("t1", "root", error=True), span("t1", "leaf", "root", error=True)]
+    [analysis] = analyse(spans)
+    [record] = path_records(analysis)
+    assert record["key"] == f"t1/{record['error_id'] or 'leaf'}"
+    assert record["origin"]["span_id"] == "leaf" and record["outcome"] == "escaped"
+    seen = SeenKeys()
+    assert seen.first_time(record["key"]) and not seen.first_time(record["key"])
+    flow = FlowWindow(horizon_s=60, bucket_s=10)
+    flow.add(record, now=0)
+    snap = flow.snapshot(now=5)
+    assert snap["edges"] == [
+        {"from": "svc: op-leaf", "to": "svc: op-root", "count": 1, "kinds": {"UNKNOWN": 1}}
+    ]
+    assert flow.snapshot(now=120)["edges"] == []  # out of the rolling window
