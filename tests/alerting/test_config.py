@@ -148,6 +148,7 @@ def test_hostile_files_refused(source, message):
         ("resend_interval: 1.0e+999", r"resend_interval: inf is not a finite"),
         # constructors that used to raise ValueError/KeyError/AttributeError
         ("jaeger: !!int foo", r"jaeger: cannot read 'foo' as int"),
+        ("jaeger: !!int ''", r"jaeger: cannot read '' as int"),  # found by hypothesis
         ("jaeger: !!bool maybe", r"jaeger: cannot read 'maybe' as bool"),
         ("jaeger: !!timestamp x", r"jaeger: YAML tag .*timestamp' is not allowed"),
         ("jaeger: !!binary aGk=", r"jaeger: YAML tag .*binary' is not allowed"),

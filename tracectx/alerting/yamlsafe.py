@@ -69,7 +69,9 @@ class _StrictLoader(_Loader):  # type: ignore[valid-type,misc]
             return _Invalid(f"a number of {len(value)} characters (at most {MAX_NUMBER_CHARS})")
         try:
             return super().construct_object(node, deep)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # a core scalar constructor choking on its text (`!!int ''`)
             kind = node.tag.rsplit(":", 1)[-1]
             return _Invalid(f"cannot read {value[:40]!r} as {kind} ({type(exc).__name__})")
 
