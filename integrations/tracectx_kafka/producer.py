@@ -3,13 +3,22 @@
 `traced_send` is the one implementation; `TracedProducer`, `trace_producer` and the
 instrumentor only decide where it is hooked in. kafka-python's own contract is kept: headers
 may come positionally, as a tuple or as None; the returned future is the library's own.
-Delivery failures reported through that future are recorded on the span (ended at delivery).
+
+The ``send <topic>`` PRODUCER span ends when ``send()`` returns (as OTel's contrib
+instrumentation does), with the partition kafka-python chose; the offset the broker assigns
+later is not on it. Nothing waits on the broker with a span open: a send to a broker that is
+gone would otherwise hold one live SDK span per record until ``delivery_timeout_ms`` (42,820
+spans at peak in a 15 s outage). A delivery failure reported later through the future gets its
+own short ``deliver <topic>`` span instead — a child of the send span, covering the wait from
+``send()`` returning to the failure, recording the error by the contract (its origin; retriable
+Kafka errors are TRANSIENT). Per record in flight only the send span's context is held.
 """
 
 from __future__ import annotations
 
 import enum
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,17 +26,17 @@ from kafka import KafkaProducer
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Tracer
 
 from tracectx import record_error
-from tracectx_kafka.attributes import send_attributes
+from tracectx_kafka.attributes import SYSTEM, send_attributes
 from tracectx_kafka.classification import register
 from tracectx_kafka.headers import Headers, normalise, with_context
+from tracectx_kafka.tracing import tracer as _tracer
 
 __all__ = ["SendMode", "TracedProducer", "trace_producer", "traced_send"]
 
 _SEND_PARAMS = ("topic", "value", "key", "headers", "partition", "timestamp_ms")
-_tracer = trace.get_tracer("tracectx.kafka")
 _reentry = threading.local()
 
 
@@ -67,9 +76,14 @@ def _bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def traced_send(
-    send: Callable[..., Any], mode: SendMode, args: tuple[Any, ...], kwargs: dict[str, Any]
+    send: Callable[..., Any],
+    mode: SendMode,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    tracer: Tracer | None = None,
 ) -> Any:
-    """Call kafka-python's `send` (already bound to the producer) with trace context added."""
+    """Call kafka-python's `send` (already bound to the producer) with trace context added;
+    spans come from `tracer` (default: the global provider's ``tracectx_kafka`` tracer)."""
     if getattr(_reentry, "active", False):  # a traced subclass of an instrumented class
         return send(*args, **kwargs)
     call = _bind(args, kwargs)
@@ -79,13 +93,15 @@ def traced_send(
         if mode is SendMode.PROPAGATE or not isinstance(topic, str):
             call["headers"] = _cache.headers_for(otel_context.get_current(), call.get("headers"))
             return send(**call)
-        return _send_with_span(send, topic, call)
+        return _send_with_span(send, topic, call, _tracer(tracer))
     finally:
         _reentry.active = False
 
 
-def _send_with_span(send: Callable[..., Any], topic: str, call: dict[str, Any]) -> Any:
-    span = _tracer.start_span(
+def _send_with_span(
+    send: Callable[..., Any], topic: str, call: dict[str, Any], tracer: Tracer
+) -> Any:
+    span = tracer.start_span(
         f"send {topic}",
         kind=SpanKind.PRODUCER,
         attributes=send_attributes(topic, call.get("partition")),
@@ -97,21 +113,45 @@ def _send_with_span(send: Callable[..., Any], topic: str, call: dict[str, Any]) 
         record_error(exc, span)
         span.end()
         raise
-    future.add_callback(_delivered, span)
-    future.add_errback(_failed, span)
+    recording = span.is_recording()
+    partition = _partition(future)
+    if partition is not None and recording:
+        span.set_attribute("messaging.destination.partition.id", str(partition))
+    span.end()
+    add_errback = getattr(future, "add_errback", None)
+    if recording and add_errback is not None:
+        add_errback(_Pending(tracer, span.get_span_context(), topic, time.time_ns()).failed)
     return future
 
 
-def _delivered(span: Span, metadata: Any) -> None:
-    if span.is_recording():
-        span.set_attribute("messaging.destination.partition.id", str(metadata.partition))
-        span.set_attribute("messaging.kafka.offset", metadata.offset)
-    span.end()
+def _partition(future: Any) -> int | None:
+    """The partition kafka-python put the record in (known once ``send()`` returns)."""
+    tp = getattr(getattr(future, "_produce_future", None), "topic_partition", None)
+    partition = getattr(tp, "partition", None)
+    return partition if isinstance(partition, int) and partition >= 0 else None
 
 
-def _failed(span: Span, exc: BaseException) -> None:
-    record_error(exc, span)
-    span.end()
+class _Pending:
+    """What one record in flight holds until the broker answers: the ended send span's context
+    (not the span), to parent a ``deliver <topic>`` span should delivery fail."""
+
+    __slots__ = ("sent", "since", "topic", "tracer")
+
+    def __init__(self, tracer: Tracer, sent: SpanContext, topic: str, since: int) -> None:
+        self.tracer, self.sent, self.topic, self.since = tracer, sent, topic, since
+
+    def failed(self, exc: BaseException) -> None:
+        parent = trace.set_span_in_context(NonRecordingSpan(self.sent), Context())
+        span = self.tracer.start_span(
+            f"deliver {self.topic}",
+            context=parent,
+            start_time=self.since,
+            attributes={"messaging.system": SYSTEM, "messaging.destination.name": self.topic},
+        )
+        try:
+            record_error(exc, span)
+        finally:
+            span.end()
 
 
 class TracedProducer(KafkaProducer):  # type: ignore[misc]
