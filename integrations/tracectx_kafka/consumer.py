@@ -10,11 +10,21 @@
 
 The process span is a child of the producer's span by default, or (``link_to_producer=True``)
 a child of the current context with a link to it, per the messaging conventions.
+
+Ending a process span restores the context from before its record — whatever the loop body
+attached on top (a plain ``bind()``, say) — so nothing of one record (span, bound metadata)
+reaches the next record, the next ``poll`` or the code after the loop. After ``break`` the last
+record's span stays current until the next ``poll()``/``next()`` or ``close()``.
+
+Each record's headers are read once: the contexts ``poll()`` extracted for its links are kept
+(per thread, bounded) for the records' process spans, so a refused header is counted once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -22,28 +32,64 @@ from typing import Any
 from kafka import KafkaConsumer
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, Span, SpanKind, Tracer
 
 from tracectx import handled, record_error
 from tracectx_kafka.attributes import SYSTEM, record_attributes
 from tracectx_kafka.classification import register
-from tracectx_kafka.dlq import ERROR_HEADER, error_from_headers
+from tracectx_kafka.dlq import ERROR_HEADER, read_error
 from tracectx_kafka.headers import context_from_headers, header_map
+from tracectx_kafka.tracing import tracer as _tracer
 
 __all__ = ["RecordSpan", "TracedConsumer", "process_record", "trace_consumer", "traced_records"]
 
 MAX_LINKS = 128
-_tracer = trace.get_tracer("tracectx.kafka")
+MAX_REMEMBERED = 1024  # contexts read by poll() and not yet used by a process span, per thread
+
+
+class _Polled(threading.local):
+    """Contexts extracted by this thread's ``poll()`` for links, keyed by the identity of the
+    record's header list (kept alive with it, so the key cannot be reused); oldest dropped."""
+
+    def __init__(self) -> None:
+        self.contexts: dict[int, tuple[object, Context]] = {}
+
+    def remember(self, headers: object, ctx: Context) -> None:
+        contexts = self.contexts
+        contexts[id(headers)] = (headers, ctx)
+        while len(contexts) > MAX_REMEMBERED:
+            del contexts[next(iter(contexts))]
+
+    def take(self, headers: object) -> Context | None:
+        found = self.contexts.pop(id(headers), None)
+        return found[1] if found is not None and found[0] is headers else None
+
+
+_polled = _Polled()
+# Which record span this context opened last: reset()ting it tells whether end() runs in the
+# context its span was attached in (ContextVar.reset refuses a token from another context).
+_opened: contextvars.ContextVar[object] = contextvars.ContextVar("tracectx_kafka_record")
 
 
 class RecordSpan:
-    """The process span of one record, made current on creation; `end()` ends and detaches."""
+    """The process span of one record, made current on creation; `end()` ends it and restores
+    the context from before it, dropping whatever was attached on top meanwhile."""
 
-    __slots__ = ("_ctx", "_token", "span")
+    __slots__ = ("_marker", "_token", "span")
 
-    def __init__(self, record: Any, group: str | None = None, *, link: bool = False) -> None:
+    def __init__(
+        self,
+        record: Any,
+        group: str | None = None,
+        *,
+        link: bool = False,
+        tracer: Tracer | None = None,
+    ) -> None:
         headers = header_map(record.headers)
-        remote = context_from_headers(headers)
+        remote = _polled.take(record.headers)
+        if remote is None:
+            remote = context_from_headers(headers)
         remote_sc = trace.get_current_span(remote).get_span_context()
         if link:
             parent = otel_context.get_current()
@@ -52,27 +98,35 @@ class RecordSpan:
             links = [Link(remote_sc)] if remote_sc.is_valid else []
         else:
             parent, links = remote, []
-        self.span = _tracer.start_span(
+        self.span = _tracer(tracer).start_span(
             f"process {record.topic}",
             context=parent,
             kind=SpanKind.CONSUMER,
             links=links,
             attributes=record_attributes(record, group, "process"),
         )
-        self._ctx = trace.set_span_in_context(self.span, parent)
-        self._token: object | None = otel_context.attach(self._ctx)
-        dead = error_from_headers(headers) if ERROR_HEADER in headers else None
+        self._token: object | None = otel_context.attach(
+            trace.set_span_in_context(self.span, parent)
+        )
+        self._marker = _opened.set(self)
+        dead = read_error(record.headers, headers) if ERROR_HEADER in headers else None
         if dead is not None:
             handled(dead, self.span)
 
     def end(self, exc: BaseException | None = None) -> None:
-        """Record `exc` (if an `Exception`) as escaping, end the span, restore the context."""
+        """Record `exc` (if an `Exception`) as escaping, end the span, restore the context from
+        before the record (only where it was attached: ended from another thread or task, the
+        span ends and that context is left alone)."""
         if self._token is None:
             return
         if isinstance(exc, Exception):
             record_error(exc, self.span)
         token, self._token = self._token, None
-        if otel_context.get_current() is self._ctx:
+        try:
+            _opened.reset(self._marker)
+        except ValueError:  # another context: this one never had the record attached
+            pass
+        else:
             otel_context.detach(token)  # type: ignore[arg-type]
         self.span.end()
 
@@ -99,10 +153,12 @@ def traced_records(
     """``for record in traced_records(consumer.poll()):`` — each record in its own process
     span, current while the loop body runs. Accepts a poll result or any iterable of records."""
     group = _group(consumer) if consumer is not None else None
+    state = getattr(consumer, "__dict__", {}).get("_tracectx_state")
+    tracer = state.tracer if isinstance(state, _State) else None
     batches = records.values() if isinstance(records, Mapping) else (records,)
     for batch in batches:
         for record in batch:
-            scope = RecordSpan(record, group, link=link)
+            scope = RecordSpan(record, group, link=link, tracer=tracer)
             try:
                 yield record
             finally:
@@ -116,14 +172,15 @@ def _group(consumer: Any) -> str | None:
 
 
 class _State:
-    """Per-consumer bookkeeping: the open process span and whether poll() is ours."""
+    """Per-consumer bookkeeping: the open process span, whether poll() is ours, the tracer."""
 
-    __slots__ = ("current", "iterating", "link")
+    __slots__ = ("current", "iterating", "link", "tracer")
 
-    def __init__(self, link: bool) -> None:
+    def __init__(self, link: bool, tracer: Tracer | None = None) -> None:
         self.current: RecordSpan | None = None
         self.iterating = False
         self.link = link
+        self.tracer = tracer
 
     def end_current(self, exc: BaseException | None = None) -> None:
         current, self.current = self.current, None
@@ -131,10 +188,10 @@ class _State:
             current.end(exc)
 
 
-def _state(consumer: Any, link: bool = False) -> _State:
+def _state(consumer: Any, link: bool = False, tracer: Tracer | None = None) -> _State:
     state = consumer.__dict__.get("_tracectx_state")
     if state is None:
-        state = consumer.__dict__["_tracectx_state"] = _State(link)
+        state = consumer.__dict__["_tracectx_state"] = _State(link, tracer)
     return state  # type: ignore[no-any-return]
 
 
@@ -147,7 +204,7 @@ def traced_next(next_record: Any, consumer: Any) -> Any:
         record = next_record()
     finally:
         state.iterating = False
-    state.current = RecordSpan(record, _group(consumer), link=state.link)
+    state.current = RecordSpan(record, _group(consumer), link=state.link, tracer=state.tracer)
     return record
 
 
@@ -160,19 +217,26 @@ def traced_poll(poll: Any, consumer: Any, args: tuple[Any, ...], kwargs: dict[st
     start = time.time_ns()
     records = poll(*args, **kwargs)
     if records:
-        _receive_span(records, _group(consumer), start)
+        _receive_span(records, _group(consumer), start, state.tracer)
     return records
 
 
-def _receive_span(records: Mapping[Any, list[Any]], group: str | None, start: int) -> None:
+def _receive_span(
+    records: Mapping[Any, list[Any]], group: str | None, start: int, tracer: Tracer | None
+) -> None:
     topics = sorted({tp.topic for tp in records})
     count = sum(len(batch) for batch in records.values())
     links: list[Link] = []
+    read = 0
     for batch in records.values():
         for record in batch:
-            if len(links) >= MAX_LINKS:
+            if read >= MAX_LINKS:
                 break
-            sc = trace.get_current_span(context_from_headers(record.headers)).get_span_context()
+            read += 1
+            ctx = context_from_headers(record.headers)
+            if record.headers:
+                _polled.remember(record.headers, ctx)
+            sc = trace.get_current_span(ctx).get_span_context()
             if sc.is_valid:
                 links.append(Link(sc, {"messaging.kafka.offset": record.offset}))
     attrs: dict[str, Any] = {
@@ -186,7 +250,7 @@ def _receive_span(records: Mapping[Any, list[Any]], group: str | None, start: in
     if group:
         attrs["messaging.consumer.group.name"] = group
     name = f"poll {topics[0]}" if len(topics) == 1 else "poll"
-    span = _tracer.start_span(
+    span = _tracer(tracer).start_span(
         name, kind=SpanKind.CONSUMER, links=links, attributes=attrs, start_time=start
     )
     span.end()

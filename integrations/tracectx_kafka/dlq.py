@@ -4,23 +4,43 @@
 (replacing the record's old propagation headers) and the error envelope (kind, code, redacted
 metadata, error id, origin) in the ``tracectx-error`` header. `dlq_error` reads it back; a DLQ
 consumer's process span shows the same error id (the span absorbed it).
+
+Each envelope is read once: the process span of a dead-lettered record reads it (to show the
+error it absorbed) and `dlq_error` on that record returns the same rebuilt error, so a bad one
+is counted once too. Reading never raises: a header that is not there gives None; one that is
+there but unusable (duplicated, None, not bytes, over `MAX_ENVELOPE_BYTES`, not UTF-8, not an
+envelope — however deeply nested) gives None too, counted by `tracectx.metrics.note_rejected`
+under a fixed reason with a fixed detail: nothing from the inbound bytes reaches the metric
+labels or the log.
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Mapping
 from typing import Any
 
 from tracectx import TracedError, handled
-from tracectx.envelope import EnvelopeError, dumps_envelope, loads_envelope
+from tracectx.envelope import MAX_ENVELOPE_BYTES, EnvelopeError, dumps_envelope, loads_envelope
 from tracectx.metrics import note_rejected
-from tracectx_kafka.headers import TRANSPORT, header_map, normalise, with_context
+from tracectx_kafka.headers import DUPLICATE, TRANSPORT, header_map, normalise, with_context
 
-__all__ = ["ERROR_HEADER", "SOURCE_HEADER", "dlq_error", "error_from_headers", "send_to_dlq"]
+__all__ = [
+    "ERROR_HEADER",
+    "SOURCE_HEADER",
+    "dlq_error",
+    "error_from_headers",
+    "read_error",
+    "send_to_dlq",
+]
 
 ERROR_HEADER = "tracectx-error"
 SOURCE_HEADER = "tracectx-dlq-source"
 _OWN_HEADERS = frozenset({ERROR_HEADER, SOURCE_HEADER})
+# The last envelope read in this context: (the record's header list, what it gave).
+_last_read: contextvars.ContextVar[tuple[object, TracedError | None] | None] = (
+    contextvars.ContextVar("tracectx_kafka_last_envelope", default=None)
+)
 
 
 def send_to_dlq(
@@ -54,20 +74,53 @@ def send_to_dlq(
 
 def dlq_error(record: Any) -> TracedError | None:
     """The error a record was dead-lettered with, rebuilt with its identity; None if the record
-    has no (usable) ``tracectx-error`` header — a corrupt one is counted and logged."""
-    return error_from_headers(header_map(record.headers))
+    has no (usable) ``tracectx-error`` header — an unusable one is counted and logged. Never
+    raises, whatever the headers hold."""
+    headers = getattr(record, "headers", None)
+    last = _last_read.get()
+    if last is not None and headers is not None and last[0] is headers:
+        return last[1]  # its process span read it already
+    return read_error(headers)
+
+
+def read_error(headers: Any, view: Mapping[str, Any] | None = None) -> TracedError | None:
+    """`dlq_error` on a record's header list (`view`: its `header_map`, if made already);
+    remembered for this context, so reading the same record again does not count again."""
+    view = header_map(headers) if view is None else view
+    if ERROR_HEADER not in view:
+        return None
+    found = error_from_headers(view)
+    _last_read.set((headers, found))
+    return found
 
 
 def error_from_headers(headers: Mapping[str, Any]) -> TracedError | None:
     """`dlq_error` on a `header_map`."""
-    raw = headers.get(ERROR_HEADER)
+    if ERROR_HEADER not in headers:
+        return None
+    text, reason = _envelope_text(headers[ERROR_HEADER])
+    if text is not None:
+        try:
+            return loads_envelope(text)
+        except (EnvelopeError, RecursionError):  # the envelope reader bounds depth; belt and braces
+            reason = "corrupt_envelope"
+    note_rejected(TRANSPORT, reason, ERROR_HEADER)
+    return None
+
+
+def _envelope_text(raw: Any) -> tuple[str | None, str]:
+    """The envelope header as text, or None and the (fixed) reason it is refused."""
     if raw is None:
-        return None
-    if not isinstance(raw, bytes | str):
-        note_rejected(TRANSPORT, "non-bytes error envelope")
-        return None
+        return None, "null_header"
+    if raw is DUPLICATE:
+        return None, "duplicate_header"
+    if not isinstance(raw, bytes | bytearray | memoryview | str):
+        return None, "wrong_type_header"
+    if (raw.nbytes if isinstance(raw, memoryview) else len(raw)) > MAX_ENVELOPE_BYTES:
+        return None, "oversized_header"
+    if isinstance(raw, str):
+        return raw, ""
     try:
-        return loads_envelope(raw)
-    except EnvelopeError as exc:
-        note_rejected(TRANSPORT, f"corrupt error envelope ({exc})")
-        return None
+        return bytes(raw).decode("utf-8"), ""
+    except UnicodeDecodeError:
+        return None, "non_utf8_header"

@@ -2,8 +2,9 @@
 
 Reading is strict where it matters: a propagation header that appears twice with different
 values is ambiguous (a forwarded record with a stale ``traceparent``) and is refused, as are
-``None`` and non-UTF-8 values; each refusal is counted by `tracectx.metrics.note_rejected`.
-Writing *replaces* existing propagation headers instead of appending to them.
+``None``, non-UTF-8, oversized and non-bytes values; each refusal is counted once by
+`tracectx.metrics.note_rejected` under one of its fixed reasons. Writing *replaces* existing
+propagation headers instead of appending to them.
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 
 from tracectx.metrics import note_rejected
-from tracectx.propagation import capture, extract
+from tracectx.propagation import BAGGAGE, MAX_HEADER_VALUE, capture, extract
 
-__all__ = ["HeaderGetter", "context_from_headers", "header_map", "normalise", "with_context"]
+__all__ = [
+    "DUPLICATE",
+    "HeaderGetter",
+    "context_from_headers",
+    "header_map",
+    "normalise",
+    "with_context",
+]
 
 Headers = list[tuple[str, bytes]]
 TRANSPORT = "kafka"
@@ -43,42 +51,67 @@ def _propagation_fields() -> frozenset[str]:
     return _fields[1]
 
 
-_DUPLICATE = object()
+DUPLICATE: Any = object()
+_TEXT = (bytes, bytearray, str)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal header values; only bytes and text are compared (a deeply nested or hostile
+    object is never asked for ``==``)."""
+    if a is b:
+        return True
+    return type(a) is type(b) and isinstance(a, _TEXT) and a == b
 
 
 def header_map(headers: Any) -> dict[str, Any]:
     """Lower-cased header name → value, in one pass; a name seen twice with different values
-    maps to a duplicate marker (refused on read)."""
+    maps to `DUPLICATE` (refused on read). Items that are not ``(str, value)`` pairs, and
+    headers that are not a list or tuple, are ignored."""
     out: dict[str, Any] = {}
-    for item in headers or ():
+    if not isinstance(headers, list | tuple):
+        return out
+    for item in headers:
         if not (isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str)):
             continue
         key, value = item[0].lower(), item[1]
-        if key in out and out[key] != value:
-            value = _DUPLICATE
+        if key in out and not _same(out[key], value):
+            value = DUPLICATE
         out[key] = value
     return out
 
 
+def _size(value: bytes | bytearray | memoryview | str) -> int:
+    return value.nbytes if isinstance(value, memoryview) else len(value)
+
+
 class HeaderGetter(Getter[Mapping[str, Any]]):
-    """Reads a `header_map`; refuses duplicated, None and non-UTF-8 values (and counts them)."""
+    """Reads a `header_map`; refuses (and counts) duplicated, None, oversized, non-UTF-8 and
+    non-bytes values. The header name is the log detail: it is one the propagator asked for."""
 
     def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
-        raw = carrier.get(key)
+        if key not in carrier:
+            return None
+        raw = carrier[key]
         if raw is None:
-            if key in carrier:
-                note_rejected(TRANSPORT, f"None {key} header")
+            note_rejected(TRANSPORT, "null_header", key)
             return None
-        if raw is _DUPLICATE:
-            note_rejected(TRANSPORT, f"duplicated {key} header")
+        if raw is DUPLICATE:
+            note_rejected(TRANSPORT, "duplicate_header", key)
             return None
-        if isinstance(raw, bytes | bytearray | memoryview):
-            try:
-                return [bytes(raw).decode("utf-8")]
-            except UnicodeDecodeError:
-                note_rejected(TRANSPORT, f"non-UTF-8 {key} header")
-                return None
-        return [raw] if isinstance(raw, str) else None
+        if not isinstance(raw, bytes | bytearray | memoryview | str):
+            note_rejected(TRANSPORT, "wrong_type_header", key)
+            return None
+        if _size(raw) > MAX_HEADER_VALUE:
+            reason = "oversized_baggage" if key == BAGGAGE else "oversized_header"
+            note_rejected(TRANSPORT, reason, key)
+            return None
+        if isinstance(raw, str):
+            return [raw]
+        try:
+            return [bytes(raw).decode("utf-8")]
+        except UnicodeDecodeError:
+            note_rejected(TRANSPORT, "non_utf8_header", key)
+            return None
 
     def keys(self, carrier: Mapping[str, Any]) -> list[str]:
         return list(carrier)
