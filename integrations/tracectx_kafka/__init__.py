@@ -18,12 +18,15 @@ from typing import Any
 
 try:
     import kafka
-except ImportError as exc:  # pragma: no cover - exercised by the packaging test
-    raise ImportError(
-        "tracectx_kafka needs kafka-python 3.x: pip install 'tracectx[kafka]'"
+except ImportError as exc:
+    # ModuleNotFoundError: `opentelemetry-instrument` skips a missing library quietly, while a
+    # plain ImportError is logged with a full traceback on every start.
+    raise ModuleNotFoundError(
+        "tracectx_kafka needs kafka-python 3.x: pip install 'tracectx[kafka]'", name="kafka"
     ) from exc
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.trace import TracerProvider
 
 from tracectx_kafka import classification
 from tracectx_kafka.consumer import (
@@ -41,6 +44,7 @@ from tracectx_kafka.consumer import _state as _consumer_state
 from tracectx_kafka.dlq import ERROR_HEADER, dlq_error, send_to_dlq
 from tracectx_kafka.package import _instruments
 from tracectx_kafka.producer import SendMode, TracedProducer, trace_producer, traced_send
+from tracectx_kafka.tracing import tracer_of
 
 __all__ = [
     "ERROR_HEADER",
@@ -58,20 +62,26 @@ __all__ = [
 ]
 
 _PATCHED = ("send", "__next__", "poll", "close", "__exit__")
+_OPTIONS = frozenset({"tracer_provider", "send_mode", "link_to_producer"})
 
 
 class KafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Patch `kafka.KafkaProducer` and `kafka.KafkaConsumer` in place.
 
-    Keyword args of `instrument()`: ``send_mode`` (``"span"``, default, or ``"propagate"``) and
-    ``link_to_producer`` (process spans link to the producer instead of being its children).
+    Keyword args of `instrument()`: ``tracer_provider`` (default: the global one),
+    ``send_mode`` (``"span"``, default, or ``"propagate"``) and ``link_to_producer`` (process
+    spans link to the producer instead of being its children); any other is a `TypeError`.
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
-        classification.register()
+        unknown = sorted(set(kwargs) - _OPTIONS)
+        if unknown:
+            raise TypeError(f"KafkaInstrumentor.instrument() got unexpected option(s) {unknown}")
+        provider: TracerProvider | None = kwargs.get("tracer_provider")
+        tracer = tracer_of(provider) if provider is not None else None  # looked up once
         mode = SendMode(kwargs.get("send_mode", SendMode.SPAN))
         link = bool(kwargs.get("link_to_producer", False))
         producer, consumer = kafka.KafkaProducer, kafka.KafkaConsumer
@@ -79,12 +89,12 @@ class KafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         original_send = producer.send
 
         def send(self: Any, *args: Any, **kw: Any) -> Any:
-            return traced_send(original_send.__get__(self), mode, args, kw)
+            return traced_send(original_send.__get__(self), mode, args, kw, tracer)
 
         def own(self: Any) -> bool:
             if isinstance(self, _TracedConsumerMixin):
                 return False
-            _consumer_state(self, link)
+            _consumer_state(self, link, tracer)
             return True
 
         def next_(self: Any) -> Any:
@@ -104,6 +114,7 @@ class KafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 _consumer_state(self).end_current(exc)
             return originals["__exit__"](self, exc_type, exc, tb)
 
+        classification.register(classification.INSTRUMENTOR)
         self._originals = {"send": original_send, **originals}
         producer.send = send
         for name, fn in (
@@ -116,6 +127,7 @@ class KafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             setattr(consumer, name, fn)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        kafka.KafkaProducer.send = self._originals["send"]
-        for name in _PATCHED[1:]:
+        for name in reversed(_PATCHED[1:]):
             setattr(kafka.KafkaConsumer, name, self._originals[name])
+        kafka.KafkaProducer.send = self._originals["send"]
+        classification.unregister(classification.INSTRUMENTOR)

@@ -1,0 +1,213 @@
+"""KafkaInstrumentor hygiene, OTel contrib style: the given tracer provider (one tracer, named
+after the package and its version), misspelt options refused, uninstrument undoes everything
+instrument did, and a missing kafka-python is skipped quietly by ``opentelemetry-instrument``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.helpers import all_named
+from tracectx import traced
+from tracectx.tracing import VERSION
+from tracectx_kafka import KafkaInstrumentor, TracedProducer
+
+pytestmark = pytest.mark.integration
+
+
+class CountingProvider(TracerProvider):
+    """An SDK provider that counts tracer look-ups."""
+
+    lookups = 0
+
+    def get_tracer(self, *args, **kwargs):
+        self.lookups += 1
+        return super().get_tracer(*args, **kwargs)
+
+
+def test_tracer_provider_used_with_one_tracer_lookup(spans, bootstrap, make_topic):
+    topic = make_topic()
+    exporter = InMemorySpanExporter()
+    provider = CountingProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = KafkaInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        producer = KafkaProducer(bootstrap_servers=bootstrap)
+        for _ in range(20):
+            producer.send(topic, b"v")
+        producer.flush(10)
+        producer.close()
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
+        )
+        consumer.assign([TopicPartition(topic, 0)])
+        for n, _record in enumerate(consumer, 1):
+            if n == 20:
+                break
+        consumer.close()
+    finally:
+        instrumentor.uninstrument()
+    mine = exporter.get_finished_spans()
+    assert [s.name for s in mine].count(f"send {topic}") == 20
+    assert [s.name for s in mine].count(f"process {topic}") == 20
+    assert {(s.instrumentation_scope.name, s.instrumentation_scope.version) for s in mine} == {
+        ("tracectx_kafka", VERSION)
+    }
+    assert not all_named(spans, f"send {topic}")  # nothing went to the global provider
+    assert provider.lookups == 1
+
+
+def test_default_tracer_is_named_and_cached(spans, bootstrap, make_topic, monkeypatch):
+    from opentelemetry import trace
+
+    topic = make_topic()
+    producer = TracedProducer(bootstrap_servers=bootstrap)
+    producer.send(topic, b"warm").get(10)
+    global_provider = trace.get_tracer_provider()
+    lookups = []
+    original = type(global_provider).get_tracer
+    monkeypatch.setattr(
+        global_provider,
+        "get_tracer",
+        lambda *a, **kw: lookups.append(a) or original(global_provider, *a, **kw),
+    )
+    with traced("request"):
+        for _ in range(20):
+            producer.send(topic, b"v")
+    producer.flush(10)
+    producer.close()
+    assert [a for a in lookups if a[0] == "tracectx_kafka"] == []
+    sends = all_named(spans, f"send {topic}")
+    assert {(s.instrumentation_scope.name, s.instrumentation_scope.version) for s in sends} == {
+        ("tracectx_kafka", VERSION)
+    }
+
+
+def test_misspelt_option_refused_before_anything_is_patched():
+    send = KafkaProducer.send
+    instrumentor = KafkaInstrumentor()
+    with pytest.raises(TypeError, match="tracer_provder"):
+        instrumentor.instrument(tracer_provder=TracerProvider())
+    assert KafkaProducer.send is send
+    instrumentor.instrument(send_mode="propagate")  # still possible, and accepted
+    try:
+        assert KafkaProducer.send is not send
+    finally:
+        instrumentor.uninstrument()
+    assert KafkaProducer.send is send
+
+
+def run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+def test_uninstrument_removes_the_classification_it_added():
+    """In a fresh process: no wrapper holds the Kafka classification there."""
+    out = run(
+        """
+        from kafka.errors import KafkaTimeoutError, NotLeaderForPartitionError
+        from tracectx import ErrorKind, classify, register_exception
+        from tracectx_kafka import KafkaInstrumentor, TracedProducer
+
+        errors = (KafkaTimeoutError(), NotLeaderForPartitionError())
+        kinds = lambda: [classify(e).name for e in errors]
+        instrumentor = KafkaInstrumentor()
+        print(kinds())
+        instrumentor.instrument()
+        print(kinds())
+        instrumentor.uninstrument()
+        print(kinds())
+        register_exception(KafkaTimeoutError, ErrorKind.BUSINESS)  # the app's own: kept
+        instrumentor.instrument()
+        instrumentor.uninstrument()
+        print(kinds())
+        """
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:4] == [
+        "['UNKNOWN', 'UNKNOWN']",
+        "['TRANSIENT', 'TRANSIENT']",
+        "['UNKNOWN', 'UNKNOWN']",
+        "['BUSINESS', 'UNKNOWN']",
+    ]
+
+
+def test_wrappers_keep_their_classification_after_uninstrument(bootstrap):
+    out = run(
+        f"""
+        from kafka.errors import KafkaTimeoutError
+        from tracectx import classify
+        from tracectx_kafka import KafkaInstrumentor, trace_consumer
+        from kafka import KafkaConsumer
+
+        instrumentor = KafkaInstrumentor()
+        instrumentor.instrument()
+        consumer = trace_consumer(KafkaConsumer(bootstrap_servers="{bootstrap}"))
+        instrumentor.uninstrument()  # the wrapped consumer still relies on the classification
+        print(classify(KafkaTimeoutError()).name)
+        consumer.close()
+        """
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "TRANSIENT"
+
+
+@pytest.fixture
+def no_kafka(tmp_path: Path) -> str:
+    """A PYTHONPATH on which ``import kafka`` fails as if kafka-python were not installed."""
+    fake = tmp_path / "kafka"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'kafka'\", name='kafka')\n"
+    )
+    return str(tmp_path)
+
+
+def test_missing_kafka_is_module_not_found(no_kafka):
+    out = run(
+        """
+        try:
+            import tracectx_kafka
+        except ModuleNotFoundError as exc:
+            print(type(exc).__name__, exc.name, "pip install" in str(exc))
+        """,
+        PYTHONPATH=no_kafka,
+    )
+    assert out.stdout.split() == ["ModuleNotFoundError", "kafka", "True"], out.stderr[-2000:]
+
+
+def test_opentelemetry_instrument_skips_missing_kafka_quietly(no_kafka):
+    bindir = Path(sys.executable).parent
+    out = subprocess.run(
+        [str(bindir / "opentelemetry-instrument"), sys.executable, "-c", "print('app ran')"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "PYTHONPATH": no_kafka,
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "kafka,celery,threading",
+        },
+    )
+    assert out.stdout.strip() == "app ran"
+    assert "tracectx_kafka" not in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
