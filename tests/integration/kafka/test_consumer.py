@@ -9,7 +9,7 @@ from kafka import KafkaConsumer, TopicPartition
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.helpers import all_named, by_name, current_ids, hex_span, hex_trace
-from tracectx import ErrorKind, bound, get_bound, new_error, traced
+from tracectx import ErrorKind, bound, configure, get_bound, new_error, traced
 from tracectx import semconv as sc
 from tracectx_kafka import (
     TracedConsumer,
@@ -54,6 +54,7 @@ def poll_until(consumer, n: int) -> dict:
 class TestIteration:
     def test_loop_body_runs_in_the_producers_trace(self, spans, bootstrap, make_topic):
         topic = make_topic()
+        configure(propagate_keys=["order"], baggage_allowlist=["order"])  # both sides
         produce(bootstrap, topic, 3)
         consumer = consumer_for(bootstrap, topic)
         seen = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from tests.helpers import all_named, current_ids, hex_trace
 from tests.integration.kafka.test_consumer import consumer_for
-from tracectx import get_bound, traced
+from tracectx import configure, get_bound, traced
 from tracectx.embedded import tansu_broker
 from tracectx_kafka import TracedProducer
 
@@ -18,13 +19,17 @@ pytestmark = pytest.mark.integration
 
 
 def test_producer_in_another_process(spans, bootstrap, make_topic):
+    """Bound metadata crosses only as both sides configure it: the producer process lists the
+    key in TRACECTX_PROPAGATE_KEYS, this consumer trusts it with baggage_allowlist."""
     topic = make_topic()
+    configure(baggage_allowlist=["order"])
     out = subprocess.run(
         [sys.executable, "-m", "tests.integration.kafka.producer_proc", bootstrap, topic, "3"],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
+        env={**os.environ, "TRACECTX_PROPAGATE_KEYS": "order"},
     )
     sent = out.stdout.split()
     consumer = consumer_for(bootstrap, topic)
