@@ -5,32 +5,41 @@ contextvars) is captured at ``submit``/``start`` and each piece of work runs in 
 of it, so nothing bound inside one task leaks into the next on the same worker thread, and pool
 threads never keep the context of whichever request first started them.
 
-Processes: contexts do not pickle, so the submitter's context travels as a W3C carrier (global
-propagators: traceparent + baggage, hence bound metadata) plus its structlog contextvars, and the
-child restores it in an empty context — nothing stale from a forked parent survives.
+Processes: contexts do not pickle, so the submitter's context travels as a W3C carrier plus
+its bound metadata and structlog contextvars, and the child restores it in an empty context.
+``submit`` itself runs in an empty context, so a worker forked by it — and the pool's
+``initializer`` — starts with nothing of the request that happened to fork it. Workers flush
+telemetry when they exit (fork and forkserver workers end with ``os._exit``: no atexit).
 
 Failures: work that raises without a span of its own gets one on the failure path only
-(`record_failure`), so success costs no span and no error goes unrecorded. Futures whose
-exception is never read are logged once when collected.
+(`record_failure`), so success costs no span and no error goes unrecorded; the metadata bound
+where it escaped rides with the exception (``metadata``), back to the caller or the parent.
+Futures whose exception is never read, and errors escaping a thread's ``run()``, are logged
+once with their trace id.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import multiprocessing
+import multiprocessing.util
+import os
 import pickle
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 import structlog
 
-from tracectx.context import bind, local_bound
+from tracectx.context import bind, get_bound, local_bound
 from tracectx.envelope import from_dict, to_dict
+from tracectx.errors import TracedError
 from tracectx.propagation import capture, restore
 from tracectx.recording import record_failure
+from tracectx.shutdown import flush_providers
 from tracectx.unobserved import report_unobserved
 
 __all__ = [
@@ -45,6 +54,8 @@ __all__ = [
     "prepare_thread",
     "process_call",
     "run_thread_in_context",
+    "start_in_context",
+    "submit_to_processes",
     "wrap_executor",
 ]
 
@@ -75,11 +86,34 @@ def bind_context(fn: Callable[P, R]) -> Callable[P, R]:
     return bound_call
 
 
+def _own_context(fn: Callable[..., Any]) -> contextvars.Context | None:
+    """The context `fn` runs itself in when it is ``partial(ctx.run, ...)`` (how
+    ``asyncio.to_thread`` hands work to the executor), else None."""
+    if isinstance(fn, functools.partial):
+        owner = getattr(fn.func, "__self__", None)
+        if isinstance(owner, contextvars.Context):
+            return owner
+    return None
+
+
+def _keep_metadata(exc: BaseException, ctx: contextvars.Context | None = None) -> None:
+    """Give a plain exception the metadata bound where it escaped the work (`ctx`, default the
+    current context) as ``metadata`` — what `tracectx.envelope.to_dict` reads — so it survives
+    the hop back to the caller."""
+    if isinstance(exc, TracedError) or isinstance(getattr(exc, "metadata", None), Mapping):
+        return
+    try:
+        exc.metadata = ctx.run(get_bound) if ctx is not None else get_bound()  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, RuntimeError):  # __slots__; `ctx` entered elsewhere
+        pass
+
+
 def _run_recorded(fn: Callable[..., R], args: Any, kwargs: Any, name: str | None = None) -> R:
     start = time.time_ns()
     try:
         return fn(*args, **kwargs)
     except Exception as exc:
+        _keep_metadata(exc, _own_context(fn))
         record_failure(exc, name or _work_name(fn), start_time=start)
         raise
 
@@ -126,10 +160,33 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
         return adopt_future(super().submit(bind_context(fn), *args, **kwargs))
 
 
+_exit_flush_pid: int | None = None
+
+
+def _flush_at_exit() -> None:
+    """In a pool worker, once: flush telemetry when the worker exits. Fork and forkserver
+    workers end with ``os._exit``, which skips atexit (and so the SDK's own flush), but runs
+    multiprocessing's finalizers."""
+    global _exit_flush_pid
+    pid = os.getpid()
+    if _exit_flush_pid == pid or multiprocessing.parent_process() is None:
+        return
+    _exit_flush_pid = pid
+    multiprocessing.util.Finalize(None, flush_providers, exitpriority=100)
+
+
+def _init_child(initializer: Callable[..., object] | None, *initargs: Any) -> None:
+    """The pool's initializer, wrapped: in an empty context, with the exit flush set up."""
+    _flush_at_exit()
+    if initializer is not None:
+        contextvars.Context().run(initializer, *initargs)
+
+
 def _run_in_child(
     carrier: dict[str, str], local: dict[str, Any], fn: Callable[..., R], args: Any, kwargs: Any
 ) -> R:
     """Runs in the pool's child process: restore the submitter's context, then the work."""
+    _flush_at_exit()
     return contextvars.Context().run(_restore_and_run, carrier, local, fn, args, kwargs)
 
 
@@ -161,15 +218,39 @@ def _picklable_log_context() -> dict[str, Any]:
 
 
 def process_call(fn: Callable[..., Any], args: Any, kwargs: Any) -> tuple[Any, ...]:
+    """What to submit to a process pool for ``fn(*args, **kwargs)`` in the current context."""
     local = {"log": _picklable_log_context(), "bound": dict(local_bound())}
     return (_run_in_child, capture(), local, fn, args, kwargs)
 
 
+def submit_to_processes(
+    submit: Callable[..., Future[Any]], fn: Callable[..., Any], args: Any, kwargs: Any
+) -> Future[Any]:
+    """Submit ``fn(*args, **kwargs)`` with a pool's `submit`: the call carries this context;
+    `submit` runs in an empty one, so a worker it forks starts with nothing of this request."""
+    call = process_call(fn, args, kwargs)
+    return adopt_future(contextvars.Context().run(submit, *call))
+
+
 class ContextProcessPoolExecutor(ProcessPoolExecutor):
-    """A `ProcessPoolExecutor` whose work runs in the submitter's trace, under any start method."""
+    """A `ProcessPoolExecutor` whose work runs in the submitter's trace, under any start method.
+
+    ``initializer`` runs in an empty context; workers flush telemetry when they exit.
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        mp_context: Any = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        init = functools.partial(_init_child, initializer)
+        super().__init__(max_workers, mp_context, init, initargs, **kwargs)
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
-        return adopt_future(super().submit(*process_call(fn, args, kwargs)))
+        return submit_to_processes(super().submit, fn, args, kwargs)
 
 
 class ContextExecutor(Executor):
@@ -181,7 +262,7 @@ class ContextExecutor(Executor):
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
         if self._processes:
-            return adopt_future(self.inner.submit(*process_call(fn, args, kwargs)))
+            return submit_to_processes(self.inner.submit, fn, args, kwargs)
         return adopt_future(self.inner.submit(bind_context(fn), *args, **kwargs))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -199,31 +280,75 @@ class ContextThread(threading.Thread):
     """A `Thread` that runs in the context of the code that called ``start()``.
 
     Holds for subclasses that override ``run()`` (the OTel threading instrumentation wraps
-    ``run`` and so misses them); ``threading.Timer``-style subclasses too.
+    ``run`` and so misses them); ``threading.Timer``-style subclasses too. An error escaping
+    ``run()`` is recorded on the starter's trace and logged once with its trace id.
     """
 
     def start(self) -> None:
-        prepare_thread(self, contextvars.copy_context())
-        super().start()
+        start_in_context(self, contextvars.copy_context(), super().start)
 
     def _bootstrap_inner(self) -> None:
         run_thread_in_context(self, super()._bootstrap_inner)  # type: ignore[misc]
 
 
+_CONTEXT_ATTR = "_tracectx_context"
+
+
 def prepare_thread(thread: threading.Thread, ctx: contextvars.Context) -> None:
-    """Make `thread` run in `ctx` and record what escapes its ``run()``, overridden or not."""
-    thread._tracectx_context = ctx  # type: ignore[attr-defined]
+    """Make `thread` run in `ctx` and record what escapes its ``run()``, overridden or not.
+
+    A no-op if the thread is prepared already (a `ContextThread` under `hooks.instrument`).
+    The wrapper removes itself when ``run()`` returns: a finished thread holds no cycle.
+    """
+    if isinstance(getattr(thread, _CONTEXT_ATTR, None), contextvars.Context):
+        return
+    setattr(thread, _CONTEXT_ATTR, ctx)
     run = thread.run
+    name = f"thread {thread.name}"
 
     def recorded_run() -> None:
-        _run_recorded(run, (), {}, f"thread {thread.name}")
+        start = time.time_ns()
+        try:
+            run()
+        except Exception as exc:
+            _keep_metadata(exc)
+            record_failure(exc, name, start_time=start)
+            report_unobserved(exc, name)
+            if threading.excepthook is not threading.__excepthook__:
+                raise  # the application's hook (or tracectx's) still sees it
+            # the default hook would only print the traceback a second time
+        finally:
+            thread.__dict__.pop("run", None)
 
     thread.run = recorded_run  # type: ignore[method-assign]
 
 
+def _forget(thread: threading.Thread) -> None:
+    thread.__dict__.pop("run", None)
+    thread.__dict__.pop(_CONTEXT_ATTR, None)
+
+
+def start_in_context(
+    thread: threading.Thread, ctx: contextvars.Context, start: Callable[[], None]
+) -> None:
+    """`prepare_thread` then `start` (the original ``Thread.start``); undone if it fails."""
+    fresh = not isinstance(getattr(thread, _CONTEXT_ATTR, None), contextvars.Context)
+    prepare_thread(thread, ctx)
+    try:
+        start()
+    except BaseException:
+        if fresh:
+            _forget(thread)
+        raise
+
+
 def run_thread_in_context(thread: threading.Thread, bootstrap: Callable[[], None]) -> None:
-    """Run a thread's bootstrap inside the context `prepare_thread` gave it, if any."""
-    ctx = getattr(thread, "_tracectx_context", None)
+    """Run a thread's bootstrap inside the context `prepare_thread` gave it, if any.
+
+    The context is taken off the thread first, so a second layer (a `ContextThread` under
+    `hooks.instrument`) finds none and runs inside the first instead of entering it twice.
+    """
+    ctx = thread.__dict__.pop(_CONTEXT_ATTR, None)
     if isinstance(ctx, contextvars.Context):
         ctx.run(bootstrap)
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from tracectx.classify import classify
-from tracectx.errors import error_id, get_origin
+from tracectx.errors import error_id, get_origin, type_name
 
 __all__ = ["report_unobserved"]
 
@@ -32,7 +32,7 @@ def report_unobserved(exc: BaseException, where: str) -> bool:
         kind.policy.log_level,
         "unobserved error in %s: %s: %s (kind=%s error_id=%s trace_id=%s)",
         where,
-        type(exc).__name__,
+        type_name(exc),
         exc,
         kind.name,
         error_id(exc),

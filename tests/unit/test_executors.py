@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextvars
+import gc
 import logging
 import multiprocessing
+import os
+import subprocess
+import sys
 import threading
+import weakref
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import pytest
 import structlog
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from tests.helpers import by_name, current_ids, hex_span, hex_trace
 from tests.unit import procwork
-from tracectx import ErrorKind, bound, get_bound, new_error, traced
+from tracectx import ErrorKind, bind, bound, get_bound, new_error, traced
 from tracectx import semconv as sc
+from tracectx.envelope import to_dict
 from tracectx.executors import (
     ContextProcessPoolExecutor,
     ContextThread,
@@ -276,6 +286,49 @@ class TestProcessPool:
         assert info.value.error_id == id_file.read_text()
         assert info.value.remote_type == "tests.unit.procwork.Unpicklable"
 
+    def test_workers_and_initializer_start_in_an_empty_context(self, method, spans):
+        """Under fork the worker used to keep the forking request's trace, bound metadata
+        (secrets included) and structlog context, and its initializer ran in them."""
+        ctx = multiprocessing.get_context(method)
+        pool = ContextProcessPoolExecutor(1, mp_context=ctx, initializer=procwork.remember_context)
+        with pool, traced("request"), bound(api_token="s3cr3t", tenant="t1"):
+            structlog.contextvars.bind_contextvars(request_id="r1")
+            seen = pool.submit(procwork.seen_by_initializer).result()
+        structlog.contextvars.clear_contextvars()
+        assert seen == {"trace_id": None, "parent_span_id": None, "bound": {}, "log_ctx": {}}
+
+    def test_plain_pool_under_instrument_forks_nothing_of_the_request(self, method, spans):
+        instrument()
+        try:
+            ctx = multiprocessing.get_context(method)
+            pool = concurrent.futures.ProcessPoolExecutor(
+                1, mp_context=ctx, initializer=procwork.remember_context
+            )
+            with pool, traced("request"), bound(api_token="s3cr3t"):
+                seen = pool.submit(procwork.seen_by_initializer).result()
+                child = pool.submit(procwork.whoami).result()
+                ids = current_ids()
+        finally:
+            uninstrument()
+        assert seen["trace_id"] is None and seen["bound"] == {}
+        assert (child["trace_id"], child["parent_span_id"]) == ids  # the work still gets it
+
+    @pytest.mark.parametrize("unpicklable", [False, True])
+    def test_metadata_bound_in_the_child_rides_back(self, method, unpicklable, spans):
+        with self._pool(method) as pool, traced("request"), bound(request="r1"):
+            with pytest.raises(Exception) as info:
+                pool.submit(procwork.bind_then_fail, unpicklable).result()
+        err = info.value
+        expected = {"request": "r1", "order_id": "o-7"}
+        assert to_dict(err)["metadata"] == expected
+        assert err.metadata == expected
+
+    def test_a_worker_that_dies_is_a_transient_error(self, method, spans):
+        with self._pool(method) as pool, pytest.raises(BrokenProcessPool), traced("request"):
+            pool.submit(procwork.die).result()
+        request = by_name(spans, "request")
+        assert request.attributes[sc.ATTR_KIND] == "TRANSIENT"
+
 
 def test_fork_origin_is_the_child_span(spans):
     """Under fork the child inherits the SDK provider: its failure span is the origin."""
@@ -293,3 +346,163 @@ def test_contextvars_copy_is_per_task():
     with ContextThreadPoolExecutor(1) as pool:
         assert pool.submit(lambda: (var.set(5), var.get())[1]).result() == 5
         assert pool.submit(var.get).result() == 0
+
+
+class TestThreadLifecycle:
+    def test_context_thread_under_instrument_starts_and_runs_in_the_starters_context(self, spans):
+        """Both layers used to enter the same Context: the thread died before start() returned."""
+        got = []
+        instrument()
+        try:
+            with traced("starter"), bound(job="j1"):
+                expected = current_ids()
+                thread = ContextThread(target=lambda: got.append((current_ids(), get_bound())))
+                starter = threading.Thread(target=thread.start, daemon=True)
+                starter.start()
+                starter.join(10)
+                assert not starter.is_alive(), "ContextThread.start() never returned"
+            thread.join(10)
+        finally:
+            uninstrument()
+        assert got == [(expected, {"job": "j1"})]
+
+    def test_context_thread_under_opentelemetry_instrument(self):
+        code = (
+            "from tracectx.executors import ContextThread\n"
+            "t = ContextThread(target=print, args=('ran',))\n"
+            "t.start()\n"
+            "t.join()\n"
+        )
+        env = {
+            **os.environ,
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "kafka,celery,threading",
+        }
+        bindir = Path(sys.executable).parent
+        out = subprocess.run(
+            [str(bindir / "opentelemetry-instrument"), sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert (out.returncode, out.stdout) == (0, "ran\n"), out.stderr[-2000:]
+
+    @pytest.mark.parametrize("instrumented", [False, True])
+    def test_a_finished_thread_is_freed_without_the_cyclic_gc(self, instrumented):
+        """Like a plain Thread: nothing keeps it alive once joined and dropped."""
+        if instrumented:
+            instrument()
+        gc.collect()
+        gc.disable()
+        try:
+            threads = [ContextThread(target=lambda: None)]
+            if instrumented:
+                threads.append(threading.Thread(target=lambda: None))
+            for thread in threads:
+                thread.start()
+                thread.join()
+            refs = [weakref.ref(t) for t in threads]
+            del threads, thread
+            assert [r() for r in refs] == [None] * len(refs)
+        finally:
+            gc.enable()
+            uninstrument()
+
+    def test_a_thread_that_fails_to_start_is_left_as_it_was(self, monkeypatch):
+        def refuse(self):
+            raise RuntimeError("can't start new thread")
+
+        monkeypatch.setattr(threading.Thread, "start", refuse)
+        thread = ContextThread(target=lambda: None)
+        with pytest.raises(RuntimeError):
+            thread.start()
+        assert "run" not in vars(thread) and "_tracectx_context" not in vars(thread)
+
+    def test_context_thread_error_is_logged_once_with_its_trace_id(
+        self, spans, caplog, capsys, monkeypatch
+    ):
+        """Without hooks.instrument(): recorded on the starter's trace *and* logged once."""
+        monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)
+
+        def boom():
+            bind(step="charge")
+            raise new_error(ErrorKind.BUSINESS, "thread failed")
+
+        with caplog.at_level(logging.ERROR, logger="tracectx.unobserved"), traced("starter"):
+            thread = ContextThread(target=boom, name="bg")
+            thread.start()
+            thread.join()
+        starter, failure = by_name(spans, "starter"), by_name(spans, "thread bg")
+        assert hex_trace(failure) == hex_trace(starter)
+        [line] = [r for r in caplog.records if r.name == "tracectx.unobserved"]
+        message = line.getMessage()
+        assert hex_trace(starter) in message and "tracectx.errors.TracedError" in message
+        assert "Exception in thread" not in capsys.readouterr().err  # not printed twice
+
+    def test_an_applications_excepthook_still_sees_context_thread_errors(self, monkeypatch):
+        seen = []
+        monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
+        thread = ContextThread(target=lambda: 1 / 0)
+        thread.start()
+        thread.join()
+        assert len(seen) == 1 and isinstance(seen[0], ZeroDivisionError)
+
+
+def messy_work() -> None:
+    """Work that leaves everything attached: a plain bind, a raw attach, structlog, then fails."""
+    bind(leaked="yes")
+    otel_context.attach(otel_context.set_value("tracectx-test-leak", 1))
+    structlog.contextvars.bind_contextvars(leaked="yes")
+    with traced("messy"):
+        raise ValueError("messy work failed")
+
+
+class TestContextAfterTheWork:
+    """Whatever the work attached and never detached, the caller's context is the one from
+    before (and so is a process worker's)."""
+
+    def _assert_unchanged(self, before):
+        assert otel_context.get_current() is before
+        assert get_bound() == {"request": "r1"}
+        assert structlog.contextvars.get_contextvars() == {}
+
+    def test_thread_pool_bind_context_thread(self, spans, monkeypatch):
+        monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)
+        with traced("request"), bound(request="r1"):
+            before = otel_context.get_current()
+            with ContextThreadPoolExecutor(1) as pool, pytest.raises(ValueError):
+                pool.submit(messy_work).result()
+            self._assert_unchanged(before)
+            with pytest.raises(ValueError):
+                bind_context(messy_work)()
+            self._assert_unchanged(before)
+            thread = ContextThread(target=messy_work)
+            thread.start()
+            thread.join()
+            self._assert_unchanged(before)
+
+    def test_process_child_wrapper(self, spans):
+        """What a pool worker runs, run here: the worker's own context comes out untouched."""
+        from tracectx.executors import process_call
+
+        with traced("request"), bound(request="r1"):
+            before = otel_context.get_current()
+            run, *call = process_call(messy_work, (), {})
+            with pytest.raises(ValueError):
+                run(*call)
+            self._assert_unchanged(before)
+
+    async def test_asyncio_paths(self, spans):
+        from tracectx import aio
+
+        with traced("request"), bound(request="r1"):
+            before = otel_context.get_current()
+            with pytest.raises(ValueError):
+                await aio.create_task(asyncio.to_thread(messy_work), span="task")
+            self._assert_unchanged(before)
+            with pytest.raises(ValueError):
+                await aio.run_in_executor(None, messy_work)
+            self._assert_unchanged(before)
