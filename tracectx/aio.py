@@ -7,6 +7,13 @@ coroutine — and (2) recording of failures nobody awaits. Each task gets a done
 reads the exception without retrieving it (asyncio's "never retrieved" check still works) and
 records it in the creator's trace; `instrument_loop` adds a task factory for ``loop.create_task``
 and an exception handler that logs unretrieved task errors once, with their trace id.
+
+Executor hops: asyncio hands the awaiting coroutine a *fresh* ``TimeoutError`` in place of the
+one the worker raised (``asyncio.futures._convert_future_exc``, a leftover from before 3.11,
+when ``concurrent.futures.TimeoutError`` was its own class) — a new error id, no origin, no
+metadata. `run_in_executor` gives the caller the worker's own exception; `keep_worker_errors`
+(installed by `tracectx.hooks.instrument`) does it for ``loop.run_in_executor`` and
+``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ __all__ = [
     "create_task",
     "gather",
     "instrument_loop",
+    "keep_worker_errors",
     "run_in_executor",
     "uninstrument_loop",
     "wait_for",
@@ -184,10 +192,51 @@ class TaskGroup(asyncio.TaskGroup):
         )
 
 
+def _noting(fn: Callable[..., T], raised: list[BaseException]) -> Callable[..., T]:
+    @functools.wraps(fn)
+    def call(*args: Any) -> T:
+        try:
+            return fn(*args)
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+
+    return call
+
+
 async def run_in_executor(executor: Any, fn: Callable[..., T], *args: Any) -> T:
-    """``loop.run_in_executor`` that runs `fn` in the caller's context (asyncio's does not)."""
+    """``loop.run_in_executor`` that runs `fn` in the caller's context (asyncio's does not),
+    and raises the worker's own exception (asyncio would raise a copy of a ``TimeoutError``)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor, bind_context(fn), *args)
+    raised: list[BaseException] = []
+    try:
+        return await loop.run_in_executor(executor, bind_context(_noting(fn, raised)), *args)
+    except Exception as exc:
+        if not raised or raised[0] is exc or type(raised[0]) is not type(exc):
+            raise
+        original = raised[0]
+    raise original  # outside the handler: the copy must not become its __context__
+
+
+def keep_worker_errors(convert: Callable[[BaseException], BaseException]) -> Callable[..., Any]:
+    """Wrap asyncio's future-exception converter so the awaiting side gets the worker's error.
+
+    Where the converted class is the same (``TimeoutError``, one class since 3.11) the worker's
+    exception itself is kept; where it differs (the concurrent ``CancelledError`` and
+    ``InvalidStateError``) the new one gets the worker's identity, traceback and causes.
+    """
+
+    @functools.wraps(convert)
+    def keeping(exc: BaseException) -> BaseException:
+        converted = convert(exc)
+        if converted is exc or type(converted) is type(exc):
+            return exc
+        converted.__dict__.update(exc.__dict__)
+        converted.__cause__, converted.__context__ = exc.__cause__, exc.__context__
+        converted.__suppress_context__ = exc.__suppress_context__
+        return converted.with_traceback(exc.__traceback__)
+
+    return keeping
 
 
 _TaskFactory = Callable[..., "asyncio.Future[Any]"]

@@ -1,11 +1,13 @@
 """`instrument()` / `uninstrument()`: context propagation for threads and pools you don't own.
 
 Patches, undoably: ``Thread.start`` (capture the starter's context; pool worker threads get an
-*empty* one), ``Thread._bootstrap_inner`` (run in it — subclasses overriding ``run()`` included),
-``ThreadPoolExecutor.submit`` (each item in a fresh copy of the submitter's context, so
-``loop.run_in_executor`` and ``executor.map`` are covered) and ``ProcessPoolExecutor.submit``
-(carrier to the child). Installs a ``threading.excepthook`` that records and logs errors of
-fire-and-forget threads, chained to any hook installed before.
+*empty* one), ``Thread._bootstrap_inner`` (run in it — subclasses overriding ``run()`` included;
+composes with `ContextThread`, which does the same itself), ``ThreadPoolExecutor.submit`` (each
+item in a fresh copy of the submitter's context, so ``loop.run_in_executor`` and
+``executor.map`` are covered), ``ProcessPoolExecutor.submit`` (carrier to the child, workers
+forked in an empty context) and asyncio's conversion of a worker's ``TimeoutError`` into a
+fresh one (see `tracectx.aio.keep_worker_errors`). Installs a ``threading.excepthook`` that
+records and logs errors of fire-and-forget threads, chained to any hook installed before.
 
 Registered as the ``tracectx_threading`` ``opentelemetry_instrumentor`` entry point, so
 ``opentelemetry-instrument`` finds it.
@@ -13,6 +15,7 @@ Registered as the ``tracectx_threading`` ``opentelemetry_instrumentor`` entry po
 
 from __future__ import annotations
 
+import asyncio.futures
 import contextvars
 import threading
 from collections.abc import Callable, Collection
@@ -22,12 +25,13 @@ from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
+from tracectx.aio import keep_worker_errors
 from tracectx.executors import (
     adopt_future,
     bind_context,
-    prepare_thread,
-    process_call,
     run_thread_in_context,
+    start_in_context,
+    submit_to_processes,
 )
 from tracectx.recording import record_failure
 from tracectx.unobserved import report_unobserved
@@ -65,9 +69,7 @@ def _start(original: Callable[[threading.Thread], None]) -> Callable[[threading.
             ctx = contextvars.Context()  # pool workers: never the first submitter's context
         else:
             ctx = contextvars.copy_context()
-        if getattr(self, "_tracectx_context", None) is None:
-            prepare_thread(self, ctx)
-        original(self)
+        start_in_context(self, ctx, lambda: original(self))
 
     return start
 
@@ -90,7 +92,7 @@ def _process_submit(original: Callable[..., Future[Any]]) -> Callable[..., Futur
     def submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         if getattr(fn, "__module__", "") == "tracectx.executors":
             return original(self, fn, *args, **kwargs)  # already carried by a tracectx wrapper
-        return adopt_future(original(self, *process_call(fn, args, kwargs)))
+        return submit_to_processes(lambda *call: original(self, *call), fn, args, kwargs)
 
     return submit
 
@@ -105,6 +107,8 @@ def instrument() -> None:
         _patch(threading.Thread, "_bootstrap_inner", _bootstrap)
         _patch(ThreadPoolExecutor, "submit", _thread_submit)
         _patch(ProcessPoolExecutor, "submit", _process_submit)
+        if "_convert_future_exc" in vars(asyncio.futures):
+            _patch(asyncio.futures, "_convert_future_exc", keep_worker_errors)
         _previous_excepthook = threading.excepthook
         threading.excepthook = excepthook
 
