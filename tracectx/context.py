@@ -174,6 +174,9 @@ def sanitize_baggage(ctx: Context) -> tuple[Context, int]:
 
     Called on every extract: entries past the limits, bad keys, oversized values and the legacy
     ``tracectx.bound`` entry are dropped; the rest kept — a hostile header never fails the hop.
+    So are entries whose key this service itself propagates (``propagate_keys``) but does not
+    trust (``baggage_allowlist``): forwarded on, a client's ``account_id=acc_VICTIM`` sent to an
+    edge would reach a downstream service that trusts ``account_id`` from its own upstream.
     Returns the clean context and how many entries were dropped.
     """
     entries = baggage.get_all(ctx)
@@ -183,12 +186,14 @@ def sanitize_baggage(ctx: Context) -> tuple[Context, int]:
     kept: dict[str, str] = {}
     total = 0
     dropped = 0
+    ours, trusted = cfg.propagate_keys, cfg.baggage_allowlist
     for key, value in entries.items():
         text = value if isinstance(value, str) else None
         size = len(key) + 1 + len(text or "")
         if (
             text is None
             or key == BOUND_KEYS_ENTRY
+            or (ours and _matches(key, ours) and not (trusted and _matches(key, trusted)))
             or len(kept) >= MAX_BAGGAGE_ENTRIES
             or total + size > MAX_BAGGAGE_BYTES
             or len(text) > cfg.max_value_length

@@ -152,7 +152,8 @@ def from_dict(data: Any) -> TracedError:
         raise EnvelopeError(f"envelope must be an object, not {type(data).__name__}")
     version = data.get("v", ENVELOPE_VERSION)
     if not isinstance(version, int) or isinstance(version, bool) or version > ENVELOPE_VERSION:
-        raise EnvelopeError(f"unsupported envelope version {version!r}")
+        shown = version if isinstance(version, int) else type(version).__name__
+        raise EnvelopeError(f"unsupported envelope version {str(shown)[:20]}")
     message = _str_field(data, "message", required=True, limit=MAX_MESSAGE) or ""
     eid = _str_field(data, "error_id", required=True, limit=32)
     if eid is None or not _HEX_ID.fullmatch(eid):

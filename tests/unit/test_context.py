@@ -134,3 +134,20 @@ class TestInboundBaggage:
         entries = baggage.get_all(ctx)
         assert len(entries) <= 180
         assert sum(len(k) + len(str(v)) + 1 for k, v in entries.items()) <= 8192
+
+
+class TestForwarding:
+    def test_an_untrusted_copy_of_a_key_we_propagate_is_not_forwarded(self):
+        """Edge: propagates account_id, trusts nothing inbound. A client's account_id must not
+        ride on to a worker that trusts account_id from its own upstream."""
+        configure(propagate_keys=["account_id"], baggage_allowlist=[])
+        ctx = extract({"baggage": "account_id=acc_VICTIM,synthetic=1"})
+        assert baggage.get_baggage("account_id", ctx) is None
+        assert baggage.get_baggage("synthetic", ctx) == "1"  # other baggage passes through
+        assert "acc_VICTIM" not in capture(ctx).get("baggage", "")
+
+    def test_a_trusted_key_from_upstream_is_forwarded(self):
+        configure(propagate_keys=["account_id"], baggage_allowlist=["account_id"])
+        ctx = extract({"baggage": "account_id=acc_1"})
+        assert get_bound(ctx) == {"account_id": "acc_1"}
+        assert "account_id=acc_1" in capture(ctx)["baggage"]

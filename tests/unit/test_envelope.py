@@ -177,3 +177,10 @@ class TestHostileEnvelopes:
     def test_inbound_metadata_is_redacted(self):
         err = from_dict({**to_dict(ValueError("x")), "metadata": {"password": "p", "a": 1}})
         assert err.metadata == {"password": "[REDACTED]", "a": 1}
+
+    def test_deep_version_value_is_an_envelope_error(self):
+        deep: object = 1
+        for _ in range(5_000):
+            deep = [deep]
+        with pytest.raises(EnvelopeError, match="unsupported envelope version list"):
+            from_dict({**to_dict(ValueError("x")), "v": deep})
