@@ -97,9 +97,10 @@ def _own_context(fn: Callable[..., Any]) -> contextvars.Context | None:
 
 
 def _keep_metadata(exc: BaseException, ctx: contextvars.Context | None = None) -> None:
-    """Give a plain exception the metadata bound where it escaped the work (`ctx`, default the
-    current context) as ``metadata`` — what `tracectx.envelope.to_dict` reads — so it survives
-    the hop back to the caller."""
+    """Give a plain exception the metadata bound in the context the work ran in (`ctx`, default
+    the current one) as ``metadata`` — what `tracectx.envelope.to_dict` reads — so it survives
+    the hop back to the caller. Bindings undone before it got here (a span or ``with bound()``
+    around the raise) are not seen; the origin span has recorded them."""
     if isinstance(exc, TracedError) or isinstance(getattr(exc, "metadata", None), Mapping):
         return
     try:
