@@ -124,3 +124,22 @@ def test_close_ends_the_open_record(spans, bootstrap, make_topic):
         consumer.close()
         assert_as_before(spans, before)
     assert len(all_named(spans, f"process {topic}")) == 1
+
+
+def test_closed_from_another_thread(spans, bootstrap, make_topic, caplog):
+    """The span ends; neither thread's context is touched by the other (and nothing is logged
+    about a context that cannot be detached there)."""
+    import threading
+
+    topic = make_topic()
+    produce(bootstrap, topic, 1)
+    consumer = consumer_for(bootstrap, topic)
+    worker = threading.Thread(target=lambda: handle(next(consumer)))
+    with traced("app"):
+        before = current_ids()
+        worker.start()
+        worker.join(30)
+        consumer.close()
+        assert current_ids() == before
+    assert len(all_named(spans, f"process {topic}")) == 1
+    assert "Failed to detach" not in caplog.text
