@@ -188,5 +188,15 @@ def test_a_thousand_rules_load():
     assert len(load_config(text).rules) == 1000
 
 
+def test_max_groups_per_rule_reaches_the_engine():
+    engine = build_engine(load_config("max_groups_per_rule: 500"))
+    try:
+        assert engine.groups.max_groups == 500
+    finally:
+        engine.close()
+    with pytest.raises(AlertConfigError, match=r"max_groups_per_rule: 0 is less than"):
+        load_config("max_groups_per_rule: 0")
+
+
 def test_empty_file_is_no_rules():
     assert load_config("").rules == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 
 import pytest
@@ -118,7 +119,9 @@ class TestWeighted:
     def test_decay_per_minute(self, received):
         from tracectx.alerting import AlertEngine
 
-        engine = AlertEngine([self.rule(received)])
+        # cooldown 3600: the score outlives 10 idle minutes (it is kept max(window, cooldown,
+        # 600 s) after its last add, in memory as in Redis)
+        engine = AlertEngine([dataclasses.replace(self.rule(received), cooldown=3600)])
         engine.observe(event("1", kind="FATAL", ts=0))
         engine.observe(event("2", kind="TRANSIENT", ts=600))  # 8 * 0.95**10 + 5 = 9.79
         assert received == []

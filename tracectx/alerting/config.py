@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 
 from tracectx.alerting.engine import AlertEngine
+from tracectx.alerting.groups import DEFAULT_MAX_GROUPS
 from tracectx.alerting.rules import Rule, RuleError
 from tracectx.alerting.schema import SCHEMA
 from tracectx.alerting.sinks import AlertmanagerSink, LogSink, Sink, WebhookSink
@@ -54,6 +55,7 @@ class AlertConfig:
     redis: str | None = None
     resend_interval: float = 60.0
     cluster_quiet: float = 300.0
+    max_groups_per_rule: int = DEFAULT_MAX_GROUPS
 
 
 def _path_key(error: jsonschema.ValidationError) -> list[tuple[int, int, str]]:
@@ -102,6 +104,7 @@ def load_config(source: str | bytes | Path) -> AlertConfig:
         redis=data.get("redis"),
         resend_interval=float(data.get("resend_interval", 60.0)),
         cluster_quiet=float(data.get("cluster_quiet", 300.0)),
+        max_groups_per_rule=int(data.get("max_groups_per_rule", DEFAULT_MAX_GROUPS)),
     )
 
 
@@ -124,6 +127,7 @@ def build_engine(config: AlertConfig, **overrides: Any) -> AlertEngine:
         "jaeger_template": config.jaeger,
         "resend_interval": config.resend_interval,
         "cluster_quiet": config.cluster_quiet,
+        "max_groups": config.max_groups_per_rule,
     }
     if config.redis:
         settings["windows"] = RedisWindows(config.redis)

@@ -23,6 +23,7 @@ from tracectx import semconv as sc
 from tracectx.alerting.alerts import MAX_SAMPLES, Alert
 from tracectx.alerting.delivery import join_queue
 from tracectx.alerting.events import ErrorEvent
+from tracectx.alerting.groups import DEFAULT_MAX_GROUPS, GroupLimiter
 from tracectx.alerting.rules import Action, Rule
 from tracectx.alerting.sinks import CallableSink, LogSink, Sink
 from tracectx.alerting.windows import MemoryWindows, Windows
@@ -34,6 +35,7 @@ _log = logging.getLogger("tracectx.alerting")
 _SEP = "\x1f"
 _POLICY_FIRES = (Alerting.IMMEDIATE, Alerting.ALWAYS)
 MAX_REMEMBERED = 10_000
+_POLICY = "(policy clusters)"  # their name in the group limiter (a rule so named shares its cap)
 
 
 class _LRU(collections.OrderedDict[str, Any]):
@@ -66,6 +68,10 @@ class AlertEngine:
         cluster_quiet: seconds without a new error (in any process sharing the windows) before
             a policy alert resolves.
         tick_interval: how often the background thread runs `tick()`.
+        max_groups: how many groups (``group_by`` values) one rule tracks at once, and how
+            many policy clusters; errors of further groups are not counted until some expire
+            (counted on ``tracectx.alerting.groups.overflow``). Group values come from error
+            metadata, so this bounds what a flood of distinct values can cost.
     """
 
     def __init__(
@@ -81,10 +87,11 @@ class AlertEngine:
         tick_interval: float = 1.0,
         max_queue: int = 10_000,
         clock: Callable[[], float] = time.time,
+        max_groups: int = DEFAULT_MAX_GROUPS,
     ) -> None:
         self.rules: list[Rule] = list(rules)
         self.sinks: dict[str, Sink] = {"log": LogSink(), **(sinks or {})}
-        self.windows: Windows = windows or MemoryWindows()
+        self.windows: Windows = windows if windows is not None else MemoryWindows()
         self.default_actions = tuple(default_actions)
         if jaeger_template and "{trace_id}" not in jaeger_template:
             jaeger_template = jaeger_template.rstrip("/") + "/trace/{trace_id}"
@@ -94,6 +101,7 @@ class AlertEngine:
         self.tick_interval = tick_interval
         self.clock = clock
         self.dropped = 0
+        self.groups = GroupLimiter(max_groups)
         self._lock = threading.RLock()
         self._firing: dict[str, _Firing] = {}
         self._metadata = _LRU()
@@ -109,6 +117,7 @@ class AlertEngine:
         """Add (or replace, by name) a rule."""
         with self._lock:
             self.rules = [r for r in self.rules if r.name != rule.name] + [rule]
+        self.groups.forget(rule.name)
         return rule
 
     def add_sink(self, name: str, sink: Sink) -> None:
@@ -143,8 +152,10 @@ class AlertEngine:
         if group is None:
             return None
         key = _SEP.join((rule.name, *group))
+        ttl = max(rule.window, rule.cooldown, 600.0) if rule.weighted else rule.window
+        if key not in self._firing and not self.groups.admit(rule.name, key, event.timestamp, ttl):
+            return None
         if rule.weighted:
-            ttl = max(rule.window, rule.cooldown, 600.0)
             value = self.windows.add_score(
                 key, event.error_id, event.timestamp, weight, rule.decay_factor, ttl
             )
@@ -161,10 +172,12 @@ class AlertEngine:
             return None
         if value is not None:
             samples = self._samples.get(key)
-            if samples is None:
-                samples = collections.deque(maxlen=MAX_SAMPLES)
+            if samples is None:  # a list, not a deque: a deque costs ~760 bytes empty
+                samples = []
                 self._samples.remember(key, samples)
             samples.append((event.trace_id, event.error_id))
+            if len(samples) > MAX_SAMPLES:
+                del samples[0]
         if not crossed or not self.windows.claim(key, rule.cooldown or rule.window):
             return None
         alert = Alert(
@@ -225,6 +238,10 @@ class AlertEngine:
         # The code is part of the cluster: FATAL E_DISK and FATAL E_TEMPLATES on one route are
         # two causes, two alerts.
         key = _SEP.join(("policy", kind_name, event.resource, event.error_type, event.code))
+        if key not in self._firing and not self.groups.admit(
+            _POLICY, key, event.timestamp, self.cluster_quiet
+        ):
+            return None
         # The cluster's window is shared like a rule's: every process's errors keep it firing.
         count = self.windows.add(key, event.error_id, event.timestamp, self.cluster_quiet)
         firing = self._firing.get(key)
@@ -279,6 +296,8 @@ class AlertEngine:
         alerts resolved."""
         now = self.clock() if now is None else now
         self._alerting.clear()  # policies may have changed: look them up again
+        self.windows.expire(now)  # memory follows the groups active within a window
+        self.groups.expire(now)
         with self._lock:
             current = list(self._firing.items())
         resolved = []

@@ -79,5 +79,6 @@ SCHEMA: dict[str, Any] = {
         "redis": {"type": "string", "pattern": "^rediss?://", "maxLength": 2000},
         "resend_interval": _SECONDS,
         "cluster_quiet": _SECONDS,
+        "max_groups_per_rule": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
     },
 }

@@ -8,17 +8,18 @@ and tries Redis again after ``retry_after`` seconds.
 
 from __future__ import annotations
 
-import collections
+import heapq
 import logging
 import math
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["MemoryWindows", "RedisWindows", "Windows"]
+__all__ = ["MemoryWindows", "RedisWindows", "Windows", "compact"]
 
 _log = logging.getLogger("tracectx.alerting")
 MAX_IDS = 100_000
+_Table = TypeVar("_Table", bound=dict[str, Any])
 
 
 class Windows(Protocol):
@@ -31,7 +32,8 @@ class Windows(Protocol):
     def add_score(
         self, key: str, error_id: str, ts: float, weight: float, decay: float, ttl: float
     ) -> float | None:
-        """Decay the score to `ts` and add `weight`; None if the id was counted already."""
+        """Decay the score to `ts` and add `weight`; None if the id was counted already.
+        The score (and the ids it counted) is forgotten `ttl` seconds after its last add."""
 
     def score(self, key: str, ts: float, decay: float) -> float:
         """The score decayed to `ts`."""
@@ -42,27 +44,70 @@ class Windows(Protocol):
     def release(self, key: str) -> None:
         """Forget a claim (the alert resolved)."""
 
+    def expire(self, now: float) -> None:
+        """Drop every window that expired by `now` (the engine calls it on each tick)."""
 
-class _Count:
-    __slots__ = ("entries", "ids")
+
+class _Ids:
+    """Error ids in arrival order with their times: a set plus a queue, in one dict and one
+    list (a deque costs ~760 bytes even when empty; most windows hold one or two ids)."""
+
+    __slots__ = ("head", "ids", "order")
 
     def __init__(self) -> None:
-        self.entries: collections.deque[tuple[float, str]] = collections.deque()
-        self.ids: set[str] = set()
+        self.ids: dict[str, float] = {}
+        self.order: list[str] = []
+        self.head = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, error_id: str, ts: float) -> bool:
+        if error_id in self.ids:
+            return False
+        self.ids[error_id] = ts
+        self.order.append(error_id)
+        if len(self.ids) > MAX_IDS:
+            self._pop()
+        return True
+
+    def _pop(self) -> None:
+        order = self.order
+        self.ids.pop(order[self.head], None)
+        self.head += 1
+        if self.head > 64 and self.head * 2 > len(order):  # compact: amortised O(1)
+            del order[: self.head]
+            self.head = 0
 
     def expire(self, floor: float) -> None:
-        entries, ids = self.entries, self.ids
-        while entries and entries[0][0] <= floor:
-            ids.discard(entries.popleft()[1])
+        """Forget ids at or before `floor` (arrival order is time order, near enough)."""
+        order, ids = self.order, self.ids
+        while self.head < len(order) and ids[order[self.head]] <= floor:
+            self._pop()
+        if not ids and order:
+            order.clear()
+            self.head = 0
+
+
+class _Count:
+    __slots__ = ("ids", "newest", "window")
+
+    def __init__(self, window: float) -> None:
+        self.ids = _Ids()
+        self.newest = -math.inf
+        self.window = window
+
+    def expires(self) -> float:
+        return self.newest + self.window
 
 
 class _Score:
-    __slots__ = ("ids", "last", "order", "value")
+    __slots__ = ("added", "ids", "last", "ttl", "value")
 
-    def __init__(self, ts: float) -> None:
+    def __init__(self, ts: float, ttl: float) -> None:
         self.value, self.last = 0.0, ts
-        self.ids: set[str] = set()
-        self.order: collections.deque[str] = collections.deque()
+        self.added, self.ttl = ts, ttl
+        self.ids = _Ids()
 
     def decay_to(self, ts: float, decay: float) -> float:
         if ts > self.last:
@@ -70,64 +115,145 @@ class _Score:
             self.last = ts
         return self.value
 
+    def expires(self) -> float:
+        return self.added + self.ttl
+
+
+class _Expiry:
+    """Which key of a table expires first: a heap with one entry per key. A popped key whose
+    window moved on is pushed back with its new expiry, so a key costs one entry however many
+    errors it counts, and dropping what expired costs O(log n) per key."""
+
+    __slots__ = ("heap",)
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[float, str]] = []
+
+    def push(self, when: float, key: str) -> None:
+        heapq.heappush(self.heap, (when, key))
+
+    def drop_expired(self, table: dict[str, Any], now: float) -> bool:
+        """Drop `table`'s items that expired by `now`; True if any was dropped."""
+        heap, dropped = self.heap, False
+        while heap and heap[0][0] <= now:
+            _, key = heapq.heappop(heap)
+            item = table.get(key)
+            if item is None:
+                continue
+            when = item.expires()
+            if when <= now:
+                del table[key]
+                dropped = True
+            else:
+                heapq.heappush(heap, (when, key))
+        return dropped
+
+
+def compact(table: _Table, peak: int) -> tuple[_Table, int]:
+    """`table`, copied if it shrank below a quarter of `peak` (a dict never gives back its
+    slots: 100k keys dropped would keep ~4 MB of empty table); and the peak to compare with
+    next time. Amortised O(1) per deleted key."""
+    if len(table) * 4 < peak:
+        table = type(table)(table)
+        return table, len(table)
+    return table, max(peak, len(table))
+
 
 class MemoryWindows:
-    """Windows in this process (the default)."""
+    """Windows in this process (the default). A window is dropped once it expired (its newest
+    error left it; a score `ttl` seconds after its last add; a claim after its cooldown), so
+    memory follows the keys active within a window, not every key ever seen."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts: dict[str, _Count] = collections.defaultdict(_Count)
+        self._counts: dict[str, _Count] = {}
         self._scores: dict[str, _Score] = {}
         self._claims: dict[str, float] = {}
+        self._count_expiry = _Expiry()
+        self._score_expiry = _Expiry()
+        self._claim_expiry: list[tuple[float, str]] = []
+        self._counts_peak = self._scores_peak = 0
+
+    @property
+    def held(self) -> int:
+        """How many windows (count and score) are held."""
+        return len(self._counts) + len(self._scores)
+
+    def _drop_expired(self, now: float) -> None:
+        if self._count_expiry.drop_expired(self._counts, now):
+            self._counts, self._counts_peak = compact(self._counts, self._counts_peak)
+        if self._score_expiry.drop_expired(self._scores, now):
+            self._scores, self._scores_peak = compact(self._scores, self._scores_peak)
+
+    def expire(self, now: float) -> None:
+        with self._lock:
+            self._drop_expired(now)
+            self._drop_claims(time.monotonic())
 
     def add(self, key: str, error_id: str, ts: float, window: float) -> int | None:
         with self._lock:
-            win = self._counts[key]
-            win.expire(ts - window)
-            if error_id in win.ids:
+            self._drop_expired(ts)
+            win = self._counts.get(key)
+            if win is None:
+                win = self._counts[key] = _Count(window)
+                self._counts_peak = max(self._counts_peak, len(self._counts))
+                self._count_expiry.push(ts + window, key)
+            win.window = window
+            win.ids.expire(ts - window)
+            if not win.ids.add(error_id, ts):
                 return None
-            win.entries.append((ts, error_id))
-            win.ids.add(error_id)
-            if len(win.entries) > MAX_IDS:
-                win.ids.discard(win.entries.popleft()[1])
-            return len(win.entries)
+            win.newest = max(win.newest, ts)
+            return len(win.ids)
 
     def count(self, key: str, ts: float, window: float) -> int:
         with self._lock:
+            self._drop_expired(ts)
             win = self._counts.get(key)
             if win is None:
                 return 0
-            win.expire(ts - window)
-            return len(win.entries)
+            win.ids.expire(ts - window)
+            return len(win.ids)
 
     def add_score(
         self, key: str, error_id: str, ts: float, weight: float, decay: float, ttl: float
     ) -> float | None:
         with self._lock:
+            self._drop_expired(ts)
             score = self._scores.get(key)
             if score is None:
-                score = self._scores[key] = _Score(ts)
+                score = self._scores[key] = _Score(ts, ttl)
+                self._scores_peak = max(self._scores_peak, len(self._scores))
+                self._score_expiry.push(ts + ttl, key)
             value = score.decay_to(ts, decay)
-            if error_id in score.ids:
+            score.ids.expire(ts - ttl)  # as in Redis: ids older than the ttl are forgotten
+            if not score.ids.add(error_id, ts):
                 return None
-            score.ids.add(error_id)
-            score.order.append(error_id)
-            if len(score.order) > MAX_IDS:
-                score.ids.discard(score.order.popleft())
+            score.added, score.ttl = max(score.added, ts), ttl
             score.value = value + weight
             return score.value
 
     def score(self, key: str, ts: float, decay: float) -> float:
         with self._lock:
+            self._drop_expired(ts)
             score = self._scores.get(key)
             return 0.0 if score is None else score.decay_to(ts, decay)
+
+    def _drop_claims(self, now: float) -> None:
+        heap, claims = self._claim_expiry, self._claims
+        while heap and heap[0][0] <= now:
+            _, key = heapq.heappop(heap)
+            until = claims.get(key)
+            if until is not None and until <= now:
+                del claims[key]
 
     def claim(self, key: str, ttl: float) -> bool:
         now = time.monotonic()
         with self._lock:
+            self._drop_claims(now)
             if self._claims.get(key, 0.0) > now:
                 return False
             self._claims[key] = now + ttl
+            heapq.heappush(self._claim_expiry, (now + ttl, key))
             return True
 
     def release(self, key: str) -> None:
@@ -145,13 +271,18 @@ _COUNT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
 return redis.call('ZCARD', KEYS[1])
 """
+# KEYS: score hash, ids zset. ARGV: now, weight, decay, error id ('' = read only), ttl.
+# A read never creates a key nor touches a TTL: only adds set them, to the rule's ttl.
 _SCORE = """
 local now = tonumber(ARGV[1])
 local added = 0
 if ARGV[4] ~= '' then
+  local ttl = tonumber(ARGV[5])
   added = redis.call('ZADD', KEYS[2], 'NX', now, ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[5]))
-  redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[5])))
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+  redis.call('EXPIRE', KEYS[2], math.ceil(ttl))
+elseif redis.call('EXISTS', KEYS[1]) == 0 then
+  return {0, '0'}
 end
 local v = redis.call('HMGET', KEYS[1], 's', 't')
 local s = tonumber(v[1]) or 0
@@ -159,7 +290,11 @@ local t = tonumber(v[2]) or now
 if now > t then s = s * math.pow(tonumber(ARGV[3]), (now - t) / 60) else now = t end
 if added == 1 then s = s + tonumber(ARGV[2]) end
 redis.call('HSET', KEYS[1], 's', tostring(s), 't', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[5])))
+if added == 1 then
+  redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[5])))
+elseif redis.call('TTL', KEYS[1]) == -1 then
+  redis.call('EXPIRE', KEYS[1], 3600)  -- never left without one (a key from elsewhere)
+end
 return {added, tostring(s)}
 """
 
@@ -252,7 +387,7 @@ class RedisWindows:
         keys = [self.prefix + key, self.prefix + key + ":ids"]
 
         def remote() -> float:
-            _, value = self._scripts["score"](keys=keys, args=[ts, 0, decay, "", 3600])
+            _, value = self._scripts["score"](keys=keys, args=[ts, 0, decay, "", 0])
             return float(value)
 
         return self._call(remote, lambda: self._local.score(key, ts, decay))  # type: ignore[no-any-return]
@@ -269,3 +404,7 @@ class RedisWindows:
             self._client.delete(self.prefix + "claim:" + key)
 
         self._call(remote, lambda: self._local.release(key))
+
+    def expire(self, now: float) -> None:
+        """Redis drops its windows by TTL; this drops the local fallback's expired ones."""
+        self._local.expire(now)
