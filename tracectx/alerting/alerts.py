@@ -1,20 +1,29 @@
 """An alert: one group of errors (a rule and its group values, or a kind+resource+type+code
-cluster), with what a responder needs — trace ids, error ids, kind, code, Jaeger links."""
+cluster), with what a responder needs — trace ids, error ids, kind, code, Jaeger links.
+
+Its outputs (``labels()``, ``annotations()``, ``to_dict()``, ``to_alertmanager()``) are what
+leaves the process: group values pass through `tracectx.redaction.redact` (a ``password`` or
+``card_number`` group shows the mask), and every text that came from errors or spans (group
+values, resource, service, error type, code) is cut to `MAX_LABEL_VALUE` characters.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import re
 from collections import deque
 from typing import Any
 
 from tracectx.alerting.events import ErrorEvent
 from tracectx.kinds import KindError, get_kind
+from tracectx.redaction import redact
 
-__all__ = ["Alert", "label_name"]
+__all__ = ["MAX_LABEL_VALUE", "Alert", "bounded", "label_name"]
 
 MAX_SAMPLES = 5
+MAX_LABEL_VALUE = 256
 _LABEL = re.compile(r"[^a-zA-Z0-9_]")
 _SEVERITY = {"FATAL": "critical", "UNKNOWN": "error", "BUSINESS": "warning", "TRANSIENT": "info"}
 
@@ -23,6 +32,11 @@ def label_name(key: str) -> str:
     """A Prometheus-legal label name for a metadata key."""
     name = _LABEL.sub("_", key) or "_"
     return name if not name[0].isdigit() else "_" + name
+
+
+def bounded(text: str, limit: int = MAX_LABEL_VALUE) -> str:
+    """`text` cut to `limit` characters (``…`` marks the cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _iso(ts: float) -> str:
@@ -82,33 +96,45 @@ class Alert:
             return None
         return self.jaeger_template.format(trace_id=trace_id)
 
+    def shown_group(self) -> dict[str, str]:
+        """The group values as they may leave the process: redacted, each bounded."""
+        return {k: bounded(str(v)) for k, v in redact(self.group).items()}
+
+    @property
+    def public_key(self) -> str:
+        """A stable id for the alert across firing and resolved (`key` holds raw group values,
+        which may be sensitive, so outputs carry this digest instead)."""
+        digest = hashlib.blake2b(self.key.encode("utf-8", "replace"), digest_size=8).hexdigest()
+        return f"{bounded(self.name, 100)}:{digest}"
+
     def labels(self) -> dict[str, str]:
         labels = {
             "alertname": self.name,
             "severity": self.severity,
             "kind": self.kind,
-            "resource": self.resource,
+            "resource": bounded(self.resource),
         }
         if self.error_type:
-            labels["error_type"] = self.error_type
+            labels["error_type"] = bounded(self.error_type)
         if self.policy and self.code:
-            labels["code"] = self.code
+            labels["code"] = bounded(self.code)
         if self.service:
-            labels["service"] = self.service
-        for key, value in self.group.items():
-            labels.setdefault(label_name(key), value)
+            labels["service"] = bounded(self.service)
+        for key, value in self.shown_group().items():
+            labels.setdefault(label_name(bounded(key, 100)), value)
         return labels
 
     def annotations(self) -> dict[str, str]:
+        where = bounded(self.resource)
         notes = {
-            "summary": f"{self.name}: {self.count} {self.kind} error(s) on {self.resource}",
+            "summary": f"{self.name}: {self.count} {self.kind} error(s) on {where}",
             "description": self.reason,
             "trace_ids": ",".join(self.trace_ids),
             "error_id": self.error_ids[-1] if self.error_ids else "",
             "error_ids": ",".join(self.error_ids),
             "kind": self.kind,
-            "code": self.code,
-            "error_types": ",".join(sorted(self.error_types)),
+            "code": bounded(self.code),
+            "error_types": ",".join(bounded(t) for t in sorted(self.error_types)),
             "count": str(self.count),
         }
         if self.score is not None:
@@ -123,11 +149,11 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view for webhooks and callables."""
         return {
-            "key": self.key,
+            "key": self.public_key,
             "status": "resolved" if self.resolved_at else "firing",
             "labels": self.labels(),
             "annotations": self.annotations(),
-            "group": dict(self.group),
+            "group": self.shown_group(),
             "startsAt": _iso(self.started_at),
             "endsAt": _iso(self.resolved_at) if self.resolved_at else None,
         }

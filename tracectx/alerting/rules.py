@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -25,6 +26,7 @@ from tracectx.kinds import KindError, get_kind
 __all__ = ["Rule", "RuleError"]
 
 Action = str | Callable[..., Any]
+MAX_GROUP_VALUE = 128
 _MISSING = object()
 
 
@@ -134,13 +136,19 @@ class Rule:
         return False
 
     def group(self, metadata: Mapping[str, Any]) -> tuple[str, ...] | None:
-        """The values of ``group_by`` in `metadata`; None if one is missing."""
+        """The values of ``group_by`` in `metadata`; None if one is missing. A value longer
+        than `MAX_GROUP_VALUE` becomes its start plus a digest of the whole: still one group
+        per value, but window keys (in memory or Redis) and labels stay small."""
         values = []
         for key in self.group_by:
             value = metadata.get(key)
             if value is None:
                 return None
-            values.append(str(value))
+            text = str(value)
+            if len(text) > MAX_GROUP_VALUE:
+                digest = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8)
+                text = f"{text[: MAX_GROUP_VALUE - 20]}…#{digest.hexdigest()}"
+            values.append(text)
         return tuple(values)
 
     def accepts(self, event: ErrorEvent) -> float | None:

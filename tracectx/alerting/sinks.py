@@ -13,10 +13,23 @@ import httpx
 
 from tracectx.alerting.alerts import Alert
 from tracectx.alerting.delivery import Dispatcher
+from tracectx.safetext import escape_control
 
 __all__ = ["AlertmanagerSink", "CallableSink", "LogSink", "Sink", "WebhookSink"]
 
 _LEVELS = {"critical": logging.CRITICAL, "error": logging.ERROR, "warning": logging.WARNING}
+_LOG_LIMIT = 1000
+
+
+def _escaped(value: Any) -> Any:
+    """`value` with every string in it (keys too) passed through `escape_control`."""
+    if isinstance(value, str):
+        return escape_control(value)
+    if isinstance(value, dict):
+        return {escape_control(str(k)): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
 
 
 class Sink(Protocol):
@@ -27,7 +40,10 @@ class Sink(Protocol):
 
 
 class LogSink:
-    """One log line per alert on ``tracectx.alerts``, at the alert's severity."""
+    """One log line per alert on ``tracectx.alerts``, at the alert's severity. Text from errors
+    and spans is shown escaped (`tracectx.safetext.escape_control`), so a newline or an ANSI
+    sequence in a resource or group value cannot forge a log line or drive a terminal; the
+    structured ``alert`` field (redacted like every output) is escaped the same way."""
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger or logging.getLogger("tracectx.alerts")
@@ -38,10 +54,10 @@ class LogSink:
         self.logger.log(
             level,
             "alert %s %s: %s",
-            alert.name,
+            escape_control(alert.name, limit=200),
             state,
-            alert.annotations().get("summary", ""),
-            extra={"alert": alert.to_dict()},
+            escape_control(alert.annotations().get("summary", ""), limit=_LOG_LIMIT),
+            extra={"alert": _escaped(alert.to_dict())},
         )
 
     def close(self) -> None:

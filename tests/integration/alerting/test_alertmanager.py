@@ -140,3 +140,19 @@ def test_redis_down_falls_back_to_local_windows_and_says_so_once(caplog):
     assert len(received) == 1 and windows.degraded
     warnings = [r for r in caplog.records if "Redis unavailable" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_alertmanager_gets_bounded_redacted_labels(am):
+    sink = AlertmanagerSink(am.url)
+    rule = sentinel_rule(group_by=["account_id", "api_key"], threshold=0)
+    engine = AlertEngine([rule], sinks={"am": sink})
+    account = "acc_" + "9" * 50_000  # inbound text: a huge group value
+    with plugged(ErrorStreamProcessor([engine.observe])):
+        raise_on("payment", account_id=account, api_key="sk_live_secret")
+    assert sink.dispatcher.flush(10) and sink.dispatcher.delivered == 1
+    (alert,) = am.wait_for(lambda a: a["labels"].get("alertname") == "payment-business-burst")
+    labels = alert["labels"]
+    assert labels["api_key"] == "[REDACTED]"
+    assert labels["account_id"].startswith("acc_999") and len(labels["account_id"]) <= 256
+    assert "sk_live_secret" not in str(alert)
+    engine.close()

@@ -67,3 +67,18 @@ def test_dead_webhook_is_retried_then_counted_never_raised():
     assert sink.dispatcher.flush(20)
     assert (sink.dispatcher.failed, sink.dispatcher.delivered) == (1, 0)
     engine.close()
+
+
+def test_webhook_body_never_carries_a_sensitive_group_value(gateway):
+    url, received = gateway
+    sink = WebhookSink(url)
+    rule = sentinel_rule(actions=["sms"], group_by=["card_number"], threshold=0)
+    engine = AlertEngine([rule], sinks={"sms": sink})
+    with plugged(ErrorStreamProcessor([engine.observe])):
+        raise_on("payment", card_number="4111111111111111")
+    assert sink.dispatcher.flush(10)
+    ((_, body),) = received
+    assert "4111111111111111" not in json.dumps(body)  # nor in "key", which used to carry it
+    assert body["group"] == {"card_number": "[REDACTED]"}
+    assert body["labels"]["card_number"] == "[REDACTED]"
+    engine.close()
