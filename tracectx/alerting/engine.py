@@ -6,7 +6,9 @@ window's claim fires, and the claim is the cooldown. Independently, the kind pol
 the first sighting of an error whose kind alerts ``immediate`` (FATAL) or ``always`` (UNKNOWN,
 with the stack), one alert per kind + resource + error type + code cluster. `tick()` re-sends firing
 alerts and resolves those whose condition cleared. `submit()` + `start()` run all of it on a
-background thread, so span processing never waits for Redis or a receiver.
+background thread, so span processing never waits for Redis or a receiver. Rules are found
+by the event's kind and resource (`RuleIndex`), not scanned; how many groups a rule tracks is
+capped (`GroupLimiter`), and `tick()` drops expired windows.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tracectx.alerting.alerts import MAX_SAMPLES, Alert
 from tracectx.alerting.delivery import join_queue
 from tracectx.alerting.events import ErrorEvent
 from tracectx.alerting.groups import DEFAULT_MAX_GROUPS, GroupLimiter
+from tracectx.alerting.index import RuleIndex
 from tracectx.alerting.rules import Action, Rule
 from tracectx.alerting.sinks import CallableSink, LogSink, Sink
 from tracectx.alerting.windows import MemoryWindows, Windows
@@ -90,6 +93,8 @@ class AlertEngine:
         max_groups: int = DEFAULT_MAX_GROUPS,
     ) -> None:
         self.rules: list[Rule] = list(rules)
+        self._index = RuleIndex(self.rules)
+        self._indexed = self.rules  # the list `_index` was built from
         self.sinks: dict[str, Sink] = {"log": LogSink(), **(sinks or {})}
         self.windows: Windows = windows if windows is not None else MemoryWindows()
         self.default_actions = tuple(default_actions)
@@ -118,7 +123,15 @@ class AlertEngine:
         with self._lock:
             self.rules = [r for r in self.rules if r.name != rule.name] + [rule]
         self.groups.forget(rule.name)
+        self._reindex()
         return rule
+
+    def _reindex(self) -> RuleIndex:
+        """Index `rules` (also if a caller changed the list in place, e.g. appended)."""
+        with self._lock:
+            self._index = RuleIndex(self.rules)
+            self._indexed = self.rules
+            return self._index
 
     def add_sink(self, name: str, sink: Sink) -> None:
         self.sinks[name] = sink
@@ -136,7 +149,11 @@ class AlertEngine:
             self._metadata.remember(event.error_id, metadata)
         else:
             metadata = self._metadata.get(event.error_id) or {}
-        fired = [a for rule in self.rules if (a := self._apply_rule(rule, event, metadata))]
+        index = self._index
+        if self.rules is not self._indexed or len(self.rules) != len(index.rules):
+            index = self._reindex()  # `rules` was reassigned or changed in place
+        rules = index.candidates(event.kind, event.resources)
+        fired = [a for rule in rules if (a := self._apply_rule(rule, event, metadata))]
         alert = self._apply_policy(event)
         if alert is not None:
             fired.append(alert)
@@ -296,6 +313,7 @@ class AlertEngine:
         alerts resolved."""
         now = self.clock() if now is None else now
         self._alerting.clear()  # policies may have changed: look them up again
+        self._index.forget_kinds()
         self.windows.expire(now)  # memory follows the groups active within a window
         self.groups.expire(now)
         with self._lock:

@@ -1,0 +1,56 @@
+"""Rules indexed by what they match, so an event is checked against the rules that may count it
+instead of every rule: by kind (a rule's kinds or weights, looked up once per kind), then by
+resource (rules naming an exact resource sit in a dict; only glob rules are tried in turn)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tracectx.alerting.rules import Rule
+
+__all__ = ["RuleIndex"]
+
+_GLOB = frozenset("*?[")
+MAX_KINDS = 1024  # event kinds remembered; beyond, the cache starts over (kinds are few)
+
+
+class _ForKind:
+    __slots__ = ("exact", "globs")
+
+    def __init__(self, rules: Iterable[tuple[int, Rule]]) -> None:
+        self.exact: dict[str, list[tuple[int, Rule]]] = {}
+        self.globs: list[tuple[int, Rule]] = []
+        for pos, rule in rules:
+            if _GLOB.isdisjoint(rule.resource):
+                self.exact.setdefault(rule.resource, []).append((pos, rule))
+            else:
+                self.globs.append((pos, rule))
+
+
+class RuleIndex:
+    """The rules of an engine, in order, with ``candidates(kind, resources)``: the rules that
+    count an error of `kind` on one of `resources`, in rule order."""
+
+    def __init__(self, rules: Iterable[Rule] = ()) -> None:
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self._kinds: dict[str, _ForKind] = {}
+
+    def candidates(self, kind: str, resources: tuple[str, ...]) -> list[Rule]:
+        entry = self._kinds.get(kind)
+        if entry is None:
+            if len(self._kinds) >= MAX_KINDS:
+                self._kinds.clear()
+            weighs = ((pos, r) for pos, r in enumerate(self.rules) if r.weight(kind) is not None)
+            entry = self._kinds[kind] = _ForKind(weighs)
+        found: dict[int, Rule] = {}
+        for name in resources:
+            for pos, rule in entry.exact.get(name, ()):
+                found[pos] = rule
+        for pos, rule in entry.globs:
+            if rule.matches_resource(resources):
+                found[pos] = rule
+        return [found[pos] for pos in sorted(found)] if len(found) > 1 else [*found.values()]
+
+    def forget_kinds(self) -> None:
+        """Look kinds up again (a kind may have been registered since)."""
+        self._kinds.clear()
