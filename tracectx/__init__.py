@@ -4,7 +4,14 @@ The public API is re-exported here; submodules hold the details.
 """
 
 from tracectx.breaker import BreakerState, CircuitBreaker, CircuitOpenError
-from tracectx.classify import classify, is_kind, register_exception, register_predicate
+from tracectx.classify import (
+    classify,
+    is_kind,
+    register_exception,
+    register_predicate,
+    unregister_exception,
+    unregister_predicate,
+)
 from tracectx.config import configure, reset_defaults
 from tracectx.context import bind, bound, get_bound, unbind
 from tracectx.envelope import EnvelopeError, from_dict, to_dict
@@ -75,5 +82,7 @@ __all__ = [
     "to_dict",
     "traced",
     "unbind",
+    "unregister_exception",
+    "unregister_predicate",
     "wrap_executor",
 ]

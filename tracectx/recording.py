@@ -90,7 +90,21 @@ def meta_attributes(metadata: Mapping[str, Any]) -> dict[str, str | bool | int |
 
 
 def _metadata(exc: BaseException) -> Mapping[str, Any]:
-    return exc.metadata if isinstance(exc, TracedError) else get_bound()
+    """An error's metadata: a `TracedError`'s own, else what was bound where it was born —
+    remembered on the exception at its origin, since the context that bound it is gone by the
+    time the error crosses a hop (a process pool, a Celery result)."""
+    if isinstance(exc, TracedError):
+        return exc.metadata
+    found = getattr(exc, "metadata", None)
+    if isinstance(found, Mapping):
+        return found
+    bound = get_bound()
+    if bound:
+        try:
+            exc.metadata = dict(bound)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):  # __slots__ exceptions: nothing to remember on
+            pass
+    return bound
 
 
 def error_attributes(

@@ -160,3 +160,16 @@ class TestExceptionGroups:
         assert inner.attributes[sc.ATTR_MEMBER_IDS] == f"{error_id(first)},{error_id(second)}"
         assert outer.attributes[sc.ATTR_ROLE] == "propagated"
         assert outer.attributes[sc.ATTR_ID] == error_id(first)
+
+
+def test_a_plain_error_remembers_the_metadata_bound_where_it_was_born(spans):
+    """The context that bound it is gone by the time the error crosses a hop."""
+    from tracectx import to_dict
+
+    from tracectx import bind
+
+    with pytest.raises(ValueError) as info, traced("outer"):
+        with traced("work"):
+            bind(sku="A1", password="p")  # the README's plain call; undone when "work" ends
+            raise ValueError("bad sku")
+    assert to_dict(info.value)["metadata"] == {"sku": "A1", "password": "[REDACTED]"}
