@@ -164,9 +164,7 @@ class TestExceptionGroups:
 
 def test_a_plain_error_remembers_the_metadata_bound_where_it_was_born(spans):
     """The context that bound it is gone by the time the error crosses a hop."""
-    from tracectx import to_dict
-
-    from tracectx import bind
+    from tracectx import bind, to_dict
 
     with pytest.raises(ValueError) as info, traced("outer"):
         with traced("work"):
