@@ -1,5 +1,6 @@
 # The tracectx demo app, for docker-compose (Jaeger, Kafka, Redis, Alertmanager alongside).
-# Installs only the `demo` extra (no embedded broker binaries: compose provides the services)
+# Installs the `demo` and `stream` extras (no embedded broker binaries: compose provides the
+# services)
 # and runs as an unprivileged user.
 FROM python:3.11-slim
 WORKDIR /app
@@ -7,7 +8,7 @@ COPY pyproject.toml README.md LICENSE ./
 COPY tracectx ./tracectx
 COPY integrations ./integrations
 COPY demo ./demo
-RUN pip install --no-cache-dir ".[demo]" \
+RUN pip install --no-cache-dir ".[demo,stream]" \
     && useradd --system --uid 10001 --create-home tracectx \
     && mkdir /out && chown tracectx /out
 USER tracectx

@@ -28,6 +28,7 @@ from tracectx.alerting import AlertEngine, ErrorEvent, build_engine, load_config
 from tracectx.alerting.config import AlertConfig
 from tracectx.kinds import Alerting, KindError, get_kind, policy_for
 from tracectx_stream.settings import StreamSettings
+from tracectx_stream.worker import CLOSE_TIMEOUT_MS
 
 __all__ = ["AlertStage", "event_of"]
 
@@ -82,8 +83,9 @@ class AlertStage:
     def __init__(self, config: AlertConfig, settings: StreamSettings) -> None:
         self.config = config
         self.settings = settings
-        self.topic = f"{settings.rekey_topic.rsplit('.', 1)[0]}.error-events"
-        shared = build_engine(config, rules=[])  # sinks and windows, built once
+        self.topic = settings.alerts_topic
+        shared = build_engine(config)  # sinks and windows, built once, shared by every engine
+        shared.rules = []  # this one evaluates policy clusters only
         self.policy = shared
         self.engines = {
             rule.name: AlertEngine(
@@ -94,6 +96,7 @@ class AlertStage:
                 jaeger_template=shared.jaeger_template,
                 resend_interval=shared.resend_interval,
                 cluster_quiet=shared.cluster_quiet,
+                max_groups=config.max_groups_per_rule,
             )
             for rule in config.rules
         }
@@ -149,7 +152,7 @@ class AlertStage:
                     for engine in (self.policy, *self.engines.values()):
                         engine.tick()
         finally:
-            consumer.close(autocommit=False)
+            consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
 
     def _observe(self, raw: bytes | None) -> None:
         try:

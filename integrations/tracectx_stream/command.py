@@ -32,7 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--rekey-topic", default="tracectx.spans-by-trace")
     p.add_argument("--paths-topic", default="tracectx.error-paths", help="'' to not write")
+    p.add_argument("--alerts-topic", default="tracectx.error-events")
     p.add_argument("--wait", type=float, default=10.0, help="seconds a trace must be quiet")
+    p.add_argument("--grace", type=float, help="seconds a late span may re-open a trace")
     p.add_argument("--max-traces", type=int, default=100_000)
     p.add_argument("--idle-exit", type=float, help="exit after this many seconds without input")
     p.add_argument("--flow-snapshot", type=Path, help="write the flow graph JSON here on exit")
@@ -53,7 +55,9 @@ def _run(args: argparse.Namespace) -> int:
         partitioned_by_trace=args.partitioned_by_trace,
         rekey_topic=args.rekey_topic,
         paths_topic=args.paths_topic or None,
+        alerts_topic=args.alerts_topic,
         wait_s=args.wait,
+        grace_s=args.grace,
         max_traces=args.max_traces,
         idle_exit_s=args.idle_exit,
     )

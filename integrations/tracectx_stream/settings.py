@@ -19,7 +19,11 @@ class StreamSettings:
         so that one instance assembles each trace.
     rekey_topic: tracectx's own topic of span batches keyed by trace id.
     paths_topic: where error paths are written (keyed by path key; None: not written).
+    alerts_topic: error events re-keyed by rule group, for the alert stage.
     wait_s: a trace is complete once no span of it arrived for this long.
+    grace_s: after that, a late span re-opens the trace for this long (default: 3 x wait_s
+        and at least 30 s, longer than a rebalance after an instance dies); input offsets are
+        committed only once a trace is past its grace.
     max_traces: most traces held at once (the oldest is analysed early past it, and counted).
     commit_interval_s: how often processed offsets are committed.
     idle_exit_s: stop after this long without input, everything analysed (batch runs, tests).
@@ -32,7 +36,9 @@ class StreamSettings:
     partitioned_by_trace: bool = False
     rekey_topic: str = "tracectx.spans-by-trace"
     paths_topic: str | None = "tracectx.error-paths"
+    alerts_topic: str = "tracectx.error-events"
     wait_s: float = 10.0
+    grace_s: float | None = None
     max_traces: int = 100_000
     commit_interval_s: float = 2.0
     idle_exit_s: float | None = None

@@ -18,6 +18,7 @@ class StreamStats:
     traces_assembled: int = 0
     traces_in_flight: int = 0
     late_spans: int = 0
+    reopened_traces: int = 0
     evicted_traces: int = 0
     paths_out: int = 0
     duplicate_paths: int = 0

@@ -53,6 +53,7 @@ class Stage(Protocol):
 
 _log = logging.getLogger("tracectx.stream")
 POLL_MS = 200
+CLOSE_TIMEOUT_MS = 10_000  # a broker gone at shutdown must not keep the instance alive
 
 
 def _by_trace(spans: list[Span]) -> dict[str, list[Span]]:
@@ -107,8 +108,8 @@ class SpanStream:
             self._stop.set()
             for thread in threads:
                 thread.join()
-            self._producer.flush()
-            self._producer.close()
+            self._producer.flush(timeout=CLOSE_TIMEOUT_MS / 1000)
+            self._producer.close(timeout=CLOSE_TIMEOUT_MS / 1000)
 
     # -- stage 1: re-key -----------------------------------------------------------------
 
@@ -139,14 +140,14 @@ class SpanStream:
                 producer.flush()  # written before the input offsets move on
                 consumer.commit()
         finally:
-            consumer.close(autocommit=False)
+            consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
 
     # -- stage 2: assemble, analyse, emit ------------------------------------------------
 
     def _assemble_loop(self) -> None:
         s = self.settings
         source = (s.rekey_topic,) if not s.partitioned_by_trace else s.topics
-        assembler = TraceAssembler(s.wait_s, max_traces=s.max_traces)
+        assembler = TraceAssembler(s.wait_s, grace_s=s.grace_s, max_traces=s.max_traces)
         tracker = OffsetTracker()
         consumer = KafkaConsumer(**s.consumer_config(s.group))
         consumer.subscribe(list(source), listener=_Rebalance(self, consumer, assembler, tracker))
@@ -160,9 +161,12 @@ class SpanStream:
                     for record in records:
                         self._take(record, tp, now, assembler, tracker)
                 for buf in assembler.due(now):
-                    self._analyse(buf, tracker)
+                    self._analyse(buf)
+                for buf in assembler.final(now):
+                    tracker.done(buf.sources)  # type: ignore[arg-type]
                 self.stats.traces_in_flight = len(assembler)
                 self.stats.late_spans = assembler.stats.late_spans
+                self.stats.reopened_traces = assembler.stats.reopened
                 self.stats.evicted_traces = assembler.stats.evicted
                 if now - last_commit >= s.commit_interval_s:
                     self._commit(consumer, tracker)
@@ -175,7 +179,7 @@ class SpanStream:
                     break
         finally:
             self._commit(consumer, tracker)
-            consumer.close(autocommit=False)
+            consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
 
     def _take(
         self,
@@ -202,7 +206,7 @@ class SpanStream:
         taken = assembler.add(decoded.spans, now, source=(tp, record.offset))
         tracker.seen(tp, record.offset, len(taken))
 
-    def _analyse(self, buf: TraceBuffer, tracker: OffsetTracker) -> None:
+    def _analyse(self, buf: TraceBuffer) -> None:
         started = time.perf_counter()
         for analysis in analyse(SpanSet(buf.spans)):
             for record in path_records(analysis):
@@ -212,7 +216,6 @@ class SpanStream:
                 self._emit(record)
         self.stats.traces_assembled += 1
         self.stats.analyse_seconds += time.perf_counter() - started
-        tracker.done(buf.sources)  # type: ignore[arg-type]
 
     def _emit(self, record: dict[str, Any]) -> None:
         self.stats.paths_out += 1

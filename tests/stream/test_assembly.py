@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from tracectx.viz.analysis import analyse
+from tracectx.viz.model import Span
 from tracectx_stream.assembler import TraceAssembler
 from tracectx_stream.offsets import OffsetTracker
 from tracectx_stream.paths import FlowWindow, SeenKeys, path_records
-
-from tracectx.viz.analysis import analyse
-from tracectx.viz.model import Span
 
 
 def span(trace: str, sid: str, parent: str | None = None, *, error: bool = False) -> Span:
@@ -24,18 +23,31 @@ class TestAssembler:
         assert [s.span_id for s in done.spans] == ["a", "b"]
         assert done.sources == {("p0", 1), ("p0", 2)}
 
-    def test_late_spans_are_counted_not_reanalysed(self):
-        asm = TraceAssembler(wait_s=1)
+    def test_a_late_span_within_grace_reopens_the_trace(self):
+        asm = TraceAssembler(wait_s=1, grace_s=10)
+        asm.add([span("t1", "root")], now=0, source=("p0", 1))
+        assert [b.trace_id for b in asm.due(now=2)] == ["t1"]
+        assert asm.final(now=2) == []  # in grace: its records must not be committed yet
+        assert asm.add([span("t1", "child", "root")], now=5, source=("p1", 7)) == {"t1"}
+        [again] = asm.due(now=7)
+        assert {s.span_id for s in again.spans} == {"root", "child"}
+        assert asm.stats.reopened == 1
+        [final] = asm.final(now=17)
+        assert final.sources == {("p0", 1), ("p1", 7)}
+
+    def test_spans_of_a_final_trace_are_counted_not_reanalysed(self):
+        asm = TraceAssembler(wait_s=1, grace_s=2)
         asm.add([span("t1", "a")], now=0)
-        asm.due(now=2)
-        assert asm.add([span("t1", "late")], now=3) == set()
+        asm.due(now=1)
+        asm.final(now=3)
+        assert asm.add([span("t1", "late")], now=4) == set()
         assert asm.stats.late_spans == 1 and len(asm) == 0
 
     def test_the_cap_hands_over_the_oldest_early_and_counts_it(self):
         asm = TraceAssembler(wait_s=100, max_traces=3)
         for i in range(5):
             asm.add([span(f"t{i}", "a")], now=i)
-        assert len(asm) == 3 and asm.stats.evicted == 2
+        assert asm.stats.evicted == 2
         assert [b.trace_id for b in asm.due(now=5)] == ["t0", "t1"]
 
     def test_busy_traces_are_handed_over_at_max_age(self):
@@ -45,7 +57,7 @@ class TestAssembler:
             asm.add([span("busy", f"s{t}")], now=t)
             out += [(t, b.trace_id) for b in asm.due(now=t)]
         assert out == [(10, "busy")]  # never quiet, handed over at 10 s of age
-        assert asm.stats.late_spans == 1  # the span at 11 s came after
+        assert asm.stats.reopened == 1  # the span at 11 s came within grace
 
     def test_drop_forgets_traces_of_revoked_partitions(self):
         asm = TraceAssembler(wait_s=5)
