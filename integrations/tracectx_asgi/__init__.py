@@ -25,6 +25,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subproce
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
+from tracectx.patching import Patches
 from tracectx_asgi.middleware import TracectxMiddleware
 from tracectx_asgi.package import _instruments
 from tracectx_asgi.problem import CONTENT_TYPE, problem_for
@@ -35,6 +36,7 @@ __all__ = ["CONTENT_TYPE", "OPTIONS", "AsgiInstrumentor", "TracectxMiddleware", 
 OPTIONS = frozenset({"type_base", "request_id_headers", "tracer_provider"})
 # Consumed by `BaseInstrumentor.instrument` itself (``opentelemetry-instrument`` passes them).
 _BASE_OPTIONS = frozenset({"skip_dep_check", "raise_exception_on_conflict"})
+_patches = Patches()
 
 
 def _check_options(options: Mapping[str, Any]) -> None:
@@ -63,17 +65,13 @@ class AsgiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         options = dict(kwargs)
         _check_options(options)
-        original = Starlette.__init__
 
-        def __init__(app: Starlette, *args: Any, **kw: Any) -> None:
-            original(app, *args, **kw)
+        def init(wrapped: Any, app: Starlette, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+            wrapped(*args, **kw)
             if not any(m.cls is TracectxMiddleware for m in app.user_middleware):  # type: ignore[comparison-overlap]
                 app.user_middleware.insert(0, Middleware(TracectxMiddleware, **options))
 
-        __init__._tracectx_original = original  # type: ignore[attr-defined]
-        Starlette.__init__ = __init__  # type: ignore[method-assign,assignment]
+        _patches.wrap(Starlette, "__init__", init)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        original = getattr(Starlette.__init__, "_tracectx_original", None)
-        if original is not None:
-            Starlette.__init__ = original  # type: ignore[method-assign]
+        _patches.undo()

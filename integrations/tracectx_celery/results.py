@@ -22,6 +22,7 @@ from celery.backends.base import Backend
 from tracectx.envelope import EnvelopeError, adopt, to_dict
 from tracectx.errors import type_name
 from tracectx.metrics import note_rejected
+from tracectx.patching import Patches
 from tracectx_celery.run import current_run, record_task_error
 from tracectx_celery.unwrap import real_exception
 
@@ -41,11 +42,21 @@ MAX_ENVELOPE_DEPTH = 32
 MAX_ENVELOPE_NODES = 10_000
 _ATTR = "_tracectx_envelope"
 _log = logging.getLogger("tracectx")
-_originals: dict[str, Any] = {}
+_patches = Patches()
 
 
-def _prepare_exception(self: Any, exc: BaseException, serializer: Any = None) -> Any:
-    prepared = _originals["prepare_exception"](self, exc, serializer)
+def _exception_arg(exc: Any = None, *_: Any, **__: Any) -> Any:
+    return exc
+
+
+def _prepare_exception(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """``Backend.prepare_exception``: record the failure on the run span, add the envelope."""
+    prepared = wrapped(*args, **kwargs)
+    exc = _exception_arg(*args, **kwargs)
+    if not isinstance(exc, BaseException):
+        return prepared
     try:
         real = real_exception(exc)
         run = current_run()
@@ -96,31 +107,31 @@ def _adopt(rebuilt: BaseException, envelope: Any) -> None:
         note_rejected("celery", "corrupt_envelope", type(err).__name__)
 
 
-def _exception_to_python(self: Any, exc: Any) -> Any:
+def _exception_to_python(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """``Backend.exception_to_python``: give the rebuilt exception the envelope's identity."""
+    exc = _exception_arg(*args, **kwargs)
     envelope = None
     if isinstance(exc, dict):
         envelope = exc.get(ENVELOPE_KEY)
     elif isinstance(exc, BaseException):
         envelope = getattr(exc, _ATTR, None)
-    rebuilt = _originals["exception_to_python"](self, exc)
+    rebuilt = wrapped(*args, **kwargs)
     if envelope is not None and isinstance(rebuilt, BaseException):
         _adopt(rebuilt, envelope)
     return rebuilt
 
 
 def patch_backend() -> None:
-    """Install the two hooks on Celery's `Backend` base (every result backend inherits it)."""
-    if _originals:
+    """Wrap the two hooks on Celery's `Backend` base (every result backend inherits it); the
+    wrapped methods keep their ``__doc__``, signature and ``__wrapped__``. Idempotent."""
+    if _patches:
         return
-    _originals["prepare_exception"] = Backend.prepare_exception
-    _originals["exception_to_python"] = Backend.exception_to_python
-    Backend.prepare_exception = _prepare_exception
-    Backend.exception_to_python = _exception_to_python
+    _patches.wrap(Backend, "prepare_exception", _prepare_exception)
+    _patches.wrap(Backend, "exception_to_python", _exception_to_python)
 
 
 def unpatch_backend() -> None:
-    """Undo `patch_backend`."""
-    if not _originals:
-        return
-    Backend.prepare_exception = _originals.pop("prepare_exception")
-    Backend.exception_to_python = _originals.pop("exception_to_python")
+    """Undo `patch_backend`: the original functions are back in ``Backend.__dict__``."""
+    _patches.undo()

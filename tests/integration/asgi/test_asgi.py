@@ -283,6 +283,34 @@ class TestInstrumentorOptions:
         finally:
             instrumentor.uninstrument()
 
+    def test_patch_keeps_init_and_uninstrument_mirrors_instrument(self):
+        """The Starlette patch is a `tracectx.patching` wrapper: ``__init__`` keeps its doc,
+        signature and ``__wrapped__``; uninstrument puts back the very object it replaced."""
+        import inspect
+
+        from tracectx.patching import is_patched
+
+        before = vars(Starlette)["__init__"]
+        instrumentor = AsgiInstrumentor()
+        instrumentor.instrument()
+        try:
+            patched = vars(Starlette)["__init__"]
+            assert is_patched(Starlette, "__init__") and patched is not before
+            assert patched.__wrapped__ is before
+            assert Starlette.__init__.__doc__ == before.__doc__
+            assert Starlette.__init__.__name__ == "__init__"
+            assert inspect.signature(Starlette.__init__) == inspect.signature(before)
+        finally:
+            instrumentor.uninstrument()
+        assert vars(Starlette)["__init__"] is before and not is_patched(Starlette, "__init__")
+        instrumentor.instrument()  # and again: one wrapper, not two
+        try:
+            assert vars(Starlette)["__init__"].__wrapped__ is before
+            assert len(Starlette(routes=[]).user_middleware) == 1
+        finally:
+            instrumentor.uninstrument()
+        assert vars(Starlette)["__init__"] is before
+
     def test_middleware_refuses_unknown_option(self):
         with pytest.raises(TypeError, match="type_bse"):
             TracectxMiddleware(ok, type_bse="x")  # type: ignore[call-arg]

@@ -142,6 +142,31 @@ def test_uninstrument_undoes_its_classifier_registrations(reinstrumented):
     assert classify(WorkerLostError()) is ErrorKind.FATAL
 
 
+def test_backend_patches_keep_the_originals_and_uninstrument_mirrors_instrument(reinstrumented):
+    """`Backend`'s hooks are `tracectx.patching` wrappers: doc, signature and ``__wrapped__``
+    stay; uninstrument puts back the very functions that were in ``Backend.__dict__``."""
+    import inspect
+
+    from celery.backends.base import Backend
+
+    from tracectx.patching import is_patched
+    from tracectx_celery import instrument, uninstrument
+
+    names = ("prepare_exception", "exception_to_python")
+    before = {name: vars(Backend)[name] for name in names}
+    instrument()
+    try:
+        for name in names:
+            patched = vars(Backend)[name]
+            assert is_patched(Backend, name) and patched.__wrapped__ is before[name]
+            assert getattr(Backend, name).__doc__ == before[name].__doc__
+            assert inspect.signature(getattr(Backend, name)) == inspect.signature(before[name])
+    finally:
+        uninstrument()
+    assert {name: vars(Backend)[name] for name in names} == before
+    assert not any(is_patched(Backend, name) for name in names)
+
+
 def test_plain_bind_in_eager_task_does_not_outlive_it(spans, eager_app):
     from tracectx import bind, get_bound
 
