@@ -45,7 +45,13 @@ def _lost_span(
         name,
         context=parent,
         kind=SpanKind.CONSUMER,
-        attributes={"messaging.system": "celery", "celery.lost": reason, **attrs},
+        attributes={
+            "messaging.system": "celery",
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "celery.lost": reason,
+            **attrs,
+        },
     )
     if exc is not None:
         record_error(exc, span)

@@ -54,6 +54,7 @@ def on_before_publish(
     attrs: dict[str, Any] = {
         "messaging.system": "celery",
         "messaging.operation.type": "send",
+        "messaging.operation.name": "publish",  # Celery's word (``before_task_publish``)
         "celery.task.name": task_name,
     }
     if isinstance(task_id, str):

@@ -90,6 +90,7 @@ def _attributes(task: Any, request: Any, task_id: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         "messaging.system": "celery",
         "messaging.operation.type": "process",
+        "messaging.operation.name": "process",
         "messaging.message.id": task_id,
         "celery.task.name": task.name,
         sc.ATTR_ATTEMPT: int(getattr(request, "retries", 0) or 0) + 1,

@@ -78,6 +78,23 @@ class TestPublishAndRun:
             assert result.get(timeout=20) == 5
         assert run_span(prefork_json, result.id).trace_id == hex_trace(by_name(spans, "request"))
 
+    def test_spans_name_their_messaging_operation(self, spans, prefork_json, app_for):
+        """Required by messaging semconv: ``messaging.operation.name`` beside the type."""
+        app = app_for(prefork_json)
+        result = app.signature("t.add", args=(1, 1)).delay()
+        assert result.get(timeout=20) == 2
+        send = dict(by_name(spans, "send t.add").attributes)
+        run = run_span(prefork_json, result.id).attributes
+        assert (send["messaging.system"], run["messaging.system"]) == ("celery", "celery")
+        assert (send["messaging.operation.type"], send["messaging.operation.name"]) == (
+            "send",
+            "publish",
+        )
+        assert (run["messaging.operation.type"], run["messaging.operation.name"]) == (
+            "process",
+            "process",
+        )
+
 
 class TestErrorsComeBack:
     def test_caller_gets_kind_code_metadata_and_id(self, spans, worker, app_for):
@@ -217,6 +234,8 @@ class TestLostWork:
             app.send_task("t.does_not_exist")
         span = prefork_json.wait_for_span(lambda s: s.name == "unknown t.does_not_exist")
         assert span.trace_id == hex_trace(by_name(spans, "request")) and span.error
+        assert span.attributes["messaging.system"] == "celery"
+        assert span.attributes["messaging.operation.name"] == "process"
 
     def test_rejected_message(self, spans, prefork_json):
         from kombu import Connection
