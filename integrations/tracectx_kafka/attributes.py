@@ -1,15 +1,47 @@
-"""Messaging semantic-convention attributes for Kafka spans (current OTel names)."""
+"""Messaging semantic-convention attributes for Kafka spans (current OTel names).
+
+Span kinds follow the conventions: ``send`` is PRODUCER, ``process`` is CONSUMER and a batch
+receive (``poll``/``getmany``/``consume <topic>``) is CLIENT — it is a call the application
+makes, not the delivery of a message to it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["record_attributes", "send_attributes"]
+__all__ = [
+    "MAX_KEY_CHARS",
+    "SYSTEM",
+    "key_text",
+    "receive_attributes",
+    "record_attributes",
+    "send_attributes",
+]
 
 SYSTEM = "kafka"
+MAX_KEY_CHARS = 256  # a key is inbound data: bounded before it becomes an attribute
 
 
-def send_attributes(topic: str, partition: int | None) -> dict[str, Any]:
+def key_text(key: Any) -> str | None:
+    """``messaging.kafka.message.key``: a text, bytes (UTF-8, undecodable bytes replaced) or
+    integer key as text, cut to `MAX_KEY_CHARS`; None for no key or any other type (a
+    deserialised object is not turned into text)."""
+    if isinstance(key, bytes | bytearray | memoryview):
+        key = bytes(key[: MAX_KEY_CHARS * 4]).decode("utf-8", "replace")
+    elif isinstance(key, int) and not isinstance(key, bool):
+        key = str(key)
+    if not isinstance(key, str) or not key:
+        return None
+    return key[:MAX_KEY_CHARS]
+
+
+def send_attributes(
+    topic: str,
+    partition: int | None,
+    key: Any = None,
+    client: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Attributes of a ``send <topic>`` PRODUCER span."""
     attrs: dict[str, Any] = {
         "messaging.system": SYSTEM,
@@ -17,21 +49,55 @@ def send_attributes(topic: str, partition: int | None) -> dict[str, Any]:
         "messaging.operation.name": "send",
         "messaging.destination.name": topic,
     }
-    if partition is not None:
+    if isinstance(partition, int) and partition >= 0:
         attrs["messaging.destination.partition.id"] = str(partition)
+    text = key_text(key)
+    if text is not None:
+        attrs["messaging.kafka.message.key"] = text
+    if client:
+        attrs.update(client)
     return attrs
 
 
-def record_attributes(record: Any, group: str | None, operation: str) -> dict[str, Any]:
-    """Attributes of a ``process <topic>`` span for one consumed record."""
+def record_attributes(
+    topic: str,
+    partition: Any,
+    offset: Any,
+    key: Any = None,
+    client: Mapping[str, Any] | None = None,
+    operation: str = "process",
+) -> dict[str, Any]:
+    """Attributes of a ``process <topic>`` CONSUMER span for one consumed record."""
     attrs: dict[str, Any] = {
         "messaging.system": SYSTEM,
         "messaging.operation.type": operation,
         "messaging.operation.name": operation,
-        "messaging.destination.name": record.topic,
-        "messaging.destination.partition.id": str(record.partition),
-        "messaging.kafka.offset": record.offset,
+        "messaging.destination.name": topic,
     }
-    if group:
-        attrs["messaging.consumer.group.name"] = group
+    if isinstance(partition, int):
+        attrs["messaging.destination.partition.id"] = str(partition)
+    if isinstance(offset, int):
+        attrs["messaging.kafka.offset"] = offset
+    text = key_text(key)
+    if text is not None:
+        attrs["messaging.kafka.message.key"] = text
+    if client:
+        attrs.update(client)
+    return attrs
+
+
+def receive_attributes(
+    topics: list[str], count: int, operation: str, client: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Attributes of a batch receive CLIENT span (``operation``: the client's method name)."""
+    attrs: dict[str, Any] = {
+        "messaging.system": SYSTEM,
+        "messaging.operation.type": "receive",
+        "messaging.operation.name": operation,
+        "messaging.batch.message_count": count,
+    }
+    if len(topics) == 1:
+        attrs["messaging.destination.name"] = topics[0]
+    if client:
+        attrs.update(client)
     return attrs

@@ -1,23 +1,34 @@
-"""Consumed records in their producer's trace.
+"""Consumed records in their producer's trace — the client-neutral part.
 
-- Iterating a consumer: one ``process <topic>`` span per record, current while the loop body
-  runs, ended when the next record is requested or the consumer closes (or its ``with`` block
-  exits — an escaping error is recorded on it first).
-- ``poll()``: one ``poll <topic>`` receive span per non-empty batch, linked to each record's
-  creation context; `traced_records` then gives each record its own process span, and
-  `process_record` does it for one record with error recording. Iteration calls ``poll()``
-  internally; that call makes no span.
+- One record at a time (kafka-python and aiokafka iteration, aiokafka ``getone()``,
+  confluent-kafka ``poll()``): `ConsumerState.open_record` gives each record a ``process
+  <topic>`` CONSUMER span, current while the application handles it, ended when the next record
+  is requested or the consumer closes (or its ``with`` block exits — an escaping error is
+  recorded on it first).
+- A batch (kafka-python ``poll()``, aiokafka ``getmany()``, confluent-kafka ``consume()``):
+  `ConsumerState.receive` makes one ``<operation> <topic>`` CLIENT span per non-empty batch,
+  linked to each record's creation context (no span for an empty batch); `traced_records` then
+  gives each record its own process span, and `process_record` does it for one record with
+  error recording.
 
-The process span is a child of the producer's span by default, or (``link_to_producer=True``)
-a child of the current context with a link to it, per the messaging conventions.
+Producer and process span: the process span is by default a *child* of the producer's send
+span; ``link_to_producer=True`` makes it a child of the consumer's current context with a
+*link* to the producer instead. The messaging conventions recommend links (a consumer's work is
+its own operation, often batched) and allow the parent; tracectx keeps the parent as its
+default because its error graph follows parent edges within one trace: with the parent, where
+an error was born in the producer, how it crossed the topic and who absorbed it (a handler, a
+dead-letter consumer) is one trace; with links it is two traces joined only by a link. Choose
+links when one trace per consumer loop (or per batch job) matters more.
 
-Ending a process span restores the context from before its record — whatever the loop body
+Ending a process span restores the context from before its record — whatever the application
 attached on top (a plain ``bind()``, say) — so nothing of one record (span, bound metadata)
-reaches the next record, the next ``poll`` or the code after the loop. After ``break`` the last
-record's span stays current until the next ``poll()``/``next()`` or ``close()``.
+reaches the next record, the next poll or the code after the loop. After ``break`` the last
+record's span stays current until the next poll/next record or close. Ended from another
+thread or task, the span ends and neither context is touched.
 
-Each record's headers are read once: the contexts ``poll()`` extracted for its links are kept
-(per thread, bounded) for the records' process spans, so a refused header is counted once.
+Each record's headers are read once: the contexts a batch receive extracted for its links are
+kept (per thread, bounded, keyed by the record object) for the records' process spans, so a
+refused header is counted once.
 """
 
 from __future__ import annotations
@@ -29,41 +40,48 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from kafka import KafkaConsumer
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, Tracer
 
 from tracectx import handled, record_error
-from tracectx_kafka.attributes import SYSTEM, record_attributes
-from tracectx_kafka.classification import register
+from tracectx_kafka.attributes import receive_attributes, record_attributes
 from tracectx_kafka.dlq import ERROR_HEADER, read_error
 from tracectx_kafka.headers import context_from_headers, header_map
+from tracectx_kafka.records import is_event, record_info
 from tracectx_kafka.tracing import tracer as _tracer
 
-__all__ = ["RecordSpan", "TracedConsumer", "process_record", "trace_consumer", "traced_records"]
+__all__ = [
+    "MAX_LINKS",
+    "ConsumerState",
+    "RecordSpan",
+    "process_record",
+    "state_of",
+    "traced_records",
+]
 
 MAX_LINKS = 128
-MAX_REMEMBERED = 1024  # contexts read by poll() and not yet used by a process span, per thread
+MAX_REMEMBERED = 1024  # contexts read by a receive and not yet used by a process span, per thread
+STATE = "_tracectx_state"
 
 
 class _Polled(threading.local):
-    """Contexts extracted by this thread's ``poll()`` for links, keyed by the identity of the
-    record's header list (kept alive with it, so the key cannot be reused); oldest dropped."""
+    """Contexts extracted by this thread's batch receives for links, keyed by the identity of
+    the record (kept alive with it, so the key cannot be reused); oldest dropped."""
 
     def __init__(self) -> None:
         self.contexts: dict[int, tuple[object, Context]] = {}
 
-    def remember(self, headers: object, ctx: Context) -> None:
+    def remember(self, record: object, ctx: Context) -> None:
         contexts = self.contexts
-        contexts[id(headers)] = (headers, ctx)
+        contexts[id(record)] = (record, ctx)
         while len(contexts) > MAX_REMEMBERED:
             del contexts[next(iter(contexts))]
 
-    def take(self, headers: object) -> Context | None:
-        found = self.contexts.pop(id(headers), None)
-        return found[1] if found is not None and found[0] is headers else None
+    def take(self, record: object) -> Context | None:
+        found = self.contexts.pop(id(record), None)
+        return found[1] if found is not None and found[0] is record else None
 
 
 _polled = _Polled()
@@ -73,8 +91,8 @@ _opened: contextvars.ContextVar[object] = contextvars.ContextVar("tracectx_kafka
 
 
 class RecordSpan:
-    """The process span of one record, made current on creation; `end()` ends it and restores
-    the context from before it, dropping whatever was attached on top meanwhile."""
+    """The process span of one record (of any client), made current on creation; `end()` ends
+    it and restores the context from before it, dropping whatever was attached on top."""
 
     __slots__ = ("_marker", "_token", "span")
 
@@ -85,9 +103,11 @@ class RecordSpan:
         *,
         link: bool = False,
         tracer: Tracer | None = None,
+        client: Mapping[str, Any] | None = None,
     ) -> None:
-        headers = header_map(record.headers)
-        remote = _polled.take(record.headers)
+        info = record_info(record)
+        headers = header_map(info.headers)
+        remote = _polled.take(record)
         if remote is None:
             remote = context_from_headers(headers)
         remote_sc = trace.get_current_span(remote).get_span_context()
@@ -98,18 +118,21 @@ class RecordSpan:
             links = [Link(remote_sc)] if remote_sc.is_valid else []
         else:
             parent, links = remote, []
+        attrs = record_attributes(info.topic, info.partition, info.offset, info.key, client)
+        if group:
+            attrs["messaging.consumer.group.name"] = group
         self.span = _tracer(tracer).start_span(
-            f"process {record.topic}",
+            f"process {info.topic}",
             context=parent,
             kind=SpanKind.CONSUMER,
             links=links,
-            attributes=record_attributes(record, group, "process"),
+            attributes=attrs,
         )
         self._token: object | None = otel_context.attach(
             trace.set_span_in_context(self.span, parent)
         )
         self._marker = _opened.set(self)
-        dead = read_error(record.headers, headers) if ERROR_HEADER in headers else None
+        dead = read_error(record, info.headers, headers) if ERROR_HEADER in headers else None
         if dead is not None:
             handled(dead, self.span)
 
@@ -132,10 +155,20 @@ class RecordSpan:
 
 
 @contextlib.contextmanager
-def process_record(record: Any, group: str | None = None, *, link: bool = False) -> Iterator[Span]:
+def process_record(
+    record: Any, group: str | None = None, *, link: bool = False, consumer: Any = None
+) -> Iterator[Span]:
     """``with process_record(record):`` — the record's process span, current for the block;
-    an escaping error is recorded on it and re-raised."""
-    scope = RecordSpan(record, group, link=link)
+    an escaping error is recorded on it and re-raised. With `consumer` (a traced one), its
+    tracer, group and client attributes are used."""
+    state = _state_or_none(consumer)
+    scope = RecordSpan(
+        record,
+        group,
+        link=link or (state is not None and state.link),
+        tracer=state.tracer if state else None,
+        client=state.client if state else None,
+    )
     try:
         yield scope.span
     except BaseException as exc:
@@ -148,158 +181,124 @@ def traced_records(
     records: Mapping[Any, Iterable[Any]] | Iterable[Any],
     consumer: Any = None,
     *,
-    link: bool = False,
+    link: bool | None = None,
 ) -> Iterator[Any]:
-    """``for record in traced_records(consumer.poll()):`` — each record in its own process
-    span, current while the loop body runs. Accepts a poll result or any iterable of records."""
-    group = _group(consumer) if consumer is not None else None
-    state = getattr(consumer, "__dict__", {}).get("_tracectx_state")
-    tracer = state.tracer if isinstance(state, _State) else None
+    """``for record in traced_records(batch, consumer):`` — each record in its own process
+    span, current while the loop body runs. Accepts a kafka-python ``poll()`` or aiokafka
+    ``getmany()`` result, a confluent-kafka ``consume()`` list, or any iterable of records;
+    confluent-kafka error events in it are passed through without a span. `link` defaults to
+    the traced consumer's ``link_to_producer``."""
+    state = _state_or_none(consumer)
+    tracer = state.tracer if state else None
+    client = state.client if state else _fallback_client(consumer)
+    if link is None:
+        link = state.link if state else False
     batches = records.values() if isinstance(records, Mapping) else (records,)
     for batch in batches:
         for record in batch:
-            scope = RecordSpan(record, group, link=link, tracer=tracer)
+            if is_event(record):
+                yield record
+                continue
+            scope = RecordSpan(record, link=link, tracer=tracer, client=client)
             try:
                 yield record
             finally:
                 scope.end()
 
 
-def _group(consumer: Any) -> str | None:
+def _fallback_client(consumer: Any) -> dict[str, Any] | None:
+    """The group of an untraced kafka-python consumer (its ``config`` mapping)."""
     config = getattr(consumer, "config", None)
     group = config.get("group_id") if isinstance(config, Mapping) else None
-    return group if isinstance(group, str) else None
+    return {"messaging.consumer.group.name": group} if isinstance(group, str) and group else None
 
 
-class _State:
-    """Per-consumer bookkeeping: the open process span, whether poll() is ours, the tracer."""
+class ConsumerState:
+    """Per-consumer bookkeeping: the open process span, whether a receive is the client's own
+    (iteration polls internally: no span), the options, the tracer and the client attributes
+    (``server.*``, ``messaging.client.id``, group — read once, by the adapter)."""
 
-    __slots__ = ("current", "iterating", "link", "tracer")
+    __slots__ = ("client", "current", "iterating", "link", "tracer")
 
-    def __init__(self, link: bool, tracer: Tracer | None = None) -> None:
+    def __init__(
+        self, link: bool, tracer: Tracer | None = None, client: Mapping[str, Any] | None = None
+    ) -> None:
         self.current: RecordSpan | None = None
         self.iterating = False
         self.link = link
         self.tracer = tracer
+        self.client: Mapping[str, Any] | None = client
 
     def end_current(self, exc: BaseException | None = None) -> None:
+        """End the open process span, if any (`exc`: an error escaping its handling)."""
         current, self.current = self.current, None
         if current is not None:
             current.end(exc)
 
+    def open_record(self, record: Any) -> None:
+        """The previous record's span is over; `record` (None or an event: nothing) gets its
+        process span, current until the next record or close."""
+        self.end_current()
+        if record is not None and not is_event(record):
+            self.current = RecordSpan(
+                record, link=self.link, tracer=self.tracer, client=self.client
+            )
 
-def _state(consumer: Any, link: bool = False, tracer: Tracer | None = None) -> _State:
-    state = consumer.__dict__.get("_tracectx_state")
+    def receive(self, records: Any, operation: str, start: int) -> None:
+        """One ``<operation> <topic>`` CLIENT span for a non-empty batch (a mapping of
+        partition → records, or a list), started at `start` (ns), linked to up to `MAX_LINKS`
+        records' creation contexts; an empty batch makes no span."""
+        batches = records.values() if isinstance(records, Mapping) else (records,)
+        topics: set[str] = set()
+        links: list[Link] = []
+        count = 0
+        for batch in batches:
+            for record in batch:
+                if is_event(record):
+                    continue
+                count += 1
+                info = record_info(record)
+                topics.add(info.topic)
+                if count > MAX_LINKS:
+                    continue
+                ctx = context_from_headers(info.headers)
+                if info.headers:
+                    _polled.remember(record, ctx)
+                sc = trace.get_current_span(ctx).get_span_context()
+                if sc.is_valid:
+                    links.append(Link(sc, {"messaging.kafka.offset": info.offset}))
+        if not count:
+            return
+        names = sorted(topics)
+        name = f"{operation} {names[0]}" if len(names) == 1 else operation
+        span = _tracer(self.tracer).start_span(
+            name,
+            kind=SpanKind.CLIENT,
+            links=links,
+            attributes=receive_attributes(names, count, operation, self.client),
+            start_time=start,
+        )
+        span.end()
+
+
+def _state_or_none(consumer: Any) -> ConsumerState | None:
+    state = getattr(consumer, "__dict__", {}).get(STATE) if consumer is not None else None
+    return state if isinstance(state, ConsumerState) else None
+
+
+def state_of(
+    consumer: Any,
+    link: bool = False,
+    tracer: Tracer | None = None,
+    client: Mapping[str, Any] | None = None,
+) -> ConsumerState:
+    """`consumer`'s state, made with these settings on first use (kept in its ``__dict__``)."""
+    state = _state_or_none(consumer)
     if state is None:
-        state = consumer.__dict__["_tracectx_state"] = _State(link, tracer)
-    return state  # type: ignore[no-any-return]
+        state = consumer.__dict__[STATE] = ConsumerState(link, tracer, client)
+    return state
 
 
-def traced_next(next_record: Any, consumer: Any) -> Any:
-    """The iteration hook: end the previous record's span, fetch, open the next one."""
-    state = _state(consumer)
-    state.end_current()
-    state.iterating = True
-    try:
-        record = next_record()
-    finally:
-        state.iterating = False
-    state.current = RecordSpan(record, _group(consumer), link=state.link, tracer=state.tracer)
-    return record
-
-
-def traced_poll(poll: Any, consumer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The ``poll()`` hook: a receive span per non-empty batch, none inside iteration."""
-    state = _state(consumer)
-    if state.iterating:
-        return poll(*args, **kwargs)
-    state.end_current()
-    start = time.time_ns()
-    records = poll(*args, **kwargs)
-    if records:
-        _receive_span(records, _group(consumer), start, state.tracer)
-    return records
-
-
-def _receive_span(
-    records: Mapping[Any, list[Any]], group: str | None, start: int, tracer: Tracer | None
-) -> None:
-    topics = sorted({tp.topic for tp in records})
-    count = sum(len(batch) for batch in records.values())
-    links: list[Link] = []
-    read = 0
-    for batch in records.values():
-        for record in batch:
-            if read >= MAX_LINKS:
-                break
-            read += 1
-            ctx = context_from_headers(record.headers)
-            if record.headers:
-                _polled.remember(record.headers, ctx)
-            sc = trace.get_current_span(ctx).get_span_context()
-            if sc.is_valid:
-                links.append(Link(sc, {"messaging.kafka.offset": record.offset}))
-    attrs: dict[str, Any] = {
-        "messaging.system": SYSTEM,
-        "messaging.operation.type": "receive",
-        "messaging.operation.name": "poll",
-        "messaging.batch.message_count": count,
-    }
-    if len(topics) == 1:
-        attrs["messaging.destination.name"] = topics[0]
-    if group:
-        attrs["messaging.consumer.group.name"] = group
-    name = f"poll {topics[0]}" if len(topics) == 1 else "poll"
-    span = _tracer(tracer).start_span(
-        name, kind=SpanKind.CONSUMER, links=links, attributes=attrs, start_time=start
-    )
-    span.end()
-
-
-def traced_close(close: Any, consumer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The ``close()`` hook: the open process span ends before the consumer closes."""
-    _state(consumer).end_current()
-    return close(*args, **kwargs)
-
-
-class _TracedConsumerMixin:
-    """Hooks iteration, poll, close and ``with`` of any KafkaConsumer (sub)class."""
-
-    def __next__(self) -> Any:
-        return traced_next(super().__next__, self)  # type: ignore[misc]
-
-    def poll(self, *args: Any, **kwargs: Any) -> Any:
-        return traced_poll(super().poll, self, args, kwargs)  # type: ignore[misc]
-
-    def close(self, *args: Any, **kwargs: Any) -> Any:
-        return traced_close(super().close, self, args, kwargs)  # type: ignore[misc]
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
-        _state(self).end_current(exc)
-        return super().__exit__(exc_type, exc, tb)  # type: ignore[misc]
-
-
-class TracedConsumer(_TracedConsumerMixin, KafkaConsumer):  # type: ignore[misc]
-    """A `KafkaConsumer` whose records run in their producer's trace (see module docs)."""
-
-    def __init__(self, *topics: str, link_to_producer: bool = False, **configs: Any) -> None:
-        register()
-        _state(self, link_to_producer)
-        super().__init__(*topics, **configs)
-
-
-_traced_classes: dict[type, type] = {KafkaConsumer: TracedConsumer}
-
-
-def trace_consumer(consumer: KafkaConsumer, *, link_to_producer: bool = False) -> KafkaConsumer:
-    """Make an existing consumer traced, in place (its class becomes a traced subclass)."""
-    register()
-    cls = type(consumer)
-    if not issubclass(cls, _TracedConsumerMixin):
-        traced = _traced_classes.get(cls)
-        if traced is None:
-            traced = type(f"Traced{cls.__name__}", (_TracedConsumerMixin, cls), {})
-            _traced_classes[cls] = traced
-        consumer.__class__ = traced
-    _state(consumer).link = link_to_producer
-    return consumer
+def now() -> int:
+    """Wall clock in ns, for a receive span's start."""
+    return time.time_ns()

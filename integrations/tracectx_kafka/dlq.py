@@ -3,7 +3,8 @@
 `send_to_dlq` forwards a record whose handling failed, with the current trace context
 (replacing the record's old propagation headers) and the error envelope (kind, code, redacted
 metadata, error id, origin) in the ``tracectx-error`` header. `dlq_error` reads it back; a DLQ
-consumer's process span shows the same error id (the span absorbed it).
+consumer's process span shows the same error id (the span absorbed it). Both take a record and
+a producer of any of the three clients (kafka-python, aiokafka, confluent-kafka).
 
 Each envelope is read once: the process span of a dead-lettered record reads it (to show the
 error it absorbed) and `dlq_error` on that record returns the same rebuilt error, so a bad one
@@ -24,6 +25,7 @@ from tracectx import TracedError, handled
 from tracectx.envelope import MAX_ENVELOPE_BYTES, EnvelopeError, dumps_envelope, loads_envelope
 from tracectx.metrics import note_rejected
 from tracectx_kafka.headers import DUPLICATE, TRANSPORT, header_map, normalise, with_context
+from tracectx_kafka.records import record_info
 
 __all__ = [
     "ERROR_HEADER",
@@ -37,7 +39,8 @@ __all__ = [
 ERROR_HEADER = "tracectx-error"
 SOURCE_HEADER = "tracectx-dlq-source"
 _OWN_HEADERS = frozenset({ERROR_HEADER, SOURCE_HEADER})
-# The last envelope read in this context: (the record's header list, what it gave).
+# The last envelope read in this context: (the record, what it gave). Keyed by the record, not
+# its header list: a confluent-kafka Message builds a new list on every ``headers()`` call.
 _last_read: contextvars.ContextVar[tuple[object, TracedError | None] | None] = (
     contextvars.ContextVar("tracectx_kafka_last_envelope", default=None)
 )
@@ -51,9 +54,12 @@ def send_to_dlq(
     *,
     value: Any = None,
     key: Any = None,
+    **options: Any,
 ) -> Any:
-    """Send `record` to `topic` (default ``<topic>.dlq``) with `exc`'s envelope; returns the
-    producer's future.
+    """Send `record` to `topic` (default ``<topic>.dlq``) with `exc`'s envelope; returns what
+    the client returns: kafka-python's future, aiokafka's awaitable (``await`` it for the
+    delivery future), None from confluent-kafka's ``produce`` (deliver with ``poll``/``flush``;
+    pass ``on_delivery=`` in `options`, which go to the client's call as they are).
 
     The current span (the failed record's) absorbs `exc` — dead-lettering is how it was dealt
     with — and becomes its origin if nothing recorded it before, so the envelope knows where it
@@ -61,14 +67,19 @@ def send_to_dlq(
     serialises differently).
     """
     handled(exc)
-    headers = [(k, v) for k, v in normalise(record.headers) if k not in _OWN_HEADERS]
+    info = record_info(record)
+    headers = [(k, v) for k, v in normalise(info.headers) if k not in _OWN_HEADERS]
     headers.append((ERROR_HEADER, dumps_envelope(exc)))
-    headers.append((SOURCE_HEADER, f"{record.topic}/{record.partition}/{record.offset}".encode()))
-    return producer.send(
-        topic or f"{record.topic}.dlq",
-        value=record.value if value is None else value,
-        key=record.key if key is None else key,
+    headers.append((SOURCE_HEADER, f"{info.topic}/{info.partition}/{info.offset}".encode()))
+    if value is None:
+        value = record.value() if callable(record.value) else record.value
+    send = getattr(producer, "send", None) or producer.produce  # confluent-kafka: produce
+    return send(
+        topic or f"{info.topic}.dlq",
+        value=value,
+        key=info.key if key is None else key,
         headers=with_context(headers),
+        **options,
     )
 
 
@@ -76,21 +87,27 @@ def dlq_error(record: Any) -> TracedError | None:
     """The error a record was dead-lettered with, rebuilt with its identity; None if the record
     has no (usable) ``tracectx-error`` header — an unusable one is counted and logged. Never
     raises, whatever the headers hold."""
-    headers = getattr(record, "headers", None)
     last = _last_read.get()
-    if last is not None and headers is not None and last[0] is headers:
-        return last[1]  # its process span read it already
-    return read_error(headers)
+    if last is not None and last[0] is record:
+        return last[1]  # its process span (or an earlier call) read it already
+    try:
+        headers = record_info(record).headers
+    except Exception:  # a record whose accessors fail has no usable envelope
+        return None
+    return read_error(record, headers)
 
 
-def read_error(headers: Any, view: Mapping[str, Any] | None = None) -> TracedError | None:
-    """`dlq_error` on a record's header list (`view`: its `header_map`, if made already);
-    remembered for this context, so reading the same record again does not count again."""
+def read_error(
+    record: Any, headers: Any, view: Mapping[str, Any] | None = None
+) -> TracedError | None:
+    """`dlq_error` on `record`, whose raw `headers` were read already (`view`: their
+    `header_map`, if made already); remembered for this context, so reading the same record
+    again does not count again."""
     view = header_map(headers) if view is None else view
     if ERROR_HEADER not in view:
         return None
     found = error_from_headers(view)
-    _last_read.set((headers, found))
+    _last_read.set((record, found))
     return found
 
 

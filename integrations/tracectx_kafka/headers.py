@@ -33,9 +33,12 @@ TRANSPORT = "kafka"
 
 
 def normalise(headers: Any) -> Headers:
-    """Headers as kafka-python wants them: a new list, whatever sequence (or None) came in."""
+    """Headers as a new list of pairs, whatever came in: None, a list or tuple of pairs, or a
+    mapping (confluent-kafka accepts ``{name: value}`` on ``produce``)."""
     if headers is None:
         return []
+    if isinstance(headers, Mapping):
+        return list(headers.items())
     return list(headers)
 
 

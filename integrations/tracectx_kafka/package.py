@@ -1,3 +1,6 @@
-"""The library versions this integration instruments (read by `BaseInstrumentor`)."""
+"""The library versions each instrumentor instruments (read by `BaseInstrumentor`)."""
 
-_instruments = ("kafka-python >= 3.0",)
+KAFKA_PYTHON = ("kafka-python >= 3.0",)
+AIOKAFKA = ("aiokafka >= 0.10",)
+CONFLUENT_KAFKA = ("confluent-kafka >= 2.0",)
+_instruments = KAFKA_PYTHON

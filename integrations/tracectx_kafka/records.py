@@ -1,0 +1,47 @@
+"""One view of a consumed record, whichever client produced it.
+
+kafka-python and aiokafka records expose ``topic``/``partition``/``offset``/``key``/``headers``
+as attributes; a confluent-kafka ``Message`` exposes them as methods (and builds a new header
+list on every ``headers()`` call). `record_info` reads either once, so the span, header and
+dead-letter code is written once for all three clients.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+__all__ = ["RecordInfo", "is_event", "record_info"]
+
+
+class RecordInfo(NamedTuple):
+    """What the tracing code reads from a record; `headers` is the client's raw header value
+    (a list or tuple of ``(str, bytes)`` pairs, or None) — untrusted, read by `header_map`."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: Any
+    headers: Any
+
+
+def _call(value: Any) -> Any:
+    return value() if callable(value) else value
+
+
+def record_info(record: Any) -> RecordInfo:
+    """`record`'s topic, partition, offset, key and headers, from attributes or (a confluent
+    ``Message``) accessor methods; a missing field reads as None."""
+    return RecordInfo(
+        _call(getattr(record, "topic", None)),
+        _call(getattr(record, "partition", None)),
+        _call(getattr(record, "offset", None)),
+        _call(getattr(record, "key", None)),
+        _call(getattr(record, "headers", None)),
+    )
+
+
+def is_event(record: Any) -> bool:
+    """True for a confluent-kafka ``Message`` that is an event (``error()`` set, e.g. end of
+    partition), not a record: it gets no span."""
+    error = getattr(record, "error", None)
+    return callable(error) and error() is not None
