@@ -21,7 +21,9 @@ What you get: PRODUCER/CONSUMER spans linked across the hop, attempts as sibling
 in order, ``throws=`` errors kept off the error status, the real exception class behind
 Celery's wrappers, lost work (unknown, rejected, revoked, time limit, worker lost) visible in
 the trace, and `AsyncResult.get()` raising an exception with the worker's kind, code, metadata
-and error id.
+and error id. Celery beat: each scheduled run is a trace of its own starting at a
+``schedule <entry>`` span, and a run no worker started before the entry's next dispatch leaves
+a ``missed <entry>`` span (see `tracectx_celery.beat`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from tracectx import ErrorKind, register_exception
 from tracectx.classify import unregister_exception
 from tracectx_celery import lost, options, tracing
 from tracectx_celery.autoretry import wrap_app
+from tracectx_celery.beat import patch_beat, unpatch_beat
 from tracectx_celery.options import Options
 from tracectx_celery.package import _instruments
 from tracectx_celery.publish import on_after_publish, on_before_publish
@@ -143,10 +146,12 @@ class CeleryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         for signal, handler in _SIGNALS:
             signal.connect(handler, weak=False, dispatch_uid=f"tracectx:{handler.__name__}")
         patch_backend()
+        patch_beat()
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for signal, handler in _SIGNALS:
             signal.disconnect(handler, dispatch_uid=f"tracectx:{handler.__name__}")
+        unpatch_beat()
         unpatch_backend()
         for kind_type in _TRANSIENT_TYPES:  # unless the app has mapped them otherwise since
             unregister_exception(kind_type, ErrorKind.TRANSIENT)

@@ -1,5 +1,8 @@
 """The publishing side: a PRODUCER span per ``apply_async``/``delay``/``send_task``.
 
+A message beat publishes for a schedule entry also carries the entry's name and next due time
+(see `tracectx_celery.schedule`); a publish that fails is ended with its error (`abandon`).
+
 The global propagator writes the span's context (and baggage, so bound metadata) into the
 message headers, replacing any propagation fields copied from an earlier message. A retry
 published by the running task carries the *original* publisher's context plus a link to the
@@ -16,11 +19,12 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
+from tracectx import record_error
 from tracectx.propagation import capture, inject
-from tracectx_celery import carrier, tracing
+from tracectx_celery import carrier, schedule, tracing
 from tracectx_celery.run import Run, chord_header_links, current_run
 
-__all__ = ["on_after_publish", "on_before_publish"]
+__all__ = ["abandon", "on_after_publish", "on_before_publish"]
 
 MAX_IN_FLIGHT = 4096
 _lock = threading.Lock()
@@ -61,11 +65,25 @@ def on_before_publish(
         attrs["messaging.message.id"] = task_id
     if routing_key:
         attrs["messaging.destination.name"] = routing_key
+    dispatch = schedule.current()
+    if dispatch is not None:
+        attrs[schedule.ATTR_ENTRY] = dispatch.entry
     span = tracing.tracer().start_span(
         f"send {task_name}", kind=SpanKind.PRODUCER, attributes=attrs
     )
-    for stale in (carrier.PREVIOUS_ATTEMPT_HEADER, carrier.LINKS_HEADER):
+    for stale in (
+        carrier.PREVIOUS_ATTEMPT_HEADER,
+        carrier.LINKS_HEADER,
+        schedule.ENTRY_HEADER,
+        schedule.DUE_HEADER,
+    ):
         headers.pop(stale, None)
+    if dispatch is not None:
+        headers[schedule.ENTRY_HEADER] = dispatch.entry
+        if dispatch.next_due is not None:
+            headers[schedule.DUE_HEADER] = repr(dispatch.next_due)
+        if isinstance(task_id, str):
+            dispatch.task_ids.append(task_id)
     inject(headers, context=trace.set_span_in_context(span))
     if run is not None and isinstance(task_id, str) and _is_chord_callback(run, task_id):
         headers[carrier.LINKS_HEADER] = chord_header_links(run)
@@ -84,4 +102,14 @@ def on_after_publish(headers: MutableMapping[str, Any] | None = None, **_: Any) 
     with _lock:
         span = _publishing.pop(task_id, None) if isinstance(task_id, str) else None
     if span is not None:
+        span.end()
+
+
+def abandon(task_id: str, exc: BaseException) -> None:
+    """End the publish span of `task_id` with `exc`: the publish failed, so no
+    ``after_task_publish`` will end it."""
+    with _lock:
+        span = _publishing.pop(task_id, None)
+    if span is not None:
+        record_error(exc, span)
         span.end()

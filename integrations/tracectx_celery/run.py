@@ -5,6 +5,11 @@ retry attempt is its own span, a sibling under the original publisher, with the 
 and a link to the previous attempt. A chord callback links to every header task it waited for
 (through the result backend, when it is a key-value store such as Redis).
 
+A run beat dispatched carries its schedule entry's name (``celery.beat.entry.name``); its first
+attempt records, in a key-value result backend, that it started (beat reports a run that never
+did, see `tracectx_celery.beat`), and gets a ``celery.beat.late`` event if it starts after the
+entry was next due.
+
 A worker runs task after task in one context, so whatever a task leaves there would reach the
 next: after the task the context is the one from before it — the OTel context (span, bound
 metadata, even after a plain ``bind()`` in the task) and the structlog context variables (keys
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,7 +34,7 @@ from tracectx import error_id, record_error
 from tracectx import semconv as sc
 from tracectx.propagation import capture, extract
 from tracectx.recording import error_attributes
-from tracectx_celery import carrier, options, tracing
+from tracectx_celery import carrier, options, schedule, tracing
 from tracectx_celery.unwrap import real_exception
 
 __all__ = ["Run", "current_run", "on_failure", "on_postrun", "on_prerun", "on_retry"]
@@ -98,7 +104,32 @@ def _attributes(task: Any, request: Any, task_id: str) -> dict[str, Any]:
     delivery = getattr(request, "delivery_info", None)
     if isinstance(delivery, Mapping) and isinstance(delivery.get("routing_key"), str):
         attrs["messaging.destination.name"] = delivery["routing_key"]
+    entry = carrier.read(request, schedule.ENTRY_HEADER)
+    if isinstance(entry, str):
+        attrs[schedule.ATTR_ENTRY] = entry[: schedule.MAX_ENTRY_NAME]
     return attrs
+
+
+def _scheduled_start(task: Any, request: Any, task_id: str, span: Span) -> None:
+    """First attempt of a beat-dispatched run: note the start for beat, and lateness."""
+    if carrier.read(request, schedule.ENTRY_HEADER) is None:
+        return
+    if int(getattr(request, "retries", 0) or 0) > 0:  # a retry is not the scheduled start
+        return
+    due = carrier.read(request, schedule.DUE_HEADER)
+    try:
+        late = time.time() - float(due) if isinstance(due, str) else None
+    except ValueError:
+        late = None
+    if late is not None and late > 0 and span.is_recording():
+        span.set_attribute(schedule.ATTR_LATE_S, round(late, 3))
+        span.add_event(schedule.EVENT_LATE, {schedule.ATTR_LATE_S: round(late, 3)})
+    backend = task.backend
+    if hasattr(backend, "mget"):  # a key-value store beat can read back
+        try:
+            backend.set(schedule.started_key(task_id), "1")
+        except Exception:  # the result backend being down must not fail the task
+            pass
 
 
 def on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
@@ -127,6 +158,7 @@ def on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     run.run_token = _current.set(run)
     run.log_tokens = structlog.contextvars.bind_contextvars(task_id=task_id, task_name=task.name)
     _remember_chord_header(task, request, span)
+    _scheduled_start(task, request, task_id, span)
 
 
 def record_task_error(run: Run, exc: BaseException) -> None:

@@ -50,8 +50,8 @@ class Worker:
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, *extra: str) -> Worker:
-        argv = [
+    def argv(self, *extra: str) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "celery",
@@ -71,6 +71,9 @@ class Worker:
             f"w{os.getpid()}-{time.monotonic_ns()}@localhost",
             *extra,
         ]
+
+    def start(self, *extra: str) -> Worker:
+        argv = self.argv(*extra)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 argv,
@@ -118,6 +121,33 @@ class Worker:
             time.sleep(0.1)
         names = sorted({s.name for s in self.spans()})
         raise AssertionError(f"no such worker span; have {names}\n{self.log.read_text()[-3000:]}")
+
+
+class Beat(Worker):
+    """A `celery beat` process running the entries of `schedule` (see
+    ``worker_app.beat_schedule``), and the spans it wrote."""
+
+    def __init__(self, broker: str, schedule: dict[str, dict[str, object]]) -> None:
+        import json
+
+        super().__init__(broker, "solo", "json", TRACECTX_TEST_BEAT=json.dumps(schedule))
+
+    def argv(self, *extra: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.integration.celery.worker_app",
+            "beat",
+            "-s",
+            str(Path(self.spans_dir) / "schedule.db"),
+            "--max-interval",
+            "1",
+            "-l",
+            "info",
+            *extra,
+        ]
 
 
 def _worker(redis: Service, pool: str, serializer: str, db: int, **env: str) -> Iterator[Worker]:

@@ -148,23 +148,28 @@ def test_backend_patches_keep_the_originals_and_uninstrument_mirrors_instrument(
     import inspect
 
     from celery.backends.base import Backend
+    from celery.beat import Scheduler
 
     from tracectx.patching import is_patched
     from tracectx_celery import instrument, uninstrument
 
-    names = ("prepare_exception", "exception_to_python")
-    before = {name: vars(Backend)[name] for name in names}
+    targets = [
+        (Backend, "prepare_exception"),
+        (Backend, "exception_to_python"),
+        (Scheduler, "apply_async"),  # beat's dispatch
+    ]
+    before = {(owner, name): vars(owner)[name] for owner, name in targets}
     instrument()
     try:
-        for name in names:
-            patched = vars(Backend)[name]
-            assert is_patched(Backend, name) and patched.__wrapped__ is before[name]
-            assert getattr(Backend, name).__doc__ == before[name].__doc__
-            assert inspect.signature(getattr(Backend, name)) == inspect.signature(before[name])
+        for owner, name in targets:
+            original = before[owner, name]
+            assert is_patched(owner, name) and vars(owner)[name].__wrapped__ is original
+            assert getattr(owner, name).__doc__ == original.__doc__
+            assert inspect.signature(getattr(owner, name)) == inspect.signature(original)
     finally:
         uninstrument()
-    assert {name: vars(Backend)[name] for name in names} == before
-    assert not any(is_patched(Backend, name) for name in names)
+    assert {(owner, name): vars(owner)[name] for owner, name in targets} == before
+    assert not any(is_patched(owner, name) for owner, name in targets)
 
 
 def test_plain_bind_in_eager_task_does_not_outlive_it(spans, eager_app):

@@ -199,8 +199,26 @@ def _setup_tracing() -> None:
     trace.set_tracer_provider(provider)
 
 
-if "TRACECTX_TEST_BROKER" in os.environ:  # imported by a worker
-    from celery.signals import worker_ready
+def beat_schedule(spec: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``beat_schedule`` from the tests' JSON (``TRACECTX_TEST_BEAT``): per entry a task, a
+    period in seconds, args, an optional queue, and ``unserializable`` (args JSON refuses)."""
+    out = {}
+    for name, entry in spec.items():
+        args = [{1, 2}] if entry.get("unserializable") else entry.get("args", [])
+        options = {"queue": entry["queue"]} if entry.get("queue") else {}
+        out[name] = {
+            "task": entry["task"],
+            "schedule": float(entry["every"]),
+            "args": args,
+            "options": options,
+        }
+    return out
+
+
+if "TRACECTX_TEST_BROKER" in os.environ:  # imported by a worker or beat
+    import json
+
+    from celery.signals import beat_init, worker_ready
 
     from tracectx_celery import instrument
 
@@ -208,10 +226,14 @@ if "TRACECTX_TEST_BROKER" in os.environ:  # imported by a worker
     def _ready(**_: Any) -> None:  # the tests wait for this file rather than pinging
         open(os.path.join(os.environ["TRACECTX_TEST_SPANS"], "ready"), "w").close()
 
+    beat_init.connect(_ready)
+
     _setup_tracing()
     app = make_app(
         os.environ["TRACECTX_TEST_BROKER"], os.environ.get("TRACECTX_TEST_SERIALIZER", "json")
     )
+    if os.environ.get("TRACECTX_TEST_BEAT"):
+        app.conf.beat_schedule = beat_schedule(json.loads(os.environ["TRACECTX_TEST_BEAT"]))
     instrument(
         app,
         retry_backoff=0.05,
