@@ -1,0 +1,227 @@
+"""The HTML page's data: each trace as rows in timeline order, with its error paths as row numbers.
+
+The page draws a waterfall, so the tree is laid out here, once, in Python: a consumer span that
+the analysis keeps as a root because its parent is a producer (a Celery ``run`` under its
+``send``, a Kafka ``process`` under its ``send``) or because it only links to one is placed under
+that producer and flagged ``async``, so the hop is drawn where it happened. Rows come in
+pre-order, so a row's subtree is the contiguous range ``[i, end[i])`` — collapsing, expanding and
+virtual scrolling are index arithmetic in the page, even at 100k spans.
+
+Columns (one list per field, names and services through string tables) keep the embedded JSON
+small; times are microseconds from the trace's first start, because nanoseconds since the epoch
+do not fit a JavaScript number exactly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from tracectx import semconv as sc
+from tracectx.viz.analysis import TraceAnalysis
+from tracectx.viz.model import Span
+from tracectx.viz.renderers.jaeger import jaeger_link
+from tracectx.viz.renderers.json import (
+    error_confidence,
+    error_evidence,
+    error_outcome,
+    event_data,
+    plain,
+)
+from tracectx.viz.renderers.paths import roles, visible_spans
+
+__all__ = ["page_data"]
+
+_KINDS = {"server": "S", "client": "C", "producer": "P", "consumer": "K", "internal": "I"}
+_HANDLED = (sc.EVENT_HANDLED, sc.EVENT_EXPECTED)
+
+
+class _Strings:
+    """A string table: each distinct text once, rows refer to it by number."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.items: list[str] = []
+
+    def __call__(self, text: str) -> int:
+        found = self.index.get(text)
+        if found is None:
+            found = self.index[text] = len(self.items)
+            self.items.append(text)
+        return found
+
+
+def _display_tree(a: TraceAnalysis) -> tuple[dict[str, list[str]], list[str], dict[str, str]]:
+    """Children per span and roots, with async consumers moved under their producer; and for
+    each moved span, the producer it now hangs from."""
+    parent: dict[str, str] = {c: p for p, kids in a.children.items() for c in kids}
+    kids: dict[str, list[str]] = {p: list(c) for p, c in a.children.items()}
+    moved: dict[str, str] = {}
+    roots = set(a.roots)
+    edges = sorted(a.async_edges, key=lambda e: e.kind != "messaging")  # messaging edges first
+    for edge in edges:
+        target, source = edge.target, edge.source
+        if target not in roots or target in moved or source not in a.spans:
+            continue
+        if edge.source_trace not in (None, a.trace_id):
+            continue
+        node: str | None = source  # refuse a move that would hang a span under itself
+        steps = 0
+        while node is not None and node != target and steps <= len(a.spans):
+            node = parent.get(node)
+            steps += 1
+        if node is not None:
+            continue
+        parent[target] = source
+        moved[target] = source
+        kids.setdefault(source, []).append(target)
+    for source in set(moved.values()):
+        kids[source].sort(key=lambda s: a.spans[s].start_ns)
+    ordered_roots = [r for r in a.roots if r not in moved]
+    return kids, ordered_roots, moved
+
+
+def _preorder(kids: dict[str, list[str]], roots: list[str]) -> tuple[list[str], list[int]]:
+    order: list[str] = []
+    depth: list[int] = []
+    stack = [(r, 0) for r in reversed(roots)]
+    while stack:
+        sid, d = stack.pop()
+        order.append(sid)
+        depth.append(d)
+        stack.extend((c, d + 1) for c in reversed(kids.get(sid, [])))
+    return order, depth
+
+
+def _handled_by(a: TraceAnalysis) -> dict[str, list[str]]:
+    """Error id → spans whose handled/expected event names it (a DLQ consumer, say)."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for span in a.spans.values():
+        for event in span.events:
+            eid = event.attributes.get(sc.ATTR_ID)
+            if event.name in _HANDLED and isinstance(eid, str) and span.span_id not in out[eid]:
+                out[eid].append(span.span_id)
+    return out
+
+
+def _attrs(span: Span) -> dict[str, Any] | None:
+    return {k: plain(v) for k, v in span.attributes.items()} or None
+
+
+def _trace(
+    a: TraceAnalysis, full: bool, names: _Strings, services: _Strings, jaeger_url: str | None
+) -> dict[str, Any]:
+    kids, roots, moved = _display_tree(a)
+    order, depth = _preorder(kids, roots)
+    row = {sid: i for i, sid in enumerate(order)}
+    n = len(order)
+    spans = [a.spans[sid] for sid in order]
+    parent = [-1] * n
+    for i, sid in enumerate(order):
+        for kid in kids.get(sid, []):
+            parent[row[kid]] = i
+    end = list(range(1, n + 1))
+    for i in range(n - 1, -1, -1):
+        if parent[i] >= 0:
+            end[parent[i]] = max(end[parent[i]], end[i])
+    t0 = min((s.start_ns for s in spans), default=0)
+    t1 = max((max(s.end_ns, s.start_ns) for s in spans), default=0)
+
+    handled_by = _handled_by(a)
+    keep = visible_spans(a, full)
+    role = roles(a)
+    paths = []
+    for err in a.errors:
+        extra = [
+            s
+            for s in handled_by.get(err.error_id or "", [])
+            if s != err.absorber and s not in err.span_ids
+        ]
+        keep.update(extra)
+        for sid in extra:
+            role.setdefault(sid, "absorbed")
+        paths.append(
+            {
+                "error_id": err.error_id,
+                "kind": err.kind,
+                "code": err.code,
+                "type": err.error_type,
+                "message": err.message,
+                "origin": row[err.origin],
+                "propagators": [row[s] for s in err.propagators],
+                "absorber": row[err.absorber] if err.absorber else -1,
+                "handled_by": [row[s] for s in extra],
+                "escaped": err.escaped,
+                "outcome": error_outcome(err),
+                "confidence": error_confidence(err),
+                "evidence": error_evidence(err),
+                "exact": err.exact,
+                "cause_id": err.cause_id,
+                "metadata": {k: plain(v) for k, v in err.metadata.items()},
+                "remote_origin": list(err.remote_origin) if err.remote_origin else None,
+            }
+        )
+    on = [1 if sid in keep else 0 for sid in order]
+    for i in range(n - 1, -1, -1):  # a row is on a path's way if anything below it is
+        if on[i] and parent[i] >= 0:
+            on[parent[i]] = 1
+    return {
+        "trace_id": a.trace_id,
+        "jaeger_link": jaeger_link(jaeger_url, a) if jaeger_url else None,
+        "problems": a.problems,
+        "duration_us": (t1 - t0) / 1000,
+        "id": order,
+        "name": [names(s.name) for s in spans],
+        "svc": [services(s.service) for s in spans],
+        "kind": "".join(_KINDS.get(s.kind, "I") for s in spans),
+        "start": [round((s.start_ns - t0) / 1000, 1) for s in spans],
+        "dur": [round(max(s.end_ns - s.start_ns, 0) / 1000, 1) for s in spans],
+        "err": "".join("1" if s.error else "0" for s in spans),
+        "depth": depth,
+        "parent": parent,
+        "end": end,
+        "on": "".join(map(str, on)),
+        "role": {str(row[sid]): r for sid, r in role.items() if sid in row},
+        "async": {str(row[t]): row[s] for t, s in moved.items()},
+        "async_edges": [
+            {"source": e.source, "target": row[e.target], "kind": e.kind, "trace": e.source_trace}
+            for e in a.async_edges
+            if e.target in row
+        ],
+        "retries": [
+            {
+                "name": g.name,
+                "attempts": [row[s] for s in g.attempts],
+                "failed": g.failed,
+                "succeeded": g.succeeded,
+            }
+            for g in a.retries
+        ],
+        "paths": paths,
+        "attrs": {str(i): at for i, s in enumerate(spans) if (at := _attrs(s))},
+        "status": {str(i): s.status_message for i, s in enumerate(spans) if s.status_message},
+        "events": {
+            str(i): [event_data(e) for e in s.events] for i, s in enumerate(spans) if s.events
+        },
+        "links": {
+            str(i): [[lk.trace_id, lk.span_id] for lk in s.links]
+            for i, s in enumerate(spans)
+            if s.links
+        },
+    }
+
+
+def page_data(
+    analyses: list[TraceAnalysis], *, jaeger_url: str | None = None, full: bool = False
+) -> dict[str, Any]:
+    """Everything the page shows, JSON-ready: traces as rows, error paths by row number, and
+    the shared name and service tables. `full` opens every row instead of only error paths."""
+    names, services = _Strings(), _Strings()
+    traces = [_trace(a, full, names, services, jaeger_url) for a in analyses]
+    return {
+        "full": full,
+        "jaeger_url": jaeger_url.rstrip("/") if jaeger_url else None,
+        "names": names.items,
+        "services": services.items,
+        "traces": traces,
+    }

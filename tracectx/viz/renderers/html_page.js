@@ -1,0 +1,675 @@
+"use strict";
+// tracectx error propagation page. Everything from a span (names, services, attributes, events,
+// messages, ids) is attacker-controlled: it only ever reaches the DOM through textContent or
+// setAttribute on data-*/geometry attributes, never as markup. Ids and keys from the data are
+// looked up in Maps, never used as plain-object keys.
+const D = JSON.parse(document.getElementById("data").textContent);
+const NAMES = D.names, SVCS = D.services, ROW = 24, OVER = 60, SVGNS = "http://www.w3.org/2000/svg";
+const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
+  "#8cd17d", "#ff9da7", "#499894", "#bab0ac", "#86bcb6"];
+const KIND_COLOURS = new Map([["BUSINESS", "#d97706"], ["TRANSIENT", "#2563eb"], ["FATAL", "#dc2626"],
+  ["UNKNOWN", "#6b7280"]]);
+const OUTCOMES = ["absorbed", "escaped", "unobserved"];
+const SPAN_KINDS = new Map([["S", "server"], ["C", "client"], ["P", "producer"], ["K", "consumer"], ["I", ""]]);
+const ICON = {origin: "✖", propagated: "↑", absorbed: "✔", escaped: "⇡", unobserved: "⊘"};
+
+// Control characters (C0, DEL, C1, bidi overrides, line separators) are shown as escapes.
+const CTRL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const CTRL_KEEP_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED = new Map([["\n", "\\n"], ["\r", "\\r"], ["\t", "\\t"]]);
+const escChar = (c) => NAMED.get(c) || (c.charCodeAt(0) <= 0xff
+  ? "\\x" + c.charCodeAt(0).toString(16).padStart(2, "0") : "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+const clean = (s) => String(s).replace(CTRL, escChar);
+const cleanBlock = (s) => String(s).replace(CTRL_KEEP_LINES, escChar);
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = clean(text);
+  return e;
+}
+function svg(tag, attrs) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  return e;
+}
+const $ = (id) => document.getElementById(id);
+const kindColour = (kind) => {
+  if (KIND_COLOURS.has(kind)) return KIND_COLOURS.get(kind);
+  let h = 0; for (const c of String(kind)) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return PALETTE[h % PALETTE.length];
+};
+const svcColour = (svc) => PALETTE[svc % PALETTE.length];
+const fmtUs = (us) => us >= 1e6 ? (us / 1e6).toFixed(2) + " s" : us >= 1000 ? (us / 1000).toFixed(us >= 1e5 ? 0 : 1) + " ms" : us.toFixed(0) + " µs";
+const safeUrl = (u) => typeof u === "string" && /^https?:\/\//i.test(u) ? u : null;
+const get = (obj, i) => obj && Object.prototype.hasOwnProperty.call(obj, String(i)) ? obj[String(i)] : undefined;
+
+// ---- per-trace model ------------------------------------------------------------------------
+function prepare(tr) {
+  if (tr.ready) return tr;
+  const n = tr.id.length;
+  tr.n = n;
+  tr.rowOf = new Map(tr.id.map((s, i) => [s, i]));
+  tr.open = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    if (tr.end[i] <= i + 1) continue;
+    if (D.full) { tr.open[i] = 2; continue; }
+    let anyOn = false;
+    for (let j = i + 1; j < tr.end[i]; j = tr.end[j]) if (tr.on[j] === "1") { anyOn = true; break; }
+    tr.open[i] = anyOn ? 1 : 0;
+  }
+  tr.rootMode = D.full ? 2 : 1;
+  tr.roleOf = (i) => get(tr.role, i) || "";
+  tr.retryOf = new Map();
+  tr.retries.forEach((g) => g.attempts.forEach((r, k) => tr.retryOf.set(r, {g, k})));
+  tr.pathsOf = new Map();
+  tr.paths.forEach((p, k) => {
+    p.trace = tr; p.index = k;
+    p.chain = [p.origin, ...p.propagators, ...(p.absorber >= 0 ? [p.absorber] : [])];
+    p.rows = [...p.chain, ...p.handled_by];
+    for (const r of p.rows) { if (!tr.pathsOf.has(r)) tr.pathsOf.set(r, []); tr.pathsOf.get(r).push(p); }
+  });
+  tr.asyncByTarget = new Map();
+  for (const e of tr.async_edges) {
+    if (e.trace !== null && e.trace !== tr.trace_id) continue;
+    const s = tr.rowOf.get(e.source);
+    if (s === undefined) continue;
+    if (!tr.asyncByTarget.has(e.target)) tr.asyncByTarget.set(e.target, []);
+    tr.asyncByTarget.get(e.target).push({source: s, target: e.target, kind: e.kind});
+  }
+  tr.ready = true;
+  return tr;
+}
+const nodeName = (tr, i) => SVCS[tr.svc[i]] + ": " + NAMES[tr.name[i]];
+const isAsyncRow = (tr, i) => get(tr.async, i) !== undefined;
+function crossesAsync(tr, a, b) {  // is there an async hop between row a and its ancestor b?
+  for (let x = a, steps = 0; x >= 0 && steps <= tr.n; steps++) {
+    if (x === b) return false;
+    if (isAsyncRow(tr, x)) return true;
+    x = tr.parent[x];
+  }
+  return true;  // b is not above a: the error came over a link
+}
+function lastOnPath(p) { return p.chain[p.chain.length - (p.absorber >= 0 ? 2 : 1)]; }
+
+// ---- state & filters ------------------------------------------------------------------------
+const state = {trace: null, path: null, row: -1, kinds: new Set(), outcomes: new Set(OUTCOMES),
+  service: "", term: "", node: null, vis: [], gaps: new Map(), posOf: null};
+const allKinds = [...new Set(D.traces.flatMap((t) => t.paths.map((p) => p.kind)))].sort();
+allKinds.forEach((k) => state.kinds.add(k));
+
+function pathMatches(p) {
+  const tr = p.trace;
+  if (!state.kinds.has(p.kind) || !state.outcomes.has(p.outcome)) return false;
+  if (state.service !== "" && !p.rows.some((r) => String(tr.svc[r]) === state.service)) return false;
+  const t = state.term.trim().toLowerCase();
+  if (!t) return true;
+  const hay = [p.error_id || "", tr.trace_id, p.code, p.message, p.type,
+    ...Object.values(p.metadata).map(String), ...p.rows.map((r) => tr.id[r])];
+  return hay.some((h) => String(h).toLowerCase().includes(t));
+}
+D.traces.forEach(prepare);
+
+// ---- timeline -------------------------------------------------------------------------------
+function layout() {
+  const tr = state.trace, out = [], gaps = new Map();
+  const stack = [[-1, 0, tr.n, tr.rootMode, 0]];
+  while (stack.length) {
+    const f = stack[stack.length - 1];
+    if (f[1] >= f[2]) { stack.pop(); if (f[4]) { out.push(-f[0] - 2); gaps.set(f[0], f[4]); } continue; }
+    const j = f[1]; f[1] = tr.end[j];
+    if (f[3] === 2 || tr.on[j] === "1") {
+      out.push(j);
+      if (tr.open[j] && tr.end[j] > j + 1) stack.push([j, j + 1, tr.end[j], tr.open[j], 0]);
+    } else f[4] += tr.end[j] - j;
+  }
+  state.vis = out; state.gaps = gaps;
+  const posOf = new Int32Array(tr.n).fill(-1);
+  out.forEach((v, k) => { if (v >= 0) posOf[v] = k; });
+  state.posOf = posOf;
+  $("spacer").style.height = (out.length * ROW) + "px";
+}
+function posOf(i) {  // the row's line, or its nearest shown ancestor's
+  const tr = state.trace;
+  for (let x = i, steps = 0; x >= 0 && steps <= tr.n; steps++, x = tr.parent[x]) if (state.posOf[x] >= 0) return state.posOf[x];
+  return -1;
+}
+function toggle(i) {
+  const tr = state.trace;
+  if (tr.open[i]) tr.open[i] = 0;
+  else {
+    let anyOn = false;
+    for (let j = i + 1; j < tr.end[i]; j = tr.end[j]) if (tr.on[j] === "1") { anyOn = true; break; }
+    tr.open[i] = anyOn && !D.full ? 1 : 2;
+  }
+  layout(); paint();
+}
+function showGap(parent) {
+  const tr = state.trace;
+  if (parent < 0) tr.rootMode = 2; else tr.open[parent] = 2;
+  layout(); paint();
+}
+function rowRoleBadges(tr, i, box) {
+  const rt = tr.retryOf.get(i);
+  if (rt) {
+    const {g, k} = rt;
+    const total = g.attempts.length;
+    box.appendChild(el("span", "retry", k === 0
+      ? "×" + total + " attempts, " + (g.succeeded ? "recovered" : "failed")
+      : "attempt " + (k + 1) + "/" + total));
+  }
+  for (const p of tr.pathsOf.get(i) || []) {
+    if (p.origin === i) {
+      const b = el("span", "badge", p.kind + (p.code ? " " + p.code : ""));
+      b.style.color = kindColour(p.kind);
+      box.appendChild(b);
+    }
+  }
+}
+function buildRow(k) {
+  const tr = state.trace, v = state.vis[k];
+  if (v < 0) {
+    const parent = -v - 2, count = state.gaps.get(parent);
+    const r = el("div", "row gap");
+    r.style.top = (k * ROW) + "px";
+    r.dataset.gapParent = String(parent);
+    const name = el("div", "name");
+    const depth = parent < 0 ? 0 : tr.depth[parent] + 1;
+    name.style.paddingLeft = (Math.min(depth, 30) * 14 + 20) + "px";
+    name.appendChild(el("span", null, "… " + count + " span" + (count === 1 ? "" : "s") + " off the error paths — show"));
+    r.appendChild(name);
+    r.addEventListener("click", () => showGap(parent));
+    return r;
+  }
+  const i = v, role = tr.roleOf(i);
+  const r = el("div", "row" + (tr.err[i] === "1" ? " err" : "") + (i === state.row ? " cur" : ""));
+  r.style.top = (k * ROW) + "px";
+  r.dataset.row = String(i);
+  r.setAttribute("data-span-id", tr.id[i]);
+  if (role) r.dataset.role = role;
+  const unobserved = (tr.pathsOf.get(i) || []).some((p) => p.outcome === "unobserved" && lastOnPath(p) === i);
+  if (unobserved) r.dataset.outcome = "unobserved";
+  if (state.path && state.path.trace === tr && state.path.rows.includes(i)) r.classList.add("onsel");
+  const name = el("div", "name");
+  name.style.paddingLeft = (Math.min(tr.depth[i], 30) * 14) + "px";
+  const hasKids = tr.end[i] > i + 1;
+  const tog = el("span", "tog", hasKids ? (tr.open[i] ? "▾" : "▸") : "");
+  if (hasKids) tog.addEventListener("click", (ev) => { ev.stopPropagation(); toggle(i); });
+  name.appendChild(tog);
+  const from = get(tr.async, i);
+  if (from !== undefined) {
+    const m = el("span", "asyncmark", "⇢");
+    m.title = clean("async hop: published by " + NAMES[tr.name[from]]);
+    name.appendChild(m);
+    r.setAttribute("data-async-from", tr.id[from]);
+  }
+  const sk = SPAN_KINDS.get(tr.kind[i]);
+  if (sk) name.appendChild(el("span", "sk", sk));
+  const tag = el("span", "span" + (role ? " " + role : ""), NAMES[tr.name[i]]);
+  tag.dataset.role = role;
+  tag.setAttribute("data-span-id", tr.id[i]);
+  name.appendChild(tag);
+  name.appendChild(el("span", "svc", SVCS[tr.svc[i]]));
+  rowRoleBadges(tr, i, name);
+  if (hasKids && !tr.open[i]) name.appendChild(el("span", "svc", "(+" + (tr.end[i] - i - 1) + ")"));
+  r.appendChild(name);
+  const lane = el("div", "lane");
+  const total = tr.duration_us || 1;
+  const left = tr.start[i] / total * 100, width = Math.max(tr.dur[i] / total * 100, 0.15);
+  const bar = el("div", "bar");
+  bar.style.left = left + "%"; bar.style.width = width + "%";
+  bar.style.background = svcColour(tr.svc[i]);
+  lane.appendChild(bar);
+  const dur = el("span", "dur", fmtUs(tr.dur[i]));
+  if (left + width < 85) dur.style.left = "calc(" + (left + width) + "% + 4px)"; else dur.style.right = "calc(" + (100 - left) + "% + 4px)";
+  lane.appendChild(dur);
+  r.appendChild(lane);
+  r.addEventListener("click", () => selectRow(i));
+  return r;
+}
+let frame = 0;
+function paint() {
+  frame = 0;
+  const sc = $("scroller"), top = sc.scrollTop, h = sc.clientHeight || 400;
+  const first = Math.max(0, Math.floor(top / ROW) - OVER);
+  const last = Math.min(state.vis.length, Math.ceil((top + h) / ROW) + OVER);
+  const rows = [];
+  for (let k = first; k < last; k++) rows.push(buildRow(k));
+  $("rows").replaceChildren(...rows);
+  $("rows").classList.toggle("dim", !!(state.path && state.path.trace === state.trace));
+  drawOverlay(first, last);
+}
+function schedule() { if (!frame) frame = requestAnimationFrame(paint); }
+
+function drawOverlay(first, last) {
+  const tr = state.trace, sc = $("scroller"), ov = $("overlay");
+  const top = sc.scrollTop, h = sc.clientHeight || 400;
+  const lane = $("rows").querySelector(".row:not(.gap) .lane");
+  const x0 = lane ? lane.offsetLeft : sc.clientWidth * 0.38, lw = lane ? lane.clientWidth : sc.clientWidth * 0.6;
+  ov.setAttribute("width", String(sc.clientWidth)); ov.setAttribute("height", String(h));
+  ov.style.top = top + "px";
+  const total = tr.duration_us || 1;
+  const X = (i) => x0 + tr.start[i] / total * lw;
+  const Y = (k) => k * ROW + ROW / 2 - top;
+  const parts = [];
+  // async edges: dashed, from the publishing span to the consumer
+  for (let k = first; k < last; k++) {
+    const v = state.vis[k];
+    if (v < 0) continue;
+    for (const e of tr.asyncByTarget.get(v) || []) {
+      const ks = posOf(e.source);
+      if (ks < 0) continue;
+      const xs = X(e.source), xt = X(v), ys = Y(ks), yt = Y(k);
+      const p = svg("path", {class: "async-edge", d: `M${xs} ${ys} C${xs - 18} ${ys + 8} ${xt - 18} ${yt - 8} ${xt - 2} ${yt}`,
+        "data-source": tr.id[e.source], "data-target": tr.id[v], "data-kind": e.kind});
+      const t = svg("title"); t.textContent = clean("async " + e.kind + ": " + NAMES[tr.name[e.source]] + " ⇢ " + NAMES[tr.name[v]]);
+      p.appendChild(t);
+      parts.push(p);
+    }
+  }
+  // error paths: origin ● → each propagator → absorber ✔ / escape ⇡ / unobserved ⊘
+  tr.paths.forEach((p) => {
+    if (!pathMatches(p)) return;
+    const ks = p.rows.map(posOf);
+    if (ks.some((k) => k < 0)) return;
+    if (Math.max(...ks) < first || Math.min(...ks) > last) return;
+    const colour = kindColour(p.kind), g = svg("g", {class: "epath" + (state.path === p ? " selp" : ""),
+      "data-path": p.index, "data-kind": p.kind, stroke: colour, fill: colour});
+    const seg = (a, b, async, cls) => {
+      const ka = posOf(a), kb = posOf(b), xa = X(a) - 3, xb = X(b) - 3, ya = Y(ka), yb = Y(kb);
+      const xm = Math.min(xa, xb) - 10;
+      g.appendChild(svg("path", {class: "seg" + (async ? " async" : "") + (cls ? " " + cls : ""),
+        d: `M${xa} ${ya} H${xm} V${yb} H${xb}`, "data-from": tr.id[a], "data-to": tr.id[b]}));
+      g.appendChild(svg("path", {d: `M${xb} ${yb} l-6 -4 v8 z`, stroke: "none"}));
+    };
+    for (let c = 0; c + 1 < p.chain.length; c++) seg(p.chain[c], p.chain[c + 1], crossesAsync(tr, p.chain[c], p.chain[c + 1]));
+    const tail = p.chain[p.chain.length - 1];
+    for (const hnd of p.handled_by) seg(tail, hnd, true, "handler");
+    const xo = X(p.origin) - 3, yo = Y(posOf(p.origin));
+    g.appendChild(svg("circle", {cx: xo, cy: yo, r: 5, stroke: "#fff", "stroke-width": 1.5, class: "mark-origin"}));
+    const end = lastOnPath(p), xe = X(tail) - 3, ye = Y(posOf(tail));
+    if (p.outcome === "absorbed" && p.absorber >= 0) {
+      g.appendChild(svg("circle", {cx: xe, cy: ye, r: 6, fill: "#16a34a", stroke: "#fff", class: "mark-absorbed"}));
+    } else if (p.outcome === "escaped") {
+      const xt = X(end) - 3, yt = Y(posOf(end));
+      g.appendChild(svg("path", {class: "seg", d: `M${xt} ${yt} V${yt - 16}`, stroke: "#a21caf"}));
+      g.appendChild(svg("path", {d: `M${xt} ${yt - 20} l-4 6 h8 z`, fill: "#a21caf", stroke: "none"}));
+      const t = svg("text", {x: xt + 6, y: yt - 12, fill: "#a21caf", stroke: "none", class: "mark-escaped"});
+      t.textContent = "escaped"; g.appendChild(t);
+    } else if (p.outcome === "unobserved") {
+      const xt = X(end) - 3, yt = Y(posOf(end));
+      g.appendChild(svg("circle", {cx: xt, cy: yt, r: 7, fill: "none", stroke: "#64748b", "stroke-dasharray": "2 2", class: "mark-unobserved"}));
+      const t = svg("text", {x: xt - 10, y: yt - 9, fill: "#64748b", stroke: "none", "text-anchor": "end"});
+      t.textContent = "unobserved"; g.appendChild(t);
+    }
+    parts.push(g);
+  });
+  ov.replaceChildren(...parts);
+}
+function drawAxis() {
+  const tr = state.trace, ticks = $("axis").querySelector(".ticks");
+  ticks.replaceChildren();
+  for (let q = 0; q <= 4; q++) {
+    const t = el("span", "tick", fmtUs(tr.duration_us * q / 4));
+    t.style.left = (q * 25) + "%";
+    if (q === 4) { t.style.transform = "translateX(-100%)"; }
+    ticks.appendChild(t);
+  }
+}
+
+// ---- trace summary and error path cards -------------------------------------------------------
+function hopChip(tr, i, role) {
+  return el("span", "hop " + role, (ICON[role] || "") + " " + NAMES[tr.name[i]] + " · " + SVCS[tr.svc[i]]);
+}
+function renderSummary() {
+  const tr = state.trace, box = $("summary");
+  box.replaceChildren();
+  const line = el("div", "sum");
+  const add = (label, value) => { const s = el("span", null, label + " "); s.appendChild(el("b", null, value)); line.appendChild(s); };
+  add("trace", tr.trace_id); add("spans", tr.n); add("duration", fmtUs(tr.duration_us)); add("error paths", tr.paths.length);
+  const link = safeUrl(tr.jaeger_link);
+  if (link) { const a = el("a", null, "open in Jaeger"); a.href = link; a.target = "_blank"; a.rel = "noopener noreferrer"; line.appendChild(a); }
+  box.appendChild(line);
+  const services = [...new Set(tr.svc)].slice(0, 24);
+  const legend = el("div", "sum");
+  for (const s of services) { const c = el("span", null, "■ " + SVCS[s]); c.style.color = svcColour(s); legend.appendChild(c); }
+  box.appendChild(legend);
+  for (const p of tr.problems) box.appendChild(el("div", "problem", "! " + p));
+}
+function renderPaths() {
+  const tr = state.trace, list = $("pathlist");
+  list.replaceChildren();
+  let shown = 0;
+  tr.paths.forEach((p) => {
+    if (!pathMatches(p)) return;
+    if (++shown > 500) return;
+    const li = el("li", "path" + (state.path === p ? " sel" : ""));
+    li.style.setProperty("--k", kindColour(p.kind));
+    li.dataset.path = String(p.index);
+    li.dataset.outcome = p.outcome;
+    const head = el("div", "head");
+    head.appendChild(el("span", "kind", p.kind));
+    if (p.code) head.appendChild(el("span", "code", p.code));
+    head.appendChild(el("span", "msg", (p.type ? p.type + ": " : "") + p.message));
+    head.appendChild(el("span", "outcome " + p.outcome, p.outcome));
+    head.appendChild(el("span", "conf", p.confidence !== null && p.confidence !== undefined
+      ? (p.exact ? "exact" : "inferred") + " · confidence " + Math.round(p.confidence * 100) + "%"
+      : (p.exact ? "exact (error id)" : "inferred (span status)")));
+    const rt = tr.retryOf.get(p.origin);
+    if (rt) head.appendChild(el("span", "retry", "×" + rt.g.attempts.length + " attempts, " + (rt.g.succeeded ? "recovered" : "failed")));
+    if (p.error_id) head.appendChild(el("span", "eid", "id " + p.error_id));
+    li.appendChild(head);
+    const chain = el("div", "chain");
+    if (p.remote_origin) chain.appendChild(el("span", "hop origin", "✖ born in trace " + p.remote_origin[0] + " span " + p.remote_origin[1]));
+    p.chain.forEach((r, c) => {
+      if (c > 0) chain.appendChild(el("span", "arrow" + (crossesAsync(tr, p.chain[c - 1], r) ? " async" : ""), crossesAsync(tr, p.chain[c - 1], r) ? "⇢" : "→"));
+      const role = c === 0 ? "origin" : r === p.absorber ? "absorbed" : "propagated";
+      chain.appendChild(hopChip(tr, r, role));
+    });
+    for (const hnd of p.handled_by) {
+      chain.appendChild(el("span", "arrow async", "⇢"));
+      chain.appendChild(hopChip(tr, hnd, "absorbed"));
+    }
+    if (p.outcome === "escaped") { chain.appendChild(el("span", "arrow", "→")); chain.appendChild(el("span", "hop escaped", "⇡ escaped the trace")); }
+    if (p.outcome === "unobserved") { chain.appendChild(el("span", "arrow", "→")); chain.appendChild(el("span", "hop unobserved", "⊘ unobserved (nobody awaited it)")); }
+    li.appendChild(chain);
+    for (const ev of p.evidence) li.appendChild(el("div", "conf", "· " + ev));
+    li.addEventListener("click", () => selectPath(p));
+    list.appendChild(li);
+  });
+  if (shown > 500) list.appendChild(el("li", "muted", "… " + (shown - 500) + " more paths (narrow with the filters)"));
+  if (!shown) list.appendChild(el("li", "muted", tr.paths.length ? "No path matches the filters." : "No errors in this trace."));
+}
+
+// ---- details pane -----------------------------------------------------------------------------
+function table(rows) {
+  const t = el("table");
+  for (const [k, v] of rows) { const r = el("tr"); r.appendChild(el("td", null, k)); r.appendChild(el("td", null, v)); t.appendChild(r); }
+  return t;
+}
+function showDetails(i) {
+  const tr = state.trace, box = $("details");
+  box.replaceChildren();
+  box.appendChild(el("h2", null, NAMES[tr.name[i]]));
+  const rows = [["service", SVCS[tr.svc[i]]], ["span kind", SPAN_KINDS.get(tr.kind[i]) || "internal"],
+    ["span id", tr.id[i]], ["trace id", tr.trace_id], ["start", "+" + fmtUs(tr.start[i])], ["duration", fmtUs(tr.dur[i])],
+    ["status", tr.err[i] === "1" ? "ERROR" : "ok"]];
+  const status = get(tr.status, i);
+  if (status) rows.push(["status message", status]);
+  const from = get(tr.async, i);
+  if (from !== undefined) rows.push(["async hop", "published by " + NAMES[tr.name[from]] + " (" + tr.id[from] + ")"]);
+  box.appendChild(table(rows));
+  const base = safeUrl(D.jaeger_url);
+  if (base) {
+    const a = el("a", null, "open this span in Jaeger");
+    a.href = base + "/trace/" + encodeURIComponent(tr.trace_id) + "?uiFind=" + encodeURIComponent(tr.id[i]);
+    a.target = "_blank"; a.rel = "noopener noreferrer"; a.className = "jaeger";
+    box.appendChild(a);
+  }
+  for (const p of tr.pathsOf.get(i) || []) {
+    const role = p.origin === i ? "origin" : p.absorber === i || p.handled_by.includes(i) ? "absorbed" : "propagated";
+    const eb = el("div", "errbox");
+    eb.style.setProperty("--k", kindColour(p.kind));
+    eb.appendChild(el("h3", null, ICON[role] + " " + role + " of " + p.kind + (p.code ? " " + p.code : "")));
+    const er = [["error kind", p.kind], ["code", p.code || "-"], ["error id", p.error_id || "-"], ["type", p.type || "-"],
+      ["message", p.message || "-"], ["outcome", p.outcome],
+      ["evidence", p.exact ? "exact: followed by tracectx error id" : "inferred from span status"]];
+    if (p.confidence !== null && p.confidence !== undefined) er.push(["confidence", Math.round(p.confidence * 100) + "%"]);
+    p.evidence.forEach((ev) => er.push(["·", ev]));
+    if (p.cause_id) er.push(["cause id", p.cause_id]);
+    for (const [k, v] of Object.entries(p.metadata)) er.push(["meta." + k, v]);
+    eb.appendChild(table(er));
+    box.appendChild(eb);
+  }
+  const events = get(tr.events, i) || [];
+  for (const ev of events) {
+    const st = ev.attributes["exception.stacktrace"];
+    if (ev.name === "exception" && typeof st === "string" && Object.prototype.hasOwnProperty.call(ev.attributes, "exception.stacktrace")) {
+      box.appendChild(el("h3", null, "Stack trace"));
+      const pre = el("pre", "stack");
+      pre.textContent = cleanBlock(st);
+      box.appendChild(pre);
+    }
+  }
+  if (events.length) {
+    box.appendChild(el("h3", null, "Events (" + events.length + ")"));
+    for (const ev of events) {
+      const d = el("div", "ev");
+      d.appendChild(el("div", "evn", ev.name));
+      d.appendChild(table(Object.entries(ev.attributes).filter(([k]) => k !== "exception.stacktrace")));
+      box.appendChild(d);
+    }
+  }
+  const links = get(tr.links, i) || [];
+  if (links.length) {
+    box.appendChild(el("h3", null, "Links"));
+    box.appendChild(table(links.map(([t, s]) => ["trace " + t, "span " + s])));
+  }
+  const attrs = get(tr.attrs, i);
+  if (attrs) { box.appendChild(el("h3", null, "Attributes")); box.appendChild(table(Object.entries(attrs))); }
+}
+
+// ---- selection --------------------------------------------------------------------------------
+function scrollToRow(i) {
+  const k = posOf(i), sc = $("scroller");
+  if (k < 0) return;
+  const y = k * ROW;
+  if (y < sc.scrollTop || y > sc.scrollTop + sc.clientHeight - ROW) sc.scrollTop = Math.max(0, y - sc.clientHeight / 3);
+}
+function revealRow(i) {  // open what hides the row: collapsed ancestors, "off the paths" gaps
+  const tr = state.trace;
+  let changed = false;
+  for (let c = i, steps = 0; c >= 0 && steps <= tr.n; steps++) {
+    const x = tr.parent[c], need = tr.on[c] === "1" ? 1 : 2;
+    if (x < 0) { if (tr.rootMode < need) { tr.rootMode = need; changed = true; } break; }
+    if (tr.open[x] < need) { tr.open[x] = need; changed = true; }
+    c = x;
+  }
+  if (changed) layout();
+}
+function selectRow(i) {
+  state.row = i;
+  revealRow(i);
+  scrollToRow(i);
+  paint();
+  showDetails(i);
+}
+function selectPath(p) {
+  if (p.trace !== state.trace) selectTrace(p.trace);
+  state.path = state.path === p ? null : p;
+  renderPaths();
+  selectRow(p.origin);
+}
+function selectTrace(tr) {
+  state.trace = prepare(tr); state.path = null; state.row = -1;
+  $("trace").value = String(D.traces.indexOf(tr));
+  renderSummary(); drawAxis(); layout(); renderPaths();
+  $("scroller").scrollTop = 0;
+  paint();
+  $("details").replaceChildren(el("p", "muted", "Click a span or an error path."));
+}
+
+// ---- error flow across traces (inline SVG) ----------------------------------------------------
+const ESCAPED = "⇡ escaped", UNOBSERVED = "⊘ unobserved";
+function flowModel() {
+  const nodes = new Map(), edges = new Map();
+  const node = (key) => { if (!nodes.has(key)) nodes.set(key, {key, origin: 0, absorbed: 0, through: 0, traces: new Map(), col: 0}); return nodes.get(key); };
+  for (const tr of D.traces) {
+    for (const p of tr.paths) {
+      if (!pathMatches(p)) continue;
+      const keys = p.chain.map((r) => nodeName(tr, r));
+      if (p.outcome === "escaped") keys.push(ESCAPED);
+      if (p.outcome === "unobserved") keys.push(UNOBSERVED);
+      keys.forEach((k, c) => {
+        const nd = node(k);
+        nd.through++;
+        nd.traces.set(tr.trace_id, (nd.traces.get(tr.trace_id) || 0) + 1);
+        if (c === 0) nd.origin++;
+      });
+      if (p.absorber >= 0) node(nodeName(tr, p.absorber)).absorbed++;
+      for (let c = 0; c + 1 < keys.length; c++) {
+        if (keys[c] === keys[c + 1]) continue;
+        const id = keys[c] + "\u0000" + keys[c + 1];
+        if (!edges.has(id)) edges.set(id, {a: keys[c], b: keys[c + 1], count: 0, kinds: new Map()});
+        const e = edges.get(id); e.count++; e.kinds.set(p.kind, (e.kinds.get(p.kind) || 0) + 1);
+      }
+    }
+  }
+  return {nodes, edges};
+}
+function renderFlow() {
+  const {nodes, edges} = flowModel(), box = $("flowsvg");
+  const keep = new Set([...nodes.values()].sort((a, b) => b.through - a.through).slice(0, 60).map((n) => n.key));
+  const es = [...edges.values()].filter((e) => keep.has(e.a) && keep.has(e.b));
+  for (let round = 0; round < 12; round++) {
+    let moved = false;
+    for (const e of es) {
+      if (e.b === ESCAPED || e.b === UNOBSERVED) continue;
+      const a = nodes.get(e.a), b = nodes.get(e.b);
+      if (b.col < a.col + 1 && a.col < 11) { b.col = a.col + 1; moved = true; }
+    }
+    if (!moved) break;
+  }
+  const kept = [...keep].map((k) => nodes.get(k));
+  const maxCol = Math.max(0, ...kept.filter((n) => n.key !== ESCAPED && n.key !== UNOBSERVED).map((n) => n.col));
+  for (const n of kept) if (n.key === ESCAPED || n.key === UNOBSERVED) n.col = maxCol + 1;
+  const cols = new Map();
+  for (const n of kept) { if (!cols.has(n.col)) cols.set(n.col, []); cols.get(n.col).push(n); }
+  const W = 210, H = 40, GX = 80, GY = 14;
+  let height = 0;
+  for (const [c, list] of cols) {
+    list.sort((a, b) => b.through - a.through);
+    list.forEach((n, r) => { n.x = 10 + c * (W + GX); n.y = 10 + r * (H + GY); });
+    height = Math.max(height, 10 + list.length * (H + GY));
+  }
+  const width = 20 + (Math.max(0, ...cols.keys()) + 1) * (W + GX);
+  box.setAttribute("width", String(width)); box.setAttribute("height", String(Math.max(height, 60)));
+  box.replaceChildren();
+  if (!kept.length) { const t = svg("text", {x: 10, y: 30}); t.textContent = "No error paths match the filters."; box.appendChild(t); }
+  for (const e of es) {
+    const a = nodes.get(e.a), b = nodes.get(e.b);
+    const dominant = [...e.kinds.entries()].sort((x, y) => y[1] - x[1])[0][0];
+    const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
+    const d = b.col > a.col ? `M${x1} ${y1} C${x1 + GX / 2} ${y1} ${x2 - GX / 2} ${y2} ${x2} ${y2}`
+      : `M${a.x + W / 2} ${a.y + H} C${a.x + W / 2} ${a.y + H + 40} ${b.x + W / 2} ${b.y + H + 40} ${b.x + W / 2} ${b.y + H}`;
+    const p = svg("path", {class: "edge", d, stroke: kindColour(dominant), "stroke-width": (1.5 + 2.5 * Math.log2(1 + e.count)).toFixed(1),
+      "data-from": e.a, "data-to": e.b, "data-count": e.count});
+    const t = svg("title");
+    t.textContent = clean(e.a + " → " + e.b + "  ×" + e.count + "  (" + [...e.kinds.entries()].map(([k, v]) => k + " " + v).join(", ") + ")");
+    p.appendChild(t);
+    box.appendChild(p);
+    const lbl = svg("text", {x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, class: "cnt", "text-anchor": "middle"});
+    lbl.textContent = "×" + e.count;
+    box.appendChild(lbl);
+  }
+  for (const n of kept) {
+    const sink = n.key === ESCAPED || n.key === UNOBSERVED;
+    const g = svg("g", {class: "node" + (sink ? " sink" : "") + (state.node === n.key ? " sel" : ""), "data-node": n.key, transform: `translate(${n.x} ${n.y})`});
+    g.appendChild(svg("rect", {width: W, height: H, rx: 5}));
+    if (n.origin) g.appendChild(svg("rect", {width: 5, height: H, fill: "#dc2626", rx: 2}));
+    const label = clean(n.key);
+    const t = svg("text", {x: 10, y: 16});
+    t.textContent = label.length > 32 ? label.slice(0, 31) + "…" : label;
+    g.appendChild(t);
+    const c = svg("text", {x: 10, y: 31, class: "cnt"});
+    c.textContent = [n.origin ? "✖ " + n.origin + " born" : "", n.absorbed ? "✔ " + n.absorbed + " absorbed" : "",
+      "· " + n.traces.size + " trace" + (n.traces.size === 1 ? "" : "s")].filter(Boolean).join("  ");
+    g.appendChild(c);
+    const title = svg("title"); title.textContent = label; g.appendChild(title);
+    g.addEventListener("click", () => selectNode(n.key));
+    box.appendChild(g);
+  }
+  const origins = $("origins");
+  origins.replaceChildren(el("h3", null, "Top origins"));
+  const ol = el("ol");
+  [...nodes.values()].filter((n) => n.origin).sort((a, b) => b.origin - a.origin).slice(0, 10).forEach((n) => {
+    const li = el("li", null, n.key + "  ×" + n.origin);
+    li.addEventListener("click", () => selectNode(n.key));
+    ol.appendChild(li);
+  });
+  origins.appendChild(ol);
+  state.flow = nodes;
+}
+function selectNode(key) {
+  state.node = key;
+  renderFlow();
+  const n = state.flow.get(key), box = $("nodetraces");
+  box.replaceChildren(el("h3", null, key + " — " + (n ? n.traces.size : 0) + " trace(s)"));
+  const ul = el("ul");
+  for (const [tid, count] of n ? n.traces : []) {
+    const li = el("li", null, "trace " + tid + " · " + count + " path" + (count === 1 ? "" : "s"));
+    li.addEventListener("click", () => {
+      const tr = D.traces.find((t) => t.trace_id === tid);
+      if (tr) { selectTrace(tr); $("timeline").scrollIntoView(); }
+    });
+    ul.appendChild(li);
+  }
+  box.appendChild(ul);
+}
+
+// ---- filters ----------------------------------------------------------------------------------
+function renderTraceOptions() {
+  const sel = $("trace"), active = state.term.trim() !== "" || state.service !== "" || state.kinds.size !== allKinds.length || state.outcomes.size !== OUTCOMES.length;
+  sel.replaceChildren();
+  D.traces.forEach((tr, i) => {
+    const matching = tr.paths.filter(pathMatches).length;
+    const root = tr.n ? NAMES[tr.name[0]] : "";
+    const o = el("option", null, tr.trace_id.slice(0, 16) + " · " + root + " · " + matching + "/" + tr.paths.length + " errors");
+    o.value = String(i);
+    o.hidden = active && !matching && tr !== state.trace && !tr.trace_id.toLowerCase().includes(state.term.trim().toLowerCase());
+    sel.appendChild(o);
+  });
+  sel.value = String(D.traces.indexOf(state.trace));
+}
+function chips(boxId, values, set, label) {
+  const box = $(boxId);
+  box.replaceChildren(el("span", null, label));
+  for (const v of values) {
+    const l = el("label", set.has(v) ? null : "off");
+    const cb = el("input"); cb.type = "checkbox"; cb.checked = set.has(v); cb.value = v;
+    cb.addEventListener("change", () => { if (cb.checked) set.add(v); else set.delete(v); l.className = cb.checked ? "" : "off"; refilter(); });
+    l.appendChild(cb); l.appendChild(document.createTextNode(clean(v)));
+    box.appendChild(l);
+  }
+}
+function refilter() {
+  const t = state.term.trim().toLowerCase();
+  if (t) {
+    const hit = D.traces.find((tr) => tr.trace_id.toLowerCase() === t) || D.traces.find((tr) => tr.paths.some(pathMatches));
+    if (hit && hit !== state.trace && !state.trace.paths.some(pathMatches)) selectTrace(hit);
+  }
+  if (state.path && !pathMatches(state.path)) state.path = null;
+  renderTraceOptions(); renderPaths(); renderFlow(); paint();
+}
+function setup() {
+  chips("kinds", allKinds, state.kinds, "kind");
+  chips("outcomes", OUTCOMES, state.outcomes, "outcome");
+  const svcSel = $("service");
+  const used = new Set(D.traces.flatMap((t) => t.paths.flatMap((p) => p.rows.map((r) => t.svc[r]))));
+  [...used].sort((a, b) => SVCS[a] < SVCS[b] ? -1 : 1).forEach((s) => { const o = el("option", null, SVCS[s]); o.value = String(s); svcSel.appendChild(o); });
+  svcSel.addEventListener("change", () => { state.service = svcSel.value; refilter(); });
+  $("search").addEventListener("input", (ev) => { state.term = ev.target.value; refilter(); });
+  $("trace").addEventListener("change", (ev) => { selectTrace(D.traces[Number(ev.target.value)]); });
+  $("scroller").addEventListener("scroll", schedule, {passive: true});
+  window.addEventListener("resize", schedule);
+}
+
+setup();
+if (D.traces.length) {
+  const firstWithErrors = D.traces.find((t) => t.paths.length) || D.traces[0];
+  state.trace = firstWithErrors;
+  renderTraceOptions();
+  selectTrace(firstWithErrors);
+  const params = new URLSearchParams(location.hash.slice(1));
+  const wantTrace = params.get("trace"), wantSpan = params.get("span");
+  if (wantTrace) { const tr = D.traces.find((t) => t.trace_id === wantTrace); if (tr) selectTrace(tr); }
+  if (wantSpan) {
+    const tr = D.traces.find((t) => t.rowOf.has(wantSpan) && (!wantTrace || t.trace_id === wantTrace));
+    if (tr) { if (tr !== state.trace) selectTrace(tr); selectRow(tr.rowOf.get(wantSpan)); }
+  }
+} else {
+  $("summary").appendChild(el("p", "muted", "No traces."));
+}
+renderFlow();
+document.body.dataset.renderMs = String(Math.round(performance.now()));
+document.body.dataset.ready = "1";
