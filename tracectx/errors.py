@@ -19,6 +19,7 @@ from typing import Any
 
 from tracectx.context import get_bound
 from tracectx.kinds import ErrorKind
+from tracectx.redaction import redact
 
 __all__ = [
     "ErrorOrigin",
@@ -104,11 +105,14 @@ class TracedError(Exception):
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Keep kind, code, metadata and identity across pickle (process pools, Celery pickle).
+        # Keep kind, code, metadata and identity across pickle (process pools, Celery pickle);
+        # pickling is leaving the process, so the metadata goes redacted, like an envelope's.
+        metadata = redact(self.metadata)
+        state = {**self.__dict__, "metadata": metadata}
         return (
             _rebuild,
-            (type(self), self.message, self.kind.name, self.code, self.metadata, self.error_id),
-            dict(self.__dict__),
+            (type(self), self.message, self.kind.name, self.code, metadata, self.error_id),
+            state,
         )
 
 

@@ -98,3 +98,19 @@ def test_every_output_of_an_error_is_redacted(spans):
     assert "737" not in str(attrs) and "hunter2" not in str(attrs)
     envelope = to_dict(err)
     assert "hunter2" not in str(envelope) and "737" not in str(envelope)
+
+
+def test_pickled_errors_carry_redacted_metadata(spans):
+    """Pickling is leaving the process (process pools, Celery's pickle serializer)."""
+    import pickle
+
+    from tracectx import ErrorKind, bind
+
+    traced_err = new_error(ErrorKind.BUSINESS, "x", password="hunter2", account_id="a1")
+    with pytest.raises(ValueError) as info, traced("work"):
+        bind(password="hunter2", account_id="a1")
+        raise ValueError("plain")
+    for err in (traced_err, info.value):
+        blob = pickle.dumps(err)
+        assert b"hunter2" not in blob
+        assert pickle.loads(blob).metadata == {"password": "[REDACTED]", "account_id": "a1"}
