@@ -1,27 +1,48 @@
 """Rebuild error propagation paths from spans.
 
-Per trace, each error gets an *origin*, the *propagators* it climbed through and the *absorber*
-that handled it (or it escaped to the root). Exact when spans carry tracectx error ids (the id is
-followed across spans, processes and traces); otherwise the standard rule applies: the deepest
-errored span with no errored children along *blocking* edges is the origin, errored ancestors
-propagate, the first non-error ancestor absorbs.
+Per trace, each error gets an *origin*, the *propagators* it climbed through and an *outcome*:
+``absorbed`` by a span that caught it, ``escaped`` past the top of the trace (or of an async
+consumer), or ``unobserved`` (fire-and-forget work nobody waited for).
+
+Exact when spans carry tracectx error ids (`tracectx.contract.read_contract` reads them): the id
+is followed across spans, processes and traces, handled and retry marks name the absorber, and
+``raise New from old`` (a ``cause_id`` naming an error born just below) is followed as one path.
+
+Otherwise (plain OTel: status and ``exception`` events) each failing span is weighed against
+its failing children with what a plain trace carries, and every decision is kept as evidence
+with a confidence:
+
+- same exception type and message above and below: propagation;
+- the parent's stack says its exception was raised *from* the child's (``direct cause``,
+  ``Caused by:``): translation, followed; raised *while handling* it: a new error of the parent's
+  (absorb-then-fail), the child's absorbed;
+- a child that failed and was followed by more work of its parent (a later sibling started
+  after it ended, e.g. the next attempt of a retry group) was caught: absorbed, never continued;
+- a client span answered with an HTTP or gRPC error status continues into the caller's error;
+  a server span answering >= 400 carries its error to the client;
+- a child that ended after its parent ended, or a ``thread …`` / ``task …`` failure span, was
+  never waited for: unobserved, not absorbed.
 
 Async hops (links, FOLLOWS_FROM, producer→consumer) are not blocking: an error on the consuming
-side is its own origin connected by an async edge, never blamed on the producer.
+side is its own origin connected by an async edge, never blamed on the producer. The analysis is
+linear in the number of spans: each span's children are weighed once, paths climb parents.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from tracectx import semconv as sc
+from tracectx.contract import ContractView, read_contract
 from tracectx.viz.model import Span, SpanSet
 
 __all__ = [
+    "OUTCOMES",
     "AsyncEdge",
     "ErrorPath",
     "FlowGraph",
@@ -31,10 +52,19 @@ __all__ = [
     "flow_graph",
 ]
 
+OUTCOMES = ("absorbed", "escaped", "unobserved")
+
 
 @dataclasses.dataclass(slots=True)
 class ErrorPath:
-    """One error's journey through a trace."""
+    """One error's journey through a trace.
+
+    `outcome` is ``absorbed`` (`absorber` is the span that caught it), ``escaped`` (it left the
+    top of the trace or of an async consumer; `escaped` is True) or ``unobserved`` (it ended
+    fire-and-forget work nobody waited for: no absorber). `exact` is True when tracectx error
+    ids gave the path; `confidence` (0-1) says how sure an inferred path is, and `evidence`
+    lists, in words, what each step was decided on.
+    """
 
     trace_id: str
     origin: str
@@ -50,11 +80,19 @@ class ErrorPath:
     cause_id: str | None = None
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
     remote_origin: tuple[str, str] | None = None  # (trace id, span id) of an origin elsewhere
+    outcome: str = "escaped"
+    confidence: float = 1.0
+    evidence: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def span_ids(self) -> list[str]:
         path = [self.origin, *self.propagators]
         return path + ([self.absorber] if self.absorber else [])
+
+    @property
+    def top(self) -> str:
+        """The last span the error left."""
+        return self.propagators[-1] if self.propagators else self.origin
 
 
 @dataclasses.dataclass(slots=True)
@@ -93,18 +131,9 @@ def _is_async_child(child: Span, parent: Span) -> bool:
     return child.kind == "consumer" and parent.kind == "producer"
 
 
-def _exception_info(span: Span) -> tuple[str, str]:
-    for event in span.events:
-        if event.name == "exception":
-            return (
-                str(event.attributes.get("exception.type", "")),
-                str(event.attributes.get("exception.message", "")),
-            )
-    return str(span.attributes.get(sc.ATTR_ERROR_TYPE, "")), span.status_message
-
-
 class _Trace:
-    """Index of one trace's spans: blocking parents/children, async edges, problems."""
+    """Index of one trace's spans: blocking parents/children, async edges, problems, and the
+    contract view of every span (read once)."""
 
     def __init__(self, trace_id: str, spans: list[Span], problems: list[str]) -> None:
         self.trace_id = trace_id
@@ -142,14 +171,19 @@ class _Trace:
                 self.parent[span.span_id] = parent.span_id
                 self.children[parent.span_id].append(span.span_id)
             for link in span.links:
-                kind = "link"
                 self.async_edges.append(
-                    AsyncEdge(link.span_id, span.span_id, kind, source_trace=link.trace_id)
+                    AsyncEdge(link.span_id, span.span_id, "link", source_trace=link.trace_id)
                 )
         self._break_cycles(problems)
         for kids in self.children.values():
             kids.sort(key=lambda s: self.spans[s].start_ns)
         self.roots.sort(key=lambda s: self.spans[s].start_ns)
+        self.views: dict[str, ContractView] = {
+            sid: read_contract(
+                s.attributes, ((e.name, e.attributes) for e in s.events), s.status_message
+            )
+            for sid, s in self.spans.items()
+        }
 
     def _break_cycles(self, problems: list[str]) -> None:
         state: dict[str, int] = {}
@@ -176,96 +210,419 @@ class _Trace:
             node = self.parent.get(node)
         return out
 
+    def label(self, span_id: str) -> str:
+        span = self.spans[span_id]
+        return f"{span.service}: {span.name}"
+
+
+# -- what one span says on its own -------------------------------------------------------------
+
+_DETACHED_NAME = re.compile(r"^(thread |task |Task-\d+$)")
+_CAUSE_MARK = "The above exception was the direct cause of the following exception:"
+_CONTEXT_MARK = "During handling of the above exception, another exception occurred:"
+_STATUS_SIG = re.compile(
+    r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)?): (.*)$", re.S
+)
+
+
+def _status_code(span: Span) -> int | None:
+    for key in ("http.response.status_code", "http.status_code"):
+        value = span.attributes.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+    return None
+
+
+def _rpc_failed(span: Span) -> bool:
+    value = span.attributes.get("rpc.grpc.status_code")
+    return isinstance(value, int) and not isinstance(value, bool) and value != 0
+
+
+def _failing(span: Span) -> bool:
+    """The span failed, or answered with an error (a server's >= 400 carries an error to the
+    client even when, by the HTTP conventions, its status is not ERROR)."""
+    if span.error:
+        return True
+    code = _status_code(span)
+    if code is not None and span.kind in ("server", "client"):
+        return code >= 500 or (code >= 400 and span.kind == "server")
+    return span.kind in ("server", "client") and _rpc_failed(span)
+
+
+def _short_type(name: str) -> str:
+    return name.rsplit(".", 1)[-1].strip()
+
+
+Signature = tuple[str, str]  # (short exception type, message)
+
+
+def _signature(span: Span, view: ContractView) -> Signature | None:
+    """The (type, message) of the error that left `span`: its last exception event, else its
+    status message when that reads ``Type: message``."""
+    if view.exception_type:
+        return _short_type(view.exception_type), view.exception_message
+    match = _STATUS_SIG.match(span.status_message)
+    if match:
+        return _short_type(match.group(1)), match.group(2)
+    return None
+
+
+def _recorded(span: Span) -> list[Signature]:
+    """Every exception event's (type, message) on `span` (caught ones included)."""
+    return [
+        (
+            _short_type(str(e.attributes.get(sc.EXC_TYPE, ""))),
+            str(e.attributes.get(sc.EXC_MESSAGE, "")),
+        )
+        for e in span.events
+        if e.name == sc.EVENT_EXCEPTION
+    ]
+
+
+def _chain(stack: str) -> tuple[str, Signature] | None:
+    """What the stack says the last exception came from: (``cause`` | ``context``, signature)
+    of the one before it (Python's chained traceback, or a Java-style ``Caused by:``)."""
+    at_cause, at_context = stack.rfind(_CAUSE_MARK), stack.rfind(_CONTEXT_MARK)
+    if at_cause >= 0 or at_context >= 0:
+        how = "cause" if at_cause > at_context else "context"
+        before = stack[: max(at_cause, at_context)].rstrip().splitlines()
+        last = before[-1] if before else ""
+        type_name, _, message = last.partition(": ")
+        return how, (_short_type(type_name), message.strip())
+    at = stack.find("Caused by: ")
+    if at >= 0:
+        line = stack[at + len("Caused by: ") :].splitlines()[0]
+        type_name, _, message = line.partition(": ")
+        return "cause", (_short_type(type_name), message.strip())
+    return None
+
+
+def _detached(t: _Trace, child: Span, parent: Span) -> str | None:
+    """Why nobody can have waited for `child` in `parent`, or None."""
+    if child.end_ns > parent.end_ns:
+        return f"{t.label(child.span_id)} ended after {t.label(parent.span_id)}: never waited for"
+    if _DETACHED_NAME.match(child.name):
+        what = "thread" if child.name.startswith("thread ") else "task"
+        return f"{t.label(child.span_id)} is fire-and-forget work (a {what} nobody joined)"
+    return None
+
+
+# -- exact paths: tracectx error ids -----------------------------------------------------------
+
 
 def _exact_errors(t: _Trace) -> tuple[list[ErrorPath], set[str]]:
-    by_id: dict[str, list[Span]] = defaultdict(list)
-    absorbed: dict[str, list[str]] = defaultdict(list)
-    for span in t.spans.values():
-        eid = span.attributes.get(sc.ATTR_ID)
-        role = span.attributes.get(sc.ATTR_ROLE)
-        if isinstance(eid, str) and role in (sc.ROLE_ORIGIN, sc.ROLE_PROPAGATED):
-            by_id[eid].append(span)
-        for event in span.events:
-            hid = event.attributes.get(sc.ATTR_ID)
-            if event.name == sc.EVENT_HANDLED and isinstance(hid, str):
-                absorbed[hid].append(span.span_id)
+    by_id: dict[str, list[str]] = defaultdict(list)
+    marked: dict[str, tuple[str, str]] = {}  # error id -> (absorbing span, why)
+    for sid, view in t.views.items():
+        if view.has_error:
+            by_id[view.error_id].append(sid)
+        for hmark in view.handled:
+            marked.setdefault(hmark.error_id, (sid, "a handled mark names it"))
+        for rmark in view.retries:
+            if rmark.error_id:
+                marked.setdefault(
+                    rmark.error_id, (sid, f"retried (attempt {rmark.attempt} failed)")
+                )
+    depth: dict[str, int] = {}
     paths: list[ErrorPath] = []
     covered: set[str] = set()
     for eid, members in by_id.items():
-        depth = {s.span_id: len(t.ancestors(s.span_id)) for s in members}
-        members.sort(key=lambda s: (-depth[s.span_id], s.start_ns))
-        origins = [s for s in members if s.attributes.get(sc.ATTR_ROLE) == sc.ROLE_ORIGIN]
+        for sid in members:
+            if sid not in depth:
+                depth[sid] = len(t.ancestors(sid))
+        members.sort(key=lambda s: (-depth[s], t.spans[s].start_ns))
+        origins = [s for s in members if t.views[s].role == sc.ROLE_ORIGIN]
         origin = origins[0] if origins else members[0]
-        props = [s.span_id for s in members if s is not origin]
-        covered.update(s.span_id for s in members)
-        etype, message = _exception_info(origin)
+        view = t.views[origin]
         path = ErrorPath(
             trace_id=t.trace_id,
-            origin=origin.span_id,
+            origin=origin,
             error_id=eid,
-            kind=str(origin.attributes.get(sc.ATTR_KIND, "UNKNOWN")),
-            code=str(origin.attributes.get(sc.ATTR_CODE, "")),
-            error_type=str(origin.attributes.get(sc.ATTR_ERROR_TYPE, etype)),
-            message=message,
-            propagators=props,
+            kind=view.kind or "UNKNOWN",
+            code=view.code,
+            error_type=view.error_type,
+            message=view.exception_message,
             exact=True,
-            cause_id=origin.attributes.get(sc.ATTR_CAUSE_ID),
-            metadata={
-                k.removeprefix(sc.ATTR_META_PREFIX): v
-                for k, v in origin.attributes.items()
-                if k.startswith(sc.ATTR_META_PREFIX)
-            },
+            cause_id=view.cause_id or None,
+            metadata=dict(view.metadata),
+            evidence=[f"tracectx error id {eid}"],
         )
-        if not origins:
-            remote_span = origin.attributes.get(sc.ATTR_ORIGIN_SPAN_ID)
-            remote_trace = origin.attributes.get(sc.ATTR_ORIGIN_TRACE_ID, t.trace_id)
-            if isinstance(remote_span, str) and remote_span not in t.spans:
-                path.remote_origin = (str(remote_trace), remote_span)
-        top = path.propagators[-1] if path.propagators else path.origin
-        handled_here = [s for s in absorbed.get(eid, []) if s not in covered]
-        _finish(t, path, top, handled_here[0] if handled_here else None)
+        if not origins and view.origin_span_id and view.origin_span_id not in t.spans:
+            path.remote_origin = (view.origin_trace_id or t.trace_id, view.origin_span_id)
+            path.evidence.append("born in a span outside this trace")
+        rest = set(members) - {origin}
+        node = origin
+        while True:  # climb to the highest member, and on through failing spans that carry it
+            up = t.parent.get(node)  # without a tracectx record (an HTTP client's span)
+            if up is None:
+                break
+            carries = up in rest or (not t.views[up].has_error and _failing(t.spans[up]))
+            if not carries and not rest:
+                break
+            path.propagators.append(up)
+            rest.discard(up)
+            node = up
+        for sid in rest:  # not above the origin (another process's copy): keep them listed
+            path.propagators.append(sid)
+        covered.add(origin)
+        covered.update(path.propagators)
         paths.append(path)
-    return paths, covered
+    survivors = _follow_causes(t, paths)
+    for last_id, path in survivors.items():
+        _finish_exact(t, path, marked.get(last_id))
+    return list(survivors.values()), covered
 
 
-def _finish(t: _Trace, path: ErrorPath, top: str, marked_absorber: str | None) -> None:
-    if marked_absorber is not None:
-        path.absorber = marked_absorber
+def _follow_causes(t: _Trace, paths: list[ErrorPath]) -> dict[str, ErrorPath]:
+    """Merge ``raise New from old``: a path whose origin names as cause an error that left the
+    span just below it continues that error's path (one origin, the translation in evidence).
+    Returns the surviving paths by the id of the error that last left them."""
+    by_id = {p.error_id or "": p for p in paths}
+    last = {id(p): p.error_id or "" for p in paths}
+    depth = {p.origin: len(t.ancestors(p.origin)) for p in paths}
+    merged: set[int] = set()
+    for path in sorted(paths, key=lambda p: -depth[p.origin]):  # inner translations first
+        below = by_id.get(path.cause_id or "")
+        if below is None or below is path or t.parent.get(below.top) != path.origin:
+            continue
+        merged.add(id(path))
+        below.propagators += [path.origin, *path.propagators]
+        below.evidence.append(
+            f"translated at {t.label(path.origin)}: {_short_type(below.error_type)} raised as "
+            f"{_short_type(path.error_type)} (error id {path.error_id}, cause {path.cause_id})"
+        )
+        by_id[path.error_id or ""] = below
+        last[id(below)] = path.error_id or ""
+    return {last[id(p)]: p for p in paths if id(p) not in merged}
+
+
+def _finish_exact(t: _Trace, path: ErrorPath, mark: tuple[str, str] | None) -> None:
+    if mark is not None and mark[0] not in path.propagators and mark[0] != path.origin:
+        _set_outcome(path, "absorbed", mark[0])
+        path.evidence.append(f"absorbed by {t.label(mark[0])}: {mark[1]}")
         return
+    _finish_by_position(t, path, 0.9, "caught without a handled mark")
+
+
+def _finish_by_position(t: _Trace, path: ErrorPath, confidence: float, why: str) -> None:
+    """Outcome from where the error's top span sits: a root lets it escape; else its parent
+    caught it, unless nobody waited for the top span."""
+    top = path.top
     parent = t.parent.get(top)
     if parent is None:
-        path.escaped = True
-    else:
-        path.absorber = parent
+        _set_outcome(path, "escaped", None)
+        kind = t.spans[top].kind
+        where = (
+            "an async consumer" if kind == "consumer" and t.spans[top].parent_id else "the trace"
+        )
+        path.evidence.append(f"escaped: {t.label(top)} is the top of {where}")
+        return
+    detached = _detached(t, t.spans[top], t.spans[parent])
+    if detached:
+        _set_outcome(path, "unobserved", None)
+        path.evidence.append(f"unobserved: {detached}")
+        path.confidence *= 0.9
+        return
+    _set_outcome(path, "absorbed", parent)
+    path.evidence.append(f"absorbed by {t.label(parent)}: {why}")
+    path.confidence *= confidence
 
 
-def _inferred_errors(t: _Trace, covered: set[str]) -> list[ErrorPath]:
-    errored = {sid for sid, s in t.spans.items() if s.error and sid not in covered}
+def _set_outcome(path: ErrorPath, outcome: str, absorber: str | None) -> None:
+    path.outcome = outcome
+    path.absorber = absorber
+    path.escaped = outcome == "escaped"
+
+
+# -- inferred paths: plain OTel ----------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class _Fate:
+    """What became of a failing child's error in its parent."""
+
+    how: str  # "continued" / "absorbed" / "unobserved"
+    confidence: float
+    why: str
+
+
+def _weigh_children(
+    t: _Trace, pid: str, failing: set[str], retried: dict[str, str]
+) -> dict[str, _Fate]:
+    """The fate of each failing child of `pid`: at most one continues into the parent's error."""
+    parent = t.spans[pid]
+    kids = t.children.get(pid, [])
+    bad = [k for k in kids if k in failing]
+    if not bad:
+        return {}
+    fates: dict[str, _Fate] = {}
+    starts = sorted((t.spans[k].start_ns for k in kids), reverse=True)[:2]
+    candidates: list[str] = []
+    for kid in bad:
+        span = t.spans[kid]
+        detached = _detached(t, span, parent)
+        if detached:
+            fates[kid] = _Fate("unobserved", 0.9, detached)
+            continue
+        if kid in retried:
+            fates[kid] = _Fate("absorbed", 0.95, retried[kid])
+            continue
+        later = [s for s in starts if s >= span.end_ns and s > span.start_ns]
+        if later:
+            fates[kid] = _Fate(
+                "absorbed", 0.9, f"{t.label(pid)} went on with more work after it failed"
+            )
+            continue
+        candidates.append(kid)
+    parent_failing = pid in failing
+    chosen: tuple[str, _Fate] | None = None
+    if parent_failing and candidates:
+        chosen = _continuation(t, pid, candidates)
+    for kid in candidates:
+        if chosen is not None and kid == chosen[0]:
+            fates[kid] = chosen[1]
+            continue
+        sig = _signature(t.spans[kid], t.views[kid])
+        if sig is not None and sig in _recorded(parent) and not parent_failing:
+            fates[kid] = _Fate("absorbed", 0.95, f"{t.label(pid)} recorded it and did not fail")
+        elif not parent_failing:
+            fates[kid] = _Fate("absorbed", 0.85, f"{t.label(pid)} did not fail")
+        else:
+            fates[kid] = _Fate("absorbed", 0.75, f"{t.label(pid)} failed with an error of its own")
+    return fates
+
+
+def _continuation(t: _Trace, pid: str, candidates: list[str]) -> tuple[str, _Fate] | None:
+    """Which candidate child's error (if any) the failing parent's error continues."""
+    parent = t.spans[pid]
+    view = t.views[pid]
+    psig = _signature(parent, view)
+    chain = _chain(view.stack) if view.stack else None
+    best: tuple[float, str, _Fate] | None = None
+
+    def offer(kid: str, fate: _Fate) -> None:
+        nonlocal best
+        rank = (fate.confidence if fate.how == "continued" else 0.0) + t.spans[kid].end_ns * 1e-30
+        if best is None or rank > best[0]:
+            best = (rank, kid, fate)
+
+    for kid in candidates:
+        child = t.spans[kid]
+        sig = _signature(child, t.views[kid])
+        code = _status_code(child)
+        label = t.label(kid)
+        if psig is not None and sig is not None and psig == sig:
+            offer(kid, _Fate("continued", 0.95, f"same {sig[0]} and message as {label}"))
+        elif (
+            chain is not None
+            and sig is not None
+            and chain[1][0] == sig[0]
+            and (not chain[1][1] or not sig[1] or chain[1][1] == sig[1])
+        ):
+            if chain[0] == "cause":
+                offer(kid, _Fate("continued", 0.95, f"raised from {label}'s {sig[0]} (stack)"))
+            else:
+                return None  # raised while handling the child's: a new error, the child's caught
+        elif child.kind == "client" and code is not None and code >= 400:
+            said = psig is not None and str(code) in psig[1]
+            offer(
+                kid,
+                _Fate("continued", 0.9 if said else 0.75, f"{label} answered HTTP {code}"),
+            )
+        elif child.kind == "client" and _rpc_failed(child):
+            offer(kid, _Fate("continued", 0.8, f"{label} answered a gRPC error"))
+        elif psig is None:
+            offer(
+                kid, _Fate("continued", 0.75, f"{t.label(pid)} failed with no exception of its own")
+            )
+        elif view.stack:
+            continue  # a full stack with no chain: a new error, not this one raised on
+        elif sig is not None and psig[0] == sig[0]:
+            offer(kid, _Fate("continued", 0.6, f"same {sig[0]} as {label}, other message"))
+        else:
+            offer(
+                kid,
+                _Fate("continued", 0.55, f"{psig[0]} after {label}'s failure: taken as translated"),
+            )
+    if best is None:
+        return None
+    return best[1], best[2]
+
+
+def _retried_attempts(t: _Trace, groups: list[RetryGroup]) -> dict[str, str]:
+    """Failed attempts followed by another attempt of the same operation: retried."""
+    out: dict[str, str] = {}
+    for group in groups:
+        outcome = "recovered" if group.succeeded else "did not recover"
+        for n, sid in enumerate(group.attempts[:-1], 1):
+            if t.spans[sid].error or _failing(t.spans[sid]):
+                out[sid] = f"retried: attempt {n} of {len(group.attempts)} ({outcome})"
+    return out
+
+
+def _inferred_errors(t: _Trace, covered: set[str], groups: list[RetryGroup]) -> list[ErrorPath]:
+    failing = {sid for sid, s in t.spans.items() if sid not in covered and _failing(s)}
+    retried = _retried_attempts(t, groups)
+    fate: dict[str, _Fate] = {}
+    parents = {t.parent[sid] for sid in failing if sid in t.parent}
+    for pid in parents:
+        fate.update(_weigh_children(t, pid, failing, retried))
+    continued_into = {t.parent[k] for k, f in fate.items() if f.how == "continued"}
     paths = []
-    for sid in errored:
-        if any(child in errored for child in t.children.get(sid, [])):
-            continue  # not the deepest: an errored child is closer to the origin
-        span = t.spans[sid]
-        etype, message = _exception_info(span)
+    for sid in failing:
+        if sid in continued_into:
+            continue  # not where an error was born: a failing child's error climbed into it
+        span, view = t.spans[sid], t.views[sid]
         path = ErrorPath(
             trace_id=t.trace_id,
             origin=sid,
-            error_id=span.attributes.get(sc.ATTR_ID)
-            if isinstance(span.attributes.get(sc.ATTR_ID), str)
-            else None,
-            kind=str(span.attributes.get(sc.ATTR_KIND, "UNKNOWN")),
-            error_type=etype,
-            message=message,
+            error_id=view.error_id or None,
+            kind=view.kind or "UNKNOWN",
+            code=view.code,
+            error_type=view.error_type,
+            message=view.exception_message,
+            metadata=dict(view.metadata),
         )
-        top = sid
-        for ancestor in t.ancestors(sid):
-            if ancestor not in errored:
+        if not path.error_type and _status_code(span) is not None:
+            path.error_type = f"HTTP {_status_code(span)}"
+        kids_failing = [k for k in t.children.get(sid, []) if k in failing]
+        if kids_failing:
+            path.evidence.append(
+                f"origin {t.label(sid)}: its failing children's errors ended below it"
+            )
+            path.confidence *= (
+                min(fate[k].confidence for k in kids_failing if k in fate)
+                if any(k in fate for k in kids_failing)
+                else 0.9
+            )
+        else:
+            path.evidence.append(f"origin {t.label(sid)}: no failing child")
+        node = sid
+        while True:
+            step = fate.get(node)
+            up = t.parent.get(node)
+            if step is None or up is None or step.how != "continued":
                 break
-            path.propagators.append(ancestor)
-            top = ancestor
-        _finish(t, path, top, None)
+            path.propagators.append(up)
+            path.evidence.append(f"into {t.label(up)}: {step.why}")
+            path.confidence *= step.confidence
+            node = up
+        step = fate.get(node)
+        if step is None:
+            _finish_by_position(t, path, 0.85, "it did not fail")
+        elif step.how == "unobserved":
+            _set_outcome(path, "unobserved", None)
+            path.evidence.append(f"unobserved: {step.why}")
+            path.confidence *= step.confidence
+        else:
+            up = t.parent[node]
+            _set_outcome(path, "absorbed", up)
+            path.evidence.append(f"absorbed by {t.label(up)}: {step.why}")
+            path.confidence *= step.confidence
+        path.confidence = round(path.confidence, 3)
         paths.append(path)
-    # Two siblings failing up one errored parent would give the parent twice; keep both paths.
     return sorted(paths, key=lambda p: t.spans[p.origin].start_ns)
 
 
@@ -276,10 +633,12 @@ def _retries(t: _Trace) -> list[RetryGroup]:
         for kid in kids:
             by_name[t.spans[kid].name].append(kid)
         for name, same in by_name.items():
-            failed = sum(1 for s in same if t.spans[s].error)
+            failed = sum(1 for s in same if _failing(t.spans[s]))
             if len(same) >= 2 and failed:
                 groups.append(
-                    RetryGroup(parent, name, same, failed, succeeded=not t.spans[same[-1]].error)
+                    RetryGroup(
+                        parent, name, same, failed, succeeded=not _failing(t.spans[same[-1]])
+                    )
                 )
     return groups
 
@@ -296,8 +655,9 @@ def analyse(spans: SpanSet | Iterable[Span]) -> list[TraceAnalysis]:
     for trace_id, members in by_trace.items():
         problems: list[str] = []
         t = _Trace(trace_id, members, problems)
+        groups = _retries(t)
         exact, covered = _exact_errors(t)
-        errors = exact + _inferred_errors(t, covered)
+        errors = exact + _inferred_errors(t, covered, groups)
         results.append(
             TraceAnalysis(
                 trace_id=trace_id,
@@ -306,7 +666,7 @@ def analyse(spans: SpanSet | Iterable[Span]) -> list[TraceAnalysis]:
                 roots=t.roots,
                 errors=errors,
                 async_edges=t.async_edges,
-                retries=_retries(t),
+                retries=groups,
                 problems=problems,
             )
         )
@@ -317,13 +677,17 @@ def analyse(spans: SpanSet | Iterable[Span]) -> list[TraceAnalysis]:
 
 @dataclasses.dataclass(slots=True)
 class FlowGraph:
-    """Service/operation-level error flow across many traces."""
+    """Service/operation-level error flow across many traces.
+
+    `unobserved` counts, by the node that started it, errors of fire-and-forget work nobody
+    waited for: they never flow into that node, so no edge is drawn."""
 
     edges: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
     edge_kinds: dict[tuple[str, str], Counter[str]] = dataclasses.field(default_factory=dict)
     origins: Counter[str] = dataclasses.field(default_factory=Counter)
     escaped: Counter[str] = dataclasses.field(default_factory=Counter)
     absorbed: Counter[str] = dataclasses.field(default_factory=Counter)
+    unobserved: Counter[str] = dataclasses.field(default_factory=Counter)
 
 
 def _node(span: Span) -> str:
@@ -343,8 +707,12 @@ def flow_graph(analyses: Iterable[TraceAnalysis]) -> FlowGraph:
                     continue
                 graph.edges[edge] += 1
                 graph.edge_kinds.setdefault(edge, Counter())[err.kind] += 1
-            if err.escaped:
+            if err.outcome == "escaped":
                 graph.escaped[_node(chain[-1])] += 1
+            elif err.outcome == "unobserved":
+                top = analysis.spans[err.top]
+                starter = analysis.spans.get(top.parent_id or "")
+                graph.unobserved[_node(starter if starter is not None else top)] += 1
             elif err.absorber:
                 graph.absorbed[_node(analysis.spans[err.absorber])] += 1
     return graph
