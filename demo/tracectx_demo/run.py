@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from pathlib import Path
 
 import httpx
 
+import tracectx
 from tracectx import set_fatal_hook
 from tracectx.safetext import escape_control
 from tracectx_demo.options import DemoOptions
@@ -21,7 +23,9 @@ __all__ = ["run_demo"]
 
 def _step(message: str) -> None:
     """Print one step; error codes and ids in it come from other processes, so escaped."""
-    print(f"• {escape_control(message)}", flush=True)
+    # One write per line: alerts print from delivery threads at the same time.
+    sys.stdout.write(f"• {escape_control(message)}\n")
+    sys.stdout.flush()
 
 
 async def _request(app: object) -> httpx.Response:
@@ -39,6 +43,12 @@ def run_demo(options: DemoOptions) -> int:
     otlp_path = out / "spans.otlp.jsonl"
     otlp_path.unlink(missing_ok=True)
     logging.basicConfig(level=logging.CRITICAL)
+    # The shop, its Celery worker and its Kafka consumers are one application: the ids it binds
+    # travel between them (and are trusted on arrival); everything else it binds stays put.
+    tracectx.configure(
+        propagate_keys=["account_id", "order_id", "request_id"],
+        baggage_allowlist=["account_id", "order_id", "request_id"],
+    )
     telemetry = Telemetry(otlp_path, options.otlp_endpoint, options.alertmanager, options.jaeger_ui)
     set_fatal_hook()  # the FATAL error is staged: no CRITICAL stack trace in the output
     from tracectx_demo.shop import make_shop

@@ -4,6 +4,7 @@ over OTLP/HTTP when an endpoint is configured; alerts printed as they fire."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from opentelemetry import trace
@@ -63,7 +64,9 @@ class Telemetry:
         if alert.resolved_at is None:
             self.alerts.append(alert)
             line = f"! alert {alert.name}: {alert.annotations()['summary']}"
-            print(f"  {escape_control(line)}", flush=True)  # the summary quotes error text
+            # one write (alerts print from delivery threads); the summary quotes error text
+            sys.stdout.write(f"  {escape_control(line)}\n")
+            sys.stdout.flush()
 
     def close(self) -> None:
         self.engine.drain(5)
