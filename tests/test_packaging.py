@@ -58,10 +58,13 @@ def test_opentelemetry_instrument_loads_every_integration():
     OTel contrib ones that patch the same libraries are disabled, as the README advises)."""
     code = (
         "import kafka, celery.signals as cs, threading, starlette.applications as sa\n"
-        "print(kafka.KafkaProducer.send.__qualname__.startswith('KafkaInstrumentor'))\n"
+        "from tracectx.patching import is_patched\n"
+        "print(is_patched(kafka.KafkaProducer, 'send')\n"
+        "      or kafka.KafkaProducer.send.__qualname__.startswith('KafkaInstrumentor'))\n"
         "print(any('tracectx' in str(r) for r in cs.task_prerun.receivers))\n"
-        "print(threading.Thread.start.__module__ == 'tracectx.hooks')\n"
-        "print(hasattr(sa.Starlette.__init__, '_tracectx_original'))\n"
+        "print(is_patched(threading.Thread, 'start')\n"
+        "      or threading.Thread.start.__module__ == 'tracectx.hooks')\n"
+        "print(is_patched(sa.Starlette, '__init__'))\n"
     )
     env = {
         **os.environ,
