@@ -168,28 +168,56 @@ def test_wrappers_keep_their_classification_after_uninstrument(bootstrap):
     assert out.stdout.strip() == "TRANSIENT"
 
 
+CLIENTS = ("kafka", "aiokafka", "confluent_kafka")
+
+
 @pytest.fixture
 def no_kafka(tmp_path: Path) -> str:
-    """A PYTHONPATH on which ``import kafka`` fails as if kafka-python were not installed."""
-    fake = tmp_path / "kafka"
-    fake.mkdir()
-    (fake / "__init__.py").write_text(
-        "raise ModuleNotFoundError(\"No module named 'kafka'\", name='kafka')\n"
-    )
+    """A PYTHONPATH on which importing any Kafka client fails as if none were installed."""
+    for name in CLIENTS:
+        fake = tmp_path / name
+        fake.mkdir()
+        (fake / "__init__.py").write_text(
+            f"raise ModuleNotFoundError(\"No module named '{name}'\", name='{name}')\n"
+        )
     return str(tmp_path)
 
 
-def test_missing_kafka_is_module_not_found(no_kafka):
+@pytest.mark.parametrize(
+    ("statement", "client"),
+    [
+        ("from tracectx_kafka import KafkaInstrumentor", "kafka"),
+        ("from tracectx_kafka.kafka_python import TracedProducer", "kafka"),
+        ("from tracectx_kafka.aiokafka import AIOKafkaInstrumentor", "aiokafka"),
+        ("from tracectx_kafka.confluent import ConfluentKafkaInstrumentor", "confluent_kafka"),
+    ],
+)
+def test_missing_client_is_module_not_found(no_kafka, statement, client):
     out = run(
-        """
+        f"""
         try:
-            import tracectx_kafka
+            {statement}
         except ModuleNotFoundError as exc:
             print(type(exc).__name__, exc.name, "pip install" in str(exc))
         """,
         PYTHONPATH=no_kafka,
     )
-    assert out.stdout.split() == ["ModuleNotFoundError", "kafka", "True"], out.stderr[-2000:]
+    assert out.stdout.split() == ["ModuleNotFoundError", client, "True"], out.stderr[-2000:]
+
+
+def test_core_needs_no_client(no_kafka):
+    """The client-neutral names import and work with no Kafka client installed (an aiokafka
+    or confluent-kafka user does not need kafka-python)."""
+    out = run(
+        """
+        from types import SimpleNamespace
+        from tracectx_kafka import dlq_error, process_record, send_to_dlq, traced_records
+        print(dlq_error(SimpleNamespace(headers=[("tracectx-error", b"{}")])))
+        """,
+        PYTHONPATH=no_kafka,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "None"
 
 
 def test_opentelemetry_instrument_skips_missing_kafka_quietly(no_kafka):

@@ -1,0 +1,227 @@
+"""The confluent-kafka adapter: ``Producer.produce`` (delivery callbacks from ``poll``/
+``flush``) and ``Consumer.poll``/``consume``/``close``/``with`` — the same spans as
+kafka-python, from the shared core.
+
+    from tracectx_kafka.confluent import ConfluentKafkaInstrumentor, TracedConsumer
+    ConfluentKafkaInstrumentor().instrument()   # confluent_kafka.Producer/Consumer made later
+    consumer = TracedConsumer({"bootstrap.servers": ..., "group.id": ...})   # or only these
+
+confluent-kafka's classes are C types whose methods cannot be patched, so the instrumentor
+wraps the *names* ``confluent_kafka.Producer`` and ``confluent_kafka.Consumer``: a client made
+through them after ``instrument()`` is a traced subclass (``isinstance`` keeps working; a class
+subclassing the name subclasses the real client and is not traced); a client made before, or
+through a name imported before (``from confluent_kafka import Producer`` at the top of a module
+loaded earlier), is not — use `TracedProducer` / `TracedConsumer` there. An existing instance
+cannot be traced in place (its C type cannot be swapped).
+
+- ``produce()``: a ``send <topic>`` PRODUCER span ending when ``produce()`` returns (the
+  record is only queued). The application's delivery callback runs with the record's trace
+  current — under the send span when delivered, under a ``deliver <topic>`` span recording the
+  failure (a `KafkaException`; retriable errors TRANSIENT) when not.
+- ``poll()``: one record at a time — its ``process <topic>`` span is current until the next
+  ``poll()``/``consume()``/``close()``; None or an event (``error()`` set) gives no span.
+- ``consume()``: a ``consume <topic>`` CLIENT span linked to the records, none for an empty
+  list; `tracectx_kafka.traced_records` gives each record its process span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+try:
+    import confluent_kafka
+    from confluent_kafka import KafkaError, KafkaException
+except ImportError as exc:
+    raise ModuleNotFoundError(
+        "tracectx_kafka.confluent needs confluent-kafka: pip install confluent-kafka",
+        name="confluent_kafka",
+    ) from exc
+
+from opentelemetry import context as otel_context
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.trace import Tracer
+
+from tracectx.patching import Patches
+from tracectx_kafka import classification
+from tracectx_kafka.client import config_attributes
+from tracectx_kafka.consumer import now, state_of
+from tracectx_kafka.instrumenting import options
+from tracectx_kafka.package import CONFLUENT_KAFKA
+from tracectx_kafka.producer import (
+    Pending,
+    SendMode,
+    SendSpan,
+    bind_call,
+    propagation_headers,
+    sending,
+)
+from tracectx_kafka.tracing import tracer as _tracer
+
+__all__ = ["ConfluentKafkaInstrumentor", "TracedConsumer", "TracedProducer", "traced_produce"]
+
+HOLDER = "instrumentor:confluent-kafka"
+_PRODUCE_PARAMS = ("topic", "value", "key", "partition", "on_delivery", "timestamp", "headers")
+
+
+def _retriable(exc: BaseException) -> bool:
+    error = exc.args[0] if exc.args else None
+    return isinstance(error, KafkaError) and bool(error.retriable())
+
+
+classification.add_errors(KafkaException, _retriable)
+
+
+def _config(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The configuration a client was made with: a dict argument and/or keyword settings."""
+    config: dict[str, Any] = dict(args[0]) if args and isinstance(args[0], Mapping) else {}
+    config.update((k, v) for k, v in kwargs.items() if isinstance(k, str))
+    return config
+
+
+def _delivery(pending: Pending, user: Callable[..., Any] | None) -> Callable[[Any, Any], None]:
+    """The delivery callback librdkafka calls from ``poll``/``flush``: a failure gets its
+    ``deliver`` span; the application's callback runs in the record's trace."""
+
+    def delivered(err: Any, msg: Any) -> None:
+        if err is not None:
+            pending.failed(KafkaException(err), None if user is None else lambda: user(err, msg))
+        elif user is not None:
+            token = otel_context.attach(pending.context())
+            try:
+                user(err, msg)
+            finally:
+                otel_context.detach(token)
+
+    return delivered
+
+
+def traced_produce(
+    produce: Callable[..., Any],
+    mode: SendMode,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    tracer: Tracer | None = None,
+    client: Mapping[str, Any] | None = None,
+) -> Any:
+    """Call confluent-kafka's `produce` (bound to the producer) with trace context added."""
+    if sending.get():
+        return produce(*args, **kwargs)
+    call = bind_call(_PRODUCE_PARAMS, args, kwargs)
+    if "callback" in call:  # confluent-kafka's alias
+        call["on_delivery"] = call.pop("callback")
+    topic = call.get("topic")
+    token = sending.set(True)
+    try:
+        if mode is SendMode.PROPAGATE or not isinstance(topic, str):
+            call["headers"] = propagation_headers(call.get("headers"))
+            return produce(**call)
+        scope = SendSpan(_tracer(tracer), topic, call.get("partition"), call.get("key"), client)
+        call["headers"] = scope.headers(call.get("headers"))
+        pending = scope.pending()
+        if pending is not None:
+            call["on_delivery"] = _delivery(pending, call.get("on_delivery"))
+        try:
+            result = produce(**call)
+        except Exception as exc:
+            scope.failed(exc)
+            raise
+        scope.end()
+        if pending is not None:
+            pending.sent_at()
+        return result
+    finally:
+        sending.reset(token)
+
+
+class TracedProducer(confluent_kafka.Producer):
+    """A confluent-kafka `Producer` whose ``produce()`` carries the trace; ``send_mode=``
+    (keyword, not a librdkafka setting) picks span or propagation-only."""
+
+    def __init__(
+        self, *args: Any, send_mode: SendMode | str = SendMode.SPAN, **kwargs: Any
+    ) -> None:
+        classification.register()
+        self._tracectx_mode = SendMode(send_mode)
+        self._tracectx_tracer: Tracer | None = None
+        self._tracectx_client = config_attributes(_config(args, kwargs), consumer=False)
+        super().__init__(*args, **kwargs)
+
+    def produce(self, *args: Any, **kwargs: Any) -> Any:
+        return traced_produce(
+            super().produce,
+            self._tracectx_mode,
+            args,
+            kwargs,
+            self._tracectx_tracer,
+            self._tracectx_client,
+        )
+
+
+class TracedConsumer(confluent_kafka.Consumer):
+    """A confluent-kafka `Consumer` whose records run in their producer's trace
+    (``link_to_producer=``: keyword, not a librdkafka setting; see `tracectx_kafka.consumer`
+    for the spans and the parent/link choice)."""
+
+    def __init__(self, *args: Any, link_to_producer: bool = False, **kwargs: Any) -> None:
+        classification.register()
+        client = config_attributes(_config(args, kwargs), consumer=True)
+        state_of(self, link_to_producer, None, client)
+        super().__init__(*args, **kwargs)
+
+    def poll(self, *args: Any, **kwargs: Any) -> Any:
+        state = state_of(self)
+        state.end_current()
+        message = super().poll(*args, **kwargs)
+        state.open_record(message)
+        return message
+
+    def consume(self, *args: Any, **kwargs: Any) -> Any:
+        state = state_of(self)
+        state.end_current()
+        start = now()
+        messages = super().consume(*args, **kwargs)
+        if messages:
+            state.receive(messages, "consume", start)
+        return messages
+
+    def close(self, *args: Any, **kwargs: Any) -> Any:
+        state_of(self).end_current()
+        return super().close(*args, **kwargs)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
+        state_of(self).end_current(exc)
+        return super().__exit__(exc_type, exc, tb)
+
+
+class ConfluentKafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Make ``confluent_kafka.Producer``/``Consumer`` build traced clients (see module docs
+    for what that reaches); ``uninstrument()`` puts the names back exactly. Options as
+    `tracectx_kafka.KafkaInstrumentor`: ``tracer_provider``, ``send_mode``,
+    ``link_to_producer``; any other is a `TypeError`."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return CONFLUENT_KAFKA
+
+    def _instrument(self, **kwargs: Any) -> None:
+        opts = options("ConfluentKafkaInstrumentor", kwargs)
+
+        def producer(wrapped: Any, instance: Any, args: Any, kw: Any) -> Any:
+            made = TracedProducer(*args, send_mode=kw.pop("send_mode", opts.mode), **kw)
+            made._tracectx_tracer = opts.tracer
+            return made
+
+        def consumer(wrapped: Any, instance: Any, args: Any, kw: Any) -> Any:
+            link = kw.pop("link_to_producer", opts.link)
+            made = TracedConsumer(*args, link_to_producer=link, **kw)
+            state_of(made).tracer = opts.tracer
+            return made
+
+        classification.register(HOLDER)
+        self._patches = Patches()
+        self._patches.wrap(confluent_kafka, "Producer", producer)
+        self._patches.wrap(confluent_kafka, "Consumer", consumer)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        self._patches.undo()
+        classification.unregister(HOLDER)
