@@ -1,32 +1,39 @@
-"""Kafka produce/consume throughput against a real broker (tansu, embedded).
+"""Kafka produce/consume cost of tracectx against a real broker (tansu, embedded), for the three
+Python clients, each side by side with its plain client.
 
-Variants, one run: plain kafka-python; plain with one fixed traceparent header (the floor for
-any propagation); tracectx with a PRODUCER span per send; tracectx in
-propagation-only mode; OTel's KafkaInstrumentor. Spans go to the real SDK with a batch processor
-and a discarding exporter. Rounds are interleaved and the median µs/message reported.
+Variants, measured with `bench.harness.interleave` (rounds in rotating order, each variant's
+time divided by its baseline's in the same round; wall clock, since a broker is involved):
 
-    python -m bench.bench_kafka [--messages 100000] [--rounds 3]
+- kafka-python: plain (baseline), tracectx propagate-only, tracectx span mode, OTel's
+  kafka-python instrumentation (``opentelemetry-instrumentation-kafka-python``);
+- aiokafka: plain (baseline), tracectx propagate-only, tracectx span mode;
+- confluent-kafka: plain (baseline), tracectx propagate-only, tracectx span mode.
+
+Each round's ``produce`` run sends N records in a request span and waits for all of them;
+its ``consume`` run reads N records (written untimed by the same variant's producer, so their
+headers are that variant's) with one process span per record where the variant makes one.
+Spans go to the real SDK with a batch processor and a discarding exporter.
+
+kafka-python computes record-batch CRC32C in pure Python unless the ``crc32c`` package is
+installed; install it (the ``kafka`` extra should) or kafka-python's own cost dominates.
+
+    python -m bench.bench_kafka [--messages 5000] [--rounds 10] [--clients kafka-python,aiokafka,confluent]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import asyncio
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from bench.harness import report
+from bench.harness import Variant, interleave, report, rows_of
 from tracectx.embedded import tansu_broker
-from tracectx_kafka import SendMode, TracedConsumer, TracedProducer
 
 PAYLOAD = b"x" * 64
 
@@ -36,106 +43,274 @@ class Discard(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-class StaticHeaderProducer(KafkaProducer):  # type: ignore[misc]
-    """Plain kafka-python sending one fixed traceparent: the floor for any propagation, since
-    kafka-python's own cost per header is large (see README)."""
+def new_topic(bootstrap: str) -> str:
+    from kafka.admin import KafkaAdminClient, NewTopic
 
-    HEADERS: ClassVar = [
-        ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
-    ]
-
-    def send(self, topic: str, value: Any = None, **kw: Any) -> Any:
-        return super().send(topic, value, headers=list(self.HEADERS), **kw)
-
-
-@contextmanager
-def otel_instrumented() -> Iterator[None]:
-    from opentelemetry.instrumentation.kafka import KafkaInstrumentor
-
-    KafkaInstrumentor().instrument()
-    try:
-        yield
-    finally:
-        KafkaInstrumentor().uninstrument()
-
-
-@contextmanager
-def nothing() -> Iterator[None]:
-    yield
-
-
-VARIANTS: dict[str, tuple[Callable[..., Any], Callable[..., Any], Callable[[], Any]]] = {
-    "plain": (KafkaProducer, KafkaConsumer, nothing),
-    "plain + static header": (StaticHeaderProducer, KafkaConsumer, nothing),
-    "tracectx span": (TracedProducer, TracedConsumer, nothing),
-    "tracectx propagate": (
-        lambda **kw: TracedProducer(send_mode=SendMode.PROPAGATE, **kw),
-        TracedConsumer,
-        nothing,
-    ),
-    "otel-kafka-python": (KafkaProducer, KafkaConsumer, otel_instrumented),
-}
-
-
-def one_round(bootstrap: str, variant: str, messages: int) -> tuple[float, float]:
-    make_producer, make_consumer, wrap = VARIANTS[variant]
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
     admin.close()
-    tracer = trace.get_tracer("bench")
-    with wrap():
-        producer = make_producer(bootstrap_servers=bootstrap, linger_ms=5)
-        producer.send(topic, PAYLOAD).get(10)  # connected, metadata cached
-        with tracer.start_as_current_span("request"):
-            start = time.perf_counter()
-            for _ in range(messages):
-                producer.send(topic, PAYLOAD)
-            producer.flush()
-            produce = (time.perf_counter() - start) / messages
-        producer.close()
-        consumer = make_consumer(
-            bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=10000
+    return topic
+
+
+class Side:
+    """One variant of one client: how to make its producer/consumer, and what to switch on
+    (an instrumentor) around a run."""
+
+    def __init__(
+        self,
+        name: str,
+        producer: Callable[[str], Any],
+        consumer: Callable[[str], Any],
+        on: Callable[[], object] | None = None,
+        off: Callable[[], object] | None = None,
+    ) -> None:
+        self.name, self.producer, self.consumer, self.on, self.off = (
+            name,
+            producer,
+            consumer,
+            on,
+            off,
         )
+
+
+# --- kafka-python ---------------------------------------------------------------------------
+
+
+def kafka_python_sides() -> list[Side]:
+    from kafka import KafkaConsumer, KafkaProducer
+    from opentelemetry.instrumentation.kafka import KafkaInstrumentor as OTelKafka
+
+    from tracectx_kafka import TracedConsumer, TracedProducer
+
+    otel = OTelKafka()
+
+    def consumer(cls: Any) -> Callable[[str], Any]:
+        return lambda b: cls(bootstrap_servers=b, auto_offset_reset="earliest")
+
+    return [
+        Side(
+            "kafka-python plain",
+            lambda b: KafkaProducer(bootstrap_servers=b, linger_ms=5),
+            consumer(KafkaConsumer),
+        ),
+        Side(
+            "kafka-python tracectx propagate",
+            lambda b: TracedProducer(bootstrap_servers=b, linger_ms=5, send_mode="propagate"),
+            consumer(TracedConsumer),
+        ),
+        Side(
+            "kafka-python tracectx span",
+            lambda b: TracedProducer(bootstrap_servers=b, linger_ms=5),
+            consumer(TracedConsumer),
+        ),
+        Side(
+            "kafka-python otel",
+            lambda b: KafkaProducer(bootstrap_servers=b, linger_ms=5),
+            consumer(KafkaConsumer),
+            otel.instrument,
+            otel.uninstrument,
+        ),
+    ]
+
+
+def kafka_python_produce(side: Side, bootstrap: str, topic: str, n: int) -> None:
+    producer = side.producer(bootstrap)
+    with trace.get_tracer("bench").start_as_current_span("request"):
+        for _ in range(n):
+            producer.send(topic, PAYLOAD)
+        producer.flush()
+    producer.close()
+
+
+def kafka_python_consume(side: Side, bootstrap: str, topic: str, n: int) -> None:
+    from kafka import TopicPartition
+
+    consumer = side.consumer(bootstrap)
+    consumer.assign([TopicPartition(topic, 0)])
+    for seen, _record in enumerate(consumer, 1):
+        if seen == n:
+            break
+    consumer.close()
+
+
+# --- aiokafka -------------------------------------------------------------------------------
+
+
+def aiokafka_sides() -> list[Side]:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from tracectx_kafka.aiokafka import TracedAIOKafkaConsumer, TracedAIOKafkaProducer
+
+    def consumer(cls: Any) -> Callable[[str], Any]:
+        return lambda b: cls(bootstrap_servers=b, auto_offset_reset="earliest")
+
+    return [
+        Side(
+            "aiokafka plain",
+            lambda b: AIOKafkaProducer(bootstrap_servers=b, linger_ms=5),
+            consumer(AIOKafkaConsumer),
+        ),
+        Side(
+            "aiokafka tracectx propagate",
+            lambda b: TracedAIOKafkaProducer(
+                bootstrap_servers=b, linger_ms=5, send_mode="propagate"
+            ),
+            consumer(TracedAIOKafkaConsumer),
+        ),
+        Side(
+            "aiokafka tracectx span",
+            lambda b: TracedAIOKafkaProducer(bootstrap_servers=b, linger_ms=5),
+            consumer(TracedAIOKafkaConsumer),
+        ),
+    ]
+
+
+def aiokafka_produce(side: Side, bootstrap: str, topic: str, n: int) -> None:
+    async def run() -> None:
+        producer = side.producer(bootstrap)
+        await producer.start()
+        with trace.get_tracer("bench").start_as_current_span("request"):
+            futures = [await producer.send(topic, PAYLOAD) for _ in range(n)]
+            await asyncio.gather(*futures)
+        await producer.stop()
+
+    asyncio.run(run())
+
+
+def aiokafka_consume(side: Side, bootstrap: str, topic: str, n: int) -> None:
+    from aiokafka.structs import TopicPartition
+
+    async def run() -> None:
+        consumer = side.consumer(bootstrap)
+        await consumer.start()
         consumer.assign([TopicPartition(topic, 0)])
-        next(consumer)  # the warm-up record
-        start = time.perf_counter()
         seen = 0
-        for _ in consumer:
+        async for _ in consumer:
             seen += 1
-            if seen == messages:
+            if seen == n:
                 break
-        consume = (time.perf_counter() - start) / messages
-        consumer.close()
-    assert seen == messages, f"{variant}: consumed {seen} of {messages}"
-    return produce * 1e6, consume * 1e6
+        await consumer.stop()
+
+    asyncio.run(run())
+
+
+# --- confluent-kafka ------------------------------------------------------------------------
+
+
+def confluent_sides() -> list[Side]:
+    from confluent_kafka import Consumer, Producer
+
+    from tracectx_kafka.confluent import TracedConsumer, TracedProducer
+
+    def conf(b: str) -> dict[str, Any]:
+        return {"bootstrap.servers": b, "linger.ms": 5}
+
+    def consumer(cls: Any) -> Callable[[str], Any]:
+        return lambda b: cls({"bootstrap.servers": b, "group.id": "bench"})
+
+    return [
+        Side("confluent plain", lambda b: Producer(conf(b)), consumer(Consumer)),
+        Side(
+            "confluent tracectx propagate",
+            lambda b: TracedProducer(conf(b), send_mode="propagate"),
+            consumer(TracedConsumer),
+        ),
+        Side(
+            "confluent tracectx span", lambda b: TracedProducer(conf(b)), consumer(TracedConsumer)
+        ),
+    ]
+
+
+def confluent_produce(side: Side, bootstrap: str, topic: str, n: int) -> None:
+    producer = side.producer(bootstrap)
+    with trace.get_tracer("bench").start_as_current_span("request"):
+        for i in range(n):
+            producer.produce(topic, PAYLOAD)
+            if i % 1000 == 999:
+                producer.poll(0)
+        producer.flush()
+
+
+def confluent_consume(side: Side, bootstrap: str, topic: str, n: int) -> None:
+    from confluent_kafka import TopicPartition
+
+    consumer = side.consumer(bootstrap)
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    seen = 0
+    while seen < n:
+        message = consumer.poll(1.0)
+        if message is not None and message.error() is None:
+            seen += 1
+    consumer.close()
+
+
+CLIENTS: dict[str, tuple[Callable[[], list[Side]], Callable[..., None], Callable[..., None]]] = {
+    "kafka-python": (kafka_python_sides, kafka_python_produce, kafka_python_consume),
+    "aiokafka": (aiokafka_sides, aiokafka_produce, aiokafka_consume),
+    "confluent": (confluent_sides, confluent_produce, confluent_consume),
+}
+
+
+def variants(
+    sides: list[Side],
+    bootstrap: str,
+    n: int,
+    produce: Callable[..., None],
+    consume: Callable[..., None],
+    case: str,
+) -> list[Variant]:
+    """`interleave` variants for `case` (``produce`` or ``consume``); the first is the baseline.
+    Topic creation (and, for ``consume``, writing the records) happens in the untimed setup."""
+    out = []
+    for side in sides:
+        topic: list[str] = []
+
+        def setup(side: Side = side, topic: list[str] = topic) -> None:
+            topic[:] = [new_topic(bootstrap)]
+            if side.on is not None:
+                side.on()
+            if case == "consume":
+                produce(side, bootstrap, topic[0], n)
+
+        def teardown(side: Side = side) -> None:
+            if side.off is not None:
+                side.off()
+
+        def run(ops: int, side: Side = side, topic: list[str] = topic) -> None:
+            (produce if case == "produce" else consume)(side, bootstrap, topic[0], ops)
+
+        out.append(Variant(side.name, run, setup, teardown))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--clients", default=",".join(CLIENTS))
     args = parser.parse_args()
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=65536))
     trace.set_tracer_provider(provider)
-    samples: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
+    rows: list[dict[str, Any]] = []
     with tansu_broker() as broker:
-        for _ in range(args.rounds):
-            for variant in VARIANTS:
-                samples[variant].append(one_round(broker.address, variant, args.messages))
-    rows = []
-    for case, index in (("produce (µs/msg)", 0), ("consume (µs/msg)", 1)):
-        for variant, runs in samples.items():
-            us = statistics.median(r[index] for r in runs)
-            rows.append({"case": case, "variant": variant, "us_per_op": us})
-    out = report("kafka", rows, baseline="plain")
-    print(f"\n{args.messages} messages x {args.rounds} rounds; throughput ratio = 1 / ratio")
-    otel = {r["case"]: r["us_per_op"] for r in out["rows"] if r["variant"] == "otel-kafka-python"}
-    for row in out["rows"]:
-        if row["variant"].startswith("tracectx"):
-            speedup = otel[row["case"]] / row["us_per_op"]
-            print(f"{row['case']:<20}{row['variant']:<22} {speedup:.2f}x the OTel throughput")
+        for client in args.clients.split(","):
+            make_sides, produce, consume = CLIENTS[client]
+            sides = make_sides()
+            for case in ("produce", "consume"):
+                outcomes = interleave(
+                    variants(sides, broker.address, args.messages, produce, consume, case),
+                    args.messages,
+                    rounds=args.rounds,
+                    clock="wall",
+                    warmup_rounds=1,
+                )
+                rows.extend(rows_of(f"{client} {case}", outcomes, clock="wall"))
+    report("kafka", rows, baseline="kafka-python plain")
+    print(
+        f"\n{args.messages} messages x {args.rounds} rounds; ratios are to each client's plain run"
+    )
 
 
 if __name__ == "__main__":
