@@ -202,16 +202,26 @@ class TestBrokenFiles:
 
 
 class _V1OnlyJaeger(http.server.BaseHTTPRequestHandler):
+    """A server with only the v1 JSON API, answering as Jaeger's v1 handler does: the trace as
+    ``{"data": [...]}``, an unknown id as 404 with ``{"errors": [{"code": 404, "msg": "trace
+    not found"}]}``, and any other path as Go's plain-text "404 page not found"."""
+
+    def _answer(self, status, body, content_type):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_GET(self):
         if self.path.startswith(f"/api/traces/{TRACE}"):
-            body = json.dumps({"data": [JAEGER_TRACE]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
+            self._answer(200, json.dumps({"data": [JAEGER_TRACE]}).encode(), "application/json")
+        elif self.path.startswith("/api/traces/"):
+            report = {"data": None, "total": 0, "limit": 0, "offset": 0}
+            report["errors"] = [{"code": 404, "msg": "trace not found"}]
+            body = json.dumps(report, separators=(",", ":")).encode() + b"\n"
+            self._answer(404, body, "text/plain; charset=utf-8")
         else:
-            self.send_response(404)
-            self.end_headers()
+            self._answer(404, b"404 page not found\n", "text/plain; charset=utf-8")
 
     def log_message(self, *args):
         pass

@@ -1,19 +1,57 @@
-"""``tracectx graph``: load spans, analyse, render."""
+"""``tracectx graph``: load spans (files, Jaeger traces by id, a Jaeger search), analyse, render.
+
+A Jaeger search is what an SRE asks: a service's traces of the last `--lookback`, at most
+`--limit`, of one `--operation`, and only those with a failing span (`--errors-only`) or a span
+with given tags (`--tag tracectx.error.role=origin`). A search that finds nothing is an empty
+result (exit 0, a note on stderr), not an error. Long work shows progress on stderr when, and
+only when, stderr is a terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracectx.safetext import escape_control
-from tracectx.viz.analysis import analyse
+from tracectx.viz.analysis import TraceAnalysis, analyse
 from tracectx.viz.model import SpanSet
+from tracectx.viz.sources.jaeger_api import JaegerAPIError, TraceSearch, parse_lookback, parse_tag
+
+if TYPE_CHECKING:  # rich (the viz extra) is imported only when the command runs
+    from tracectx.viz.progress import Stages
 
 __all__ = ["add_graph_parser", "run_graph"]
 
 FORMATS = ("terminal", "html", "mermaid", "dot", "json", "jaeger-json")
+_SEARCH_OPTIONS = ("lookback", "limit", "operation", "errors_only", "tag")
+
+
+def _lookback(text: str) -> dt.timedelta:
+    try:
+        return parse_lookback(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"limit {text!r}: expected a whole number 1..10000")
+    return value
+
+
+def _tag(text: str) -> tuple[str, str]:
+    try:
+        return parse_tag(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_graph_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,31 +61,67 @@ def add_graph_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     graph.add_argument("--jaeger", metavar="URL", help="Jaeger query base URL to fetch from")
     graph.add_argument("--trace-id", action="append", default=[], help="trace to fetch (repeat)")
-    graph.add_argument("--service", help="fetch recent traces of this service")
+    graph.add_argument("--service", help="search Jaeger for this service's recent traces")
+    search = graph.add_argument_group("Jaeger search (with --service)")
+    search.add_argument(
+        "--lookback",
+        type=_lookback,
+        metavar="AGE",
+        help="how far back to search: 30m, 1h, 2d, 1w (default 1h)",
+    )
+    search.add_argument(
+        "--limit", type=_limit, metavar="N", help="analyse at most N traces (default 20)"
+    )
+    search.add_argument("--operation", metavar="NAME", help="only traces with this operation")
+    search.add_argument(
+        "--errors-only",
+        action="store_true",
+        help="only traces with a failing span (the tag query error=true)",
+    )
+    search.add_argument(
+        "--tag",
+        type=_tag,
+        action="append",
+        metavar="KEY=VALUE",
+        help="only traces with a span carrying every such tag, e.g. tracectx.error.role=origin",
+    )
     graph.add_argument("--format", choices=FORMATS, default="terminal")
     graph.add_argument("-o", "--output", help="write here instead of stdout")
     graph.add_argument("--full", action="store_true", help="show every span, not only error paths")
     graph.add_argument("--jaeger-ui", metavar="URL", help="Jaeger UI base URL for deep links")
 
 
-def _load(args: argparse.Namespace) -> SpanSet:
-    from rich.progress import Progress
+def _search(args: argparse.Namespace) -> TraceSearch:
+    attributes = dict(args.tag or [])
+    if args.errors_only:
+        attributes.setdefault("error", "true")
+    return TraceSearch(
+        service=args.service,
+        lookback=args.lookback or dt.timedelta(hours=1),
+        limit=args.limit or 20,
+        operation=args.operation,
+        attributes=attributes,
+    )
 
+
+def _load(args: argparse.Namespace, stages: Stages) -> SpanSet:
     from tracectx.viz.sources import load_spans
     from tracectx.viz.sources.jaeger_api import fetch_service, fetch_trace
 
     spans = SpanSet()
-    with Progress(transient=True, disable=len(args.files) + len(args.trace_id) < 3) as progress:
-        task = progress.add_task("loading spans", total=len(args.files) + len(args.trace_id))
-        for path in args.files:
-            spans.extend(load_spans([path]))
-            progress.advance(task)
-        if args.jaeger:
-            for trace_id in args.trace_id:
-                spans.extend(fetch_trace(args.jaeger, trace_id))
-                progress.advance(task)
-            if args.service:
-                spans.extend(fetch_service(args.jaeger, args.service))
+    for path in args.files:
+        spans.extend(load_spans([path], progress=stages.report))
+    if args.jaeger:
+        for trace_id in args.trace_id:
+            stages.stage(f"fetching trace {trace_id}")
+            spans.extend(fetch_trace(args.jaeger, trace_id))
+        if args.service:
+            search = _search(args)
+            stages.stage(f"searching Jaeger: {search.describe()}")
+            found = fetch_service(args.jaeger, search)
+            if not found.spans and not found.problems:
+                _warn(f"no traces found in Jaeger at {args.jaeger} for {search.describe()}")
+            spans.extend(found)
     return spans
 
 
@@ -55,36 +129,62 @@ def _warn(message: str) -> None:
     print(f"tracectx graph: {escape_control(message, 1000)}", file=sys.stderr)
 
 
-def run_graph(args: argparse.Namespace) -> int:
-    """Exit 0 with the graph (input problems as warnings on stderr), 1 when nothing usable was
-    found or Jaeger failed, 2 for a usage error."""
-    from tracectx.viz import renderers
-    from tracectx.viz.sources.jaeger_api import JaegerAPIError
-
+def _usage_error(args: argparse.Namespace) -> str | None:
     if not args.files and not args.jaeger:
-        print("tracectx graph: give span files or --jaeger URL", file=sys.stderr)
+        return "give span files or --jaeger URL"
+    if args.service and not args.jaeger:
+        return "--service searches Jaeger: give --jaeger URL too"
+    used = [o for o in _SEARCH_OPTIONS if getattr(args, o, None)]
+    if used and not args.service:
+        names = ", ".join("--" + o.replace("_", "-") for o in used)
+        return f"{names} refine a Jaeger search: give --jaeger URL --service NAME too"
+    return None
+
+
+def run_graph(args: argparse.Namespace) -> int:
+    """Exit 0 with the graph (input problems as warnings on stderr; an empty Jaeger search is
+    an empty graph), 1 when files or trace ids gave nothing usable or Jaeger failed, 2 for a
+    usage error."""
+    from tracectx.viz.progress import Stages
+
+    usage = _usage_error(args)
+    if usage:
+        print(f"tracectx graph: {usage}", file=sys.stderr)
         return 2
-    try:
-        spans = _load(args)
-    except JaegerAPIError as exc:
-        _warn(str(exc))
-        return 1
-    analyses = analyse(spans)
-    # analyse() puts the input's problems first on the first trace; with no trace, only here.
-    problems = [p for a in analyses for p in a.problems] if analyses else spans.problems
-    for problem in problems:
-        _warn(problem)
-    if not spans.spans:
-        sources = ", ".join(args.files) or args.jaeger
-        _warn(f"no spans found in {sources}")
-        return 1
+    with Stages() as stages:
+        try:
+            spans = _load(args, stages)
+        except JaegerAPIError as exc:
+            stages.stop()
+            _warn(str(exc))
+            return 1
+        stages.stage(f"analysing {len(spans.spans):,} spans")
+        analyses = analyse(spans)
+        stages.stop()
+        # analyse() puts the input's problems first on the first trace; with no trace, only here.
+        problems = [p for a in analyses for p in a.problems] if analyses else spans.problems
+        for problem in problems:
+            _warn(problem)
+        if not spans.spans and (args.files or args.trace_id):
+            sources = ", ".join(args.files) or args.jaeger
+            _warn(f"no spans found in {sources}")
+            return 1
+    with Stages() as stages:
+        return _render(args, analyses, stages)
+
+
+def _render(args: argparse.Namespace, analyses: list[TraceAnalysis], stages: Stages) -> int:
+    from tracectx.viz import renderers
+
     ui = args.jaeger_ui or args.jaeger
     if args.format == "terminal":
+        stages.stop()  # the tree goes to the same terminal
         renderers.render_terminal(analyses, full=args.full, problems=False)
         if ui:
             for a in analyses:
                 print(escape_control(renderers.jaeger_link(ui, a)))
         return 0
+    stages.stage(f"rendering {args.format}")
     if args.format == "html":
         text = renderers.render_html(analyses, jaeger_url=ui, full=args.full)
     elif args.format == "mermaid":
@@ -95,6 +195,7 @@ def run_graph(args: argparse.Namespace) -> int:
         text = json.dumps(renderers.to_json_data(analyses, ui), indent=2, default=str)
     else:
         text = json.dumps(renderers.annotated_jaeger_json(analyses), default=str)
+    stages.stop()
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {escape_control(args.output)}")

@@ -35,8 +35,14 @@ def redact_meta(attributes: dict[str, Any]) -> dict[str, Any]:
 
 @dataclasses.dataclass(slots=True)
 class SpanEvent:
+    """A span event (a Jaeger log). `time_ns` is when it happened, None when the source did not
+    say; `attribute_types` holds the source's type name for attributes whose value alone does
+    not tell it (a Jaeger ``binary`` tag), so a Jaeger export writes them back as read."""
+
     name: str
     attributes: dict[str, Any]
+    time_ns: int | None = None
+    attribute_types: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.attributes = redact_meta(self.attributes)
@@ -48,11 +54,20 @@ class Link:
 
     trace_id: str
     span_id: str
+    ref_type: str | None = None  # Jaeger's refType when read from Jaeger (CHILD_OF, FOLLOWS_FROM)
 
 
 @dataclasses.dataclass(slots=True)
 class Span:
-    """A finished span, ids as lowercase hex (as Jaeger shows them)."""
+    """A finished span, ids as lowercase hex (as Jaeger shows them).
+
+    The optional fields after `links` keep what a source said beyond the analysis's needs, so
+    an export reproduces it: `resource_attributes` (OTLP resource / Jaeger process tags, often
+    one dict shared by a process's spans), the source's type names for attributes whose value
+    alone does not tell it (`attribute_types`, `resource_attribute_types`), Jaeger's span
+    `warnings` and `flags`. None (not an empty container) when absent: a million spans read
+    from a file should not carry four empty containers each.
+    """
 
     trace_id: str
     span_id: str
@@ -67,9 +82,16 @@ class Span:
     attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
     events: list[SpanEvent] = dataclasses.field(default_factory=list)
     links: list[Link] = dataclasses.field(default_factory=list)
+    resource_attributes: dict[str, Any] | None = None
+    attribute_types: dict[str, str] | None = None
+    resource_attribute_types: dict[str, str] | None = None
+    warnings: list[str] | None = None
+    flags: int | None = None
 
     def __post_init__(self) -> None:
         self.attributes = redact_meta(self.attributes)
+        if self.resource_attributes:
+            self.resource_attributes = redact_meta(self.resource_attributes)
 
     @property
     def duration_ms(self) -> float:

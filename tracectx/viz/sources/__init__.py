@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from tracectx.viz.sources.otlp_proto import GZIP_MAGIC, inflate, looks_like_prot
 __all__ = [
     "ACCEPTED_SHAPES",
     "MAX_PROBLEMS",
+    "Progress",
     "load_spans",
     "loads_json",
     "loads_spans",
@@ -34,6 +35,10 @@ ACCEPTED_SHAPES = (
     'Jaeger v1 {"data": [traces]}, one Jaeger trace {"spans": [...], "processes": {...}}, '
     "an array of those or of Jaeger spans, or one such document per line (JSON lines)"
 )
+Progress = Callable[[str, int, int | None], None]
+"""``(what, step, total)``: ``step == 0`` starts the stage `what` (a bar of `total` units when
+given), a positive `step` advances it by that much."""
+
 MAX_PROBLEMS = 200  # per file: a hostile file cannot flood the report
 _MAX_ARRAY_DEPTH = 2  # [[trace, ...], ...] at most: deeper arrays are no accepted shape
 _MAX_BAD_LINES = 20
@@ -182,17 +187,40 @@ def loads_spans(text: bytes | str) -> SpanSet:
     return out
 
 
-def load_spans(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> SpanSet:
+_CHUNK = 8 << 20
+
+
+def _read(path: Path, progress: Progress | None) -> bytes:
+    if progress is None:
+        return path.read_bytes()
+    with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        progress(f"reading {path.name}", 0, size)
+        parts = []
+        while chunk := f.read(_CHUNK):
+            parts.append(chunk)
+            progress(f"reading {path.name}", len(chunk), size)
+    return b"".join(parts)
+
+
+def load_spans(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    progress: Progress | None = None,
+) -> SpanSet:
     """Spans from one file or several; an unreadable file is a problem, not an exception.
-    Every problem is prefixed with the file it came from."""
+    Every problem is prefixed with the file it came from. `progress`, when given, hears of
+    each stage (reading with a byte count, then parsing)."""
     files = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     out = SpanSet()
     for path in files:
         try:
-            data = Path(path).read_bytes()
+            data = _read(Path(path), progress)
         except OSError as exc:
             out.problems.append(f"{os.fspath(path)}: {exc.strerror or exc}")
             continue
+        if progress is not None:
+            progress(f"parsing {Path(path).name} ({len(data) / 1e6:,.0f} MB)", 0, None)
         loaded = loads_spans(data)
         out.spans.extend(loaded.spans)
         out.problems.extend(f"{os.fspath(path)}: {p}" for p in loaded.problems)
