@@ -186,3 +186,53 @@ def test_dlq_error_returns_an_error_or_none(raw, duplicated, depth):
     assert again is found  # read once
     assert_counted_sanely(counted, most=1)
     assert (found is None) is (sum(counted.delta.values()) == 1)
+
+
+class Message:
+    """A confluent-kafka-shaped record: accessor methods, a new header list per call."""
+
+    def __init__(self, headers: Any, key: Any) -> None:
+        self._headers, self._key = headers, key
+
+    def topic(self) -> str:
+        return "t"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return 7
+
+    def key(self) -> Any:
+        return self._key
+
+    def headers(self) -> Any:
+        return list(self._headers) if isinstance(self._headers, list) else self._headers
+
+    def error(self) -> None:
+        return None
+
+
+@BUDGET
+@given(header_list | anything, st.binary(max_size=600) | st.text(max_size=600) | wrong)
+def test_process_span_of_any_clients_record(headers, key):
+    """Whatever a record of any client carries (headers, key), its process span opens and
+    ends, each refused header is counted at most once (the envelope included, read once by the
+    span and `dlq_error`), and the key attribute is bounded text."""
+    from tracectx_kafka import dlq_error
+    from tracectx_kafka.attributes import MAX_KEY_CHARS
+    from tracectx_kafka.consumer import RecordSpan
+
+    for record in (
+        Message(headers, key),
+        SimpleNamespace(topic="t", partition=0, offset=7, key=key, headers=headers),
+    ):
+        with Rejections() as counted, bounded():
+            scope = RecordSpan(record)
+            found = dlq_error(record)
+            scope.end()
+        assert found is None or isinstance(found, TracedError)
+        assert_counted_sanely(counted, most=len(FIELDS) + 2)  # +1 malformed, +1 envelope
+        attrs = scope.span.attributes or {}  # type: ignore[attr-defined]
+        text = attrs.get("messaging.kafka.message.key")
+        assert text is None or len(text) <= MAX_KEY_CHARS
