@@ -6,9 +6,10 @@ Variants per depth (the error is raised ``depth`` frames below the handler):
   (``start_as_current_span``); tracectx ``traced`` on a TRANSIENT error (classify, error id,
   origin, attributes; no stack, per the kind's policy); tracectx on an UNKNOWN error (stack
   formatted, like OTel).
-Ratios are against the bare try/except.
+Variants run interleaved (bench.harness.interleave), process CPU time; ratios are the median
+of per-round ratios against the bare try/except.
 
-    python -m bench.bench_unwind
+    python -m bench.bench_unwind [--rounds 30]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from bench.harness import per_op, report
+from bench.harness import Variant, interleave, report, rows_of
 from tracectx import ErrorKind, new_error, traced
 
 DEPTHS = (1, 10, 50)
@@ -56,20 +57,22 @@ def runner(raise_at: Callable[[int], None], depth: int, wrap: Callable[[], Any] 
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
     trace.set_tracer_provider(TracerProvider())  # real SDK, spans recorded, not exported
     rows = []
     tracer = trace.get_tracer("bench")
     for depth in DEPTHS:
-        case = f"raise at depth {depth}"
-        variants = (
-            ("bare try/except", dive, None),
-            ("otel span", dive, lambda: tracer.start_as_current_span("op")),
-            ("tracectx traced", dive, lambda: traced("op")),
-            ("tracectx, UNKNOWN+stack", dive_unknown, lambda: traced("op")),
-        )
-        for variant, raise_at, wrap in variants:
-            run = runner(raise_at, depth, wrap)
-            rows.append({"case": case, "variant": variant, "us_per_op": per_op(run, OPS) * 1e6})
+        variants = [
+            Variant("bare try/except", runner(dive, depth, None)),
+            Variant("otel span", runner(dive, depth, lambda: tracer.start_as_current_span("op"))),
+            Variant("tracectx traced", runner(dive, depth, lambda: traced("op"))),
+            Variant("tracectx, UNKNOWN+stack", runner(dive_unknown, depth, lambda: traced("op"))),
+        ]
+        rows += rows_of(f"raise at depth {depth}", interleave(variants, OPS, rounds=args.rounds))
     report("unwind", rows, baseline="bare try/except")
 
 
