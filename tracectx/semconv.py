@@ -14,6 +14,9 @@ __all__ = [
     "ATTR_BREAKER_STATE",
     "ATTR_BREAKER_TO",
     "ATTR_CAUSE_ID",
+    "ATTR_CELERY_BEAT_ENTRY",
+    "ATTR_CELERY_BEAT_LATE_S",
+    "ATTR_CELERY_BEAT_NEXT_DUE",
     "ATTR_CELERY_LOST",
     "ATTR_CELERY_RETRY_WHEN",
     "ATTR_CELERY_REVOKED_SIGNUM",
@@ -32,6 +35,7 @@ __all__ = [
     "ATTR_ROLE",
     "ATTR_TASK_CANCELLED",
     "EVENT_BREAKER_STATE_CHANGE",
+    "EVENT_CELERY_BEAT_LATE",
     "EVENT_EXCEPTION",
     "EVENT_EXPECTED",
     "EVENT_HANDLED",
@@ -42,6 +46,7 @@ __all__ = [
     "LINK_CHORD_HEADER",
     "LINK_PREVIOUS_ATTEMPT",
     "LINK_PUBLISHER",
+    "LOG_EVENT_EXCEPTION",
     "ROLE_ABSORBED",
     "ROLE_ORIGIN",
     "ROLE_PROPAGATED",
@@ -74,6 +79,11 @@ ATTR_CELERY_STATE = "celery.state"
 ATTR_CELERY_RETRY_WHEN = "celery.retry.when"
 ATTR_CELERY_LOST = "celery.lost"
 ATTR_CELERY_REVOKED_SIGNUM = "celery.revoked.signum"
+ATTR_CELERY_BEAT_ENTRY = "celery.beat.entry.name"  # schedule, send, run and missed spans
+ATTR_CELERY_BEAT_NEXT_DUE = "celery.beat.next_due"
+ATTR_CELERY_BEAT_LATE_S = "celery.beat.late_s"
+EVENT_CELERY_BEAT_LATE = "celery.beat.late"
+LOG_EVENT_EXCEPTION = "tracectx.error.exception"  # the exception log record's event name
 
 EVENT_EXCEPTION = "exception"  # OTel's exception event
 EVENT_HANDLED = "tracectx.error.handled"
