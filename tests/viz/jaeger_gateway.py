@@ -59,6 +59,10 @@ def _rfc3339(text: str, name: str) -> dt.datetime:
         raise _Bad(f"malformed parameter {name}: {exc}") from None
 
 
+def _micros(text: str) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(text) / 1e6, dt.UTC)
+
+
 def _ns(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1e9)
 
@@ -235,11 +239,14 @@ class JaegerStandIn:
         if not q.get("service"):
             return self._v1_error(handler, 400, "parameter 'service' is required")
         tags = json.loads(q["tags"]) if q.get("tags") else {}
+        now = dt.datetime.now(dt.UTC)  # no start/end: the last two days (the default lookback)
+        start = q.get("start")
+        end = q.get("end")
         params = {
             "service": q["service"],
             "operation": q.get("operation", ""),
-            "start_min": dt.datetime.fromtimestamp(int(q["start"]) / 1e6, dt.UTC),
-            "start_max": dt.datetime.fromtimestamp(int(q["end"]) / 1e6, dt.UTC),
+            "start_min": _micros(start) if start else now - dt.timedelta(days=2),
+            "start_max": _micros(end) if end else now,
             "depth": int(q.get("limit") or 20),
             "attributes": tags,
         }

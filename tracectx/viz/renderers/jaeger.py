@@ -15,9 +15,9 @@ __all__ = ["annotated_jaeger_json", "jaeger_link"]
 
 def jaeger_link(base_url: str, analysis: TraceAnalysis) -> str:
     """``{base}/trace/{id}?uiFind=<span ids>``: opens the trace with the error paths highlighted."""
-    ids: list[str] = []
+    ids: dict[str, None] = {}  # ordered and deduplicated in linear time
     for err in analysis.errors:
-        ids.extend(s for s in err.span_ids if s not in ids)
+        ids.update(dict.fromkeys(err.span_ids))
     link = f"{base_url.rstrip('/')}/trace/{analysis.trace_id}"
     return f"{link}?uiFind={quote(' '.join(ids))}" if ids else link
 
