@@ -136,8 +136,10 @@ class Browser:
         raise AssertionError(f"page not ready; errors: {self.errors()}")
 
     def eval(self, expression: str) -> Any:
-        """The value of a JavaScript expression in the page (JSON-serialisable results)."""
-        reply = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        """The value of a JavaScript expression in the page (a promise is awaited)."""
+        reply = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         assert "exceptionDetails" not in reply, reply["exceptionDetails"]
         return reply["result"].get("value")
 

@@ -4,7 +4,7 @@
 // setAttribute on data-*/geometry attributes, never as markup. Ids and keys from the data are
 // looked up in Maps, never used as plain-object keys.
 const D = JSON.parse(document.getElementById("data").textContent);
-const NAMES = D.names, SVCS = D.services, ROW = 24, OVER = 60, SVGNS = "http://www.w3.org/2000/svg";
+const NAMES = D.names, SVCS = D.services, ROW = 24, OVER = 12, SMALL = 300, NAME_SHARE = 0.38, SVGNS = "http://www.w3.org/2000/svg";
 const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
   "#8cd17d", "#ff9da7", "#499894", "#bab0ac", "#86bcb6"];
 const KIND_COLOURS = new Map([["BUSINESS", "#d97706"], ["TRANSIENT", "#2563eb"], ["FATAL", "#dc2626"],
@@ -230,23 +230,23 @@ function buildRow(k) {
 let frame = 0;
 function paint() {
   frame = 0;
-  const sc = $("scroller"), top = sc.scrollTop, h = sc.clientHeight || 400;
-  const first = Math.max(0, Math.floor(top / ROW) - OVER);
-  const last = Math.min(state.vis.length, Math.ceil((top + h) / ROW) + OVER);
+  const sc = $("scroller");  // read geometry before touching the DOM: no forced layout per frame
+  const geo = {top: sc.scrollTop, h: sc.clientHeight || 400, w: sc.clientWidth || 800};
+  const small = state.vis.length <= SMALL;  // a small trace is built whole: no jumps, all in the DOM
+  const first = small ? 0 : Math.max(0, Math.floor(geo.top / ROW) - OVER);
+  const last = small ? state.vis.length : Math.min(state.vis.length, Math.ceil((geo.top + geo.h) / ROW) + OVER);
   const rows = [];
   for (let k = first; k < last; k++) rows.push(buildRow(k));
   $("rows").replaceChildren(...rows);
   $("rows").classList.toggle("dim", !!(state.path && state.path.trace === state.trace));
-  drawOverlay(first, last);
+  drawOverlay(first, last, geo);
 }
 function schedule() { if (!frame) frame = requestAnimationFrame(paint); }
 
-function drawOverlay(first, last) {
-  const tr = state.trace, sc = $("scroller"), ov = $("overlay");
-  const top = sc.scrollTop, h = sc.clientHeight || 400;
-  const lane = $("rows").querySelector(".row:not(.gap) .lane");
-  const x0 = lane ? lane.offsetLeft : sc.clientWidth * 0.38, lw = lane ? lane.clientWidth : sc.clientWidth * 0.6;
-  ov.setAttribute("width", String(sc.clientWidth)); ov.setAttribute("height", String(h));
+function drawOverlay(first, last, geo) {
+  const tr = state.trace, ov = $("overlay"), top = geo.top, h = geo.h;
+  const x0 = geo.w * NAME_SHARE, lw = geo.w - x0;  // the lane starts where the name column ends
+  ov.setAttribute("width", String(geo.w)); ov.setAttribute("height", String(h));
   ov.style.top = top + "px";
   const total = tr.duration_us || 1;
   const X = (i) => x0 + tr.start[i] / total * lw;
