@@ -3,10 +3,19 @@
 asyncio already copies the context into a task; what it lacks is (1) a span per task that is the
 *parent* of the coroutine's work — tracectx starts the span first and runs the task in a context
 where it is current, so no wrapper coroutine is needed and ``task.get_coro()`` is the user's own
-coroutine — and (2) recording of failures nobody awaits. Each task gets a done-callback that
-reads the exception without retrieving it (asyncio's "never retrieved" check still works) and
-records it in the creator's trace; `instrument_loop` adds a task factory for ``loop.create_task``
-and an exception handler that logs unretrieved task errors once, with their trace id.
+coroutine — and (2) recording of failures nobody retrieves.
+
+(2) costs nothing per task: asyncio already routes "exception was never retrieved" through the
+loop's exception handler when a failed task nobody looked at is collected. tracectx puts its own
+handler in front of the loop's (chained to the one set before, never replacing it): the failure
+gets a span in the trace of the context the task ran in — ``Task.get_context()`` on 3.12+; on
+3.11, which has no such method and no ``__dict__`` on C tasks, tracectx remembers that context
+in the task's one free object slot, ``_cancel_message`` (unused until the task is cancelled,
+and rewritten by every cancellation before asyncio reads it) — and is logged once with its trace
+id. There is no done-callback, task factory or wrapper on the hot path, so a task created by
+`create_task` costs about what ``asyncio.create_task`` does, and 3.12 eager tasks stay eager.
+A failure that *is* retrieved (awaited, ``result()``, a ``TaskGroup``) reaches the code that
+retrieved it unchanged, with its id, and is recorded by that code's span like any other error.
 
 Executor hops: asyncio hands the awaiting coroutine a *fresh* ``TimeoutError`` in place of the
 one the worker raised (``asyncio.futures._convert_future_exc``, a leftover from before 3.11,
@@ -21,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import time
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
@@ -30,6 +39,7 @@ from opentelemetry import trace
 
 from tracectx.executors import bind_context
 from tracectx.recording import record_error, record_failure
+from tracectx.tracing import tracer as _tracer
 from tracectx.unobserved import report_unobserved
 
 __all__ = [
@@ -44,9 +54,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_TRACER = "tracectx"
-_in_helper = contextvars.ContextVar("tracectx_in_helper", default=False)
 _CANCELLED_ATTR = "tracectx.task.cancelled"
+# 3.11 tasks cannot say which context they run in: remember it in the task (see the module doc).
+_REMEMBER_CONTEXT = sys.version_info < (3, 12)
+_SLOT = "_cancel_message"
 
 
 def _task_name(task: asyncio.Future[Any], fallback: str = "task") -> str:
@@ -62,47 +73,86 @@ def _pending_exception(task: asyncio.Future[Any]) -> BaseException | None:
     return exc if isinstance(exc, BaseException) else None
 
 
-def _watch(task: asyncio.Future[Any], start: int) -> None:
-    task.add_done_callback(functools.partial(_on_done, start))  # runs in the creator's context
-
-
-def _spanned_context(name: str, base: contextvars.Context) -> tuple[contextvars.Context, Any]:
-    parent = base.run(otel_context.get_current)
-    span = trace.get_tracer(_TRACER).start_span(name, context=parent)
-    ctx = base.copy()
-    ctx.run(otel_context.attach, trace.set_span_in_context(span, parent))
-    return ctx, span
-
-
-def _end_span_when_done(task: asyncio.Future[Any], span: trace.Span) -> None:
-    def on_done(done: asyncio.Future[Any]) -> None:
-        if done.cancelled():
-            span.set_attribute(_CANCELLED_ATTR, True)
-        else:
-            exc = _pending_exception(done)
-            if isinstance(exc, Exception):
-                record_error(exc, span)
-        span.end()
-
-    task.add_done_callback(on_done)
-
-
-def _spawn_guarded(
-    spawn: Callable[[contextvars.Context | None], asyncio.Task[T]],
-    context: contextvars.Context | None,
-) -> asyncio.Task[T]:
-    """Spawn with the flag that tells our task factory (if installed) not to watch twice."""
-    token = _in_helper.set(True)
+def _remember(task: asyncio.Future[Any], ctx: contextvars.Context) -> None:
+    """3.11: keep the context `task` runs in where `_task_context` finds it."""
     try:
-        return spawn(context)
-    finally:
-        _in_helper.reset(token)
+        setattr(task, _SLOT, ctx)
+    except (AttributeError, TypeError):  # not an asyncio future: nothing to remember on
+        pass
 
 
-def _on_done(start: int, task: asyncio.Future[Any]) -> None:
-    exc = _pending_exception(task)
-    if isinstance(exc, Exception):
-        record_failure(exc, _task_name(task), start_time=start)
+def _task_context(future: asyncio.Future[Any]) -> contextvars.Context | None:
+    """The context a task ran in (so its creator's span), if it can be known."""
+    if _REMEMBER_CONTEXT:
+        found = getattr(future, _SLOT, None)
+    else:
+        get_context = getattr(future, "get_context", None)
+        found = get_context() if get_context is not None else None
+    return found if isinstance(found, contextvars.Context) else None
+
+
+def _record_and_report(exc: Exception, name: str) -> None:
+    record_failure(exc, name)
+    report_unobserved(exc, f"task {name}")
+
+
+class _UnobservedHandler:
+    """The loop exception handler tracectx puts in front of the one set before (`previous`).
+
+    An unretrieved task or future error gets a span in the trace the task ran in and one log
+    line with its trace id; asyncio's own "never retrieved" log is then skipped unless an
+    application handler was set before, which is always called. Everything else goes on to
+    `previous` (or asyncio's default handler) untouched.
+    """
+
+    __slots__ = ("previous",)
+
+    def __init__(
+        self, previous: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None
+    ):
+        self.previous = previous
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        future = context.get("future")
+        if isinstance(exc, Exception) and isinstance(future, asyncio.Future):
+            name = _task_name(future)
+            ctx = _task_context(future)
+            if ctx is not None:  # a copy: never re-enter (nor change) the task's own context
+                ctx.copy().run(_record_and_report, exc, name)
+            else:
+                _record_and_report(exc, name)
+            if self.previous is None:
+                return  # logged once above, with the trace id; skip asyncio's second log
+        if self.previous is not None:
+            self.previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+
+def _watch_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Put tracectx's exception handler in front of the loop's, unless it is there already."""
+    handler = loop.get_exception_handler()
+    if type(handler) is not _UnobservedHandler:
+        loop.set_exception_handler(_UnobservedHandler(handler))
+
+
+def _enter_span(name: str) -> trace.Span:
+    """Start a span child of the current one and make it current (run inside the task's
+    context, so the creator's context is left as it was)."""
+    span = _tracer().start_span(name)
+    otel_context.attach(trace.set_span_in_context(span))
+    return span
+
+
+def _end_span(span: trace.Span, task: asyncio.Future[Any]) -> None:
+    if task.cancelled():
+        span.set_attribute(_CANCELLED_ATTR, True)
+    else:
+        exc = _pending_exception(task)
+        if isinstance(exc, Exception):
+            record_error(exc, span)
+    span.end()
 
 
 def _launch(
@@ -111,18 +161,25 @@ def _launch(
     name: str | None,
     span: bool | str,
     context: contextvars.Context | None,
-    guarded: bool,
 ) -> asyncio.Task[T]:
-    if not span:  # hot path: asyncio copies the context itself; one done-callback, no span
-        start = time.time_ns()
-        task = _spawn_guarded(spawn, context) if guarded else spawn(context)
-        task.add_done_callback(functools.partial(_on_done, start))
+    if not span:  # hot path: asyncio copies the context itself; nothing per task on 3.12+
+        if not _REMEMBER_CONTEXT:
+            return spawn(context)
+        ctx = context if context is not None else contextvars.copy_context()
+        task = spawn(ctx)
+        _remember(task, ctx)
         return task
-    base = context if context is not None else contextvars.copy_context()
     label = span if isinstance(span, str) else str(name or getattr(coro, "__qualname__", "task"))
-    base, task_span = _spanned_context(label, base)
-    task = _spawn_guarded(spawn, base) if guarded else spawn(base)
-    _end_span_when_done(task, task_span)
+    ctx = context.copy() if context is not None else contextvars.copy_context()
+    task_span = ctx.run(_enter_span, label)
+    task = spawn(ctx)
+    # the span ends (and records the error) in the task's context: its bound metadata counts
+    if task.done():  # an eager task (3.12+) that finished inside create_task
+        ctx.run(_end_span, task_span, task)
+    else:
+        task.add_done_callback(functools.partial(_end_span, task_span), context=ctx)
+    if _REMEMBER_CONTEXT:
+        _remember(task, ctx)
     return task
 
 
@@ -133,7 +190,9 @@ def create_task(
     span: bool | str = False,
     context: contextvars.Context | None = None,
 ) -> asyncio.Task[T]:
-    """``asyncio.create_task`` that records failures in the creator's trace.
+    """``asyncio.create_task`` whose failure, if nobody retrieves it, is recorded in the
+    creator's trace and logged once with its trace id (see the module doc: this puts
+    tracectx's exception handler in front of the running loop's, chained to it).
 
     Args:
         span: True (or a span name) to run the task in its own span, the parent of everything
@@ -141,13 +200,9 @@ def create_task(
         context: as for ``asyncio.create_task``; default a copy of the current one.
     """
     loop = asyncio.get_running_loop()
+    _watch_loop(loop)
     return _launch(
-        lambda ctx: loop.create_task(coro, name=name, context=ctx),
-        coro,
-        name,
-        span,
-        context,
-        loop.get_task_factory() is not None,
+        lambda ctx: loop.create_task(coro, name=name, context=ctx), coro, name, span, context
     )
 
 
@@ -172,7 +227,8 @@ async def wait_for(aw: Awaitable[T], timeout: float | None, *, span: bool | str 
 
 
 class TaskGroup(asyncio.TaskGroup):
-    """``asyncio.TaskGroup`` whose tasks record failures and can each get a span."""
+    """``asyncio.TaskGroup`` whose tasks can each get a span (the group retrieves every
+    task's failure and raises it, so none goes unseen)."""
 
     def __init__(self, *, span: bool | str = False) -> None:
         super().__init__()
@@ -185,11 +241,10 @@ class TaskGroup(asyncio.TaskGroup):
         name: str | None = None,
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[T]:
+        if not self._tracectx_span:
+            return super().create_task(coro, name=name, context=context)
         spawn = functools.partial(super().create_task, coro, name=name)
-        guarded = asyncio.get_running_loop().get_task_factory() is not None
-        return _launch(
-            lambda ctx: spawn(context=ctx), coro, name, self._tracectx_span, context, guarded
-        )
+        return _launch(lambda ctx: spawn(context=ctx), coro, name, self._tracectx_span, context)
 
 
 def _noting(fn: Callable[..., T], raised: list[BaseException]) -> Callable[..., T]:
@@ -239,55 +294,55 @@ def keep_worker_errors(convert: Callable[[BaseException], BaseException]) -> Cal
     return keeping
 
 
-_TaskFactory = Callable[..., "asyncio.Future[Any]"]
-
-
-def instrument_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
-    """Opt-in: cover ``loop.create_task`` and log unretrieved task errors once, with trace ids.
-
-    Chains to the task factory and exception handler already set on the loop.
-    """
-    loop = loop or asyncio.get_running_loop()
-    if getattr(loop, "_tracectx_previous", None) is not None:
-        return
-    previous_factory = loop.get_task_factory()
-    previous_handler = loop.get_exception_handler()
-    loop._tracectx_previous = (previous_factory, previous_handler)  # type: ignore[attr-defined]
+def _remembering_factory(
+    previous: Callable[..., asyncio.Future[Any]] | None,
+) -> Callable[..., asyncio.Future[Any]]:
+    """3.11: a task factory (chained to `previous`) that remembers each task's context."""
 
     def factory(
         the_loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
     ) -> asyncio.Future[Any]:
-        if previous_factory is not None:
-            task = previous_factory(the_loop, coro, **kwargs)
+        ctx = kwargs.get("context")
+        if ctx is None:
+            ctx = contextvars.copy_context()  # what the task itself copies: the creator's
+            if previous is None:
+                kwargs["context"] = ctx  # a factory set before may not take `context`
+        if previous is not None:
+            task = previous(the_loop, coro, **kwargs)
         else:
             task = asyncio.Task(coro, loop=the_loop, **kwargs)
-        if not _in_helper.get():
-            _watch(task, time.time_ns())
+        _remember(task, ctx)
         return task
 
-    def handler(the_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        exc = context.get("exception")
-        future = context.get("future")
-        if isinstance(exc, Exception) and isinstance(future, asyncio.Future):
-            record_failure(exc, _task_name(future))
-            report_unobserved(exc, f"task {_task_name(future)}")
-            if previous_handler is None:
-                return  # logged once above, with the trace id; skip asyncio's second log
-        if previous_handler is not None:
-            previous_handler(the_loop, context)
-        else:
-            the_loop.default_exception_handler(context)
+    return factory
 
-    loop.set_task_factory(factory)  # type: ignore[arg-type]
-    loop.set_exception_handler(handler)
+
+def instrument_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Opt-in: record and log once, with trace ids, the failures of tasks nobody retrieves —
+    ``loop.create_task`` and ``asyncio.create_task`` ones too, not only `create_task`'s.
+
+    Chains to the exception handler already set on the loop. On 3.12+ that is all it changes;
+    on 3.11 it also sets a task factory (chained to the one set before) that remembers each
+    task's context.
+    """
+    loop = loop or asyncio.get_running_loop()
+    _watch_loop(loop)
+    if not _REMEMBER_CONTEXT or getattr(loop, "_tracectx_factory", None) is not None:
+        return
+    previous_factory = loop.get_task_factory()
+    factory = _remembering_factory(previous_factory)
+    loop._tracectx_factory = (factory, previous_factory)  # type: ignore[attr-defined]
+    loop.set_task_factory(factory)
 
 
 def uninstrument_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
-    """Put back the task factory and exception handler `instrument_loop` replaced."""
+    """Put back the exception handler (and, on 3.11, task factory) tracectx replaced."""
     loop = loop or asyncio.get_running_loop()
-    previous = getattr(loop, "_tracectx_previous", None)
-    if previous is None:
-        return
-    loop.set_task_factory(previous[0])
-    loop.set_exception_handler(previous[1])
-    loop._tracectx_previous = None  # type: ignore[attr-defined]
+    handler = loop.get_exception_handler()
+    if isinstance(handler, _UnobservedHandler):
+        loop.set_exception_handler(handler.previous)
+    installed = getattr(loop, "_tracectx_factory", None)
+    if installed is not None:
+        if loop.get_task_factory() is installed[0]:
+            loop.set_task_factory(installed[1])
+        loop._tracectx_factory = None  # type: ignore[attr-defined]

@@ -15,7 +15,8 @@ Failures: work that raises without a span of its own gets one on the failure pat
 (`record_failure`), so success costs no span and no error goes unrecorded; the metadata bound
 where it escaped rides with the exception (``metadata``), back to the caller or the parent.
 Futures whose exception is never read, and errors escaping a thread's ``run()``, are logged
-once with their trace id.
+once with their trace id. Watching for an unread failure costs nothing on success: the future
+is given the watching class only when its work has failed (see `TracedFuture`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import os
 import pickle
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
@@ -39,6 +41,7 @@ from tracectx.envelope import from_dict, to_dict
 from tracectx.errors import TracedError
 from tracectx.propagation import capture, restore
 from tracectx.recording import record_failure
+from tracectx.redaction import redact
 from tracectx.shutdown import flush_providers
 from tracectx.unobserved import report_unobserved
 
@@ -54,36 +57,48 @@ __all__ = [
     "prepare_thread",
     "process_call",
     "run_thread_in_context",
+    "is_bound",
     "start_in_context",
+    "submit_in_context",
     "submit_to_processes",
     "wrap_executor",
 ]
 
-_BOUND_MARK = "__tracectx_bound__"
 P = ParamSpec("P")
 R = TypeVar("R")
+_time_ns = time.time_ns
 
 
 def _work_name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
+def _bind(fn: Callable[P, R]) -> Callable[P, R]:
+    """`bind_context` without copying `fn`'s name and docs onto the wrapper (``functools.wraps``
+    costs six times the closure): for wrappers only tracectx and the pool ever see."""
+    captured = contextvars.copy_context()
+
+    def bound_call(*args: P.args, **kwargs: P.kwargs) -> R:
+        return captured.copy().run(_run_recorded, fn, args, kwargs)
+
+    return bound_call
+
+
 def bind_context(fn: Callable[P, R]) -> Callable[P, R]:
     """Bind `fn` to the current context: each call runs in a fresh copy of it.
 
     For callbacks handed to other libraries. Errors escaping `fn` are recorded in this trace
-    (on a span of their own if nothing inside recorded them) and re-raised unchanged.
+    (on a span of their own if nothing inside recorded them) and re-raised unchanged. The
+    wrapper carries `fn`'s name, docs and ``__wrapped__``; binding twice is a no-op.
     """
-    if getattr(fn, _BOUND_MARK, False):
+    if is_bound(fn):
         return fn
-    captured = contextvars.copy_context()
+    return functools.update_wrapper(_bind(fn), fn)
 
-    @functools.wraps(fn)
-    def bound_call(*args: P.args, **kwargs: P.kwargs) -> R:
-        return captured.copy().run(_run_recorded, fn, args, kwargs)
 
-    setattr(bound_call, _BOUND_MARK, True)
-    return bound_call
+def is_bound(fn: object) -> bool:
+    """True if `fn` is a tracectx wrapper that already runs in a captured context."""
+    return getattr(fn, "__code__", None) in _BOUND_CODES
 
 
 def _own_context(fn: Callable[..., Any]) -> contextvars.Context | None:
@@ -104,51 +119,108 @@ def _keep_metadata(exc: BaseException, ctx: contextvars.Context | None = None) -
     if isinstance(exc, TracedError) or isinstance(getattr(exc, "metadata", None), Mapping):
         return
     try:
-        exc.metadata = ctx.run(get_bound) if ctx is not None else get_bound()  # type: ignore[attr-defined]
+        bound = ctx.run(get_bound) if ctx is not None else get_bound()
+        exc.metadata = redact(bound)  # type: ignore[attr-defined]  # it may be pickled across
     except (AttributeError, TypeError, RuntimeError):  # __slots__; `ctx` entered elsewhere
         pass
 
 
+def _record_escaped(
+    exc: Exception, fn: Callable[..., Any], start: int, name: str | None = None
+) -> None:
+    """In the context the work ran in: keep its metadata on `exc`, give it a failure span."""
+    _keep_metadata(exc, _own_context(fn))
+    record_failure(exc, name or _work_name(fn), start_time=start)
+
+
 def _run_recorded(fn: Callable[..., R], args: Any, kwargs: Any, name: str | None = None) -> R:
-    start = time.time_ns()
+    start = _time_ns()
     try:
         return fn(*args, **kwargs)
     except Exception as exc:
-        _keep_metadata(exc, _own_context(fn))
-        record_failure(exc, name or _work_name(fn), start_time=start)
+        _record_escaped(exc, fn, start, name)
         raise
 
 
 class TracedFuture(Future[Any]):
-    """A `Future` that runs done-callbacks in the adder's context and reports unread errors."""
+    """A `Future` that runs done-callbacks in the adder's context and reports unread errors.
+
+    The pool builds a plain ``Future``; `adopt_future` switches its class (no state is added).
+    Nothing here runs on the submit-and-``result()`` path: watching for an unread error starts
+    only when the work has failed (`_watch_unread` switches the class once more, to one with a
+    finalizer), so a successful future costs no Python-level ``result()`` and no ``__del__``.
+    """
 
     _tracectx_observed = False
 
-    def result(self, timeout: float | None = None) -> Any:
-        self._tracectx_observed = True
-        return super().result(timeout)
-
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        self._tracectx_observed = True
+        self._tracectx_observed = True  # before waiting: the work may fail while we wait
         return super().exception(timeout)
 
     def add_done_callback(self, fn: Callable[[Future[Any]], object]) -> None:
-        super().add_done_callback(bind_context(fn))
+        super().add_done_callback(_bind(fn))
+
+
+class _UnreadWatch(TracedFuture):
+    """A failed `TracedFuture`: logs its error once when collected if nobody read it."""
+
+    def _Future__get_result(self) -> Any:
+        # Looked up after ``result()`` wakes, so a reader already blocked in ``result()`` when
+        # the class was switched is seen too (``exception()`` marks before it waits).
+        self._tracectx_observed = True
+        return super()._Future__get_result()  # type: ignore[misc]
 
     def __del__(self) -> None:
         if self._tracectx_observed or self.cancelled() or not self.done():
             return
-        exc = super().exception(0)
+        exc = self._exception
         if exc is not None:
             report_unobserved(exc, f"future {self!r}")
 
 
+def _watch_unread(future: Future[Any]) -> None:
+    if type(future) is TracedFuture or type(future) is Future:
+        future.__class__ = _UnreadWatch
+
+
 def adopt_future(future: Future[Any]) -> Future[Any]:
-    # The pool builds a plain Future internally; TracedFuture adds behaviour but no state, so
-    # switching the class keeps the object the pool completes and returns a real Future.
+    """Make a plain `Future` a `TracedFuture` (same object, still a real ``Future``)."""
     if type(future) is Future:
         future.__class__ = TracedFuture
     return future
+
+
+def submit_in_context(
+    submit: Callable[[Callable[[], Any]], Future[Any]],
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Future[Any]:
+    """``submit(work)`` (a pool's bound ``submit``) where `work` runs ``fn(*args, **kwargs)`` in
+    a copy of the current context and records an escaping error in this trace; on that failure
+    path only, the future starts watching for nobody reading it. Returns the adopted future."""
+    ctx = contextvars.copy_context()  # a fresh Context, used by this one call only
+    future: Future[Any] | None = None
+    failed = False
+
+    def work() -> Any:
+        nonlocal failed
+        start = _time_ns()
+        try:
+            return ctx.run(fn, *args, **kwargs)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                ctx.run(_record_escaped, exc, fn, start)
+            failed = True  # the submitter watches it if it has not published the future yet
+            if future is not None:
+                _watch_unread(future)
+            raise
+
+    done = adopt_future(submit(work))
+    future = done  # published only now: the worker never switches a class `adopt` is checking
+    if failed:
+        _watch_unread(done)
+    return done
 
 
 class ContextThreadPoolExecutor(ThreadPoolExecutor):
@@ -158,7 +230,7 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
     """
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
-        return adopt_future(super().submit(bind_context(fn), *args, **kwargs))
+        return submit_in_context(super().submit, fn, args, kwargs)
 
 
 _exit_flush_pid: int | None = None
@@ -264,7 +336,7 @@ class ContextExecutor(Executor):
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
         if self._processes:
             return submit_to_processes(self.inner.submit, fn, args, kwargs)
-        return adopt_future(self.inner.submit(bind_context(fn), *args, **kwargs))
+        return submit_in_context(self.inner.submit, fn, args, kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
@@ -360,4 +432,15 @@ def map_in_context(
     executor: Executor, fn: Callable[..., R], *iterables: Iterable[Any]
 ) -> Iterable[R]:
     """``executor.map`` for executors you can't wrap: every call keeps the caller's context."""
-    return executor.map(bind_context(fn), *iterables)
+    return executor.map(_bind(fn), *iterables)
+
+
+def _closure_code(outer: Callable[..., Any], name: str) -> types.CodeType:
+    return next(
+        c for c in outer.__code__.co_consts if isinstance(c, types.CodeType) and c.co_name == name
+    )
+
+
+_BOUND_CODES = frozenset(
+    {_closure_code(_bind, "bound_call"), _closure_code(submit_in_context, "work")}
+)

@@ -1,13 +1,16 @@
 """`instrument()` / `uninstrument()`: context propagation for threads and pools you don't own.
 
-Patches, undoably: ``Thread.start`` (capture the starter's context; pool worker threads get an
-*empty* one), ``Thread._bootstrap_inner`` (run in it — subclasses overriding ``run()`` included;
-composes with `ContextThread`, which does the same itself), ``ThreadPoolExecutor.submit`` (each
-item in a fresh copy of the submitter's context, so ``loop.run_in_executor`` and
-``executor.map`` are covered), ``ProcessPoolExecutor.submit`` (carrier to the child, workers
-forked in an empty context) and asyncio's conversion of a worker's ``TimeoutError`` into a
-fresh one (see `tracectx.aio.keep_worker_errors`). Installs a ``threading.excepthook`` that
-records and logs errors of fire-and-forget threads, chained to any hook installed before.
+Patches, undoably — with `tracectx.patching.Patches`, so each patched attribute is a wrapt
+wrapper that keeps the original's name, docs and ``__wrapped__``, and ``uninstrument()`` puts
+back exactly what was there: ``Thread.start`` (capture the starter's context; pool worker
+threads get an *empty* one), ``Thread._bootstrap_inner`` (run in it — subclasses overriding
+``run()`` included; composes with `ContextThread`, which does the same itself),
+``ThreadPoolExecutor.submit`` (each item in a fresh copy of the submitter's context, so
+``loop.run_in_executor`` and ``executor.map`` are covered), ``ProcessPoolExecutor.submit``
+(carrier to the child, workers forked in an empty context) and asyncio's conversion of a
+worker's ``TimeoutError`` into a fresh one (see `tracectx.aio.keep_worker_errors`). Installs a
+``threading.excepthook`` that records and logs errors of fire-and-forget threads, chained to any
+hook installed before.
 
 Registered as the ``tracectx_threading`` ``opentelemetry_instrumentor`` entry point, so
 ``opentelemetry-instrument`` finds it.
@@ -27,20 +30,23 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from tracectx.aio import keep_worker_errors
 from tracectx.executors import (
-    adopt_future,
-    bind_context,
+    is_bound,
     run_thread_in_context,
     start_in_context,
+    submit_in_context,
     submit_to_processes,
 )
+from tracectx.patching import Patches
 from tracectx.recording import record_failure
 from tracectx.unobserved import report_unobserved
 
 __all__ = ["TracectxInstrumentor", "excepthook", "instrument", "is_instrumented", "uninstrument"]
 
 _lock = threading.Lock()
-_originals: list[tuple[Any, str, Any]] = []
+_patches = Patches()
 _previous_excepthook: Callable[[threading.ExceptHookArgs], Any] | None = None
+_Args = tuple[Any, ...]
+_Kwargs = dict[str, Any]
 
 
 def excepthook(args: threading.ExceptHookArgs) -> None:
@@ -57,76 +63,69 @@ def excepthook(args: threading.ExceptHookArgs) -> None:
     (_previous_excepthook or threading.__excepthook__)(args)
 
 
-def _patch(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
-    original = owner.__dict__[name]
-    _originals.append((owner, name, original))
-    setattr(owner, name, make(original))
+def _start(
+    wrapped: Callable[..., None], thread: threading.Thread, args: _Args, kw: _Kwargs
+) -> None:
+    if getattr(thread, "_target", None) is futures_thread._worker:
+        ctx = contextvars.Context()  # pool workers: never the first submitter's context
+    else:
+        ctx = contextvars.copy_context()
+    start_in_context(thread, ctx, lambda: wrapped(*args, **kw))
 
 
-def _start(original: Callable[[threading.Thread], None]) -> Callable[[threading.Thread], None]:
-    def start(self: threading.Thread) -> None:
-        if getattr(self, "_target", None) is futures_thread._worker:
-            ctx = contextvars.Context()  # pool workers: never the first submitter's context
-        else:
-            ctx = contextvars.copy_context()
-        start_in_context(self, ctx, lambda: original(self))
-
-    return start
+def _bootstrap(
+    wrapped: Callable[[], None], thread: threading.Thread, args: _Args, kw: _Kwargs
+) -> None:
+    run_thread_in_context(thread, wrapped)
 
 
-def _bootstrap(original: Callable[[threading.Thread], None]) -> Callable[[threading.Thread], None]:
-    def bootstrap_inner(self: threading.Thread) -> None:
-        run_thread_in_context(self, lambda: original(self))
-
-    return bootstrap_inner
-
-
-def _thread_submit(original: Callable[..., Future[Any]]) -> Callable[..., Future[Any]]:
-    def submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        return adopt_future(original(self, bind_context(fn), *args, **kwargs))
-
-    return submit
+def _thread_submit(wrapped: Callable[..., Future[Any]], pool: Any, args: _Args, kw: _Kwargs) -> Any:
+    if not args or is_bound(args[0]):  # already carried (a ContextThreadPoolExecutor's work)
+        return wrapped(*args, **kw)
+    return submit_in_context(wrapped, args[0], args[1:], kw)
 
 
-def _process_submit(original: Callable[..., Future[Any]]) -> Callable[..., Future[Any]]:
-    def submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        if getattr(fn, "__module__", "") == "tracectx.executors":
-            return original(self, fn, *args, **kwargs)  # already carried by a tracectx wrapper
-        return submit_to_processes(lambda *call: original(self, *call), fn, args, kwargs)
+def _process_submit(
+    wrapped: Callable[..., Future[Any]], pool: Any, args: _Args, kw: _Kwargs
+) -> Any:
+    if not args or getattr(args[0], "__module__", "") == "tracectx.executors":
+        return wrapped(*args, **kw)  # already carried by a tracectx wrapper
+    return submit_to_processes(wrapped, args[0], args[1:], kw)
 
-    return submit
+
+def _convert_future_exc(wrapped: Callable[..., Any], _: Any, args: _Args, kw: _Kwargs) -> Any:
+    return keep_worker_errors(wrapped)(*args, **kw)  # only ever called with an exception
 
 
 def instrument() -> None:
     """Install the patches and the thread excepthook. Idempotent."""
     global _previous_excepthook
     with _lock:
-        if _originals:
+        if _patches:
             return
-        _patch(threading.Thread, "start", _start)
-        _patch(threading.Thread, "_bootstrap_inner", _bootstrap)
-        _patch(ThreadPoolExecutor, "submit", _thread_submit)
-        _patch(ProcessPoolExecutor, "submit", _process_submit)
+        _patches.wrap(threading.Thread, "start", _start)
+        _patches.wrap(threading.Thread, "_bootstrap_inner", _bootstrap)
+        _patches.wrap(ThreadPoolExecutor, "submit", _thread_submit)
+        _patches.wrap(ProcessPoolExecutor, "submit", _process_submit)
         if "_convert_future_exc" in vars(asyncio.futures):
-            _patch(asyncio.futures, "_convert_future_exc", keep_worker_errors)
+            _patches.wrap(asyncio.futures, "_convert_future_exc", _convert_future_exc)
         _previous_excepthook = threading.excepthook
         threading.excepthook = excepthook
 
 
 def uninstrument() -> None:
-    """Undo `instrument()`: original methods and the previous excepthook come back."""
+    """Undo `instrument()`: what was there before each patch, and the previous excepthook,
+    come back exactly."""
     global _previous_excepthook
     with _lock:
-        while _originals:
-            owner, name, original = _originals.pop()
-            setattr(owner, name, original)
+        _patches.undo()
         if threading.excepthook is excepthook and _previous_excepthook is not None:
             threading.excepthook = _previous_excepthook
         _previous_excepthook = None
 
 
 def is_instrumented() -> bool:
-    return bool(_originals)
+    return bool(_patches)
 
 
 class TracectxInstrumentor(BaseInstrumentor):  # type: ignore[misc]

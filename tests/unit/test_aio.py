@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from tests.helpers import all_named, by_name, current_ids, hex_span, hex_trace
-from tracectx import ErrorKind, bound, get_bound, new_error, traced
+from tracectx import ErrorKind, bound, error_id, get_bound, new_error, traced
 from tracectx import semconv as sc
 from tracectx.aio import (
     TaskGroup,
@@ -74,17 +74,23 @@ class TestCreateTask:
         assert sleeper.status.status_code is not StatusCode.ERROR
         assert sleeper.attributes["tracectx.task.cancelled"] is True
 
-    async def test_failure_without_span_gets_one_in_creators_trace(self, spans):
+    async def test_an_awaited_failure_reaches_the_awaiter_and_is_born_on_its_span(
+        self, spans, caplog
+    ):
+        """A failure somebody retrieves is theirs to record: no extra span, nothing logged
+        (unretrieved failures: see test_aio_unretrieved)."""
+
         async def work():
             raise ValueError("no span here")
 
-        with traced("request"):
-            task = create_task(work(), name="worker")
-            with pytest.raises(ValueError):
-                await task
-        failure, request = by_name(spans, "worker"), by_name(spans, "request")
-        assert failure.parent.span_id == request.context.span_id
-        assert failure.attributes[sc.ATTR_ROLE] == "origin"
+        with caplog.at_level(logging.DEBUG, logger="tracectx.unobserved"):
+            with pytest.raises(ValueError) as info, traced("request"):
+                await create_task(work(), name="worker")
+        request = by_name(spans, "request")
+        assert all_named(spans, "worker") == []
+        assert request.attributes[sc.ATTR_ROLE] == "origin"
+        assert request.attributes[sc.ATTR_ID] == error_id(info.value)
+        assert not [r for r in caplog.records if r.name == "tracectx.unobserved"]
 
 
 class TestCombinators:

@@ -506,3 +506,108 @@ class TestContextAfterTheWork:
             with pytest.raises(ValueError):
                 await aio.run_in_executor(None, messy_work)
             self._assert_unchanged(before)
+
+
+class TestUnreadFailures:
+    """Watching for a failed future nobody reads costs nothing until the work fails."""
+
+    def test_a_successful_future_has_no_python_result_and_no_finalizer(self):
+        with ContextThreadPoolExecutor(1) as pool:
+            fut = pool.submit(lambda: 1)
+            assert fut.result() == 1
+        assert type(fut).result is concurrent.futures.Future.result
+        assert not hasattr(type(fut), "__del__")
+        assert isinstance(fut, concurrent.futures.Future)
+
+    @pytest.mark.parametrize("read", ["result", "exception"])
+    def test_a_reader_already_waiting_when_the_work_fails_has_read_it(self, read, caplog):
+        started, release = threading.Event(), threading.Event()
+
+        def work():
+            started.set()
+            release.wait()
+            raise new_error(ErrorKind.BUSINESS, "read while waiting")
+
+        got = []
+        with ContextThreadPoolExecutor(1) as pool:
+            fut = pool.submit(work)
+            started.wait()
+
+            def reader(future):
+                try:
+                    got.append(getattr(future, read)())
+                except Exception as exc:
+                    got.append(exc)
+
+            waiting = threading.Thread(target=reader, args=(fut,))
+            waiting.start()
+            while not fut._condition._waiters:  # the reader is blocked inside result/exception
+                threading.Event().wait(0.001)
+            release.set()
+            waiting.join()
+        with caplog.at_level(logging.DEBUG, logger="tracectx.unobserved"):
+            del fut
+            gc.collect()
+        assert len(got) == 1 and "read while waiting" in str(got[0])
+        assert not [r for r in caplog.records if r.name == "tracectx.unobserved"]
+
+    @pytest.mark.parametrize("read", ["result", "exception", "wrap_future"])
+    def test_a_failure_read_later_is_not_reported(self, read, caplog):
+        def work():
+            raise new_error(ErrorKind.BUSINESS, "read later")
+
+        with ContextThreadPoolExecutor(1) as pool:
+            fut = pool.submit(work)
+            concurrent.futures.wait([fut])
+            if read == "wrap_future":
+
+                async def awaited(future):
+                    return await asyncio.wrap_future(future)
+
+                with pytest.raises(Exception, match="read later"):
+                    asyncio.run(awaited(fut))
+            elif read == "result":
+                with pytest.raises(Exception, match="read later"):
+                    fut.result()
+            else:
+                assert "read later" in str(fut.exception())
+        with caplog.at_level(logging.DEBUG, logger="tracectx.unobserved"):
+            del fut
+            gc.collect()
+        assert not [r for r in caplog.records if r.name == "tracectx.unobserved"]
+
+    def test_work_that_fails_before_submit_returns_is_still_watched(self, spans, caplog):
+        """An executor that runs work inline: the submitter, not the worker, starts the watch."""
+
+        class Inline(concurrent.futures.Executor):
+            def submit(self, fn, /, *args, **kwargs):
+                fut = concurrent.futures.Future()
+                try:
+                    fut.set_result(fn(*args, **kwargs))
+                except Exception as exc:
+                    fut.set_exception(exc)
+                return fut
+
+        def work():
+            raise new_error(ErrorKind.BUSINESS, "inline and unread")
+
+        with traced("request"):
+            fut = wrap_executor(Inline()).submit(work)
+        with caplog.at_level(logging.DEBUG, logger="tracectx.unobserved"):
+            del fut
+            gc.collect()
+        [line] = [r for r in caplog.records if "inline and unread" in r.getMessage()]
+        assert hex_trace(by_name(spans, "request")) in line.getMessage()
+
+
+class TestBindContext:
+    def test_keeps_the_functions_name_docs_and_wrapped(self):
+        def charge(amount: int) -> int:
+            """Charge the card."""
+            return amount
+
+        bound_charge = bind_context(charge)
+        assert (bound_charge.__name__, bound_charge.__doc__) == ("charge", "Charge the card.")
+        assert bound_charge.__wrapped__ is charge
+        assert bind_context(bound_charge) is bound_charge
+        assert bound_charge(3) == 3
