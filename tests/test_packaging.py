@@ -25,6 +25,8 @@ def test_wheel_contains_core_and_integrations(tmp_path):
     [wheel] = tmp_path.glob("tracectx-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "tracectx/py.typed" in names and "tracectx/viz/analysis.py" in names
+    assert "tracectx/viz/renderers/html_page.js" in names  # the HTML page's assets ship
+    assert "tracectx/viz/renderers/html_page.css" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[opentelemetry_instrumentor]" in text and "tracectx_threading" in text
@@ -47,9 +49,14 @@ def test_entry_points_load_instrumentors():
         for ep in entry_points(group="opentelemetry_instrumentor")
         if ep.name.startswith("tracectx")
     }
-    assert {"tracectx_threading", "tracectx_kafka", "tracectx_celery", "tracectx_asgi"} <= set(
-        found
-    )
+    assert {
+        "tracectx_threading",
+        "tracectx_kafka",
+        "tracectx_aiokafka",
+        "tracectx_confluent_kafka",
+        "tracectx_celery",
+        "tracectx_asgi",
+    } <= set(found)
     assert all(issubclass(cls, BaseInstrumentor) for cls in found.values())
 
 
