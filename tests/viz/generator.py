@@ -338,7 +338,8 @@ class _Program:
         if roll < 0.45:  # not caught: it leaves this span too
             return exc, own_after, True
         if roll < 0.60:  # translated: raise NewError from old
-            new = UpstreamUnavailable(f"{span.name} failed: {type(exc).__name__}")
+            why = f": {type(exc).__name__}" if rng.random() < 0.5 else ""
+            new = UpstreamUnavailable(f"{span.name} failed{why}")
             new.__cause__ = exc
             self.paths[id(exc)].scenario = "translation"
             self._continue(exc, new)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from tracectx import ErrorKind, new_error, traced
+from tracectx.executors import ContextThread
 from tracectx.viz import analyse, flow_graph
+from tracectx.viz.analysis import OUTCOMES
 from tracectx.viz.model import Span, SpanSet
+from tracectx.viz.sources.memory import from_readable_spans
 
 
 def _by_name(analysis, name):
@@ -94,7 +102,6 @@ class TestBrokenInput:
 
 def test_flow_graph_counts_across_traces(spans):
     from tests.viz.conftest import produce_pipeline
-    from tracectx.viz.sources.memory import from_readable_spans
 
     produce_pipeline()
     produce_pipeline()
@@ -102,3 +109,155 @@ def test_flow_graph_counts_across_traces(spans):
     assert graph.origins["tracectx-test: debit"] == 2
     assert graph.edges[("tracectx-test: debit", "tracectx-test: pay")] == 2
     assert graph.edge_kinds[("tracectx-test: debit", "tracectx-test: pay")]["BUSINESS"] == 2
+
+
+# -- plain OTel traces from the real SDK (record_exception + ERROR status, no tracectx) --------
+
+
+def _plain(spans) -> object:
+    [a] = analyse(from_readable_spans(spans.get_finished_spans()))
+    return a
+
+
+def _ids(analysis, *names):
+    return [_by_name(analysis, n).span_id for n in names]
+
+
+class TestPlainOtel:
+    def test_recovered_retry_is_absorbed_when_the_parent_fails_for_another_reason(self, spans):
+        tracer = trace.get_tracer("plain")
+        with pytest.raises(KeyError), tracer.start_as_current_span("job"):
+            for attempt in range(2):
+                try:
+                    with tracer.start_as_current_span("fetch"):
+                        if attempt == 0:
+                            raise TimeoutError("fetch timed out")
+                    break
+                except TimeoutError:
+                    pass
+            raise KeyError("missing template")  # later, outside any except block
+        a = _plain(spans)
+        [first, _] = [s for s in a.spans.values() if s.name == "fetch"]
+        retried = next(e for e in a.errors if e.origin == first.span_id)
+        assert retried.outcome == "absorbed" and retried.absorber == _ids(a, "job")[0]
+        assert not retried.escaped and any("retried" in ev for ev in retried.evidence)
+        own = _error_at(a, "job")
+        assert own.outcome == "escaped" and own.error_type == "KeyError"
+
+    def test_absorb_then_fail_is_two_paths(self, spans):
+        tracer = trace.get_tracer("plain")
+        with pytest.raises(ValueError), tracer.start_as_current_span("order"):
+            try:
+                with tracer.start_as_current_span("charge"):
+                    raise ConnectionError("gateway down")
+            except ConnectionError:
+                with tracer.start_as_current_span("notify"):
+                    pass
+            raise ValueError("totals do not match")
+        a = _plain(spans)
+        charge, order = _error_at(a, "charge"), _error_at(a, "order")
+        assert charge.outcome == "absorbed" and charge.absorber == order.origin
+        assert order.propagators == [] and order.outcome == "escaped"
+
+    def test_error_raised_while_handling_is_new_but_raise_from_is_followed(self, spans):
+        tracer = trace.get_tracer("plain")
+        with pytest.raises(RuntimeError), tracer.start_as_current_span("outer"):
+            try:
+                with tracer.start_as_current_span("handler"):
+                    try:
+                        with tracer.start_as_current_span("db"):
+                            raise TimeoutError("db slow")
+                    except TimeoutError:
+                        raise LookupError("no cached copy either")  # noqa: B904 (implicit context)
+            except LookupError as exc:
+                raise RuntimeError("lookup failed") from exc
+        a = _plain(spans)
+        db = _error_at(a, "db")
+        assert db.outcome == "absorbed" and db.absorber == _ids(a, "handler")[0]
+        handler = _error_at(a, "handler")  # its own error, translated at `outer`, escapes
+        assert handler.propagators == _ids(a, "outer") and handler.outcome == "escaped"
+        assert any("raised from" in ev for ev in handler.evidence)
+        assert not handler.exact and 0 < handler.confidence < 1
+        assert len(a.errors) == 2
+
+    def test_work_that_outlives_its_parent_is_unobserved_not_absorbed(self, spans):
+        tracer = trace.get_tracer("plain")
+        with tracer.start_as_current_span("request") as request:
+            ctx = trace.set_span_in_context(request)
+        background = tracer.start_span("audit", context=ctx)  # starts in, ends after request
+        with trace.use_span(background, end_on_exit=True, record_exception=True):
+            try:
+                raise KeyError("audit template missing")
+            except KeyError as exc:
+                background.record_exception(exc)
+                background.set_status(trace.Status(trace.StatusCode.ERROR, "KeyError"))
+        a = _plain(spans)
+        err = _error_at(a, "audit")
+        assert (err.outcome, err.absorber, err.escaped) == ("unobserved", None, False)
+        graph = flow_graph([a])
+        assert graph.unobserved["tracectx-test: request"] == 1
+        assert not graph.edges and not graph.absorbed
+
+    def test_http_error_answer_continues_into_the_callers_error(self, spans):
+        tracer = trace.get_tracer("plain")
+        with pytest.raises(RuntimeError), tracer.start_as_current_span("checkout"):
+            with tracer.start_as_current_span("GET /stock", kind=SpanKind.CLIENT) as client:
+                with tracer.start_as_current_span("GET /stock", kind=SpanKind.SERVER) as server:
+                    try:
+                        with tracer.start_as_current_span("SELECT stock"):
+                            raise TimeoutError("query timed out")
+                    except TimeoutError as exc:  # the framework answers 500
+                        server.record_exception(exc)
+                        server.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+                        server.set_attribute("http.response.status_code", 500)
+                client.set_attribute("http.response.status_code", 500)
+                client.set_status(trace.Status(trace.StatusCode.ERROR))
+            raise RuntimeError("Server error '500' for url 'http://stock/'")  # raise_for_status
+        a = _plain(spans)
+        [err] = a.errors
+        assert _by_name(a, "SELECT stock").span_id == err.origin
+        assert [a.spans[s].kind for s in err.propagators] == ["server", "client", "internal"]
+        assert err.outcome == "escaped"
+
+
+# -- tracectx ids: outcome, translation, fire-and-forget ---------------------------------------
+
+
+class TestExactOutcomes:
+    def test_exact_paths_say_so(self, pipeline_spans):
+        [a] = analyse(pipeline_spans)
+        err = _error_at(a, "debit")
+        assert err.exact and err.confidence == 1.0 and err.outcome == "absorbed"
+        assert any("handled mark" in ev for ev in err.evidence)
+        assert all(e.outcome in OUTCOMES for e in a.errors)
+        assert all((e.outcome == "escaped") == e.escaped for e in a.errors)
+        assert all((e.outcome == "absorbed") == (e.absorber is not None) for e in a.errors)
+
+    def test_raise_from_is_one_path_across_error_ids(self, spans):
+        with pytest.raises(RuntimeError), traced("api"), traced("service"):
+            try:
+                with traced("repo"):
+                    raise TimeoutError("db slow")
+            except TimeoutError as exc:
+                raise RuntimeError("service unavailable") from exc
+        a = _plain(spans)
+        [err] = a.errors
+        assert err.exact and err.origin == _by_name(a, "repo").span_id
+        assert err.propagators == _ids(a, "service", "api") and err.outcome == "escaped"
+        assert any("translated at" in ev for ev in err.evidence)
+
+    @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+    def test_unjoined_thread_failure_is_unobserved(self, spans):
+        def boom() -> None:
+            raise new_error(ErrorKind.BUSINESS, "thread failed")
+
+        with traced("starter"):
+            thread = ContextThread(target=boom, name="bg")
+            thread.start()
+        thread.join()
+        a = _plain(spans)
+        err = _error_at(a, "thread bg")
+        assert err.exact and (err.outcome, err.absorber) == ("unobserved", None)
+        graph = flow_graph([a])
+        assert graph.unobserved["tracectx-test: starter"] == 1 and not graph.absorbed
+        assert not graph.edges

@@ -269,9 +269,10 @@ def _signature(span: Span, view: ContractView) -> Signature | None:
     return None
 
 
-def _recorded(span: Span) -> list[Signature]:
-    """Every exception event's (type, message) on `span` (caught ones included)."""
-    return [
+def _caught(span: Span) -> set[Signature]:
+    """The (type, message) of exceptions `span` recorded and did not let out: every exception
+    event of a span that did not fail, all but the last of one that did."""
+    found = [
         (
             _short_type(str(e.attributes.get(sc.EXC_TYPE, ""))),
             str(e.attributes.get(sc.EXC_MESSAGE, "")),
@@ -279,6 +280,9 @@ def _recorded(span: Span) -> list[Signature]:
         for e in span.events
         if e.name == sc.EVENT_EXCEPTION
     ]
+    if found and _failing(span):
+        found.pop()
+    return set(found)
 
 
 def _chain(stack: str) -> tuple[str, Signature] | None:
@@ -458,6 +462,7 @@ def _weigh_children(
     if not bad:
         return {}
     fates: dict[str, _Fate] = {}
+    caught = _caught(parent)
     starts = sorted((t.spans[k].start_ns for k in kids), reverse=True)[:2]
     candidates: list[str] = []
     for kid in bad:
@@ -468,6 +473,9 @@ def _weigh_children(
             continue
         if kid in retried:
             fates[kid] = _Fate("absorbed", 0.95, retried[kid])
+            continue
+        if _signature(span, t.views[kid]) in caught:
+            fates[kid] = _Fate("absorbed", 0.95, f"{t.label(pid)} recorded it as caught")
             continue
         later = [s for s in starts if s >= span.end_ns and s > span.start_ns]
         if later:
@@ -484,10 +492,7 @@ def _weigh_children(
         if chosen is not None and kid == chosen[0]:
             fates[kid] = chosen[1]
             continue
-        sig = _signature(t.spans[kid], t.views[kid])
-        if sig is not None and sig in _recorded(parent) and not parent_failing:
-            fates[kid] = _Fate("absorbed", 0.95, f"{t.label(pid)} recorded it and did not fail")
-        elif not parent_failing:
+        if not parent_failing:
             fates[kid] = _Fate("absorbed", 0.85, f"{t.label(pid)} did not fail")
         else:
             fates[kid] = _Fate("absorbed", 0.75, f"{t.label(pid)} failed with an error of its own")
@@ -512,6 +517,7 @@ def _continuation(t: _Trace, pid: str, candidates: list[str]) -> tuple[str, _Fat
         child = t.spans[kid]
         sig = _signature(child, t.views[kid])
         code = _status_code(child)
+        http_error = child.kind == "client" and code is not None and code >= 400
         label = t.label(kid)
         if psig is not None and sig is not None and psig == sig:
             offer(kid, _Fate("continued", 0.95, f"same {sig[0]} and message as {label}"))
@@ -525,22 +531,20 @@ def _continuation(t: _Trace, pid: str, candidates: list[str]) -> tuple[str, _Fat
                 offer(kid, _Fate("continued", 0.95, f"raised from {label}'s {sig[0]} (stack)"))
             else:
                 return None  # raised while handling the child's: a new error, the child's caught
-        elif child.kind == "client" and code is not None and code >= 400:
-            said = psig is not None and str(code) in psig[1]
-            offer(
-                kid,
-                _Fate("continued", 0.9 if said else 0.75, f"{label} answered HTTP {code}"),
-            )
+        elif http_error and chain is not None and _about_http(chain[1], code or 0):
+            if chain[0] != "cause":
+                return None  # raised while handling the answer: a new error
+            offer(kid, _Fate("continued", 0.9, f"raised from {label}'s HTTP {code} (stack)"))
+        elif http_error and _about_http(psig, code or 0):
+            offer(kid, _Fate("continued", 0.9, f"{label} answered HTTP {code}"))
         elif child.kind == "client" and _rpc_failed(child):
             offer(kid, _Fate("continued", 0.8, f"{label} answered a gRPC error"))
         elif psig is None:
             offer(
                 kid, _Fate("continued", 0.75, f"{t.label(pid)} failed with no exception of its own")
             )
-        elif view.stack:
-            continue  # a full stack with no chain: a new error, not this one raised on
-        elif sig is not None and psig[0] == sig[0]:
-            offer(kid, _Fate("continued", 0.6, f"same {sig[0]} as {label}, other message"))
+        elif view.stack or (sig is not None and psig[0] == sig[0]):
+            continue  # a stack with no chain, or one type with another message: a new error
         else:
             offer(
                 kid,
@@ -549,6 +553,13 @@ def _continuation(t: _Trace, pid: str, candidates: list[str]) -> tuple[str, _Fat
     if best is None:
         return None
     return best[1], best[2]
+
+
+def _about_http(sig: Signature | None, code: int) -> bool:
+    """True if an error reads like the caller's side of an HTTP error answer."""
+    if sig is None:
+        return True
+    return str(code) in sig[1] or "http" in sig[0].lower() or "status" in sig[0].lower()
 
 
 def _retried_attempts(t: _Trace, groups: list[RetryGroup]) -> dict[str, str]:
