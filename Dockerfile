@@ -8,7 +8,7 @@ COPY pyproject.toml README.md LICENSE ./
 COPY tracectx ./tracectx
 COPY integrations ./integrations
 COPY demo ./demo
-RUN pip install --no-cache-dir ".[demo,stream]" \
+RUN pip install --no-cache-dir ".[demo,stream]" ./demo \
     && useradd --system --uid 10001 --create-home tracectx \
     && mkdir /out && chown tracectx /out
 USER tracectx

@@ -21,7 +21,7 @@ from opentelemetry import trace
 
 from bench.celery_app import instrument, make_app
 from bench.harness import report
-from tracectx.embedded import redis_server
+from tracectx_demo.embedded import redis_server
 
 MODES = ("plain", "tracectx", "otel")
 ROOT = Path(__file__).resolve().parents[1]

@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from bench.harness import Variant, interleave, report, rows_of
-from tracectx.embedded import tansu_broker
+from tracectx_demo.embedded import tansu_broker
 
 PAYLOAD = b"x" * 64
 

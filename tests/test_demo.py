@@ -27,7 +27,7 @@ def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
 def test_demo_with_external_redis_and_alertmanager(tmp_path: Path):
     import httpx
 
-    from tracectx.embedded import alertmanager, redis_server
+    from tracectx_demo.embedded import alertmanager, redis_server
 
     with redis_server() as redis, alertmanager() as am:
         out = run_demo(

@@ -26,6 +26,9 @@ def test_wheel_contains_core_and_integrations(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "tracectx/py.typed" in names and "tracectx/viz/analysis.py" in names
     assert "tracectx/viz/renderers/html_page.js" in names  # the HTML page's assets ship
+    # the library only: the demo and the embedded test services are their own distribution
+    assert not any(n.startswith("tracectx_demo/") for n in names)
+    assert "tracectx/embedded.py" not in names and "tests/conftest.py" not in names
     assert "tracectx/viz/renderers/html_page.css" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

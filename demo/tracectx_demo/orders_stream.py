@@ -11,7 +11,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from tracectx import ErrorKind, new_error, traced
-from tracectx.embedded import tansu_broker
+from tracectx_demo.embedded import tansu_broker
 from tracectx_kafka import TracedConsumer, TracedProducer, send_to_dlq
 
 __all__ = ["ORDERS", "OrdersStream", "kafka_broker"]

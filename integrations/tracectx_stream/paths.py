@@ -24,10 +24,9 @@ SCHEMA = "tracectx.stream.path/v1"
 
 
 def outcome(path: ErrorPath) -> str:
-    """``absorbed`` (a span handled it), ``escaped`` (it left the trace's root) or ``open``."""
-    if path.absorber:
-        return "absorbed"
-    return "escaped" if path.escaped else "open"
+    """``absorbed`` (a span handled it), ``escaped`` (it left the trace's root) or
+    ``unobserved`` (fire-and-forget work nobody waited for), as the analysis decided."""
+    return path.outcome
 
 
 def _hop(span: Span | None, span_id: str) -> dict[str, Any]:
@@ -59,6 +58,8 @@ def path_records(analysis: TraceAnalysis) -> list[dict[str, Any]]:
                 "type": path.error_type,
                 "message": path.message,
                 "exact": path.exact,
+                "confidence": path.confidence,
+                "evidence": list(path.evidence),
                 "outcome": outcome(path),
                 "origin": _hop(spans.get(path.origin), path.origin),
                 "propagators": [_hop(spans.get(s), s) for s in path.propagators],

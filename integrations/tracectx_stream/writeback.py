@@ -98,7 +98,7 @@ class PathWriter:
                 span.set_attribute("exception.message", record["message"] or "")
             span.end(end_time=hop.get("end_ns"))
             parent = span
-        if record["outcome"] != "absorbed":
+        if record["outcome"] != "absorbed":  # escaped, or unobserved (fire-and-forget)
             tail = self.tracer.start_span(
                 "escaped" if record["outcome"] == "escaped" else "unobserved",
                 context=trace.set_span_in_context(parent),

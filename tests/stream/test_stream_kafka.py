@@ -24,7 +24,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from tracectx import ErrorKind, handled, new_error, traced
-from tracectx.embedded import free_port, redis_server, wait_for_port
+from tracectx_demo.embedded import free_port, redis_server, wait_for_port
 from tracectx_stream import SpanStream, StreamSettings
 from tracectx_stream.writeback import PathWriter
 

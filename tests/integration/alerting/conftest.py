@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tracectx.embedded import Service, alertmanager, redis_server
+from tracectx_demo.embedded import Service, alertmanager, redis_server
 
 
 class AM:

@@ -19,8 +19,8 @@ from tracectx.alerting import (
     ErrorStreamProcessor,
     RedisWindows,
 )
-from tracectx.embedded import redis_server
 from tracectx.testing import plugged
+from tracectx_demo.embedded import redis_server
 
 pytestmark = pytest.mark.integration
 

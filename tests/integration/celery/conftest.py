@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.celery.worker_app import make_app
-from tracectx.embedded import Service, redis_server
 from tracectx.viz.model import Span
 from tracectx.viz.sources import load_spans
+from tracectx_demo.embedded import Service, redis_server
 
 ROOT = Path(__file__).resolve().parents[3]
 #: Inbound baggage keys the test workers take as metadata (``TRACECTX_BAGGAGE_ALLOWLIST``).

@@ -10,9 +10,9 @@ import pytest
 
 from tests.integration.celery.conftest import Beat, Worker
 from tracectx import semconv as sc
-from tracectx.embedded import Service
 from tracectx.viz.model import Span
 from tracectx_celery.schedule import ATTR_ENTRY, ATTR_LATE_S, EVENT_LATE, MISSED_REASON
+from tracectx_demo.embedded import Service
 
 pytestmark = pytest.mark.integration
 

