@@ -2,10 +2,16 @@
 with the ``process`` inline (Jaeger UI's span lists).
 
 Every part of the wrong type is skipped with a problem; the rest of the document is read.
+What a Jaeger export holds beyond the analysis's needs is kept on the span model so
+``--format jaeger-json`` writes it back as read: tag types (values are read as their declared
+type, ``int64`` ``"500"`` as 500; a type the value cannot show, like ``binary``, is remembered),
+log timestamps, a log without an ``event`` field (an unnamed event, as Jaeger's own OTLP
+translation reads it), process tags, span warnings and flags, and each reference's type.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tracectx.viz.model import Link, Span, SpanEvent, SpanSet
@@ -21,7 +27,7 @@ from tracectx.viz.sources.fields import (
     time_value,
 )
 
-__all__ = ["is_jaeger_span", "parse_jaeger"]
+__all__ = ["inferred_type", "is_jaeger_span", "parse_jaeger"]
 
 
 def is_jaeger_span(item: Any) -> bool:
@@ -29,14 +35,58 @@ def is_jaeger_span(item: Any) -> bool:
     return isinstance(item, dict) and "spanID" in item and "spans" not in item
 
 
-def _tags(items: Any, what: str, problems: list[str]) -> dict[str, Any]:
+_BOOLS = {"true": True, "false": False}
+
+
+def inferred_type(value: Any) -> str:
+    """The Jaeger tag type a value shows by itself (what an export writes without a hint)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int64"
+    if isinstance(value, float):
+        return "float64"
+    return "string"
+
+
+def _coerce(declared: Any, value: Any) -> Any:
+    """`value` as its declared Jaeger type where it is spelt otherwise (``"500"`` for int64,
+    ``2`` for float64, ``"true"`` for bool); unchanged when it cannot be."""
+    if declared == "int64" and isinstance(value, str) and len(value) <= 20:
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if declared == "float64" and not isinstance(value, bool):
+        if isinstance(value, int) and abs(value) < 2**53:
+            return float(value)
+        if isinstance(value, str) and len(value) <= 40:
+            try:
+                return float(value)
+            except ValueError:
+                return value
+    if declared == "bool" and isinstance(value, str):
+        return _BOOLS.get(value.lower(), value)
+    return value
+
+
+def _tags(items: Any, what: str, problems: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Tag values by key, read as their declared type, and the declared types that the values
+    alone would not show (``binary``, or a value that is not of its type)."""
     out: dict[str, Any] = {}
+    types: dict[str, str] = {}
     for tag in as_list(items, what, problems):
         if isinstance(tag, dict) and isinstance(tag.get("key"), str):
-            out[tag["key"]] = plain_value(tag.get("value"), 0, problems)
+            key, declared = tag["key"], tag.get("type")
+            value = plain_value(_coerce(declared, tag.get("value")), 0, problems)
+            out[key] = value
+            if isinstance(declared, str) and declared != inferred_type(value):
+                types[key] = declared[:40]
+            else:
+                types.pop(key, None)
         else:
             problems.append(f"{what}: entry {describe(tag)} has no string key, skipped")
-    return out
+    return out, types
 
 
 def _truthy(value: Any) -> bool:
@@ -53,11 +103,12 @@ def _references(
         if rt is None or rs is None:
             problems.append(f"{where}: reference without trace/span id, skipped")
             continue
-        child_of = ref.get("refType", "CHILD_OF") == "CHILD_OF"
-        if child_of and parent_id is None and rt[0] == trace_id:
+        ref_type = ref.get("refType", "CHILD_OF")
+        if ref_type == "CHILD_OF" and parent_id is None and rt[0] == trace_id:
             parent_id = rs[0]
         else:
-            links.append(Link(rt[0], rs[0]))
+            kept = ref_type[:40] if isinstance(ref_type, str) else None
+            links.append(Link(rt[0], rs[0], ref_type=kept))
     if parent_id is None:
         parent = parse_id(raw.get("parentSpanID"), 16)
         parent_id = parent[0] if parent else None
@@ -70,29 +121,69 @@ def _events(raw: dict[str, Any], where: str, problems: list[str]) -> list[SpanEv
         if not isinstance(log, dict):
             problems.append(f"{where}: log {describe(log)} is not an object, skipped")
             continue
-        fields = _tags(log.get("fields"), f"{where} log fields", problems)
-        name = fields.pop("event", "log")
-        events.append(SpanEvent(name if isinstance(name, str) else "log", fields))
+        fields, types = _tags(log.get("fields"), f"{where} log fields", problems)
+        name = fields.get("event")
+        if isinstance(name, str) and "event" not in types:
+            del fields["event"]
+        else:  # no event field (or not a string one): unnamed, as Jaeger's OTLP mapping reads it
+            name = ""
+        when = log.get("timestamp")
+        events.append(
+            SpanEvent(
+                name,
+                fields,
+                time_ns=time_value(when, f"{where} log timestamp", problems, 1000)
+                if when is not None
+                else None,
+                attribute_types=types or None,
+            )
+        )
     return events
 
 
-def _span(raw: dict[str, Any], services: dict[str, str], problems: list[str]) -> Span | None:
-    name = text(raw.get("operationName"), "operationName", problems, "?")
+def _warnings(raw: Any, where: str, problems: list[str]) -> list[str] | None:
+    items = as_list(raw, f"{where} warnings", problems)
+    return [w if isinstance(w, str) else describe(w) for w in items] or None
+
+
+def _flags(raw: Any) -> int | None:
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 2**32 else None
+
+
+@dataclasses.dataclass(slots=True)
+class _Process:
+    service: str
+    tags: dict[str, Any] | None
+    types: dict[str, str] | None
+
+
+def _process(raw: Any, where: str, problems: list[str]) -> _Process:
+    process = as_dict(raw, where, problems)
+    service = text(process.get("serviceName"), f"{where} serviceName", problems, "unknown")
+    tags, types = _tags(process.get("tags"), f"{where} tags", problems)
+    return _Process(service, tags or None, types or None)
+
+
+_UNKNOWN = _Process("unknown", None, None)
+
+
+def _span(raw: dict[str, Any], services: dict[str, _Process], problems: list[str]) -> Span | None:
+    raw_name = raw.get("operationName")  # "" stays "" (a real, if unhelpful, name)
+    name = "" if raw_name == "" else text(raw_name, "operationName", problems, "?")
     where = f"span {describe(name)}"
     trace, span = parse_id(raw.get("traceID"), 32), parse_id(raw.get("spanID"), 16)
     if trace is None or span is None:
         problems.append(f"{where}: bad traceID/spanID, skipped")
         return None
-    tags = _tags(raw.get("tags"), f"{where} tags", problems)
+    tags, types = _tags(raw.get("tags"), f"{where} tags", problems)
     parent_id, links = _references(raw, trace[0], where, problems)
     start_ns = time_value(raw.get("startTime"), f"{where} startTime", problems, 1000)
     duration_ns = time_value(raw.get("duration"), f"{where} duration", problems, 1000)
     if "process" in raw:
-        process = as_dict(raw.get("process"), f"{where} process", problems)
-        service = text(process.get("serviceName"), f"{where} serviceName", problems, "unknown")
+        process = _process(raw.get("process"), f"{where} process", problems)
     else:
         pid = raw.get("processID")
-        service = services.get(pid, "unknown") if isinstance(pid, str) else "unknown"
+        process = services.get(pid, _UNKNOWN) if isinstance(pid, str) else _UNKNOWN
     status = str(tags.get("otel.status_code", "")).upper()
     if trace[1] is not None:
         tags[SOURCE_TRACE_ID] = trace[1]
@@ -103,7 +194,7 @@ def _span(raw: dict[str, Any], services: dict[str, str], problems: list[str]) ->
         span_id=span[0],
         parent_id=parent_id,
         name=name,
-        service=service,
+        service=process.service,
         start_ns=start_ns,
         end_ns=start_ns + duration_ns,
         error=_truthy(tags.get("error")) or status == "ERROR",
@@ -112,15 +203,20 @@ def _span(raw: dict[str, Any], services: dict[str, str], problems: list[str]) ->
         attributes=tags,
         events=_events(raw, where, problems),
         links=links,
+        resource_attributes=process.tags,
+        attribute_types=types or None,
+        resource_attribute_types=process.types,
+        warnings=_warnings(raw.get("warnings"), where, problems),
+        flags=_flags(raw.get("flags")),
     )
 
 
-def _services(trace: dict[str, Any], problems: list[str]) -> dict[str, str]:
-    services = {}
-    for pid, process in as_dict(trace.get("processes"), "processes", problems).items():
-        name = as_dict(process, f"process {describe(pid)}", problems).get("serviceName")
-        services[pid] = text(name, f"process {describe(pid)} serviceName", problems, "unknown")
-    return services
+def _services(trace: dict[str, Any], problems: list[str]) -> dict[str, _Process]:
+    """Each process once, so its tags are one dict shared by its spans."""
+    return {
+        pid: _process(process, f"process {describe(pid)}", problems)
+        for pid, process in as_dict(trace.get("processes"), "processes", problems).items()
+    }
 
 
 def parse_jaeger(traces: list[Any]) -> SpanSet:
