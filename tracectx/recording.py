@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -47,18 +48,32 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 _SPANS_ATTR = "_tracectx_spans"
+# A decorator whose wrapper must stay *outside* `traced` (`retry_transient`: one span per
+# attempt) marks the wrapper with (a function that re-applies it to another callable, the
+# function it wrapped).
+OUTSIDE_TRACED_ATTR = "_tracectx_outside_traced"
 _MAX_SPANS_REMEMBERED = 64
 
 
 def _hex_ids(span: Span) -> tuple[str, str]:
     ctx = span.get_span_context()
-    return trace.format_trace_id(ctx.trace_id), trace.format_span_id(ctx.span_id)
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+
+
+_resource_service: tuple[object, str | None] = (None, None)
 
 
 def _service(span: Span) -> str | None:
+    """The span's ``service.name`` (a resource's attributes never change: the last resource's
+    answer is kept), else the configured service name."""
+    global _resource_service
     resource = getattr(span, "resource", None)
-    name = getattr(resource, "attributes", {}).get("service.name") if resource else None
-    return str(name) if name else settings().service_name
+    seen, name = _resource_service
+    if resource is not seen:
+        found = getattr(resource, "attributes", {}).get("service.name") if resource else None
+        name = str(found) if found else None
+        _resource_service = (resource, name)
+    return name or settings().service_name
 
 
 def _attr_value(value: Any) -> str | bool | int | float:
@@ -145,7 +160,9 @@ def _seen_on(exc: BaseException, span_id: str) -> bool:
     return False
 
 
-def _exception_event(span: Span, exc: BaseException, eid: str, kind: ErrorKind) -> None:
+def _exception_event(
+    span: Span, exc: BaseException, eid: str, kind: ErrorKind, type_text: str, message: str
+) -> None:
     """The OTel ``exception`` event, with the stack trace only if the kind's policy asks."""
     if policy_for(kind).record_stack:
         span.record_exception(exc, attributes={semconv.ATTR_ID: eid})
@@ -153,8 +170,8 @@ def _exception_event(span: Span, exc: BaseException, eid: str, kind: ErrorKind) 
     span.add_event(
         "exception",
         {
-            "exception.type": type_name(exc),
-            "exception.message": str(exc),
+            "exception.type": type_text,
+            "exception.message": message,
             "exception.escaped": "False",
             semconv.ATTR_ID: eid,
         },
@@ -176,12 +193,15 @@ def record_error(exc: BaseException, span: Span | None = None) -> str | None:
         return None
     kind = classify(exc)
     attrs = error_attributes(exc, kind)
+    type_text, message = str(attrs[semconv.ATTR_ERROR_TYPE]), str(exc)
     origin = get_origin(exc)
     if origin is None or origin.span_id == span_hex:
         role = semconv.ROLE_ORIGIN
         set_origin(exc, ErrorOrigin(trace_hex, span_hex, _service(span)))
-        attrs.update(meta_attributes(_metadata(exc)))
-        _exception_event(span, exc, eid, kind)
+        metadata = _metadata(exc)
+        if metadata:
+            attrs.update(meta_attributes(metadata))
+        _exception_event(span, exc, eid, kind, type_text, message)
     else:
         role = semconv.ROLE_PROPAGATED
         attrs[semconv.ATTR_ORIGIN_SPAN_ID] = origin.span_id
@@ -189,7 +209,7 @@ def record_error(exc: BaseException, span: Span | None = None) -> str | None:
             attrs[semconv.ATTR_ORIGIN_TRACE_ID] = origin.trace_id
     attrs[semconv.ATTR_ROLE] = role
     span.set_attributes(attrs)
-    span.set_status(Status(StatusCode.ERROR, f"{attrs[semconv.ATTR_ERROR_TYPE]}: {exc}"[:512]))
+    span.set_status(Status(StatusCode.ERROR, f"{type_text}: {message}"[:512]))
     if role == semconv.ROLE_ORIGIN and kind.is_a(ErrorKind.FATAL):
         run_fatal_hooks(exc, kind)
     return role
@@ -210,7 +230,8 @@ def handled(exc: BaseException, span: Span | None = None) -> None:
     attrs = error_attributes(exc, kind)
     if get_origin(exc) is None:
         set_origin(exc, ErrorOrigin(trace_hex, span_hex, _service(span)))
-        _exception_event(span, exc, str(attrs[semconv.ATTR_ID]), kind)
+        type_text = str(attrs[semconv.ATTR_ERROR_TYPE])
+        _exception_event(span, exc, str(attrs[semconv.ATTR_ID]), kind, type_text, str(exc))
     span.add_event(semconv.EVENT_HANDLED, attributes=attrs)
     span.set_attribute(semconv.ATTR_ROLE, semconv.ROLE_ABSORBED)
     span.set_attribute(semconv.ATTR_ID, attrs[semconv.ATTR_ID])
@@ -233,16 +254,11 @@ class _Traced:
         self._cms: list[Any] = []
 
     def _start(self, name: str) -> Span:
+        # start_span + attach: what start_as_current_span does, without its two generator-based
+        # context managers (and the exception handling we switch off anyway)
         tracer = self.tracer or _tracer()
-        cm = tracer.start_as_current_span(
-            name,
-            kind=self.kind,
-            attributes=self.attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        )
-        span = cm.__enter__()
-        self._cms.append((cm, span))
+        span = tracer.start_span(name, kind=self.kind, attributes=self.attributes)
+        self._cms.append((span, otel_context.attach(trace.set_span_in_context(span))))
         return span
 
     def __enter__(self) -> Span:
@@ -254,12 +270,20 @@ class _Traced:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        cm, span = self._cms.pop()
-        if isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt: not errors
-            record_error(exc, span)
-        cm.__exit__(exc_type, exc, tb)
+        span, token = self._cms.pop()
+        try:
+            if isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt: not errors
+                record_error(exc, span)
+        finally:
+            otel_context.detach(token)
+            span.end()
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        outside = getattr(fn, OUTSIDE_TRACED_ATTR, None)
+        # (re-apply, the function it wrapped): checked against __wrapped__, so a marker copied
+        # onto someone else's wrapper by functools.wraps is ignored
+        if isinstance(outside, tuple) and getattr(fn, "__wrapped__", None) is outside[1]:
+            return outside[0](self(outside[1]))  # type: ignore[no-any-return]
         name = self.name or fn.__qualname__
         spec = (self.kind, self.attributes, self.tracer)
 
@@ -302,7 +326,8 @@ def traced(
     """Open a span that records escaping errors by the contract.
 
     ``with traced("charge"):``, ``@traced`` and ``@traced("charge")`` all work, on sync and
-    async functions. Errors are re-raised unchanged.
+    async functions. Errors are re-raised unchanged. Over ``@retry_transient`` it goes inside
+    the retry, so either order gives one span per attempt.
     """
     if callable(name):
         return _Traced(None, kind, attributes, tracer)(name)

@@ -3,6 +3,11 @@
 Built on tenacity: exponential backoff with jitter, bounded attempts, the *original* exception
 re-raised when attempts run out. Each retry is an event on the current span (attempt number,
 wait, error id), so the visualiser can group attempts. Works on sync and async functions.
+
+With `tracectx.traced` the order of the two decorators does not matter: the retry always ends
+up outside, so each attempt is its own span (the origin of its error, as OTel's HTTP
+conventions make each resend its own span) and the retry events go on the span of the code
+that called the retried function — the operation that decided to wait and try again.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from opentelemetry import trace
 from tracectx import semconv
 from tracectx.classify import classify
 from tracectx.errors import error_id, type_name
+from tracectx.recording import OUTSIDE_TRACED_ATTR
 
 __all__ = ["is_retryable", "retry_transient"]
 
@@ -88,5 +94,10 @@ def retry_transient(
     }
     if sleep is not None:
         options["sleep"] = sleep
-    decorator = tenacity.retry(**options)
+
+    def decorator(target: Callable[..., Any]) -> Any:
+        wrapped = tenacity.retry(**options)(target)
+        setattr(wrapped, OUTSIDE_TRACED_ATTR, (decorator, target))  # @traced above goes inside
+        return wrapped
+
     return decorator(fn) if fn is not None else decorator

@@ -171,3 +171,57 @@ def test_a_plain_error_remembers_the_metadata_bound_where_it_was_born(spans):
             bind(sku="A1", password="p")  # the README's plain call; undone when "work" ends
             raise ValueError("bad sku")
     assert to_dict(info.value)["metadata"] == {"sku": "A1", "password": "[REDACTED]"}
+
+
+class TestWhatRecordingKeeps:
+    """`traced` opens its span without OTel's context-manager layers and records with less
+    per-error work; what a user reads off the span and the context must not change."""
+
+    def test_stack_is_formatted_only_where_the_kinds_policy_says(self, spans):
+        with pytest.raises(Exception), traced("transient"):
+            raise new_error(ErrorKind.TRANSIENT, "slow", code="T1")
+        with pytest.raises(ValueError), traced("unknown"):
+            raise ValueError("unexpected")
+        [transient] = by_name(spans, "transient").events
+        [unknown] = by_name(spans, "unknown").events
+        assert "exception.stacktrace" not in transient.attributes
+        assert transient.attributes["exception.message"] == "slow"
+        assert transient.attributes["exception.type"] == "tracectx.errors.TracedError"
+        assert "ValueError: unexpected" in unknown.attributes["exception.stacktrace"]
+        assert by_name(spans, "transient").status.description == (
+            "tracectx.errors.TracedError: slow"
+        )
+
+    def test_the_context_is_restored_and_the_span_ended_on_every_way_out(self):
+        from opentelemetry import context as otel_context
+
+        before = otel_context.get_current()
+        with traced("ok") as ok:
+            assert trace.get_current_span() is ok
+        with pytest.raises(KeyError), traced("outer") as outer, traced("inner") as inner:
+            assert trace.get_current_span() is inner
+            raise KeyError("k")
+        with pytest.raises(asyncio.CancelledError), traced("cancelled") as cancelled:
+            raise asyncio.CancelledError()
+        assert otel_context.get_current() is before
+        assert not any(s.is_recording() for s in (ok, outer, inner, cancelled))
+
+    def test_each_providers_service_name_lands_in_the_origin(self):
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from tracectx import configure
+        from tracectx.errors import get_origin
+
+        configure(service_name="configured")
+        services = []
+        for resource in (
+            Resource.create({"service.name": "billing"}),
+            Resource.create({"service.name": "shipping"}),
+            Resource({}),
+        ):
+            tracer = TracerProvider(resource=resource).get_tracer("t")
+            with pytest.raises(ValueError) as info, traced("op", tracer=tracer):
+                raise ValueError("x")
+            services.append(get_origin(info.value).service)
+        assert services == ["billing", "shipping", "configured"]

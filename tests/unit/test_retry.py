@@ -98,3 +98,85 @@ def test_retry_events_spell_error_type_like_error_records(spans):
     expected = f"{__name__}.GatewayTimeout"
     assert event.attributes[sc.ATTR_ERROR_TYPE] == first_call.attributes[sc.ATTR_ERROR_TYPE]
     assert event.attributes[sc.ATTR_ERROR_TYPE] == expected
+
+
+def _flaky(fail_times: int):
+    calls: list[int] = []
+
+    def op() -> str:
+        calls.append(1)
+        if len(calls) <= fail_times:
+            raise TimeoutError(f"slow {len(calls)}")
+        return "ok"
+
+    return op, calls
+
+
+class TestDecoratorOrder:
+    """@retry_transient over @traced, or @traced over @retry_transient: the same spans."""
+
+    @staticmethod
+    def _decorate(order: str, fn):
+        retrying = retry_transient(attempts=4, sleep=lambda s: None)
+        if order == "retry outside":
+            return retrying(traced("call")(fn))
+        return traced("call")(retrying(fn))
+
+    @pytest.mark.parametrize("order", ["retry outside", "traced outside"])
+    def test_one_span_per_attempt_and_retry_events_on_the_callers_span(self, order, spans):
+        raw, calls = _flaky(2)
+        op = self._decorate(order, raw)
+        with traced("job"):
+            assert op() == "ok"
+        job, attempts = by_name(spans, "job"), all_named(spans, "call")
+        assert len(calls) == 3 and len(attempts) == 3
+        assert all(a.parent.span_id == job.context.span_id for a in attempts)
+        assert [a.attributes.get(sc.ATTR_ROLE) for a in attempts] == ["origin", "origin", None]
+        events = [e for e in job.events if e.name == sc.EVENT_RETRY]
+        assert [e.attributes[sc.ATTR_ATTEMPT] for e in events] == [1, 2]
+        assert [e.attributes[sc.ATTR_ID] for e in events] == [
+            a.attributes[sc.ATTR_ID] for a in attempts[:2]
+        ]
+        assert op.statistics["attempt_number"] == 3
+        assert op.__name__ == "op"
+
+    @pytest.mark.parametrize("order", ["retry outside", "traced outside"])
+    async def test_async_either_order(self, order, spans):
+        calls: list[int] = []
+
+        async def nosleep(s):
+            return None
+
+        async def op():
+            calls.append(1)
+            if len(calls) < 2:
+                raise ConnectionResetError()
+            return 5
+
+        retrying = retry_transient(attempts=3, sleep=nosleep)
+        wrapped = (
+            retrying(traced("call")(op))
+            if order == "retry outside"
+            else traced("call")(retrying(op))
+        )
+        with traced("job"):
+            assert await wrapped() == 5
+        assert len(all_named(spans, "call")) == 2
+        events = [e for e in by_name(spans, "job").events if e.name == sc.EVENT_RETRY]
+        assert len(events) == 1
+
+    def test_a_marker_copied_onto_another_wrapper_is_ignored(self, spans):
+        """functools.wraps copies attributes: traced must not unwrap someone else's wrapper."""
+        import functools
+
+        raw, _calls = _flaky(0)
+        retried = retry_transient(attempts=2, sleep=lambda s: None)(raw)
+        seen = []
+
+        @functools.wraps(retried)
+        def audited():
+            seen.append("audit")
+            return retried()
+
+        assert traced("call")(audited)() == "ok"
+        assert seen == ["audit"] and len(all_named(spans, "call")) == 1
