@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-import tracemalloc
 from collections.abc import Iterator, MutableMapping
-from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.context import Context
 
+from tests.fuzz.bounds import BUDGET, bounded
 from tracectx.propagation import extract, has_remote_parent
 from tracectx.safetext import has_control
 from tracectx_asgi.headers import request_headers
@@ -31,24 +29,7 @@ from tracectx_celery import results
 from tracectx_celery.carrier import MAX_VALUE, RequestGetter, context_from
 from tracectx_celery.results import MAX_ENVELOPE_NODES, envelope_shape_error
 
-BUDGET = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-PEAK_BYTES = 32 * 1024 * 1024
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-@contextmanager
-def bounded() -> Iterator[None]:
-    """The block takes under a second and allocates under `PEAK_BYTES` at its peak."""
-    tracemalloc.start()
-    start = time.perf_counter()
-    try:
-        yield
-        elapsed = time.perf_counter() - start
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert elapsed < 1.0, f"took {elapsed:.3f}s"
-    assert peak < PEAK_BYTES, f"peak {peak} bytes"
 
 
 def nest(value: Any, depth: int, as_dict: bool) -> Any:
@@ -120,7 +101,7 @@ def test_context_from_any_message_never_raises(carrier: dict[Any, Any], as_reque
 @pytest.fixture(scope="module")
 def backend() -> Iterator[Any]:
     """A result backend with tracectx's hooks (left as found: the Celery tests patch it too)."""
-    patched_here = not results._originals
+    patched_here = not results._patches
     results.patch_backend()
     app = Celery("fuzz", backend="cache+memory://", set_as_current=False)
     yield app.backend

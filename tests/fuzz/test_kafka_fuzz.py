@@ -9,18 +9,15 @@ count that stays within the fixed reasons — at most one count per refused head
 from __future__ import annotations
 
 import json
-import time
-import tracemalloc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.context import Context
 
+from tests.fuzz.bounds import BUDGET, bounded
 from tests.integration.kafka.rejections import Rejections
 from tracectx import TracedError
 from tracectx.metrics import REASONS
@@ -28,25 +25,8 @@ from tracectx.propagation import has_remote_parent
 from tracectx_kafka import dlq_error
 from tracectx_kafka.headers import DUPLICATE, context_from_headers, header_map
 
-BUDGET = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-PEAK_BYTES = 32 * 1024 * 1024
 TRACEPARENT = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 FIELDS = ("traceparent", "tracestate", "baggage")  # what the global propagator reads
-
-
-@contextmanager
-def bounded() -> Iterator[None]:
-    """The block takes under a second and allocates under `PEAK_BYTES` at its peak."""
-    tracemalloc.start()
-    start = time.perf_counter()
-    try:
-        yield
-        elapsed = time.perf_counter() - start
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert elapsed < 1.0, f"took {elapsed:.3f}s"
-    assert peak < PEAK_BYTES, f"peak {peak} bytes"
 
 
 def assert_counted_sanely(counted: Rejections, most: int) -> None:

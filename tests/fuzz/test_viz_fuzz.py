@@ -15,9 +15,7 @@ import io
 import json
 import threading
 import time
-import tracemalloc
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -25,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
+from tests.fuzz.bounds import BUDGET, bounded
 from tracectx.safetext import has_control
 from tracectx.viz import analyse, loads_spans
 from tracectx.viz.model import SpanSet
@@ -38,25 +37,6 @@ from tracectx.viz.renderers import (
 )
 from tracectx.viz.sources import parse_document
 from tracectx.viz.sources.jaeger_api import JaegerAPIError, fetch_trace, parse_response
-
-BUDGET = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-MAX_PEAK_BYTES = 64 * 1024 * 1024
-
-
-@contextmanager
-def bounded() -> Iterator[None]:
-    """Under a second, and under `MAX_PEAK_BYTES` of new allocations at the peak."""
-    tracemalloc.start()
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        elapsed = time.perf_counter() - start
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    assert elapsed < 1.0, f"example took {elapsed:.2f}s"
-    assert peak < MAX_PEAK_BYTES, f"peak {peak} bytes"
-
 
 HOSTILE_CHARS = "ab\\\"'<>&`#[]{}|;\n\r\t\x00\x07\x1b\x7f\x9b\u202e\u2028 é/"
 hostile_text = st.text(alphabet=HOSTILE_CHARS, max_size=30) | st.text(max_size=30)
@@ -292,7 +272,7 @@ def _render_everything(span_set: SpanSet) -> None:
 @given(otlp_doc)
 def test_otlp_reader_and_renderers(doc):
     text = json.dumps(doc)
-    with bounded():
+    with bounded(peak_bytes=64 * 1024 * 1024):
         _render_everything(loads_spans(text))
 
 
@@ -300,14 +280,14 @@ def test_otlp_reader_and_renderers(doc):
 @given(jaeger_doc)
 def test_jaeger_reader_and_renderers(doc):
     text = json.dumps(doc)
-    with bounded():
+    with bounded(peak_bytes=64 * 1024 * 1024):
         _render_everything(loads_spans(text))
 
 
 @BUDGET
 @given(st.binary(max_size=300) | json_value.map(lambda v: json.dumps(v).encode()))
 def test_any_bytes_are_read_without_raising(data):
-    with bounded():
+    with bounded(peak_bytes=64 * 1024 * 1024):
         _render_everything(loads_spans(data))
 
 
@@ -317,7 +297,7 @@ def test_any_bytes_are_read_without_raising(data):
     | (jaeger_doc | otlp_doc.map(lambda d: {"result": d})).map(lambda d: json.dumps(d).encode())
 )
 def test_jaeger_api_answer_parser_raises_only_its_error(body):
-    with bounded():
+    with bounded(peak_bytes=64 * 1024 * 1024):
         try:
             doc = parse_response("/api/traces/x", body)
         except JaegerAPIError:
