@@ -2,11 +2,16 @@
 
 Reports parse+model time next to plain orjson parsing of the same bytes, analysis time, peak
 memory (tracemalloc) vs input size, and growth from N/10 to N. Also renders one large trace to
-HTML. ``python -m bench.bench_viz [N]`` (default 1,000,000).
+HTML. ``python -m bench.bench_viz [N]`` (default 1,000,000). ``--scaling`` instead counts the
+Python function calls (cProfile, not time: the cores are shared) of the Jaeger deep link,
+Mermaid and the terminal tree on 8k and 16k failing siblings: linear code doubles them.
 """
 
 from __future__ import annotations
 
+import cProfile
+import io
+import pstats
 import random
 import sys
 import time
@@ -16,7 +21,8 @@ import orjson
 
 from bench.harness import report
 from tracectx.viz import analyse, loads_spans
-from tracectx.viz.renderers import render_html
+from tracectx.viz.model import Span
+from tracectx.viz.renderers import jaeger_link, render_html, render_mermaid, render_terminal
 
 SPANS_PER_TRACE = 50
 
@@ -80,7 +86,41 @@ def measure(n: int) -> dict[str, float]:
     }
 
 
+def _calls(fn: object, *args: object) -> int:
+    profile = cProfile.Profile()
+    profile.runcall(fn, *args)  # type: ignore[arg-type]
+    return pstats.Stats(profile).total_calls  # type: ignore[attr-defined,no-any-return]
+
+
+def scaling() -> None:
+    """Function calls of the renderers on n and 2n failing siblings (2.0x = linear)."""
+    from rich.console import Console
+
+    def siblings(n: int) -> list[object]:
+        root = Span("a" * 32, "f" * 16, None, "fanout", "svc", 0, 10 * n, error=True)
+        kids = [
+            Span("a" * 32, f"{i + 1:016x}", root.span_id, f"t{i}", "svc", i, i + 1, error=True)
+            for i in range(n)
+        ]
+        return analyse([root, *kids])  # type: ignore[return-value]
+
+    small, big = siblings(8_000), siblings(16_000)
+    cases = {
+        "jaeger_link": lambda a: jaeger_link("http://j", a[0]),
+        "render_mermaid": render_mermaid,
+        "render_terminal": lambda a: render_terminal(a, Console(file=io.StringIO()), full=True),
+    }
+    for name, fn in cases.items():
+        c_small, c_big = _calls(fn, small), _calls(fn, big)
+        print(
+            f"{name:16} 8k: {c_small:>10,} calls  16k: {c_big:>10,} calls  x{c_big / c_small:.2f}"
+        )
+
+
 def main() -> None:
+    if "--scaling" in sys.argv:
+        scaling()
+        return
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     small, big = measure(n // 10), measure(n)
     rows = []
