@@ -115,8 +115,8 @@ def _metadata(exc: BaseException) -> Mapping[str, Any]:
         return found
     bound = get_bound()
     if bound:
-        try:
-            exc.metadata = dict(bound)  # type: ignore[attr-defined]
+        try:  # redacted: the exception object itself may be pickled across a hop
+            exc.metadata = redact(bound)  # type: ignore[attr-defined]
         except (AttributeError, TypeError):  # __slots__ exceptions: nothing to remember on
             pass
     return bound
