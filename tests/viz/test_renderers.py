@@ -89,9 +89,9 @@ def test_jaeger_deep_link_and_annotated_export(analyses):
         t["value"]
         for s in exported["data"][0]["spans"]
         for t in s["tags"]
-        if t["key"] == "tracectx.viz.role"
+        if t["key"] == "tracectx.error.role"  # the vocabulary the README tells users to search
     }
-    assert roles == {"origin", "propagator", "absorber"} or roles >= {"origin", "absorber"}
+    assert {"origin", "absorbed"} <= roles <= {"origin", "propagated", "absorbed"}
     again = analyse(loads_spans(json.dumps(exported)))
     assert len(again[0].errors) == len(a.errors)
 
