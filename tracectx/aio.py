@@ -200,10 +200,22 @@ def create_task(
         context: as for ``asyncio.create_task``; default a copy of the current one.
     """
     loop = asyncio.get_running_loop()
-    _watch_loop(loop)
-    return _launch(
-        lambda ctx: loop.create_task(coro, name=name, context=ctx), coro, name, span, context
-    )
+    if type(loop.get_exception_handler()) is not _UnobservedHandler:
+        _watch_loop(loop)
+    if span:
+        return _launch(
+            lambda ctx: loop.create_task(coro, name=name, context=ctx), coro, name, span, context
+        )
+    # the hot path, inlined: one call to the loop and, on 3.11, one slot written
+    if not _REMEMBER_CONTEXT:
+        return loop.create_task(coro, name=name, context=context)
+    ctx = context if context is not None else contextvars.copy_context()
+    task = loop.create_task(coro, name=name, context=ctx)
+    try:
+        task._cancel_message = ctx  # type: ignore[attr-defined]  # see _task_context
+    except AttributeError:  # a factory's task that is not an asyncio future
+        pass
+    return task
 
 
 def _as_task(aw: Awaitable[T], span: bool | str) -> Awaitable[T]:

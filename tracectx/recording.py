@@ -12,7 +12,7 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -279,11 +279,12 @@ class _Traced:
             span.end()
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
-        outside = getattr(fn, OUTSIDE_TRACED_ATTR, None)
+        outside: tuple[Any, ...] = getattr(fn, OUTSIDE_TRACED_ATTR, ())
         # (re-apply, the function it wrapped): checked against __wrapped__, so a marker copied
         # onto someone else's wrapper by functools.wraps is ignored
-        if isinstance(outside, tuple) and getattr(fn, "__wrapped__", None) is outside[1]:
-            return outside[0](self(outside[1]))  # type: ignore[no-any-return]
+        if len(outside) == 2 and getattr(fn, "__wrapped__", None) is outside[1]:
+            reapply: Callable[[Callable[P, R]], Callable[P, R]] = outside[0]
+            return reapply(self(cast("Callable[P, R]", outside[1])))
         name = self.name or fn.__qualname__
         spec = (self.kind, self.attributes, self.tracer)
 
