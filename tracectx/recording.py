@@ -163,7 +163,10 @@ def _seen_on(exc: BaseException, span_id: str) -> bool:
 def _exception_event(
     span: Span, exc: BaseException, eid: str, kind: ErrorKind, type_text: str, message: str
 ) -> None:
-    """The OTel ``exception`` event, with the stack trace only if the kind's policy asks."""
+    """The OTel ``exception`` event, with the stack trace only if the kind's policy asks.
+
+    No ``exception.escaped``: deprecated in the OTel semantic conventions (and the constant
+    "False" this used to write was wrong for an error leaving its span)."""
     if policy_for(kind).record_stack:
         span.record_exception(exc, attributes={semconv.ATTR_ID: eid})
         return
@@ -172,7 +175,6 @@ def _exception_event(
         {
             "exception.type": type_text,
             "exception.message": message,
-            "exception.escaped": "False",
             semconv.ATTR_ID: eid,
         },
     )
@@ -197,7 +199,8 @@ def record_error(exc: BaseException, span: Span | None = None) -> str | None:
     origin = get_origin(exc)
     if origin is None or origin.span_id == span_hex:
         role = semconv.ROLE_ORIGIN
-        set_origin(exc, ErrorOrigin(trace_hex, span_hex, _service(span)))
+        if origin is None:
+            set_origin(exc, ErrorOrigin(trace_hex, span_hex, _service(span)))
         metadata = _metadata(exc)
         if metadata:
             attrs.update(meta_attributes(metadata))

@@ -185,6 +185,7 @@ class TestWhatRecordingKeeps:
         [transient] = by_name(spans, "transient").events
         [unknown] = by_name(spans, "unknown").events
         assert "exception.stacktrace" not in transient.attributes
+        assert "exception.escaped" not in transient.attributes  # deprecated by OTel semconv
         assert transient.attributes["exception.message"] == "slow"
         assert transient.attributes["exception.type"] == "tracectx.errors.TracedError"
         assert "ValueError: unexpected" in unknown.attributes["exception.stacktrace"]
