@@ -142,31 +142,48 @@ def _run_recorded(fn: Callable[..., R], args: Any, kwargs: Any, name: str | None
         raise
 
 
-class TracedFuture(Future[Any]):
-    """A `Future` that runs done-callbacks in the adder's context and reports unread errors.
+class _AddersContextCallbacks(list[Callable[[Future[Any]], object]]):
+    """A future's ``_done_callbacks``: each callback appended runs in the adder's context.
 
-    The pool builds a plain ``Future``; `adopt_future` switches its class (no state is added).
-    Nothing here runs on the submit-and-``result()`` path: watching for an unread error starts
-    only when the work has failed (`_watch_unread` switches the class once more, to one with a
-    finalizer), so a successful future costs no Python-level ``result()`` and no ``__del__``.
+    ``Future.add_done_callback`` appends to this list (or, once the future is done, calls the
+    callback at once — in the adder's thread and so its context). Replacing the list is one
+    attribute store; switching the future's class instead would turn its attributes into a
+    real ``__dict__`` (3.11 materialises it on ``__class__`` assignment), slowing every later
+    access — most of what a hop used to cost."""
+
+    __slots__ = ()
+
+    def append(self, fn: Callable[[Future[Any]], object]) -> None:
+        super().append(_bind(fn))
+
+
+def adopt_future(future: Future[Any]) -> Future[Any]:
+    """Make a plain `Future`'s done-callbacks run in the context that added them. Returns the
+    same object, still a plain ``Future``."""
+    if type(future) is Future:
+        future._done_callbacks = _AddersContextCallbacks()  # type: ignore[attr-defined]
+    return future
+
+
+class TracedFuture(Future[Any]):
+    """A future whose work failed: logs its error once, with its trace id, if it is collected
+    without anyone having read it.
+
+    A future becomes one only on the failure path (`submit_in_context` switches its class
+    before the error is set), so a successful hop costs no Python-level ``result()`` and no
+    ``__del__``. A reader already blocked in ``result()`` or ``exception()`` when the work fails
+    counts as having read it (see `_watch_unread`).
     """
 
     _tracectx_observed = False
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        self._tracectx_observed = True  # before waiting: the work may fail while we wait
+        self._tracectx_observed = True
         return super().exception(timeout)
 
-    def add_done_callback(self, fn: Callable[[Future[Any]], object]) -> None:
-        super().add_done_callback(_bind(fn))
-
-
-class _UnreadWatch(TracedFuture):
-    """A failed `TracedFuture`: logs its error once when collected if nobody read it."""
-
     def _Future__get_result(self) -> Any:
-        # Looked up after ``result()`` wakes, so a reader already blocked in ``result()`` when
-        # the class was switched is seen too (``exception()`` marks before it waits).
+        # Future.result's private helper, looked up after result() wakes: a reader blocked in
+        # result() when the class was switched is seen too
         self._tracectx_observed = True
         return super()._Future__get_result()  # type: ignore[misc]
 
@@ -179,26 +196,36 @@ class _UnreadWatch(TracedFuture):
 
 
 def _watch_unread(future: Future[Any]) -> None:
-    if type(future) is TracedFuture or type(future) is Future:
-        future.__class__ = _UnreadWatch
+    """Switch a failing future to `TracedFuture`, unless a reader is already waiting for it.
+
+    Under the future's lock: a reader in ``result()``/``exception()`` has checked the state and
+    is waiting on ``_condition`` (its ``_waiters``; ``concurrent.futures.wait`` uses other
+    waiters); one that comes later finds the new class."""
+    if type(future) is not Future:
+        return
+    condition = future._condition
+    with condition:
+        if not getattr(condition, "_waiters", None):
+            future.__class__ = TracedFuture
 
 
-def adopt_future(future: Future[Any]) -> Future[Any]:
-    """Make a plain `Future` a `TracedFuture` (same object, still a real ``Future``)."""
-    if type(future) is Future:
-        future.__class__ = TracedFuture
-    return future
+def _submit_bound(
+    submit: Callable[[Callable[[], Any]], Future[Any]], work: Callable[[], Any]
+) -> Any:
+    return submit(work)
 
 
 def submit_in_context(
-    submit: Callable[[Callable[[], Any]], Future[Any]],
+    submit: Callable[[Any, Callable[[], Any]], Future[Any]],
+    owner: Any,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Future[Any]:
-    """``submit(work)`` (a pool's bound ``submit``) where `work` runs ``fn(*args, **kwargs)`` in
-    a copy of the current context and records an escaping error in this trace; on that failure
-    path only, the future starts watching for nobody reading it. Returns the adopted future."""
+    """``submit(owner, work)`` — a pool's ``submit`` and the pool (or `_submit_bound` and a
+    bound ``submit``) — where `work` runs ``fn(*args, **kwargs)`` in a copy of the current
+    context and records an escaping error in this trace; on that failure path only, the future
+    starts watching for nobody reading it (`TracedFuture`). Returns the adopted future."""
     ctx = contextvars.copy_context()  # a fresh Context, used by this one call only
     future: Future[Any] | None = None
     failed = False
@@ -216,8 +243,8 @@ def submit_in_context(
                 _watch_unread(future)
             raise
 
-    done = adopt_future(submit(work))
-    future = done  # published only now: the worker never switches a class `adopt` is checking
+    done = adopt_future(submit(owner, work))
+    future = done  # published once adopted: the worker never races `adopt_future`
     if failed:
         _watch_unread(done)
     return done
@@ -230,7 +257,7 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
     """
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
-        return submit_in_context(super().submit, fn, args, kwargs)
+        return submit_in_context(ThreadPoolExecutor.submit, self, fn, args, kwargs)
 
 
 _exit_flush_pid: int | None = None
@@ -336,7 +363,7 @@ class ContextExecutor(Executor):
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
         if self._processes:
             return submit_to_processes(self.inner.submit, fn, args, kwargs)
-        return submit_in_context(self.inner.submit, fn, args, kwargs)
+        return submit_in_context(_submit_bound, self.inner.submit, fn, args, kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)

@@ -79,10 +79,14 @@ def _bootstrap(
     run_thread_in_context(thread, wrapped)
 
 
+def _call(submit: Callable[[Callable[[], Any]], Future[Any]], work: Callable[[], Any]) -> Any:
+    return submit(work)  # `submit` is the original, already bound to its pool by wrapt
+
+
 def _thread_submit(wrapped: Callable[..., Future[Any]], pool: Any, args: _Args, kw: _Kwargs) -> Any:
     if not args or is_bound(args[0]):  # already carried (a ContextThreadPoolExecutor's work)
         return wrapped(*args, **kw)
-    return submit_in_context(wrapped, args[0], args[1:], kw)
+    return submit_in_context(_call, wrapped, args[0], args[1:], kw)
 
 
 def _process_submit(
