@@ -1,4 +1,5 @@
-"""What a stream instance has done: counters for operators, also exported as OTel metrics."""
+"""What a stream instance has done: counters for operators (``GET /stats``), also observable on
+the OTel metrics API as ``tracectx.stream.*`` once the app sets a MeterProvider."""
 
 from __future__ import annotations
 
@@ -6,7 +7,22 @@ import dataclasses
 from collections import Counter
 from typing import Any
 
-__all__ = ["StreamStats"]
+__all__ = ["StreamStats", "register_metrics"]
+
+COUNTERS = (
+    "spans_in",
+    "poison_records",
+    "traces_assembled",
+    "late_spans",
+    "reopened_traces",
+    "evicted_traces",
+    "paths_out",
+    "duplicate_paths",
+    "handler_errors",
+    "rebalances",
+    "dropped_on_rebalance",
+)
+GAUGES = ("traces_in_flight", "lag")
 
 MAX_PROBLEMS = 20
 
@@ -24,6 +40,7 @@ class StreamStats:
     duplicate_paths: int = 0
     handler_errors: int = 0
     commits: int = 0
+    lag: int = 0  # records behind the end of the owned partitions (the assembling stage)
     rebalances: int = 0
     dropped_on_rebalance: int = 0
     analyse_seconds: float = 0.0
@@ -46,3 +63,32 @@ class StreamStats:
             {"kind": k, "service": s, "count": n} for (k, s), n in self.errors_by_kind.items()
         ]
         return out
+
+
+def register_metrics(stats: StreamStats, meter_provider: Any = None) -> None:
+    """Expose `stats` as observable instruments of `meter_provider` (default: the global one):
+    counters for what only grows, gauges for traces in flight and lag, errors by kind and
+    service."""
+    from opentelemetry import metrics
+    from opentelemetry.metrics import CallbackOptions, Observation
+
+    meter = metrics.get_meter("tracectx_stream", meter_provider=meter_provider)
+
+    def reader(name: str) -> Any:
+        def observe(options: CallbackOptions) -> list[Observation]:
+            return [Observation(getattr(stats, name))]
+
+        return observe
+
+    for name in COUNTERS:
+        meter.create_observable_counter(f"tracectx.stream.{name}", callbacks=[reader(name)])
+    for name in GAUGES:
+        meter.create_observable_gauge(f"tracectx.stream.{name}", callbacks=[reader(name)])
+
+    def errors(options: CallbackOptions) -> list[Observation]:
+        return [
+            Observation(n, {"error.kind": kind, "service.name": service})
+            for (kind, service), n in list(stats.errors_by_kind.items())
+        ]
+
+    meter.create_observable_counter("tracectx.stream.errors", callbacks=[errors])

@@ -36,7 +36,7 @@ from tracectx_stream.decode import decode_record, decode_trace_batch, encode_tra
 from tracectx_stream.offsets import OffsetTracker
 from tracectx_stream.paths import FlowWindow, SeenKeys, path_records
 from tracectx_stream.settings import StreamSettings
-from tracectx_stream.stats import StreamStats
+from tracectx_stream.stats import StreamStats, register_metrics
 
 __all__ = ["PathHandler", "SpanStream", "Stage"]
 
@@ -53,6 +53,7 @@ class Stage(Protocol):
 
 _log = logging.getLogger("tracectx.stream")
 POLL_MS = 200
+LAG_INTERVAL_S = 5.0
 CLOSE_TIMEOUT_MS = 10_000  # a broker gone at shutdown must not keep the instance alive
 
 
@@ -77,6 +78,7 @@ class SpanStream:
         self.handlers = list(handlers or [])
         self.stages = list(stages or [])
         self.stats = StreamStats()
+        register_metrics(self.stats)
         self.flow = FlowWindow()
         self._stop = threading.Event()
         self._seen = SeenKeys()
@@ -151,7 +153,7 @@ class SpanStream:
         tracker = OffsetTracker()
         consumer = KafkaConsumer(**s.consumer_config(s.group))
         consumer.subscribe(list(source), listener=_Rebalance(self, consumer, assembler, tracker))
-        last_commit = last_input = time.monotonic()
+        last_commit = last_input = last_lag = time.monotonic()
         try:
             while not self._stop.is_set():
                 batches = consumer.poll(timeout_ms=POLL_MS)
@@ -171,6 +173,9 @@ class SpanStream:
                 if now - last_commit >= s.commit_interval_s:
                     self._commit(consumer, tracker)
                     last_commit = now
+                if now - last_lag >= LAG_INTERVAL_S:
+                    last_lag = now
+                    self.stats.lag = _lag(consumer)
                 if (
                     s.idle_exit_s is not None
                     and now - last_input >= s.idle_exit_s
@@ -250,6 +255,18 @@ class SpanStream:
             return
         tracker.committed(offsets)
         self.stats.commits += 1
+
+
+def _lag(consumer: KafkaConsumer) -> int:
+    """Records behind the end of the partitions this instance owns (-1 if unknown right now)."""
+    assigned = list(consumer.assignment())
+    if not assigned:
+        return 0
+    try:
+        ends = consumer.end_offsets(assigned)
+        return sum(max(ends[tp] - consumer.position(tp), 0) for tp in assigned)
+    except Exception:  # a rebalance or a broker hiccup: try again next time
+        return -1
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -99,3 +99,26 @@ def test_path_records_have_stable_keys_and_feed_the_flow():
         {"from": "svc: op-leaf", "to": "svc: op-root", "count": 1, "kinds": {"UNKNOWN": 1}}
     ]
     assert flow.snapshot(now=120)["edges"] == []  # out of the rolling window
+
+
+def test_stream_counters_are_observable_otel_metrics():
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from tracectx_stream.stats import StreamStats, register_metrics
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    stats = StreamStats(spans_in=7, lag=3)
+    stats.count_kind("TRANSIENT", "shop")
+    register_metrics(stats, provider)
+    data = reader.get_metrics_data()
+    points = {
+        m.name: [p.value for p in m.data.data_points]
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name.startswith("tracectx.stream.")
+    }
+    assert points["tracectx.stream.spans_in"] == [7] and points["tracectx.stream.lag"] == [3]
+    assert points["tracectx.stream.errors"] == [1]
