@@ -1,6 +1,7 @@
 """Error events: what the alert engine and the error metrics read off ended spans.
 
-A span carries an error when it has ``tracectx.error.id`` (see `tracectx.semconv`); one event is
+A span carries an error when it has ``tracectx.error.id`` (see `tracectx.semconv`; read through
+`tracectx.contract`, the one reader, so OTLP and Jaeger input make the same events); one event is
 made per such span, so an error that crossed three spans gives three events with one id. Rules
 count an error id once. Metadata only sits on the origin span; the engine remembers it by id.
 """
@@ -12,8 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from tracectx import semconv as sc
+from tracectx.contract import ContractView, read_sdk_span, span_ids
 
-__all__ = ["ErrorEvent", "event_from_span", "resource_names"]
+__all__ = ["ErrorEvent", "event_from_contract", "event_from_span", "resource_names"]
 
 _RESOURCE_ATTRS = ("http.route", "celery.task.name", "messaging.destination.name")
 _STACK_LIMIT = 8192
@@ -51,39 +53,51 @@ def resource_names(name: str, attributes: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def event_from_contract(
+    view: ContractView,
+    *,
+    name: str,
+    attributes: Mapping[str, Any],
+    trace_id: str,
+    span_id: str,
+    end_s: float,
+    service: str = "",
+) -> ErrorEvent | None:
+    """The error event of any span, read through `tracectx.contract` (SDK spans, OTLP, Jaeger:
+    whatever gave `view`); None when the span carries no tracectx error id."""
+    if not view.error_id:
+        return None
+    return ErrorEvent(
+        error_id=view.error_id,
+        kind=view.kind or "UNKNOWN",
+        code=view.code,
+        error_type=view.error_type,
+        role=view.role,
+        resources=resource_names(name, attributes),
+        trace_id=trace_id,
+        span_id=span_id,
+        timestamp=end_s,
+        service=service,
+        metadata=view.metadata,
+        message=view.exception_message if view.exception_type or view.stack else "",
+        stack=view.stack[-_STACK_LIMIT:],
+    )
+
+
 def event_from_span(span: Any) -> ErrorEvent | None:
     """The error event of an ended SDK span, or None when it carries no tracectx error."""
     attrs = span.attributes
-    if not attrs:
+    if not attrs or not attrs.get(sc.ATTR_ID):  # the hot path: most spans carry no error
         return None
-    eid = attrs.get(sc.ATTR_ID)
-    if not eid:
-        return None
-    ctx = span.context
-    metadata = {
-        key[len(sc.ATTR_META_PREFIX) :]: value
-        for key, value in attrs.items()
-        if key.startswith(sc.ATTR_META_PREFIX)
-    }
-    message, stack = "", ""
-    for event in span.events:
-        if event.name == "exception" and event.attributes:
-            message = str(event.attributes.get("exception.message", ""))
-            stack = str(event.attributes.get("exception.stacktrace", ""))[-_STACK_LIMIT:]
+    trace_id, span_id = span_ids(span)
     resource = getattr(span, "resource", None)
     service = resource.attributes.get("service.name", "") if resource is not None else ""
-    return ErrorEvent(
-        error_id=str(eid),
-        kind=str(attrs.get(sc.ATTR_KIND, "UNKNOWN")),
-        code=str(attrs.get(sc.ATTR_CODE, "")),
-        error_type=str(attrs.get(sc.ATTR_ERROR_TYPE, "")),
-        role=str(attrs.get(sc.ATTR_ROLE, "")),
-        resources=resource_names(span.name, attrs),
-        trace_id=format(ctx.trace_id, "032x"),
-        span_id=format(ctx.span_id, "016x"),
-        timestamp=(span.end_time or 0) / 1e9,
+    return event_from_contract(
+        read_sdk_span(span),
+        name=span.name,
+        attributes=attrs,
+        trace_id=trace_id,
+        span_id=span_id,
+        end_s=(span.end_time or 0) / 1e9,
         service=str(service),
-        metadata=metadata,
-        message=message,
-        stack=stack,
     )
