@@ -179,7 +179,15 @@ def _render(args: argparse.Namespace, analyses: list[TraceAnalysis], stages: Sta
     ui = args.jaeger_ui or args.jaeger
     if args.format == "terminal":
         stages.stop()  # the tree goes to the same terminal
-        renderers.render_terminal(analyses, full=args.full, problems=False)
+        try:
+            render_terminal = renderers.render_terminal
+        except ModuleNotFoundError as exc:
+            _warn(
+                f"the terminal format needs {exc.name}: pip install 'tracectx[viz]' "
+                "(json, html, mermaid, dot and jaeger-json need nothing more)"
+            )
+            return 2
+        render_terminal(analyses, full=args.full, problems=False)
         if ui:
             for a in analyses:
                 print(escape_control(renderers.jaeger_link(ui, a)))

@@ -4,28 +4,20 @@ A 500 MB span file takes minutes to read, parse and analyse; without a sign of l
 it. Each stage (reading a file with a byte bar, parsing, analysing, rendering) shows a rich
 progress line with the elapsed time, removed when done. When stderr is not a TTY (piped,
 redirected to a file, CI logs) nothing is shown at all, so no escape sequence or progress text
-ever lands in captured output. Built on rich's `Progress` (already a viz dependency) rather than
-hand-drawn bars.
+ever lands in captured output. Built on rich's `Progress` (the viz extra) rather than
+hand-drawn bars; without rich installed there is simply no progress display.
 """
 
 from __future__ import annotations
 
 import sys
 from types import TracebackType
-from typing import IO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from typing import IO, TYPE_CHECKING
 
 from tracectx.safetext import escape_control
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 __all__ = ["Stages"]
 
@@ -42,6 +34,19 @@ class Stages:
         self._task: TaskID | None = None
         self._progress: Progress | None = None
         if self.enabled:
+            try:
+                from rich.console import Console
+                from rich.progress import (
+                    BarColumn,
+                    DownloadColumn,
+                    Progress,
+                    SpinnerColumn,
+                    TextColumn,
+                    TimeElapsedColumn,
+                )
+            except ModuleNotFoundError:  # core install without the viz extra
+                self.enabled = False
+                return
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),

@@ -1,11 +1,19 @@
-"""Renderers of analysed traces: terminal, html, mermaid, dot, json; plus Jaeger links/export."""
+"""Renderers of analysed traces: terminal, html, mermaid, dot, json; plus Jaeger links/export.
+
+Only the terminal renderer needs rich (the viz extra); it is imported when first used, so every
+other format works on a core install.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from tracectx.viz.renderers.dot import render_dot
 from tracectx.viz.renderers.html import render_html
 from tracectx.viz.renderers.jaeger import annotated_jaeger_json, jaeger_link
 from tracectx.viz.renderers.json import to_json_data
 from tracectx.viz.renderers.mermaid import render_mermaid
-from tracectx.viz.renderers.terminal import render_terminal
+
+if TYPE_CHECKING:
+    from tracectx.viz.renderers.terminal import render_terminal
 
 __all__ = [
     "annotated_jaeger_json",
@@ -16,3 +24,11 @@ __all__ = [
     "render_terminal",
     "to_json_data",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "render_terminal":
+        from tracectx.viz.renderers.terminal import render_terminal
+
+        return render_terminal
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
