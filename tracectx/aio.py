@@ -173,14 +173,20 @@ def _launch(
     ctx = context.copy() if context is not None else contextvars.copy_context()
     task_span = ctx.run(_enter_span, label)
     task = spawn(ctx)
-    # the span ends (and records the error) in the task's context: its bound metadata counts
+    _end_span_with(task, task_span, ctx)
+    return task
+
+
+def _end_span_with(
+    task: asyncio.Task[Any], task_span: trace.Span, ctx: contextvars.Context
+) -> None:
+    """End `task_span` when `task` is done, in the task's context (its bound metadata counts)."""
     if task.done():  # an eager task (3.12+) that finished inside create_task
         ctx.run(_end_span, task_span, task)
     else:
         task.add_done_callback(functools.partial(_end_span, task_span), context=ctx)
     if _REMEMBER_CONTEXT:
         _remember(task, ctx)
-    return task
 
 
 def create_task(
@@ -203,9 +209,14 @@ def create_task(
     if type(loop.get_exception_handler()) is not _UnobservedHandler:
         _watch_loop(loop)
     if span:
-        return _launch(
-            lambda ctx: loop.create_task(coro, name=name, context=ctx), coro, name, span, context
+        label = (
+            span if isinstance(span, str) else str(name or getattr(coro, "__qualname__", "task"))
         )
+        ctx = context.copy() if context is not None else contextvars.copy_context()
+        task_span = ctx.run(_enter_span, label)
+        task = loop.create_task(coro, name=name, context=ctx)
+        _end_span_with(task, task_span, ctx)
+        return task
     # the hot path, inlined: one call to the loop and, on 3.11, one slot written
     if not _REMEMBER_CONTEXT:
         return loop.create_task(coro, name=name, context=context)

@@ -98,7 +98,7 @@ def bind_context(fn: Callable[P, R]) -> Callable[P, R]:
 
 def is_bound(fn: object) -> bool:
     """True if `fn` is a tracectx wrapper that already runs in a captured context."""
-    return getattr(fn, "__code__", None) in _BOUND_CODES
+    return fn is _run_work or getattr(fn, "__code__", None) in _BOUND_CODES
 
 
 def _own_context(fn: Callable[..., Any]) -> contextvars.Context | None:
@@ -209,43 +209,47 @@ def _watch_unread(future: Future[Any]) -> None:
             future.__class__ = TracedFuture
 
 
-def _submit_bound(
-    submit: Callable[[Callable[[], Any]], Future[Any]], work: Callable[[], Any]
-) -> Any:
-    return submit(work)
+def _submit_bound(submit: Callable[..., Future[Any]], fn: Callable[..., Any], *args: Any) -> Any:
+    return submit(fn, *args)
+
+
+# A submitted call's state: one list, so a hop allocates one object besides the pool's own.
+_CTX, _FN, _ARGS, _KWARGS, _FUTURE, _FAILED = range(6)
+
+
+def _run_work(state: list[Any]) -> Any:
+    """What the pool runs: the call in its own copy of the submitter's context."""
+    ctx, fn, args, kwargs, _, _ = state
+    start = _time_ns()
+    try:
+        return ctx.run(fn, *args, **kwargs)
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            ctx.run(_record_escaped, exc, fn, start)
+        state[_FAILED] = True  # the submitter watches it if it has not published the future
+        future = state[_FUTURE]
+        if future is not None:
+            _watch_unread(future)
+        raise
 
 
 def submit_in_context(
-    submit: Callable[[Any, Callable[[], Any]], Future[Any]],
+    submit: Callable[..., Future[Any]],
     owner: Any,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Future[Any]:
-    """``submit(owner, work)`` — a pool's ``submit`` and the pool (or `_submit_bound` and a
-    bound ``submit``) — where `work` runs ``fn(*args, **kwargs)`` in a copy of the current
+    """``submit(owner, work, state)`` — a pool's ``submit`` and the pool (or `_submit_bound` and
+    a bound ``submit``) — where the work runs ``fn(*args, **kwargs)`` in a copy of the current
     context and records an escaping error in this trace; on that failure path only, the future
     starts watching for nobody reading it (`TracedFuture`). Returns the adopted future."""
-    ctx = contextvars.copy_context()  # a fresh Context, used by this one call only
-    future: Future[Any] | None = None
-    failed = False
-
-    def work() -> Any:
-        nonlocal failed
-        start = _time_ns()
-        try:
-            return ctx.run(fn, *args, **kwargs)
-        except BaseException as exc:
-            if isinstance(exc, Exception):
-                ctx.run(_record_escaped, exc, fn, start)
-            failed = True  # the submitter watches it if it has not published the future yet
-            if future is not None:
-                _watch_unread(future)
-            raise
-
-    done = adopt_future(submit(owner, work))
-    future = done  # published once adopted: the worker never races `adopt_future`
-    if failed:
+    state: list[Any] = [contextvars.copy_context(), fn, args, kwargs, None, False]
+    done = submit(owner, _run_work, state)
+    if type(done) is Future:  # `adopt_future`, inlined: this is the hop's hot path
+        done._done_callbacks = _AddersContextCallbacks()  # type: ignore[attr-defined]
+    state[_FUTURE] = done  # published once adopted: the worker never races the line above
+    if state[_FAILED]:  # the work failed before the future was published
         _watch_unread(done)
     return done
 
@@ -468,6 +472,4 @@ def _closure_code(outer: Callable[..., Any], name: str) -> types.CodeType:
     )
 
 
-_BOUND_CODES = frozenset(
-    {_closure_code(_bind, "bound_call"), _closure_code(submit_in_context, "work")}
-)
+_BOUND_CODES = frozenset({_closure_code(_bind, "bound_call")})

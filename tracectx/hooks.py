@@ -79,8 +79,8 @@ def _bootstrap(
     run_thread_in_context(thread, wrapped)
 
 
-def _call(submit: Callable[[Callable[[], Any]], Future[Any]], work: Callable[[], Any]) -> Any:
-    return submit(work)  # `submit` is the original, already bound to its pool by wrapt
+def _call(submit: Callable[..., Future[Any]], fn: Callable[..., Any], *args: Any) -> Any:
+    return submit(fn, *args)  # `submit` is the original, already bound to its pool by wrapt
 
 
 def _thread_submit(wrapped: Callable[..., Future[Any]], pool: Any, args: _Args, kw: _Kwargs) -> Any:
