@@ -19,13 +19,19 @@ from bench.harness import RESULTS, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHES: dict[str, tuple[list[str], list[str]]] = {  # module: (full args, quick args)
-    "hops": ([], []),
-    "unwind": ([], []),
-    "alerting": ([], []),
+    "hops": (["--rounds", "30"], ["--ops", "1000", "--rounds", "6"]),
+    "unwind": (["--rounds", "30"], ["--rounds", "6"]),
+    "alerting": (["--rounds", "20"], ["--rounds", "4", "--keys", "100000"]),
+    "stream": (["--rounds", "15"], ["--records", "50", "--rounds", "4"]),
     "celery": (["--tasks", "1000", "--rounds", "5"], ["--tasks", "200", "--rounds", "1"]),
-    "kafka": (["--messages", "100000", "--rounds", "3"], ["--messages", "10000", "--rounds", "1"]),
+    "kafka": (["--messages", "5000", "--rounds", "10"], ["--messages", "1000", "--rounds", "3"]),
     "viz": (["1000000"], ["100000"]),
 }
+
+
+def _spread(row: dict[str, object]) -> str:
+    low, high = row.get("ratio_min"), row.get("ratio_max")
+    return f"{low:.2f}–{high:.2f}" if isinstance(low, float) and isinstance(high, float) else ""
 
 
 def main() -> None:
@@ -50,11 +56,12 @@ def main() -> None:
         for row in data.get("rows", []):
             rows.append({"benchmark": data["benchmark"], **row})
     lines = [
-        "| benchmark | case | variant | µs/op | ratio |",
-        "|---|---|---|---:|---:|",
+        "| benchmark | case | variant | µs/op | ratio (median) | per-round range |",
+        "|---|---|---|---:|---:|---:|",
         *(
             f"| {r['benchmark']} | {r['case']} | {r['variant']} | {r['us_per_op']:.2f} | "
-            f"{'' if r.get('ratio') is None else format(r['ratio'], '.2f') + '×'} |"
+            f"{'' if r.get('ratio') is None else format(r['ratio'], '.2f') + '×'} | "
+            f"{_spread(r)} |"
             for r in rows
         ),
     ]
