@@ -92,7 +92,9 @@ def _task_context(future: asyncio.Future[Any]) -> contextvars.Context | None:
 
 
 def _record_and_report(exc: Exception, name: str) -> None:
-    record_failure(exc, name)
+    # "task …": the span says what it is — work nobody waited for (the analysis reports such
+    # errors as unobserved, not absorbed by the span that started the task)
+    record_failure(exc, f"task {name}")
     report_unobserved(exc, f"task {name}")
 
 

@@ -18,7 +18,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from tracectx import semconv
+from tracectx import exception_logs, semconv
 from tracectx.classify import classify
 from tracectx.config import settings
 from tracectx.context import get_bound
@@ -166,7 +166,11 @@ def _exception_event(
     """The OTel ``exception`` event, with the stack trace only if the kind's policy asks.
 
     No ``exception.escaped``: deprecated in the OTel semantic conventions (and the constant
-    "False" this used to write was wrong for an error leaving its span)."""
+    "False" this used to write was wrong for an error leaving its span). With
+    ``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN=logs`` an exception log record replaces the event
+    (``logs/dup``: both); see `tracectx.exception_logs`."""
+    if not exception_logs.record_exception(span, exc, eid, kind):
+        return
     if policy_for(kind).record_stack:
         span.record_exception(exc, attributes={semconv.ATTR_ID: eid})
         return

@@ -144,7 +144,7 @@ class TestLoopInstrumentation:
             await asyncio.sleep(0)
         finally:
             uninstrument_loop()
-        failure, request = by_name(spans, "ff"), by_name(spans, "request")
+        failure, request = by_name(spans, "task ff"), by_name(spans, "request")
         assert hex_trace(failure) == hex_trace(request)
         assert failure.attributes[sc.ATTR_KIND] == "UNKNOWN"
         logged = [r for r in caplog.records if "nobody awaits me" in r.getMessage()]

@@ -50,7 +50,7 @@ class TestUnretrieved:
         await finish(task)
         del task
         await collect()
-        failure, request = by_name(spans, "worker"), by_name(spans, "request")
+        failure, request = by_name(spans, "task worker"), by_name(spans, "request")
         assert failure.parent.span_id == request.context.span_id
         assert failure.attributes[sc.ATTR_ROLE] == "origin"
         assert failure.attributes[sc.ATTR_KIND] == "UNKNOWN"
@@ -68,7 +68,7 @@ class TestUnretrieved:
         await finish(task)
         del task
         await collect()
-        attrs = by_name(spans, "worker").attributes
+        attrs = by_name(spans, "task worker").attributes
         assert attrs[sc.ATTR_META_PREFIX + "step"] == "charge"
 
     async def test_a_task_span_records_it_and_it_is_logged_once(self, spans, caplog):
@@ -94,7 +94,7 @@ class TestUnretrieved:
             await collect()
         finally:
             uninstrument_loop()
-        failure, request = by_name(spans, "ff"), by_name(spans, "request")
+        failure, request = by_name(spans, "task ff"), by_name(spans, "request")
         assert failure.parent.span_id == request.context.span_id
         [line] = unobserved_lines(caplog, "plain task")
         assert hex_trace(request) in line.getMessage()
@@ -107,7 +107,7 @@ class TestUnretrieved:
         await finish(task)
         del task
         await collect()
-        assert by_name(spans, "worker").attributes[sc.ATTR_KIND] == "UNKNOWN"
+        assert by_name(spans, "task worker").attributes[sc.ATTR_KIND] == "UNKNOWN"
 
 
 class TestRetrieved:
@@ -167,7 +167,7 @@ class TestTheLoopsHandler:
             await collect()
             loop.call_exception_handler({"message": "plain"})
             assert [c["message"] for c in seen] == ["Task exception was never retrieved", "plain"]
-            assert error_id(seen[0]["exception"]) == by_name(spans, "worker").attributes[sc.ATTR_ID]
+            assert error_id(seen[0]["exception"]) == by_name(spans, "task worker").attributes[sc.ATTR_ID]
             uninstrument_loop()
             assert loop.get_exception_handler() is mine
         finally:
@@ -185,7 +185,7 @@ class TestTheLoopsHandler:
             del task
             await collect()
             assert seen == ["Task exception was never retrieved"]
-            assert by_name(spans, "worker").attributes[sc.ATTR_KIND] == "UNKNOWN"
+            assert by_name(spans, "task worker").attributes[sc.ATTR_KIND] == "UNKNOWN"
         finally:
             loop.set_exception_handler(None)
 
@@ -259,7 +259,7 @@ class TestEagerTasks:
             await collect()
         finally:
             loop.set_task_factory(None)
-        failure, request = by_name(spans, "worker"), by_name(spans, "request")
+        failure, request = by_name(spans, "task worker"), by_name(spans, "request")
         assert failure.parent.span_id == request.context.span_id
         [line] = unobserved_lines(caplog, "eager loss")
         assert hex_trace(request) in line.getMessage()

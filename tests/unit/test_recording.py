@@ -226,3 +226,43 @@ class TestWhatRecordingKeeps:
                 raise ValueError("x")
             services.append(get_origin(info.value).service)
         assert services == ["billing", "shipping", "configured"]
+
+
+class TestExceptionSignalOptIn:
+    """OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN: `logs` replaces the exception event with a log
+    record, `logs/dup` keeps both; the contract's role and id attributes stay on the span."""
+
+    def _record(self, spans, monkeypatch, value: str | None):
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import (
+            InMemoryLogRecordExporter,
+            SimpleLogRecordProcessor,
+        )
+
+        if value is None:
+            monkeypatch.delenv("OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN", raising=False)
+        else:
+            monkeypatch.setenv("OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN", value)
+        logs = InMemoryLogRecordExporter()
+        provider = LoggerProvider()
+        provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+        from opentelemetry import _logs
+
+        monkeypatch.setattr(_logs, "get_logger_provider", lambda: provider)
+        with pytest.raises(ValueError), traced("op"):
+            raise ValueError("boom")
+        (span,) = spans.get_finished_spans()
+        assert span.attributes[sc.ATTR_ROLE] == "origin"
+        return [e.name for e in span.events], logs.get_finished_logs()
+
+    def test_logs_replaces_the_event(self, spans, monkeypatch):
+        events, records = self._record(spans, monkeypatch, "logs")
+        assert events == [] and len(records) == 1
+
+    def test_dup_keeps_both(self, spans, monkeypatch):
+        events, records = self._record(spans, monkeypatch, "logs/dup")
+        assert events == ["exception"] and len(records) == 1
+
+    def test_unset_keeps_the_event_only(self, spans, monkeypatch):
+        events, records = self._record(spans, monkeypatch, None)
+        assert events == ["exception"] and records == ()
