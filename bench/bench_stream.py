@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bench.harness import Variant, interleave, report, rows_of
-from tracectx import ErrorKind, handled, new_error, traced
+from tracectx import ErrorKind, mark_handled, new_error, traced
 from tracectx.viz.analysis import analyse
 from tracectx.viz.model import SpanSet
 from tracectx_stream.assembler import TraceAssembler
@@ -52,7 +52,7 @@ def make_records(n: int) -> list[bytes]:
                     with traced("payments.charge"), traced("gateway.call"):
                         raise new_error(ErrorKind.TRANSIENT, "timeout", code="E_GW", order=t)
                 except Exception as exc:
-                    handled(exc)
+                    mark_handled(exc)
         records.append(encode_spans(memory.get_finished_spans()).SerializeToString())
         memory.clear()
     return records

@@ -35,7 +35,7 @@ from tracectx.kinds import (
     set_policy,
 )
 from tracectx.propagation import capture, extract, inject, restore
-from tracectx.recording import handled, record_error, traced
+from tracectx.recording import handled, mark_handled, record_error, traced
 from tracectx.retry import retry_transient
 
 __version__ = "0.1.0"
@@ -68,6 +68,7 @@ __all__ = [
     "handled",
     "inject",
     "is_kind",
+    "mark_handled",
     "new_error",
     "policy_for",
     "record_error",

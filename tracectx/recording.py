@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
@@ -39,6 +40,7 @@ from tracectx.tracing import tracer as _tracer
 __all__ = [
     "error_attributes",
     "handled",
+    "mark_handled",
     "meta_attributes",
     "record_error",
     "record_failure",
@@ -222,7 +224,7 @@ def record_error(exc: BaseException, span: Span | None = None) -> str | None:
     return role
 
 
-def handled(exc: BaseException, span: Span | None = None) -> None:
+def mark_handled(exc: BaseException, span: Span | None = None) -> None:
     """Mark `exc` as caught and dealt with in `span` (default: current): the span absorbed it.
 
     Adds a ``tracectx.error.handled`` event with the error's id; the span's status is not set to
@@ -365,3 +367,11 @@ def record_failure(
         return record_error(exc, span)
     finally:
         span.end()
+
+
+def handled(exc: BaseException, span: Span | None = None) -> None:
+    """Deprecated spelling of `mark_handled` (it read like a question); kept for 0.x."""
+    warnings.warn(
+        "tracectx.handled() is now tracectx.mark_handled()", DeprecationWarning, stacklevel=2
+    )
+    mark_handled(exc, span)

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tracectx import ErrorKind, TracedError, bound, handled, new_error, retry_transient, traced
+from tracectx import ErrorKind, TracedError, bound, mark_handled, new_error, retry_transient, traced
 from tracectx.aio import create_task, gather, instrument_loop, run_in_executor
 from tracectx.executors import ContextThreadPoolExecutor
 from tracectx_asgi import TracectxMiddleware
@@ -80,7 +80,7 @@ def make_shop(celery: Celery, stream: OrdersStream, step: Step) -> Starlette:
                     redeem: Any = celery.signature("coupons.redeem", args=("SPRING",)).delay()
                     await run_in_executor(pool, lambda: redeem.get(timeout=15, interval=0.01))
                 except TracedError as err:
-                    handled(err)
+                    mark_handled(err)
                     step(f"  coupon rejected: {err.kind.name} {err.code}, id {err.error_id}")
 
             step("kafka: publish order.placed (its consumer will fail and dead-letter it)")

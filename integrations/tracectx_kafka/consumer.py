@@ -45,7 +45,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, Tracer
 
-from tracectx import handled, record_error
+from tracectx import mark_handled, record_error
 from tracectx_kafka.attributes import receive_attributes, record_attributes
 from tracectx_kafka.dlq import ERROR_HEADER, read_error
 from tracectx_kafka.headers import context_from_headers, header_map
@@ -134,7 +134,7 @@ class RecordSpan:
         self._marker = _opened.set(self)
         dead = read_error(record, info.headers, headers) if ERROR_HEADER in headers else None
         if dead is not None:
-            handled(dead, self.span)
+            mark_handled(dead, self.span)
 
     def end(self, exc: BaseException | None = None) -> None:
         """Record `exc` (if an `Exception`) as escaping, end the span, restore the context from

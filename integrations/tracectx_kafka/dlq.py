@@ -21,7 +21,7 @@ import contextvars
 from collections.abc import Mapping
 from typing import Any
 
-from tracectx import TracedError, handled
+from tracectx import TracedError, mark_handled
 from tracectx.envelope import MAX_ENVELOPE_BYTES, EnvelopeError, dumps_envelope, loads_envelope
 from tracectx.metrics import note_rejected
 from tracectx_kafka.headers import DUPLICATE, TRANSPORT, header_map, normalise, with_context
@@ -66,7 +66,7 @@ def send_to_dlq(
     was born. Value and key default to the record's own (pass them when the producer
     serialises differently).
     """
-    handled(exc)
+    mark_handled(exc)
     info = record_info(record)
     headers = [(k, v) for k, v in normalise(info.headers) if k not in _OWN_HEADERS]
     headers.append((ERROR_HEADER, dumps_envelope(exc)))

@@ -23,7 +23,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-from tracectx import ErrorKind, handled, new_error, traced
+from tracectx import ErrorKind, mark_handled, new_error, traced
 from tracectx_demo.embedded import free_port, redis_server, wait_for_port
 from tracectx_stream import SpanStream, StreamSettings
 from tracectx_stream.writeback import PathWriter
@@ -47,7 +47,7 @@ def make_traces(spans: Any, n: int, accounts: int = 6) -> tuple[list[list[Any]],
                         account_id=f"acc_{i % accounts}",
                     )
             except Exception as exc:
-                handled(exc)
+                mark_handled(exc)
                 trace_id = format(root.get_span_context().trace_id, "032x")
                 keys.add(f"{trace_id}/{exc.error_id}")  # type: ignore[attr-defined]
     by_trace: dict[int, list[Any]] = defaultdict(list)

@@ -167,7 +167,10 @@ class TestTheLoopsHandler:
             await collect()
             loop.call_exception_handler({"message": "plain"})
             assert [c["message"] for c in seen] == ["Task exception was never retrieved", "plain"]
-            assert error_id(seen[0]["exception"]) == by_name(spans, "task worker").attributes[sc.ATTR_ID]
+            assert (
+                error_id(seen[0]["exception"])
+                == by_name(spans, "task worker").attributes[sc.ATTR_ID]
+            )
             uninstrument_loop()
             assert loop.get_exception_handler() is mine
         finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tracectx import ErrorKind, handled, new_error, retry_transient, traced
+from tracectx import ErrorKind, mark_handled, new_error, retry_transient, traced
 from tracectx import semconv as sc
 from tracectx.contract import read_contract, read_sdk_span
 
@@ -54,7 +54,7 @@ def test_reader_sees_origin_metadata_exception_retries_and_handled(spans):
             with traced("inner"):
                 raise new_error(ErrorKind.BUSINESS, "no funds", code="E42", password="p", a="1")
         except Exception as exc:
-            handled(exc)
+            mark_handled(exc)
             eid = exc.error_id  # type: ignore[attr-defined]
     by_name = {s.name: s for s in spans.get_finished_spans()}
     inner, caller = read_sdk_span(by_name["inner"]), read_sdk_span(by_name["caller"])

@@ -9,7 +9,7 @@ from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 from tests.helpers import by_name, hex_span
-from tracectx import ErrorKind, bound, handled, new_error, record_error, traced
+from tracectx import ErrorKind, bound, mark_handled, new_error, record_error, traced
 from tracectx import semconv as sc
 
 
@@ -53,7 +53,7 @@ class TestRoles:
                 with traced("call"):
                     raise new_error(ErrorKind.BUSINESS, "rejected")
             except Exception as exc:
-                handled(exc)
+                mark_handled(exc)
                 eid = exc.error_id
         handler = by_name(spans, "handler")
         assert handler.status.status_code is not StatusCode.ERROR
@@ -266,3 +266,13 @@ class TestExceptionSignalOptIn:
     def test_unset_keeps_the_event_only(self, spans, monkeypatch):
         events, records = self._record(spans, monkeypatch, None)
         assert events == ["exception"] and records == ()
+
+
+def test_handled_is_the_deprecated_spelling_of_mark_handled(spans):
+    from tracectx import handled
+
+    with traced("op"):
+        with pytest.warns(DeprecationWarning, match="mark_handled"):
+            handled(ValueError("x"))
+    (span,) = spans.get_finished_spans()
+    assert span.attributes[sc.ATTR_ROLE] == "absorbed"

@@ -6,7 +6,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 
-from tracectx import ErrorKind, handled, new_error, retry_transient, traced
+from tracectx import ErrorKind, mark_handled, new_error, retry_transient, traced
 from tracectx.executors import ContextThreadPoolExecutor
 from tracectx.viz.model import SpanSet
 from tracectx.viz.sources.memory import from_readable_spans
@@ -31,7 +31,7 @@ def produce_pipeline() -> None:
                 with traced("debit"):
                     raise new_error(ErrorKind.BUSINESS, "no funds", code="E_FUNDS", account_id="a1")
             except Exception as exc:
-                handled(exc)
+                mark_handled(exc)
         with ContextThreadPoolExecutor(1) as pool, traced("fanout"):
             try:
                 pool.submit(traced("worker")(lambda: 1 / 0)).result()

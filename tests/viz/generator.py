@@ -38,7 +38,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from tracectx import semconv as sc
 from tracectx.classify import classify
 from tracectx.errors import error_id, type_name
-from tracectx.recording import handled, record_error
+from tracectx.recording import mark_handled, record_error
 from tracectx.viz.model import Span
 from tracectx.viz.sources.memory import from_readable_spans
 
@@ -196,7 +196,7 @@ class _TracectxRecorder(_Recorder):
 
     def absorb(self, span: Any, service: str, exc: BaseException, record: bool) -> None:
         if record:  # else caught and dropped without telling tracectx
-            handled(exc, span)
+            mark_handled(exc, span)
 
     def retry(self, span: Any, exc: BaseException, attempt: int) -> None:
         span.add_event(  # what tracectx.retry writes before each new attempt

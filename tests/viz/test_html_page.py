@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 
 from tests.viz.html_browser import Browser
-from tracectx import ErrorKind, handled, new_error, traced
+from tracectx import ErrorKind, mark_handled, new_error, traced
 from tracectx.errors import TracedError
 from tracectx.recording import record_error
 from tracectx.viz import analyse
@@ -66,18 +66,18 @@ def produce_shop() -> None:
             try:
                 raise coupon  # the result comes back with the worker's error id
             except TracedError as exc:
-                handled(exc)
+                mark_handled(exc)
         with tracer.start_as_current_span("send orders", kind=SpanKind.PRODUCER, attributes=KAFKA):
             with tracer.start_as_current_span("process orders", kind=SpanKind.CONSUMER):
                 try:
                     with traced("shipping.plan"):
                         raise new_error(ErrorKind.BUSINESS, "address not deliverable")
                 except TracedError as exc:
-                    handled(exc)
+                    mark_handled(exc)
                     dead = exc
                 with tracer.start_as_current_span("send orders.dlq", kind=SpanKind.PRODUCER):
                     with tracer.start_as_current_span("process orders.dlq", kind=SpanKind.CONSUMER):
-                        handled(dead)
+                        mark_handled(dead)
                         with traced("support.ticket"):
                             pass
         for i in range(12):
