@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from tracectx import semconv
 from tracectx.executors import bind_context
 from tracectx.recording import record_error, record_failure
 from tracectx.tracing import tracer as _tracer
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_CANCELLED_ATTR = "tracectx.task.cancelled"
+_CANCELLED_ATTR = semconv.ATTR_TASK_CANCELLED
 # 3.11 tasks cannot say which context they run in: remember it in the task (see the module doc).
 _REMEMBER_CONTEXT = sys.version_info < (3, 12)
 _SLOT = "_cancel_message"

@@ -28,6 +28,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import metrics, trace
 
+from tracectx import semconv
 from tracectx.classify import classify
 from tracectx.errors import TracedError
 from tracectx.kinds import ErrorKind
@@ -36,7 +37,7 @@ __all__ = ["BreakerState", "CircuitBreaker", "CircuitOpenError"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-EVENT_STATE_CHANGE = "tracectx.breaker.state_change"
+EVENT_STATE_CHANGE = semconv.EVENT_BREAKER_STATE_CHANGE
 _log = logging.getLogger("tracectx.breaker")
 _breakers: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
 _gauge_lock = threading.Lock()
@@ -75,7 +76,7 @@ def _register(breaker: CircuitBreaker) -> None:
     with _gauge_lock:
         if _gauge is None:
             _gauge = metrics.get_meter("tracectx").create_observable_gauge(
-                "tracectx.breaker.state",
+                semconv.ATTR_BREAKER_STATE,
                 callbacks=[_observe],
                 description="Circuit breaker state: 0 closed, 1 half-open, 2 open",
             )

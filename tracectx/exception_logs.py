@@ -52,7 +52,7 @@ __all__ = [
 
 ENV_VAR = "OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN"
 #: The log record's event name (readers select exception records by it).
-EVENT_NAME = "tracectx.error.exception"
+EVENT_NAME = semconv.LOG_EVENT_EXCEPTION
 #: Characters of the record's body (``<type>: <message>``); the attributes keep the full text.
 MAX_BODY = 512
 

@@ -44,7 +44,7 @@ def _record_attempt(state: tenacity.RetryCallState) -> None:
         semconv.EVENT_RETRY,
         attributes={
             semconv.ATTR_ATTEMPT: state.attempt_number,
-            "tracectx.retry.wait_s": float(wait),
+            semconv.ATTR_RETRY_WAIT_S: float(wait),
             semconv.ATTR_ID: error_id(exc),
             semconv.ATTR_KIND: classify(exc).name,
             semconv.ATTR_ERROR_TYPE: type_name(exc),  # as on error records

@@ -39,6 +39,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 
 from tracectx import record_error
+from tracectx import semconv as sc
 from tracectx.patching import Patches
 from tracectx_celery import publish, schedule, tracing
 
@@ -97,8 +98,8 @@ def _check_previous(scheduler: Any, name: str, task_name: str) -> None:
         attributes={
             "messaging.system": "celery",
             "messaging.message.id": task_id,
-            "celery.task.name": task_name,
-            "celery.lost": schedule.MISSED_REASON,
+            sc.ATTR_CELERY_TASK_NAME: task_name,
+            sc.ATTR_CELERY_LOST: schedule.MISSED_REASON,
             schedule.ATTR_ENTRY: name,
         },
     )
@@ -117,7 +118,7 @@ def _apply_async(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dic
     _check_previous(instance, name, task_name)
     attrs: dict[str, Any] = {
         "messaging.system": "celery",
-        "celery.task.name": task_name,
+        sc.ATTR_CELERY_TASK_NAME: task_name,
         schedule.ATTR_ENTRY: name,
     }
     if next_due is not None:

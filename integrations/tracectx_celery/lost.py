@@ -16,6 +16,7 @@ from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tracectx import record_error
+from tracectx import semconv as sc
 from tracectx_celery import carrier, tracing
 from tracectx_celery.unwrap import real_exception
 
@@ -49,7 +50,7 @@ def _lost_span(
             "messaging.system": "celery",
             "messaging.operation.type": "process",
             "messaging.operation.name": "process",
-            "celery.lost": reason,
+            sc.ATTR_CELERY_LOST: reason,
             **attrs,
         },
     )
@@ -102,7 +103,7 @@ def on_unknown(
         _message_headers(message),
         err,
         "unknown task",
-        **{"messaging.message.id": str(id), "celery.task.name": str(name)},
+        **{"messaging.message.id": str(id), sc.ATTR_CELERY_TASK_NAME: str(name)},
     )
 
 
@@ -138,5 +139,5 @@ def on_revoked(
         headers if headers is not None else request,
         None,
         reason,
-        **{"messaging.message.id": str(task_id), "celery.revoked.signum": str(signum)},
+        **{"messaging.message.id": str(task_id), sc.ATTR_CELERY_REVOKED_SIGNUM: str(signum)},
     )

@@ -20,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from tracectx import record_error
+from tracectx import semconv as sc
 from tracectx.propagation import capture, inject
 from tracectx_celery import carrier, schedule, tracing
 from tracectx_celery.run import Run, chord_header_links, current_run
@@ -59,7 +60,7 @@ def on_before_publish(
         "messaging.system": "celery",
         "messaging.operation.type": "send",
         "messaging.operation.name": "publish",  # Celery's word (``before_task_publish``)
-        "celery.task.name": task_name,
+        sc.ATTR_CELERY_TASK_NAME: task_name,
     }
     if isinstance(task_id, str):
         attrs["messaging.message.id"] = task_id

@@ -39,7 +39,7 @@ from tracectx_celery.unwrap import real_exception
 
 __all__ = ["Run", "current_run", "on_failure", "on_postrun", "on_prerun", "on_retry"]
 
-EVENT_EXPECTED = "tracectx.error.expected"
+EVENT_EXPECTED = sc.EVENT_EXPECTED
 MAX_LINKS = 128
 _runs: dict[str, Run] = {}
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
@@ -79,16 +79,16 @@ def _links(request: Any, publisher: Context) -> list[Link]:
     links = []
     previous = _span_context_of(carrier.read(request, carrier.PREVIOUS_ATTEMPT_HEADER))
     if previous is not None:
-        links.append(Link(previous, {"tracectx.link": "previous_attempt"}))
+        links.append(Link(previous, {sc.ATTR_LINK: sc.LINK_PREVIOUS_ATTEMPT}))
     headers = carrier.read(request, carrier.LINKS_HEADER)
     for value in headers if isinstance(headers, list) else []:
         linked = _span_context_of(value)
         if linked is not None and len(links) < MAX_LINKS:
-            links.append(Link(linked, {"tracectx.link": "chord_header"}))
+            links.append(Link(linked, {sc.ATTR_LINK: sc.LINK_CHORD_HEADER}))
     if options.current().link_to_publisher:
         publisher_sc = trace.get_current_span(publisher).get_span_context()
         if publisher_sc.is_valid:
-            links.append(Link(publisher_sc, {"tracectx.link": "publisher"}))
+            links.append(Link(publisher_sc, {sc.ATTR_LINK: sc.LINK_PUBLISHER}))
     return links
 
 
@@ -98,7 +98,7 @@ def _attributes(task: Any, request: Any, task_id: str) -> dict[str, Any]:
         "messaging.operation.type": "process",
         "messaging.operation.name": "process",
         "messaging.message.id": task_id,
-        "celery.task.name": task.name,
+        sc.ATTR_CELERY_TASK_NAME: task.name,
         sc.ATTR_ATTEMPT: int(getattr(request, "retries", 0) or 0) + 1,
     }
     delivery = getattr(request, "delivery_info", None)
@@ -185,7 +185,7 @@ def on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: A
     when = getattr(reason, "when", None)
     attrs: dict[str, Any] = {sc.ATTR_ATTEMPT: int(getattr(request, "retries", 0) or 0) + 1}
     if when is not None:
-        attrs["celery.retry.when"] = str(when)
+        attrs[sc.ATTR_CELERY_RETRY_WHEN] = str(when)
     if run.span.is_recording():
         run.span.add_event(sc.EVENT_RETRY, attributes=attrs)
 
@@ -209,7 +209,7 @@ def on_postrun(task_id: str | None = None, state: str | None = None, **_: Any) -
         return
     try:
         if state and run.span.is_recording():
-            run.span.set_attribute("celery.state", state)
+            run.span.set_attribute(sc.ATTR_CELERY_STATE, state)
         run.span.end()
     finally:
         _restore(run)

@@ -15,6 +15,8 @@ import contextvars
 import dataclasses
 from collections.abc import Iterator
 
+from tracectx import semconv as sc
+
 __all__ = [
     "ATTR_ENTRY",
     "ATTR_LATE_S",
@@ -31,13 +33,13 @@ __all__ = [
 ]
 
 #: The schedule entry's name, on the schedule, publish, run and missed spans.
-ATTR_ENTRY = "celery.beat.entry.name"
+ATTR_ENTRY = sc.ATTR_CELERY_BEAT_ENTRY
 #: On the schedule span: when (epoch seconds) the entry is next due.
-ATTR_NEXT_DUE = "celery.beat.next_due"
+ATTR_NEXT_DUE = sc.ATTR_CELERY_BEAT_NEXT_DUE
 #: On a run that started after its entry's next due time: by how many seconds.
-ATTR_LATE_S = "celery.beat.late_s"
+ATTR_LATE_S = sc.ATTR_CELERY_BEAT_LATE_S
 #: Event on such a run span (it missed its slot but ran).
-EVENT_LATE = "celery.beat.late"
+EVENT_LATE = sc.EVENT_CELERY_BEAT_LATE
 #: ``celery.lost`` of a ``missed <entry>`` span: no worker started the run in time.
 MISSED_REASON = "not started before the next due time"
 ENTRY_HEADER = "tracectx_beat_entry"

@@ -78,3 +78,24 @@ def test_reader_is_tolerant_and_redacts(attributes):
     view = read_contract(attributes, [("exception", None), (sc.EVENT_RETRY, {"x": 1})])
     assert not view.has_error
     assert "raw-secret" not in str(view.metadata)
+
+
+def test_contract_names_are_spelled_only_in_semconv():
+    """Writers and readers use the constants, so the contract cannot drift module by module."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    values = {
+        getattr(sc, n)
+        for n in sc.__all__
+        if isinstance(getattr(sc, n), str) and getattr(sc, n).startswith(("tracectx.", "celery."))
+    }
+    offenders = []
+    for base in ("tracectx", "integrations"):
+        for path in (root / base).rglob("*.py"):
+            if path.name == "semconv.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and node.value in values:
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno} {node.value}")
+    assert not offenders

@@ -17,7 +17,7 @@ from tracectx.contract import ContractView, read_sdk_span, span_ids
 
 __all__ = ["ErrorEvent", "event_from_contract", "event_from_span", "resource_names"]
 
-_RESOURCE_ATTRS = ("http.route", "celery.task.name", "messaging.destination.name")
+_RESOURCE_ATTRS = ("http.route", sc.ATTR_CELERY_TASK_NAME, "messaging.destination.name")
 _STACK_LIMIT = 8192
 
 
