@@ -36,7 +36,7 @@ from opentelemetry.trace import Span
 from tracectx import semconv
 from tracectx.errors import TracedError, type_name
 from tracectx.kinds import ErrorKind, policy_for
-from tracectx.tracing import TRACER_NAME, VERSION
+from tracectx.tracing import TRACER_NAME, VERSION, ProviderCache
 
 __all__ = [
     "ENV_VAR",
@@ -75,7 +75,6 @@ class Signal:
 _log = logging.getLogger("tracectx")
 _EVENTS_ONLY = Signal(events=True, logs=False)
 _signal_cache: tuple[str | None, Signal] = (None, _EVENTS_ONLY)
-_logger_cache: tuple[object, _logs.Logger] | None = None
 
 
 def signal() -> Signal:
@@ -97,17 +96,14 @@ def signal() -> Signal:
     return found
 
 
+_loggers: ProviderCache[_logs.LoggerProvider, _logs.Logger] = ProviderCache(
+    lambda: _logs.get_logger_provider(), lambda p: p.get_logger(TRACER_NAME, VERSION)
+)
+
+
 def logger(provider: _logs.LoggerProvider | None = None) -> _logs.Logger:
     """The ``tracectx`` logger of `provider` (default: the global one, cached by identity)."""
-    global _logger_cache
-    source = provider if provider is not None else _logs.get_logger_provider()
-    found = _logger_cache
-    if found is not None and found[0] is source:
-        return found[1]
-    made = source.get_logger(TRACER_NAME, VERSION)
-    if provider is None:
-        _logger_cache = (source, made)
-    return made
+    return _loggers.get(provider)
 
 
 def severity_of(kind: ErrorKind) -> SeverityNumber:

@@ -8,18 +8,18 @@ from opentelemetry import trace
 from opentelemetry.trace import Tracer, TracerProvider
 
 from tracectx import __version__
+from tracectx.tracing import ProviderCache
 
 __all__ = ["TRACER_NAME", "provider", "tracer", "use_provider"]
 
 TRACER_NAME = "tracectx_celery"
 _provider: TracerProvider | None = None
-_cached: tuple[TracerProvider, Tracer] | None = None
 
 
 def use_provider(provider: TracerProvider | None) -> None:
     """Send the integration's spans to `provider` (None: the global provider)."""
-    global _provider, _cached
-    _provider, _cached = provider, None
+    global _provider
+    _provider = provider
 
 
 def provider() -> TracerProvider:
@@ -27,11 +27,11 @@ def provider() -> TracerProvider:
     return _provider if _provider is not None else trace.get_tracer_provider()
 
 
+_tracers: ProviderCache[TracerProvider, Tracer] = ProviderCache(
+    provider, lambda p: p.get_tracer(TRACER_NAME, __version__)
+)
+
+
 def tracer() -> Tracer:
     """The tracer for the current provider (cached while the provider stays the same)."""
-    global _cached
-    current = provider()
-    cached = _cached
-    if cached is None or cached[0] is not current:
-        cached = _cached = (current, current.get_tracer(TRACER_NAME, __version__))
-    return cached[1]
+    return _tracers.get()

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from opentelemetry import trace
 
-from tracectx.tracing import VERSION
+from tracectx.tracing import VERSION, ProviderCache
 
 __all__ = ["TRACER_NAME", "VERSION", "tracer", "tracer_of"]
 
 TRACER_NAME = "tracectx_kafka"
-_cache: tuple[object, trace.Tracer] | None = None
 
 
 def tracer_of(provider: trace.TracerProvider) -> trace.Tracer:
@@ -22,15 +21,11 @@ def tracer_of(provider: trace.TracerProvider) -> trace.Tracer:
     return provider.get_tracer(TRACER_NAME, VERSION)
 
 
+_tracers: ProviderCache[trace.TracerProvider, trace.Tracer] = ProviderCache(
+    lambda: trace.get_tracer_provider(), tracer_of
+)
+
+
 def tracer(given: trace.Tracer | None = None) -> trace.Tracer:
     """`given` if set, else the tracer of the global provider (cached by its identity)."""
-    global _cache
-    if given is not None:
-        return given
-    provider = trace.get_tracer_provider()
-    found = _cache
-    if found is not None and found[0] is provider:
-        return found[1]
-    made = tracer_of(provider)
-    _cache = (provider, made)
-    return made
+    return given if given is not None else _tracers.get()
