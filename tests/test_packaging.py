@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import run_instrumented
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,28 +70,12 @@ def test_opentelemetry_instrument_loads_every_integration():
     code = (
         "import kafka, celery.signals as cs, threading, starlette.applications as sa\n"
         "from tracectx.patching import is_patched\n"
-        "print(is_patched(kafka.KafkaProducer, 'send')\n"
-        "      or kafka.KafkaProducer.send.__qualname__.startswith('KafkaInstrumentor'))\n"
+        "print(is_patched(kafka.KafkaProducer, 'send'))\n"
         "print(any('tracectx' in str(r) for r in cs.task_prerun.receivers))\n"
-        "print(is_patched(threading.Thread, 'start')\n"
-        "      or threading.Thread.start.__module__ == 'tracectx.hooks')\n"
+        "print(is_patched(threading.Thread, 'start'))\n"
         "print(is_patched(sa.Starlette, '__init__'))\n"
     )
-    env = {
-        **os.environ,
-        "OTEL_TRACES_EXPORTER": "none",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "kafka,celery,threading",
-    }
-    bindir = Path(sys.executable).parent
-    out = subprocess.run(
-        [str(bindir / "opentelemetry-instrument"), sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    out = run_instrumented(code)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["True"] * 4
 

@@ -8,20 +8,16 @@ import contextvars
 import gc
 import logging
 import multiprocessing
-import os
-import subprocess
-import sys
 import threading
 import weakref
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 import pytest
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from tests.helpers import by_name, current_ids, hex_span, hex_trace
+from tests.helpers import by_name, current_ids, hex_span, hex_trace, run_instrumented
 from tests.unit import procwork
 from tracectx import ErrorKind, bind, bound, get_bound, new_error, traced
 from tracectx import semconv as sc
@@ -373,21 +369,7 @@ class TestThreadLifecycle:
             "t.start()\n"
             "t.join()\n"
         )
-        env = {
-            **os.environ,
-            "OTEL_TRACES_EXPORTER": "none",
-            "OTEL_METRICS_EXPORTER": "none",
-            "OTEL_LOGS_EXPORTER": "none",
-            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "kafka,celery,threading",
-        }
-        bindir = Path(sys.executable).parent
-        out = subprocess.run(
-            [str(bindir / "opentelemetry-instrument"), sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-        )
+        out = run_instrumented(code, timeout=60)
         assert (out.returncode, out.stdout) == (0, "ran\n"), out.stderr[-2000:]
 
     @pytest.mark.parametrize("instrumented", [False, True])
