@@ -91,16 +91,32 @@ class SeenKeys:
         return True
 
 
+MAX_KEYS_PER_BUCKET = 10_000  # distinct edges (or origins, outcomes) counted in one bucket
+MAX_NODE = 200  # characters of a service/operation node name
+OTHER = "(other)"
+
+
 def _node(hop: dict[str, Any]) -> str:
-    return f"{hop.get('service', '?')}: {hop.get('name', hop['span_id'])}"
+    return f"{hop.get('service', '?')}: {hop.get('name', hop['span_id'])}"[:MAX_NODE]
 
 
 class FlowWindow:
-    """Error flow counts over the last `horizon_s`, in buckets of `bucket_s`."""
+    """Error flow counts over the last `horizon_s`, in buckets of `bucket_s`.
+
+    Node names come from span data, so each bucket counts at most `MAX_KEYS_PER_BUCKET`
+    distinct keys per table; further ones are counted under ``(other)`` (and in `overflow`).
+    """
 
     def __init__(self, horizon_s: float = 3600.0, bucket_s: float = 60.0) -> None:
         self.horizon_s, self.bucket_s = horizon_s, bucket_s
         self._buckets: OrderedDict[int, dict[str, Counter[Any]]] = OrderedDict()
+        self.overflow = 0
+
+    def _count(self, counter: Counter[Any], key: tuple[str, ...], other: tuple[str, ...]) -> None:
+        if key not in counter and len(counter) >= MAX_KEYS_PER_BUCKET:
+            self.overflow += 1
+            key = other
+        counter[key] += 1
 
     def _bucket(self, now: float) -> dict[str, Counter[Any]]:
         index = int(now // self.bucket_s)
@@ -123,11 +139,11 @@ class FlowWindow:
         if record["absorber"]:
             chain.append(record["absorber"])
         kind = record["kind"]
-        bucket["origins"][(_node(chain[0]), kind)] += 1
-        bucket["outcomes"][(_node(chain[-1]), record["outcome"])] += 1
+        self._count(bucket["origins"], (_node(chain[0]), kind), (OTHER, ""))
+        self._count(bucket["outcomes"], (_node(chain[-1]), record["outcome"]), (OTHER, ""))
         for a, b in itertools.pairwise(chain):
             if _node(a) != _node(b):
-                bucket["edges"][(_node(a), _node(b), kind)] += 1
+                self._count(bucket["edges"], (_node(a), _node(b), kind), (OTHER, OTHER, ""))
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """The flow over the window, in the ``flow`` shape of ``tracectx graph --format json``

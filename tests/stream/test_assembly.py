@@ -122,3 +122,19 @@ def test_stream_counters_are_observable_otel_metrics():
     }
     assert points["tracectx.stream.spans_in"] == [7] and points["tracectx.stream.lag"] == [3]
     assert points["tracectx.stream.errors"] == [1]
+
+
+def test_the_flow_window_stays_bounded_whatever_the_span_names():
+    """Node names come from span data: a flood of distinct names is counted, not kept."""
+    from tracectx_stream import paths
+
+    flow = FlowWindow(horizon_s=60, bucket_s=60)
+    for i in range(paths.MAX_KEYS_PER_BUCKET + 500):
+        hop = {"span_id": "a", "service": "svc", "name": f"GET /user/{i}" + "x" * 1000}
+        record = {"origin": hop, "propagators": [], "absorber": None}
+        flow.add({**record, "kind": "BUSINESS", "outcome": "escaped"}, now=0)
+    snap = flow.snapshot(now=1)
+    assert len(snap["origins"]) <= paths.MAX_KEYS_PER_BUCKET + 1
+    assert flow.overflow == 2 * 500  # origins and outcomes tables
+    assert max(len(o["node"]) for o in snap["origins"]) <= paths.MAX_NODE
+    assert sum(o["count"] for o in snap["origins"]) == paths.MAX_KEYS_PER_BUCKET + 500
