@@ -30,9 +30,19 @@ __all__ = [
 
 Predicate = Callable[[BaseException], "ErrorKind | None"]
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # serialises writers; readers use the published snapshot
 _by_type: dict[type[BaseException], ErrorKind] = {}
 _predicates: list[Predicate] = []
+# What `_direct_kind` reads: a copy republished after every change (under `_lock`), so the
+# per-error lookup neither takes the lock nor copies the tables.
+_snapshot: tuple[dict[type[BaseException], ErrorKind], tuple[Predicate, ...]] = ({}, ())
+
+
+def _publish() -> None:
+    """Republish the snapshot; call with `_lock` held."""
+    global _snapshot
+    _snapshot = (dict(_by_type), tuple(_predicates))
+
 
 _DEFAULT_TYPES: dict[type[BaseException], ErrorKind] = {
     TimeoutError: ErrorKind.TRANSIENT,
@@ -51,6 +61,7 @@ def register_exception(exc_type: type[BaseException], kind: ErrorKind) -> None:
     """Classify `exc_type` (and its subclasses, unless more specific ones are registered)."""
     with _lock:
         _by_type[exc_type] = kind
+        _publish()
 
 
 def unregister_exception(exc_type: type[BaseException], kind: ErrorKind | None = None) -> bool:
@@ -67,6 +78,7 @@ def unregister_exception(exc_type: type[BaseException], kind: ErrorKind | None =
             del _by_type[exc_type]
         else:
             _by_type[exc_type] = default
+        _publish()
         return True
 
 
@@ -79,6 +91,7 @@ def register_predicate(predicate: Predicate) -> None:
     with _lock:
         if predicate not in _predicates:
             _predicates.append(predicate)
+            _publish()
 
 
 def unregister_predicate(predicate: Predicate) -> bool:
@@ -87,6 +100,7 @@ def unregister_predicate(predicate: Predicate) -> bool:
         if predicate not in _predicates:
             return False
         _predicates.remove(predicate)
+        _publish()
         return True
 
 
@@ -96,6 +110,7 @@ def reset_classifiers() -> None:
         _by_type.clear()
         _by_type.update(_DEFAULT_TYPES)
         _predicates.clear()
+        _publish()
 
 
 def _direct_kind(exc: BaseException) -> ErrorKind | None:
@@ -105,9 +120,7 @@ def _direct_kind(exc: BaseException) -> ErrorKind | None:
     explicit = getattr(exc, "tracectx_kind", None)
     if isinstance(explicit, ErrorKind):
         return explicit
-    with _lock:
-        table = dict(_by_type)
-        predicates = list(_predicates)
+    table, predicates = _snapshot
     for cls in type(exc).__mro__:
         if cls in table:
             return table[cls]

@@ -186,12 +186,15 @@ def kinds() -> list[ErrorKind]:
 
 
 def policy_for(kind: ErrorKind) -> KindPolicy:
-    """The effective policy of a kind: its own override, else its base kind's."""
-    with _lock:
-        own = _policies.get(kind.name)
-        if own is not None:
-            return own
-        return _policies[kind.base_name or kind.name]
+    """The effective policy of a kind: its own override, else its base kind's.
+
+    Read without the lock: writers only ever replace whole entries, and a dict lookup is
+    atomic, so a reader sees the old policy or the new one, never a mix.
+    """
+    own = _policies.get(kind.name)
+    if own is not None:
+        return own
+    return _policies[kind.base_name or kind.name]
 
 
 def set_policy(kind: ErrorKind, **changes: Any) -> KindPolicy:
