@@ -16,7 +16,8 @@ Span names and attributes are attacker-controlled. The data goes in as JSON insi
 builds its DOM with ``textContent`` only — nothing from a span is ever parsed as HTML. The
 Content-Security-Policy allows no network at all and runs only the page's own script and style,
 pinned by their SHA-256, so even markup that slipped in could not execute. The script and style
-live next to this module (``html_page.js``, ``html_page.css``) and are inlined.
+live next to this module (``html_page.js``, ``html_page.css``) and are inlined; the fleet flow
+page (``flow_html.py``) inlines the same two through `fill_page`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 from tracectx.viz.analysis import TraceAnalysis
 from tracectx.viz.renderers.html_data import page_data
 
-__all__ = ["render_html"]
+__all__ = ["fill_page", "render_html"]
 
 
 def _embed(data: Any) -> str:
@@ -82,6 +83,20 @@ _PAGE = """<!doctype html>
 """
 
 
+def fill_page(template: str, data: Any) -> str:
+    """`template` with the page's style and script inlined (``__CSS__``, ``__JS__``), pinned by
+    their hashes in its CSP (``__STYLE_HASH__``, ``__SCRIPT_HASH__``), and `data` embedded as
+    inert JSON at ``__DATA__``. Shared by the trace page and the fleet flow page."""
+    css, js = _asset("html_page.css"), _asset("html_page.js")
+    head, tail = template.split("__DATA__")
+    head = (
+        head.replace("__STYLE_HASH__", _sha256(css))
+        .replace("__SCRIPT_HASH__", _sha256(js))
+        .replace("__CSS__", css)
+    )
+    return head + _embed(data) + tail.replace("__JS__", js)
+
+
 def render_html(
     analyses: list[TraceAnalysis], *, jaeger_url: str | None = None, full: bool = False
 ) -> str:
@@ -90,12 +105,4 @@ def render_html(
     `jaeger_url` adds "open in Jaeger" links (the trace with its paths found, and each span);
     `full` opens every span instead of folding those off the error paths.
     """
-    css, js = _asset("html_page.css"), _asset("html_page.js")
-    data = _embed(page_data(analyses, jaeger_url=jaeger_url, full=full))
-    head, tail = _PAGE.split("__DATA__")
-    head = (
-        head.replace("__STYLE_HASH__", _sha256(css))
-        .replace("__SCRIPT_HASH__", _sha256(js))
-        .replace("__CSS__", css)
-    )
-    return head + data + tail.replace("__JS__", js)
+    return fill_page(_PAGE, page_data(analyses, jaeger_url=jaeger_url, full=full))

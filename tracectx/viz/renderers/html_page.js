@@ -3,7 +3,10 @@
 // messages, ids) is attacker-controlled: it only ever reaches the DOM through textContent or
 // setAttribute on data-*/geometry attributes, never as markup. Ids and keys from the data are
 // looked up in Maps, never used as plain-object keys.
+// The same script draws the fleet flow page (D.mode "fleet": a `tracectx stream` flow snapshot,
+// counts by service/operation and kind, no traces): only the flow graph, filters and search.
 const D = JSON.parse(document.getElementById("data").textContent);
+const FLEET = D.mode === "fleet";
 const NAMES = D.names, SVCS = D.services, ROW = 24, OVER = 12, SMALL = 300, NAME_SHARE = 0.38, SVGNS = "http://www.w3.org/2000/svg";
 const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
   "#8cd17d", "#ff9da7", "#499894", "#bab0ac", "#86bcb6"];
@@ -35,6 +38,7 @@ function svg(tag, attrs) {
 }
 const $ = (id) => document.getElementById(id);
 const kindColour = (kind) => {
+  if (!kind) return "#9ca3af";  // a fleet count whose kind is not known
   if (KIND_COLOURS.has(kind)) return KIND_COLOURS.get(kind);
   let h = 0; for (const c of String(kind)) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return PALETTE[h % PALETTE.length];
@@ -95,7 +99,9 @@ function lastOnPath(p) { return p.chain[p.chain.length - (p.absorber >= 0 ? 2 : 
 // ---- state & filters ------------------------------------------------------------------------
 const state = {trace: null, path: null, row: -1, kinds: new Set(), outcomes: new Set(OUTCOMES),
   service: "", term: "", node: null, vis: [], gaps: new Map(), posOf: null};
-const allKinds = [...new Set(D.traces.flatMap((t) => t.paths.map((p) => p.kind)))].sort();
+const allKinds = FLEET
+  ? [...new Set([...D.edges, ...D.origins].flatMap((x) => x[x.length - 1].map(([k]) => k)))].filter(Boolean).sort()
+  : [...new Set(D.traces.flatMap((t) => t.paths.map((p) => p.kind)))].sort();
 allKinds.forEach((k) => state.kinds.add(k));
 
 function pathMatches(p) {
@@ -491,7 +497,8 @@ function selectTrace(tr) {
 
 // ---- error flow across traces (inline SVG) ----------------------------------------------------
 const ESCAPED = "⇡ escaped", UNOBSERVED = "⊘ unobserved";
-function flowModel() {
+function flowModel() { return FLEET ? fleetFlowModel() : traceFlowModel(); }
+function traceFlowModel() {
   const nodes = new Map(), edges = new Map();
   const node = (key) => { if (!nodes.has(key)) nodes.set(key, {key, origin: 0, absorbed: 0, through: 0, traces: new Map(), col: 0}); return nodes.get(key); };
   for (const tr of D.traces) {
@@ -545,7 +552,11 @@ function renderFlow() {
   const width = 20 + (Math.max(0, ...cols.keys()) + 1) * (W + GX);
   box.setAttribute("width", String(width)); box.setAttribute("height", String(Math.max(height, 60)));
   box.replaceChildren();
-  if (!kept.length) { const t = svg("text", {x: 10, y: 30}); t.textContent = "No error paths match the filters."; box.appendChild(t); }
+  if (!kept.length) {
+    const t = svg("text", {x: 10, y: 30});
+    t.textContent = FLEET && !D.edges.length && !D.origins.length ? "No error paths in the window yet." : "No error paths match the filters.";
+    box.appendChild(t);
+  }
   for (const e of es) {
     const a = nodes.get(e.a), b = nodes.get(e.b);
     const dominant = [...e.kinds.entries()].sort((x, y) => y[1] - x[1])[0][0];
@@ -555,7 +566,7 @@ function renderFlow() {
     const p = svg("path", {class: "edge", d, stroke: kindColour(dominant), "stroke-width": (1.5 + 2.5 * Math.log2(1 + e.count)).toFixed(1),
       "data-from": e.a, "data-to": e.b, "data-count": e.count});
     const t = svg("title");
-    t.textContent = clean(e.a + " → " + e.b + "  ×" + e.count + "  (" + [...e.kinds.entries()].map(([k, v]) => k + " " + v).join(", ") + ")");
+    t.textContent = clean(e.a + " → " + e.b + "  ×" + e.count + "  (" + kindsText(e.kinds) + ")");
     p.appendChild(t);
     box.appendChild(p);
     const lbl = svg("text", {x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, class: "cnt", "text-anchor": "middle"});
@@ -566,14 +577,15 @@ function renderFlow() {
     const sink = n.key === ESCAPED || n.key === UNOBSERVED;
     const g = svg("g", {class: "node" + (sink ? " sink" : "") + (state.node === n.key ? " sel" : ""), "data-node": n.key, transform: `translate(${n.x} ${n.y})`});
     g.appendChild(svg("rect", {width: W, height: H, rx: 5}));
-    if (n.origin) g.appendChild(svg("rect", {width: 5, height: H, fill: "#dc2626", rx: 2}));
+    if (n.origin) g.appendChild(svg("rect", {width: 5, height: H, rx: 2, class: "originbar"}));
     const label = clean(n.key);
     const t = svg("text", {x: 10, y: 16});
     t.textContent = label.length > 32 ? label.slice(0, 31) + "…" : label;
     g.appendChild(t);
     const c = svg("text", {x: 10, y: 31, class: "cnt"});
     c.textContent = [n.origin ? "✖ " + n.origin + " born" : "", n.absorbed ? "✔ " + n.absorbed + " absorbed" : "",
-      "· " + n.traces.size + " trace" + (n.traces.size === 1 ? "" : "s")].filter(Boolean).join("  ");
+      FLEET ? "· " + n.through + " path" + (n.through === 1 ? "" : "s")
+        : "· " + n.traces.size + " trace" + (n.traces.size === 1 ? "" : "s")].filter(Boolean).join("  ");
     g.appendChild(c);
     const title = svg("title"); title.textContent = label; g.appendChild(title);
     g.addEventListener("click", () => selectNode(n.key));
@@ -588,11 +600,13 @@ function renderFlow() {
     ol.appendChild(li);
   });
   origins.appendChild(ol);
-  state.flow = nodes;
+  state.flow = nodes; state.flowEdges = edges;
 }
+const kindsText = (kinds) => [...kinds.entries()].map(([k, v]) => (k || "kind unknown") + " " + v).join(", ");
 function selectNode(key) {
   state.node = key;
   renderFlow();
+  if (FLEET) { showFleetNode(key); return; }
   const n = state.flow.get(key), box = $("nodetraces");
   box.replaceChildren(el("h3", null, key + " — " + (n ? n.traces.size : 0) + " trace(s)"));
   const ul = el("ul");
@@ -605,6 +619,89 @@ function selectNode(key) {
     ul.appendChild(li);
   }
   box.appendChild(ul);
+}
+
+// ---- the fleet's error flow: a `tracectx stream` snapshot (counts, no traces) ---------------------
+const svcOf = (key) => { const i = key.indexOf(": "); return i < 0 ? key : key.slice(0, i); };
+function fleetNodeMatches(key) {
+  if (state.service !== "" && svcOf(key) !== state.service) return false;
+  const t = state.term.trim().toLowerCase();
+  return !t || key.toLowerCase().includes(t);
+}
+const kindOn = (k) => k === "" || state.kinds.has(k);  // a count of unknown kind is always shown
+function fleetFlowModel() {
+  // Edges carry kinds; origins carry kinds; outcomes are per node without a kind. An edge is
+  // kept when either end matches the service and search; its count is that of the kinds on.
+  const nodes = new Map(), edges = new Map();
+  const node = (key) => {
+    if (!nodes.has(key)) nodes.set(key, {key, origin: 0, absorbed: 0, through: 0, in: 0, out: 0, col: 0});
+    return nodes.get(key);
+  };
+  const addEdge = (a, b, kinds) => {
+    const id = a + "\u0000" + b;
+    if (!edges.has(id)) edges.set(id, {a, b, count: 0, kinds: new Map()});
+    const e = edges.get(id);
+    for (const [k, n] of kinds) { e.count += n; e.kinds.set(k, (e.kinds.get(k) || 0) + n); node(a).out += n; node(b).in += n; }
+  };
+  for (const [a, b, kinds] of D.edges) {
+    if (a === b || (!fleetNodeMatches(a) && !fleetNodeMatches(b))) continue;
+    const on = kinds.filter(([k]) => kindOn(k));
+    if (on.length) addEdge(a, b, on);
+  }
+  for (const [key, kinds] of D.origins) {
+    if (!fleetNodeMatches(key)) continue;
+    const n = kinds.reduce((sum, [k, c]) => sum + (kindOn(k) ? c : 0), 0);
+    if (n) node(key).origin += n;
+  }
+  for (const [key, counts] of D.outcomes) {
+    if (!fleetNodeMatches(key)) continue;
+    for (const [outcome, n] of counts) {
+      if (!state.outcomes.has(outcome)) continue;
+      if (outcome === "absorbed") node(key).absorbed += n;
+      else addEdge(key, outcome === "escaped" ? ESCAPED : UNOBSERVED, [["", n]]);
+    }
+  }
+  for (const n of nodes.values()) n.through = Math.max(n.origin + n.in, n.out + n.absorbed);
+  return {nodes, edges};
+}
+function showFleetNode(key) {
+  const n = state.flow.get(key), box = $("nodetraces");
+  box.replaceChildren(el("h3", null, key + " — " + (n ? n.through + " path" + (n.through === 1 ? "" : "s") : "no path matches the filters")));
+  if (!n) return;
+  const ul = el("ul");
+  const line = (text, other) => {
+    const li = el("li", other === undefined ? "plain" : null, text);
+    if (other !== undefined) li.addEventListener("click", () => selectNode(other));
+    ul.appendChild(li);
+  };
+  if (n.origin) line("✖ born here ×" + n.origin);
+  const edges = [...state.flowEdges.values()].sort((x, y) => y.count - x.count);
+  for (const e of edges) if (e.b === key) line("← from " + e.a + "  ×" + e.count + "  (" + kindsText(e.kinds) + ")", e.a);
+  for (const e of edges) if (e.a === key) line("→ to " + e.b + "  ×" + e.count + "  (" + kindsText(e.kinds) + ")", e.b);
+  if (n.absorbed) line("✔ absorbed here ×" + n.absorbed);
+  box.appendChild(ul);
+}
+const fmtWindow = (s) => s >= 3600 ? +(s / 3600).toFixed(1) + " h" : s >= 60 ? +(s / 60).toFixed(1) + " min" : s + " s";
+function renderFleetSummary() {
+  const box = $("summary"), line = el("div", "sum");
+  const add = (label, value) => { const s = el("span", null, label + " "); s.appendChild(el("b", null, value)); line.appendChild(s); };
+  const paths = D.origins.reduce((sum, [, kinds]) => sum + kinds.reduce((t, [, n]) => t + n, 0), 0);
+  const nodes = new Set([...D.edges.flatMap(([a, b]) => [a, b]), ...D.origins.map(([k]) => k), ...D.outcomes.map(([k]) => k)]);
+  add("window", D.window_s ? "last " + fmtWindow(D.window_s) : "—"); add("generated", D.generated);
+  add("error paths", paths); add("edges", D.edges.length); add("nodes", nodes.size);
+  box.replaceChildren(line);
+  if (D.dropped) box.appendChild(el("div", "problem", "! " + D.dropped + " least-counted entries are left out of this page"));
+  box.appendChild(el("div", "muted", "Error paths counted by service: operation over the stream's rolling window. "
+    + "Outcomes are counted per node without a kind, so the kind filter does not narrow the absorbed, escaped and unobserved counts."));
+}
+function setupFleet() {
+  chips("kinds", allKinds, state.kinds, "kind");
+  chips("outcomes", OUTCOMES, state.outcomes, "outcome");
+  const svcSel = $("service");
+  const used = new Set([...D.edges.flatMap(([a, b]) => [a, b]), ...D.origins.map(([k]) => k), ...D.outcomes.map(([k]) => k)].map(svcOf));
+  [...used].sort().forEach((s) => { const o = el("option", null, s); o.value = s; svcSel.appendChild(o); });
+  svcSel.addEventListener("change", () => { state.service = svcSel.value; refilter(); });
+  $("search").addEventListener("input", (ev) => { state.term = ev.target.value; refilter(); });
 }
 
 // ---- filters ----------------------------------------------------------------------------------
@@ -633,6 +730,7 @@ function chips(boxId, values, set, label) {
   }
 }
 function refilter() {
+  if (FLEET) { renderFlow(); if (state.node !== null) showFleetNode(state.node); return; }
   const t = state.term.trim().toLowerCase();
   if (t) {
     const hit = D.traces.find((tr) => tr.trace_id.toLowerCase() === t) || D.traces.find((tr) => tr.paths.some(pathMatches));
@@ -654,8 +752,9 @@ function setup() {
   window.addEventListener("resize", schedule);
 }
 
-setup();
-if (D.traces.length) {
+function startTraces() {
+  setup();
+  if (!D.traces.length) { $("summary").appendChild(el("p", "muted", "No traces.")); return; }
   const firstWithErrors = D.traces.find((t) => t.paths.length) || D.traces[0];
   state.trace = firstWithErrors;
   renderTraceOptions();
@@ -667,9 +766,8 @@ if (D.traces.length) {
     const tr = D.traces.find((t) => t.rowOf.has(wantSpan) && (!wantTrace || t.trace_id === wantTrace));
     if (tr) { if (tr !== state.trace) selectTrace(tr); selectRow(tr.rowOf.get(wantSpan)); }
   }
-} else {
-  $("summary").appendChild(el("p", "muted", "No traces."));
 }
+if (FLEET) { setupFleet(); renderFleetSummary(); } else startTraces();
 renderFlow();
 document.body.dataset.renderMs = String(Math.round(performance.now()));
 document.body.dataset.ready = "1";
