@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 __all__ = ["register"]
 
@@ -37,11 +38,30 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--grace", type=float, help="seconds a late span may re-open a trace")
     p.add_argument("--max-traces", type=int, default=100_000)
     p.add_argument("--idle-exit", type=float, help="exit after this many seconds without input")
-    p.add_argument("--flow-snapshot", type=Path, help="write the flow graph JSON here on exit")
-    p.add_argument("--http", metavar="HOST:PORT", help="serve /flow, /stats, /healthz")
+    p.add_argument(
+        "--flow-snapshot",
+        type=Path,
+        help="write the flow graph here on exit: the HTML page if PATH ends in .html, else JSON",
+    )
+    p.add_argument("--http", metavar="HOST:PORT", help="serve /flow, /flow.html, /stats, /healthz")
     p.add_argument("--otlp-endpoint", help="write each error path back as a trace (OTLP/HTTP)")
     p.add_argument("--alerts", type=Path, help="alert YAML: evaluate rules on the error paths")
     p.set_defaults(handler=_run)
+
+
+def _flow_page(snapshot: dict[str, Any]) -> str:
+    """The fleet flow page (the renderer is imported here: registering the command stays cheap)."""
+    from tracectx.viz.renderers.flow_html import render_flow_html
+
+    return render_flow_html(snapshot)
+
+
+def _write_flow_snapshot(path: Path, snapshot: dict[str, Any]) -> None:
+    """The flow snapshot as the fleet flow page when `path` ends in ``.html``, else as JSON."""
+    if path.suffix.lower() == ".html":
+        path.write_text(_flow_page(snapshot), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(snapshot, indent=1), encoding="utf-8")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -85,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
             },
             host or "127.0.0.1",
             int(port),
+            pages={"/flow.html": lambda: _flow_page(stream.flow.snapshot())},
         )
         print(f"tracectx stream: serving on {server.server_address}", file=sys.stderr, flush=True)
     try:
@@ -93,6 +114,6 @@ def _run(args: argparse.Namespace) -> int:
         if server is not None:
             server.shutdown()
         if args.flow_snapshot:
-            args.flow_snapshot.write_text(json.dumps(stream.flow.snapshot(), indent=1))
+            _write_flow_snapshot(args.flow_snapshot, stream.flow.snapshot())
         print(json.dumps(stream.stats.as_dict(), default=str), file=sys.stderr, flush=True)
     return 0

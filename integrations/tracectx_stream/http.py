@@ -1,9 +1,11 @@
-"""A small read-only HTTP endpoint: the fleet flow graph and the instance's counters as JSON.
+"""A small read-only HTTP endpoint: the fleet flow graph (JSON and HTML page) and the instance's
+counters.
 
 ``GET /flow`` (the rolling error flow, in the ``flow`` shape of ``tracectx graph --format
-json``), ``GET /stats`` (counters), ``GET /healthz``. Standard library only: it serves a few
-requests a minute to a dashboard or a curl, so a framework would be weight without use. Binds
-to 127.0.0.1 unless told otherwise.
+json``), ``GET /flow.html`` (the same flow drawn by the visualiser's page), ``GET /stats``
+(counters), ``GET /healthz``. Standard library only: it serves a few requests a minute to a
+dashboard, a browser or a curl, so a framework would be weight without use. Binds to 127.0.0.1
+unless told otherwise.
 """
 
 from __future__ import annotations
@@ -18,20 +20,31 @@ __all__ = ["serve"]
 
 
 def serve(
-    routes: dict[str, Callable[[], Any]], host: str = "127.0.0.1", port: int = 0
+    routes: dict[str, Callable[[], Any]],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    pages: dict[str, Callable[[], str]] | None = None,
 ) -> ThreadingHTTPServer:
-    """Serve `routes` (path -> function returning JSON-ready data) in a daemon thread."""
+    """Serve `routes` (path -> function returning JSON-ready data) and `pages` (path ->
+    function returning an HTML page) in a daemon thread."""
+    html = dict(pages or {})
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            route = routes.get(self.path.split("?", 1)[0])
-            if route is None:
+            path = self.path.split("?", 1)[0]
+            if path in html:
+                self._send(html[path]().encode(), "text/html; charset=utf-8")
+            elif path in routes:
+                self._send(json.dumps(routes[path](), default=str).encode(), "application/json")
+            else:
                 self.send_error(404)
-                return
-            body = json.dumps(route(), default=str).encode()
+
+        def _send(self, body: bytes, content_type: str) -> None:
             self.send_response(200)
-            self.send_header("content-type", "application/json")
+            self.send_header("content-type", content_type)
             self.send_header("content-length", str(len(body)))
+            self.send_header("cache-control", "no-store")  # a live view: never a stale copy
+            self.send_header("x-content-type-options", "nosniff")
             self.end_headers()
             self.wfile.write(body)
 

@@ -126,9 +126,13 @@ class Browser:
 
     def open(self, path: Path, fragment: str = "", timeout: float = 120) -> float:
         """Load `path` and wait until the page says it is ready; seconds it took."""
+        return self.open_url(path.as_uri() + fragment, timeout)
+
+    def open_url(self, url: str, timeout: float = 120) -> float:
+        """Load `url` (a file or a live server) and wait until the page says it is ready."""
         self.events.clear()
         started = time.monotonic()
-        self.call("Page.navigate", url=path.as_uri() + fragment)
+        self.call("Page.navigate", url=url)
         while time.monotonic() - started < timeout:
             if self.eval("document.body && document.body.dataset.ready") == "1":
                 return time.monotonic() - started
