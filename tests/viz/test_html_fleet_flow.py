@@ -16,6 +16,7 @@ from tests.viz.html_browser import Browser
 from tests.viz.test_html_page import produce_shop
 from tracectx.viz import analyse
 from tracectx.viz.renderers import render_flow_html, render_html, to_json_data
+from tracectx.viz.renderers.flow_html import read_flow_snapshot
 from tracectx.viz.sources.memory import from_readable_spans
 
 paths = pytest.importorskip("tracectx_stream.paths")  # the stream's FlowWindow counts the flows
@@ -275,3 +276,26 @@ def test_malformed_snapshots_break_nothing(browser, tmp_path):
     assert "No error paths in the window yet." in browser.eval(
         "document.getElementById('flowsvg').textContent"
     )
+
+
+def test_a_snapshot_file_is_told_from_span_files(tmp_path):
+    """`read_flow_snapshot` takes what ``--flow-snapshot`` and ``/flow`` write, and nothing
+    else: OTLP JSON, Jaeger JSON and the graph JSON are not snapshots."""
+    snapshot = fleet_snapshot()
+    files = {
+        "indented.json": json.dumps(snapshot, indent=1),  # as --flow-snapshot writes it
+        "compact.json": json.dumps(snapshot),  # as GET /flow returns it
+        "otlp.json": json.dumps({"resourceSpans": [], "window_s": 1}),
+        "jaeger.json": json.dumps({"data": []}),
+        "graph.json": json.dumps({"schema": "x", "traces": [], "flow": snapshot}),
+        "list.json": "[]",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert read_flow_snapshot(tmp_path / "indented.json") == snapshot
+    assert read_flow_snapshot(str(tmp_path / "compact.json")) == snapshot
+    for name in ("otlp.json", "jaeger.json", "graph.json", "list.json"):
+        assert read_flow_snapshot(tmp_path / name) is None
+    (tmp_path / "cut.json").write_text(json.dumps(snapshot)[:100])
+    with pytest.raises(ValueError):
+        read_flow_snapshot(tmp_path / "cut.json")

@@ -12,16 +12,20 @@ only strings and whole numbers, and it stays as inert as the trace page (escaped
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from tracectx.viz.renderers.html import fill_page
 
-__all__ = ["flow_page_data", "render_flow_html"]
+__all__ = ["flow_page_data", "read_flow_snapshot", "render_flow_html"]
 
 MAX_ITEMS = 5_000  # edges (and origin, outcome nodes) put in the page, most counted first
 MAX_TEXT = 500  # characters of a node name or kind
 OUTCOMES = ("absorbed", "escaped", "unobserved")
+_SNAPSHOT_START = re.compile(rb'\A\s*\{\s*"window_s"\s*:')  # how the stream writes one
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -152,3 +156,16 @@ def render_flow_html(snapshot: Mapping[str, Any], *, now: dt.datetime | None = N
     """The fleet flow page for a flow snapshot, as one offline HTML file; `now` is the time
     shown as "generated" (default: the current time)."""
     return fill_page(_PAGE, flow_page_data(snapshot, now=now))
+
+
+def read_flow_snapshot(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The flow snapshot in the file at `path` (``--flow-snapshot`` JSON, or a saved ``/flow``),
+    or None when the file does not start like one: span files are told apart by their first
+    bytes, without parsing them. A file that starts like one but is not JSON raises
+    ValueError."""
+    with open(path, "rb") as f:
+        if not _SNAPSHOT_START.match(f.read(64)):
+            return None
+        f.seek(0)
+        data = json.load(f)
+    return data if isinstance(data, dict) else None
