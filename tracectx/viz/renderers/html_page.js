@@ -538,8 +538,10 @@ function renderFlow() {
     if (!moved) break;
   }
   const kept = [...keep].map((k) => nodes.get(k));
-  const maxCol = Math.max(0, ...kept.filter((n) => n.key !== ESCAPED && n.key !== UNOBSERVED).map((n) => n.col));
-  for (const n of kept) if (n.key === ESCAPED || n.key === UNOBSERVED) n.col = maxCol + 1;
+  // a sink sits right after its furthest source, so its edges do not run behind other columns
+  for (const n of kept) {
+    if (n.key === ESCAPED || n.key === UNOBSERVED) n.col = 1 + Math.max(0, ...es.filter((e) => e.b === n.key).map((e) => nodes.get(e.a).col));
+  }
   const cols = new Map();
   for (const n of kept) { if (!cols.has(n.col)) cols.set(n.col, []); cols.get(n.col).push(n); }
   const W = 210, H = 40, GX = 80, GY = 14;
