@@ -5,16 +5,23 @@ A Jaeger search is what an SRE asks: a service's traces of the last `--lookback`
 with given tags (`--tag tracectx.error.role=origin`). A search that finds nothing is an empty
 result (exit 0, a note on stderr), not an error. Long work shows progress on stderr when, and
 only when, stderr is a terminal.
+
+``--format json`` of span files streams: the files are read twice (span counts per trace, then
+the spans), each trace is analysed and written as soon as it is complete, so a big export is
+never held whole (see `tracectx.viz.sources.traces`). The other formats draw all traces at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from tracectx.safetext import escape_control
 from tracectx.viz.analysis import TraceAnalysis, analyse
@@ -143,14 +150,16 @@ def _usage_error(args: argparse.Namespace) -> str | None:
 
 def run_graph(args: argparse.Namespace) -> int:
     """Exit 0 with the graph (input problems as warnings on stderr; an empty Jaeger search is
-    an empty graph), 1 when files or trace ids gave nothing usable or Jaeger failed, 2 for a
-    usage error."""
+    an empty graph), 1 when files or trace ids gave nothing usable or Jaeger failed (or the
+    output could not be written), 2 for a usage error."""
     from tracectx.viz.progress import Stages
 
     usage = _usage_error(args)
     if usage:
         print(f"tracectx graph: {usage}", file=sys.stderr)
         return 2
+    if args.format == "json" and not args.jaeger:
+        return _stream_json(args)
     with Stages() as stages:
         try:
             spans = _load(args, stages)
@@ -173,6 +182,59 @@ def run_graph(args: argparse.Namespace) -> int:
         return _render(args, analyses, stages)
 
 
+def _spool_dir(args: argparse.Namespace) -> str | None:
+    """Where the JSON writer spools: next to the output file (not a RAM-backed /tmp)."""
+    return os.path.dirname(os.path.abspath(args.output)) if args.output else None
+
+
+def _stream_json(args: argparse.Namespace) -> int:
+    """``--format json`` of files, one trace at a time: memory holds the traces being read,
+    not the file (input problems, then the traces' own, go to stderr as in `run_graph`)."""
+    from tracectx.viz.progress import Stages
+    from tracectx.viz.renderers.json import JsonWriter
+    from tracectx.viz.sources.traces import count_spans, traces
+
+    problems: list[str] = []
+    trace_problems: list[str] = []
+    with Stages() as stages, JsonWriter(args.jaeger_ui, _spool_dir(args)) as writer:
+        counts = count_spans(args.files, stages.report)
+        for spans in traces(args.files, counts, problems, stages.report):
+            for analysis in analyse(spans):
+                trace_problems.extend(analysis.problems)
+                writer.add(analysis)
+        del counts
+        stages.stop()
+        for problem in [*problems, *trace_problems]:
+            _warn(problem)
+        if not writer.traces:
+            _warn(f"no spans found in {', '.join(args.files)}")
+            return 1
+        return _emit(args, lambda out: writer.finish(out, problems))
+
+
+def _emit(args: argparse.Namespace, write: Callable[[IO[bytes]], None]) -> int:
+    """Hand `write` the output file (``-o``) or stdout's bytes; 1 if the file cannot be written."""
+    if args.output:
+        try:
+            with open(args.output, "wb") as f:
+                write(f)
+        except OSError as exc:
+            _warn(f"cannot write {args.output}: {exc.strerror or exc}")
+            return 1
+        print(f"wrote {escape_control(args.output)}")
+        return 0
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if isinstance(buffer, io.BufferedIOBase | io.RawIOBase):
+        write(buffer)  # type: ignore[arg-type]
+        buffer.flush()
+    else:  # a text-only stdout (some test harnesses): one string
+        data = io.BytesIO()
+        write(data)
+        sys.stdout.write(data.getvalue().decode("utf-8", "surrogateescape"))
+    return 0
+
+
 def _render(args: argparse.Namespace, analyses: list[TraceAnalysis], stages: Stages) -> int:
     from tracectx.viz import renderers
 
@@ -192,6 +254,14 @@ def _render(args: argparse.Namespace, analyses: list[TraceAnalysis], stages: Sta
             for a in analyses:
                 print(escape_control(renderers.jaeger_link(ui, a)))
         return 0
+    if args.format == "json":
+        from tracectx.viz.renderers.json import JsonWriter
+
+        stages.stop()
+        with JsonWriter(ui, _spool_dir(args)) as writer:
+            for analysis in analyses:
+                writer.add(analysis)
+            return _emit(args, writer.finish)
     stages.stage(f"rendering {args.format}")
     if args.format == "html":
         text = renderers.render_html(analyses, jaeger_url=ui, full=args.full)
@@ -199,8 +269,6 @@ def _render(args: argparse.Namespace, analyses: list[TraceAnalysis], stages: Sta
         text = renderers.render_mermaid(analyses)
     elif args.format == "dot":
         text = renderers.render_dot(analyses)
-    elif args.format == "json":
-        text = json.dumps(renderers.to_json_data(analyses, ui), indent=2, default=str)
     else:
         text = json.dumps(renderers.annotated_jaeger_json(analyses), default=str)
     stages.stop()

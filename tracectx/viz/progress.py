@@ -84,6 +84,7 @@ class Stages:
         if self._task is not None:
             self._progress.remove_task(self._task)
         self._task = self._progress.add_task(escape_control(description, 120), total=total)
+        self._progress.refresh()  # shown at once, even when the stage ends within a refresh
 
     def advance(self, amount: int) -> None:
         """Move the current stage's bar by `amount`."""

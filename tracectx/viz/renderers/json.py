@@ -7,7 +7,12 @@ error ``outcome``, ``confidence`` and ``evidence`` came later than the rest.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import re
+import shutil
+import tempfile
+from collections import Counter
+from typing import IO, Any
 
 from tracectx.viz.analysis import ErrorPath, FlowGraph, TraceAnalysis, flow_graph
 from tracectx.viz.model import SpanEvent
@@ -16,18 +21,32 @@ from tracectx.viz.renderers.jaeger import jaeger_link
 __all__ = [
     "EVENT_TEXT_LIMIT",
     "SCHEMA",
+    "JsonWriter",
     "error_confidence",
     "error_evidence",
     "error_outcome",
     "event_data",
     "plain",
     "to_json_data",
+    "trace_data",
 ]
 
 SCHEMA = "tracectx.graph/v1"
 EVENT_TEXT_LIMIT = 16384  # one event attribute's text; a stack keeps its last frames
 
 _STACK_KEY = "exception.stacktrace"
+
+try:  # orjson (the viz extra) writes several times faster than json.dumps(indent=2)
+    import orjson
+
+    _OPTIONS: int | None = (
+        orjson.OPT_INDENT_2
+        | orjson.OPT_NON_STR_KEYS
+        | orjson.OPT_PASSTHROUGH_DATACLASS
+        | orjson.OPT_PASSTHROUGH_DATETIME
+    )
+except ImportError:  # pragma: no cover - core install without the viz extra
+    _OPTIONS = None
 
 
 def plain(value: Any) -> str | int | float | bool:
@@ -87,77 +106,166 @@ def _flow(graph: FlowGraph) -> dict[str, Any]:
     }
 
 
+def trace_data(a: TraceAnalysis, jaeger_url: str | None = None) -> dict[str, Any]:
+    """One trace's entry of ``traces`` in `to_json_data`."""
+    return {
+        "trace_id": a.trace_id,
+        "jaeger_link": jaeger_link(jaeger_url, a) if jaeger_url else None,
+        "problems": a.problems,
+        "roots": a.roots,
+        "spans": [
+            {
+                "span_id": s.span_id,
+                "parent_id": s.parent_id,
+                "name": s.name,
+                "service": s.service,
+                "kind": s.kind,
+                "start_ns": s.start_ns,
+                "duration_ms": round(s.duration_ms, 3),
+                "error": s.error,
+                "children": a.children.get(s.span_id, []),
+                "attributes": {k: plain(v) for k, v in s.attributes.items()},
+                "status_message": s.status_message,
+                "events": [event_data(e) for e in s.events],
+                "links": [{"trace_id": lk.trace_id, "span_id": lk.span_id} for lk in s.links],
+            }
+            for s in a.spans.values()
+        ],
+        "errors": [
+            {
+                "error_id": e.error_id,
+                "kind": e.kind,
+                "code": e.code,
+                "type": e.error_type,
+                "message": e.message,
+                "origin": e.origin,
+                "propagators": e.propagators,
+                "absorber": e.absorber,
+                "escaped": e.escaped,
+                "exact": e.exact,
+                "cause_id": e.cause_id,
+                "metadata": e.metadata,
+                "remote_origin": list(e.remote_origin) if e.remote_origin else None,
+                "outcome": error_outcome(e),
+                "confidence": error_confidence(e),
+                "evidence": error_evidence(e),
+            }
+            for e in a.errors
+        ],
+        "async_edges": [
+            {
+                "source": e.source,
+                "target": e.target,
+                "kind": e.kind,
+                "source_trace": e.source_trace,
+            }
+            for e in a.async_edges
+        ],
+        "retries": [
+            {
+                "parent": r.parent,
+                "name": r.name,
+                "attempts": r.attempts,
+                "failed": r.failed,
+                "succeeded": r.succeeded,
+            }
+            for r in a.retries
+        ],
+    }
+
+
 def to_json_data(analyses: list[TraceAnalysis], jaeger_url: str | None = None) -> dict[str, Any]:
     """A JSON-ready dict: traces (spans with events, errors, async edges, retries, problems) and
     the flow."""
-    traces = []
-    for a in analyses:
-        traces.append(
-            {
-                "trace_id": a.trace_id,
-                "jaeger_link": jaeger_link(jaeger_url, a) if jaeger_url else None,
-                "problems": a.problems,
-                "roots": a.roots,
-                "spans": [
-                    {
-                        "span_id": s.span_id,
-                        "parent_id": s.parent_id,
-                        "name": s.name,
-                        "service": s.service,
-                        "kind": s.kind,
-                        "start_ns": s.start_ns,
-                        "duration_ms": round(s.duration_ms, 3),
-                        "error": s.error,
-                        "children": a.children.get(s.span_id, []),
-                        "attributes": {k: plain(v) for k, v in s.attributes.items()},
-                        "status_message": s.status_message,
-                        "events": [event_data(e) for e in s.events],
-                        "links": [
-                            {"trace_id": lk.trace_id, "span_id": lk.span_id} for lk in s.links
-                        ],
-                    }
-                    for s in a.spans.values()
-                ],
-                "errors": [
-                    {
-                        "error_id": e.error_id,
-                        "kind": e.kind,
-                        "code": e.code,
-                        "type": e.error_type,
-                        "message": e.message,
-                        "origin": e.origin,
-                        "propagators": e.propagators,
-                        "absorber": e.absorber,
-                        "escaped": e.escaped,
-                        "exact": e.exact,
-                        "cause_id": e.cause_id,
-                        "metadata": e.metadata,
-                        "remote_origin": list(e.remote_origin) if e.remote_origin else None,
-                        "outcome": error_outcome(e),
-                        "confidence": error_confidence(e),
-                        "evidence": error_evidence(e),
-                    }
-                    for e in a.errors
-                ],
-                "async_edges": [
-                    {
-                        "source": e.source,
-                        "target": e.target,
-                        "kind": e.kind,
-                        "source_trace": e.source_trace,
-                    }
-                    for e in a.async_edges
-                ],
-                "retries": [
-                    {
-                        "parent": r.parent,
-                        "name": r.name,
-                        "attempts": r.attempts,
-                        "failed": r.failed,
-                        "succeeded": r.succeeded,
-                    }
-                    for r in a.retries
-                ],
-            }
-        )
+    traces = [trace_data(a, jaeger_url) for a in analyses]
     return {"schema": SCHEMA, "traces": traces, "flow": _flow(flow_graph(analyses))}
+
+
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def _dumps(value: Any, level: int) -> bytes:
+    """`value` as json.dumps(indent=2, default=str) writes it, nested `level` deep: ASCII only
+    (no raw bidi or control character reaches a terminal), by orjson when it can write it, by
+    json for what it cannot (ints beyond 64 bits, lone surrogates)."""
+    data = None
+    if _OPTIONS is not None:
+        try:
+            data = orjson.dumps(value, default=str, option=_OPTIONS)
+        except (TypeError, ValueError):
+            data = None
+        if data is not None and not data.isascii():
+            data = _NON_ASCII.sub(_escape, data.decode("utf-8")).encode("ascii")
+    if data is None:
+        data = json.dumps(value, indent=2, default=str).encode()
+    return data.replace(b"\n", b"\n" + b"  " * level) if level else data
+
+
+def _merge(into: FlowGraph, part: FlowGraph) -> None:
+    into.edges.update(part.edges)
+    for edge, kinds in part.edge_kinds.items():
+        into.edge_kinds.setdefault(edge, Counter()).update(kinds)
+    into.origins.update(part.origins)
+    into.escaped.update(part.escaped)
+    into.absorbed.update(part.absorbed)
+    into.unobserved.update(part.unobserved)
+
+
+class JsonWriter:
+    """Writes the `to_json_data` document (laid out as ``json.dumps(indent=2)``) one trace at a
+    time, so no big export is ever held as one dict tree or one string.
+
+    `add` takes each analysed trace; `finish` writes the document to `out`. The first trace is
+    kept until then, because it carries the input's problems, which are known only at the end
+    (`finish`'s `problems` go first on it, as `analyse` puts them); every later trace goes as
+    bytes to a temporary spool file (in `spool_dir`), copied to `out` after the first.
+    """
+
+    def __init__(self, jaeger_url: str | None = None, spool_dir: str | None = None) -> None:
+        self.jaeger_url = jaeger_url
+        self.traces = 0
+        self._first: TraceAnalysis | None = None
+        self._flow = FlowGraph()
+        self._spool: IO[bytes] = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - closed by finish/close
+
+    def add(self, analysis: TraceAnalysis) -> None:
+        """Write (or, for the first, keep) one analysed trace and count it in the flow."""
+        _merge(self._flow, flow_graph([analysis]))
+        self.traces += 1
+        if self._first is None:
+            self._first = analysis
+            return
+        self._spool.write(b",\n    " + _dumps(trace_data(analysis, self.jaeger_url), 2))
+
+    def finish(self, out: IO[bytes], problems: list[str] | None = None) -> None:
+        """Write the whole document to `out`: `problems` (the input's) lead the first trace's."""
+        out.write(b'{\n  "schema": ' + _dumps(SCHEMA, 0) + b',\n  "traces": [')
+        if self._first is not None:
+            first = trace_data(self._first, self.jaeger_url)
+            first["problems"] = [*(problems or []), *first["problems"]]
+            out.write(b"\n    " + _dumps(first, 2))
+            self._spool.seek(0)
+            shutil.copyfileobj(self._spool, out, 1 << 20)
+            out.write(b"\n  ]")
+        else:
+            out.write(b"]")
+        out.write(b',\n  "flow": ' + _dumps(_flow(self._flow), 1) + b"\n}")
+        self.close()
+
+    def close(self) -> None:
+        """Drop the spool file (`finish` does this too)."""
+        self._spool.close()
+
+    def __enter__(self) -> JsonWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

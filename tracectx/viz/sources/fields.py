@@ -89,7 +89,7 @@ def time_value(value: Any, what: str, problems: list[str], scale: int = 1) -> in
         number = value
     elif isinstance(value, float) and math.isfinite(value):
         number = int(value)
-    elif isinstance(value, str) and len(value) <= 24 and value.strip().isdigit():
+    elif isinstance(value, str) and len(value) <= 24 and value.strip().isdecimal():
         number = int(value.strip())
     if number is None or not 0 <= number <= MAX_TIME_NS // scale:
         problems.append(f"{what}: not a time in range: {describe(value)}, read as 0")

@@ -22,7 +22,7 @@ from tracectx.viz.sources.fields import (
     time_value,
 )
 
-__all__ = ["any_value", "attributes", "parse_otlp"]
+__all__ = ["any_value", "attributes", "kind_name", "parse_otlp"]
 
 _KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 
@@ -71,7 +71,8 @@ def attributes(items: Any, _depth: int = 0, problems: list[str] | None = None) -
     return out
 
 
-def _kind(raw: Any) -> str:
+def kind_name(raw: Any) -> str:
+    """OTLP's span kind (a number or ``SPAN_KIND_SERVER``-style name) as a lowercase word."""
     if isinstance(raw, int) and not isinstance(raw, bool):
         return _KINDS.get(raw, "internal")
     if isinstance(raw, str) and raw:
@@ -107,7 +108,16 @@ def _span(raw: dict[str, Any], service: str, problems: list[str]) -> Span | None
     for event in as_list(raw.get("events"), f"{where} events", problems):
         if isinstance(event, dict):
             event_name = text(event.get("name"), f"{where} event name", problems)
-            events.append(SpanEvent(event_name, attributes(event.get("attributes"), 0, problems)))
+            when = event.get("timeUnixNano")
+            events.append(
+                SpanEvent(
+                    event_name,
+                    attributes(event.get("attributes"), 0, problems),
+                    None
+                    if when is None or when == ""
+                    else time_value(when, f"{where} event time", problems) or None,
+                )
+            )
         else:
             problems.append(f"{where}: event {describe(event)} is not an object, skipped")
     attrs = attributes(raw.get("attributes"), 0, problems)
@@ -125,7 +135,7 @@ def _span(raw: dict[str, Any], service: str, problems: list[str]) -> Span | None
         end_ns=time_value(raw.get("endTimeUnixNano"), f"{where} end", problems),
         error=error,
         status_message=message,
-        kind=_kind(raw.get("kind")),
+        kind=kind_name(raw.get("kind")),
         attributes=attrs,
         events=events,
         links=links,

@@ -107,7 +107,14 @@ def spans_from_message(message: Any) -> SpanSet:
                         status_message=raw.status.message,
                         kind=_KINDS[raw.kind] if 0 <= raw.kind < len(_KINDS) else "internal",
                         attributes=_attributes(raw.attributes),
-                        events=[SpanEvent(e.name, _attributes(e.attributes)) for e in raw.events],
+                        events=[
+                            SpanEvent(
+                                e.name,
+                                _attributes(e.attributes),
+                                min(e.time_unix_nano, MAX_TIME_NS) or None,
+                            )
+                            for e in raw.events
+                        ],
                         links=[
                             Link(t, sp)
                             for ln in raw.links

@@ -1,0 +1,284 @@
+"""The fast path for OTLP JSON: msgspec decodes a ``{"resourceSpans": [...]}`` document straight
+into typed records, never building the generic dict tree (which was 3-5x the input in memory).
+
+It is an accelerator, never a second opinion: whenever a document is not exactly the well-formed
+shape (a field of an unexpected type, an unknown key in an ``AnyValue``, a bad id, any other
+thing the tolerant reader would list as a problem) `decode_otlp` returns None and the caller
+reads that document with the tolerant reader (`otlp_json.parse_otlp`), so problems are listed
+exactly as before. Where it returns spans they equal the tolerant reader's (a property test
+checks this). Needs msgspec (the viz extra); without it `decode_otlp` always returns None.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+from tracectx.viz.model import Link, Span, SpanEvent, SpanSet
+from tracectx.viz.sources.fields import (
+    SOURCE_SPAN_ID,
+    SOURCE_TRACE_ID,
+    parse_id,
+    plain_value,
+    text,
+    time_value,
+)
+from tracectx.viz.sources.otlp_json import any_value, kind_name
+
+__all__ = ["AVAILABLE", "decode_otlp", "decode_trace_ids"]
+
+try:
+    import msgspec
+    from msgspec import UNSET, Struct
+except ImportError:  # pragma: no cover - core install without the viz extra
+    AVAILABLE = False
+else:
+    AVAILABLE = True
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+_ZERO32, _ZERO16 = "0" * 32, "0" * 16
+_MAX_TIME = 2**63 - 1
+
+if AVAILABLE:
+    # Field names are OTLP's JSON names. `Any` leaves decode to plain values that the tolerant
+    # reader's own helpers then judge, so both readers agree on every value.
+
+    class _Value(Struct, forbid_unknown_fields=True):
+        stringValue: Any = UNSET
+        boolValue: Any = UNSET
+        intValue: Any = UNSET
+        doubleValue: Any = UNSET
+        bytesValue: Any = UNSET
+        arrayValue: Any = UNSET
+        kvlistValue: Any = UNSET
+
+    class _KeyValue(Struct):
+        key: str
+        value: _Value | None = None
+
+    class _Status(Struct):
+        code: Any = None
+        message: Any = None
+
+    class _Event(Struct):
+        name: Any = None
+        timeUnixNano: Any = None
+        attributes: list[_KeyValue] | None = None
+
+    class _Link(Struct):
+        traceId: Any = None
+        spanId: Any = None
+
+    class _Span(Struct):
+        traceId: Any = None
+        spanId: Any = None
+        parentSpanId: Any = None
+        name: Any = None
+        kind: Any = None
+        startTimeUnixNano: Any = None
+        endTimeUnixNano: Any = None
+        attributes: list[_KeyValue] | None = None
+        events: list[_Event] | None = None
+        links: list[_Link] | None = None
+        status: _Status | None = None
+
+    class _Scope(Struct):
+        spans: list[_Span] | None = None
+
+    class _Resource(Struct):
+        attributes: list[_KeyValue] | None = None
+
+    class _ResourceSpans(Struct):
+        resource: _Resource | None = None
+        scopeSpans: list[_Scope] | None = None
+        instrumentationLibrarySpans: list[_Scope] | None = None
+
+    class _Document(Struct, forbid_unknown_fields=True):
+        resourceSpans: list[_ResourceSpans]
+
+    # Only the ids, for counting a file's spans per trace (the other fields are skipped).
+    class _IdSpan(Struct):
+        traceId: Any = None
+        spanId: Any = None
+
+    class _IdScope(Struct):
+        spans: list[_IdSpan] | None = None
+
+    class _IdResourceSpans(Struct):
+        scopeSpans: list[_IdScope] | None = None
+        instrumentationLibrarySpans: list[_IdScope] | None = None
+
+    class _IdDocument(Struct):
+        resourceSpans: list[_IdResourceSpans] | None = None
+
+    _DECODER = msgspec.json.Decoder(_Document)
+    _ID_DECODER = msgspec.json.Decoder(_IdDocument)
+
+
+class _Unusual(Exception):
+    """Something the tolerant reader would report: read this document with it instead."""
+
+
+def _value(value: Any, sink: list[str]) -> Any:
+    """An ``AnyValue`` as `otlp_json.any_value` reads it (same keys, same order of precedence)."""
+    if value is None:
+        return None
+    if value.stringValue is not UNSET:
+        raw = value.stringValue
+        return raw if raw.__class__ is str else plain_value(raw, 0, sink)
+    for raw in (value.boolValue, value.doubleValue, value.bytesValue):
+        if raw is not UNSET:
+            return plain_value(raw, 0, sink)
+    if value.intValue is not UNSET:
+        return any_value({"intValue": value.intValue}, 0, sink)
+    if value.arrayValue is not UNSET:
+        return any_value({"arrayValue": value.arrayValue}, 0, sink)
+    if value.kvlistValue is not UNSET:
+        return any_value({"kvlistValue": value.kvlistValue}, 0, sink)
+    return None
+
+
+def _attributes(items: list[Any] | None, sink: list[str]) -> dict[str, Any]:
+    if not items:
+        return {}
+    intern = sys.intern  # the same few keys on every span: one string each, not one per span
+    out: dict[str, Any] = {}
+    for kv in items:
+        value = kv.value
+        if value is not None and value.stringValue.__class__ is str:
+            out[intern(kv.key)] = value.stringValue
+        else:
+            out[intern(kv.key)] = _value(value, sink)
+    return out
+
+
+def _id(raw: Any, length: int, pattern: re.Pattern[str], zero: str) -> tuple[str, str | None]:
+    if raw.__class__ is str and pattern.fullmatch(raw) and raw != zero:
+        return raw, None
+    parsed = parse_id(raw, length)
+    if parsed is None:
+        raise _Unusual
+    return parsed
+
+
+def _time(raw: Any, what: str) -> int:
+    if raw.__class__ is str and len(raw) <= 19 and raw.isascii() and raw.isdigit():
+        number = int(raw)
+        if number <= _MAX_TIME:
+            return number
+    sink: list[str] = []
+    number = time_value(raw, what, sink)
+    if sink:
+        raise _Unusual
+    return number
+
+
+def _event(raw: Any, sink: list[str]) -> SpanEvent:
+    name = raw.name if raw.name.__class__ is str else text(raw.name, "event name", sink)
+    when = raw.timeUnixNano
+    return SpanEvent(
+        name,
+        _attributes(raw.attributes, sink),
+        None if when is None or when == "" else (_time(when, "event time") or None),
+    )
+
+
+def _span(raw: Any, service: str, sink: list[str]) -> Span:
+    trace, trace_source = _id(raw.traceId, 32, _HEX32, _ZERO32)
+    span, span_source = _id(raw.spanId, 16, _HEX16, _ZERO16)
+    parent = raw.parentSpanId
+    if parent is not None and (
+        parent.__class__ is not str or not _HEX16.fullmatch(parent) or parent == _ZERO16
+    ):
+        parsed = parse_id(parent, 16)
+        parent = parsed[0] if parsed else None
+    name = raw.name
+    if name.__class__ is not str or not name:
+        name = text(name, "span name", sink, "?")
+    error, message = False, ""
+    status = raw.status
+    if status is not None:
+        code = status.code
+        error = code.__class__ in (int, str) and code in (2, "STATUS_CODE_ERROR", "ERROR")
+        message = text(status.message, "status", sink)
+    attrs = _attributes(raw.attributes, sink)
+    if trace_source is not None:
+        attrs[SOURCE_TRACE_ID] = trace_source
+    if span_source is not None:
+        attrs[SOURCE_SPAN_ID] = span_source
+    links = []
+    for link in raw.links or ():
+        lt, ls = parse_id(link.traceId, 32), parse_id(link.spanId, 16)
+        if not (lt and ls):
+            raise _Unusual
+        links.append(Link(lt[0], ls[0]))
+    return Span(
+        trace,
+        span,
+        parent or None,
+        name,
+        service,
+        _time(raw.startTimeUnixNano, "start"),
+        _time(raw.endTimeUnixNano, "end"),
+        error,
+        message,
+        kind_name(raw.kind),
+        attrs,
+        [_event(e, sink) for e in raw.events] if raw.events else [],
+        links,
+    )
+
+
+def decode_otlp(data: bytes) -> SpanSet | None:
+    """The spans of one OTLP JSON document, or None when it is not exactly the well-formed
+    shape (or msgspec is missing): then the tolerant reader must read it."""
+    if not AVAILABLE:
+        return None
+    try:
+        doc = _DECODER.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    out = SpanSet()
+    sink: list[str] = []
+    try:
+        for resource_spans in doc.resourceSpans:
+            resource = resource_spans.resource
+            attrs = _attributes(resource.attributes, sink) if resource is not None else {}
+            service = sys.intern(text(attrs.get("service.name"), "service.name", sink, "unknown"))
+            scopes = resource_spans.scopeSpans or resource_spans.instrumentationLibrarySpans
+            for scope in scopes or ():
+                for raw in scope.spans or ():
+                    out.spans.append(_span(raw, service, sink))
+    except (_Unusual, RecursionError):
+        return None
+    return None if sink else out
+
+
+def decode_trace_ids(data: bytes) -> list[str] | None:
+    """The trace id of every span the readers will keep from one OTLP JSON document (a span
+    needs a trace and a span id), decoding nothing else; None when the document is not that
+    shape and must be read in full to tell."""
+    if not AVAILABLE:
+        return None
+    try:
+        doc = _ID_DECODER.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    if doc.resourceSpans is None:
+        return None
+    ids = []
+    for resource_spans in doc.resourceSpans:
+        scopes = resource_spans.scopeSpans or resource_spans.instrumentationLibrarySpans
+        for scope in scopes or ():
+            for raw in scope.spans or ():
+                trace = raw.traceId
+                if trace.__class__ is str and _HEX32.fullmatch(trace) and trace != _ZERO32:
+                    if raw.spanId is not None and parse_id(raw.spanId, 16) is not None:
+                        ids.append(trace)
+                    continue
+                parsed = parse_id(trace, 32)
+                if parsed is not None and parse_id(raw.spanId, 16) is not None:
+                    ids.append(parsed[0])
+    return ids

@@ -1,0 +1,187 @@
+"""Span input split into documents, so a big file is never held (nor its parse) all at once.
+
+A JSON-lines file (the OTel Collector file exporter: one ``{"resourceSpans": ...}`` batch per
+line) is read line by line, gzipped or not: memory holds one line and what was read from it.
+Whatever else (one pretty-printed document, OTLP protobuf, a first line that is not JSON) is
+read whole, as `loads_spans` always did. The rules match reading the whole text: the text as one
+document when it is JSON, else one document per line; bad lines are listed (the first
+`MAX_BAD_LINES`, then a count); no line JSON at all is one "not JSON" problem.
+
+The readers are generic in `parse` (bytes of one document → a result, or a returned
+`ValueError` when it is not JSON), so the same splitting serves reading spans and counting them.
+Yielded strings are problems.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, TypeVar
+
+from tracectx.viz.sources.documents import MAX_PROBLEMS, Progress
+from tracectx.viz.sources.otlp_proto import (
+    GZIP_MAGIC,
+    MAX_INFLATED_BYTES,
+    inflate,
+    looks_like_proto,
+)
+
+__all__ = ["MAX_BAD_LINES", "ProblemSink", "file_items", "text_items"]
+
+T = TypeVar("T")
+MAX_BAD_LINES = 20
+_REPORT_EVERY = 4 << 20  # progress: one report per 4 MB read, not one per line
+
+
+class ProblemSink:
+    """One file's problems into `out`, each prefixed; at most `MAX_PROBLEMS`, then a count."""
+
+    def __init__(self, out: list[str], prefix: str = "") -> None:
+        self._out, self._prefix, self._count = out, prefix, 0
+
+    def add(self, problem: str) -> None:
+        self._count += 1
+        if self._count <= MAX_PROBLEMS:
+            self._out.append(self._prefix + problem)
+
+    def extend(self, problems: Iterable[str]) -> None:
+        for problem in problems:
+            self.add(problem)
+
+    def close(self) -> None:
+        """Add the count of problems not listed (if any)."""
+        if self._count > MAX_PROBLEMS:
+            self._out.append(f"{self._prefix}{self._count - MAX_PROBLEMS} more problems not listed")
+
+
+def _line_items(
+    lines: Iterable[tuple[int, bytes]],
+    parse: Callable[[bytes], T | ValueError],
+    whole_error: str,
+    good: bool = False,
+) -> Iterator[T | str]:
+    """JSON lines: every non-blank line parsed. Bad lines are held back until a good one shows
+    this is JSON lines (`good`: one already did); with no good line at all they are one
+    "not JSON: `whole_error`"."""
+    held: list[str] = []
+    bad = 0
+    for number, line in lines:
+        if not line.strip():
+            continue
+        result = parse(line)
+        if isinstance(result, ValueError):
+            bad += 1
+            if bad <= MAX_BAD_LINES:
+                message = f"line {number}: not JSON ({result})"
+                if good:
+                    yield message
+                else:
+                    held.append(message)
+            continue
+        if not good:
+            good = True
+            yield from held
+            held = []
+        yield result
+    if not good:
+        yield f"not JSON: {whole_error}"
+    elif bad > MAX_BAD_LINES:
+        yield f"{bad - MAX_BAD_LINES} more lines not JSON"
+
+
+def text_items(
+    raw: bytes, parse: Callable[[bytes], T | ValueError], parse_proto: Callable[[bytes], T]
+) -> Iterator[T | str]:
+    """The documents of a whole input held in memory (gzip inflated first, with a cap)."""
+    if raw[:2] == GZIP_MAGIC:
+        try:
+            raw = inflate(raw)
+        except ValueError as exc:
+            yield str(exc)
+            return
+    if not raw.strip():
+        yield "empty input"
+        return
+    if looks_like_proto(raw):
+        yield parse_proto(raw)
+        return
+    whole = parse(raw)
+    if not isinstance(whole, ValueError):
+        yield whole
+        return
+    yield from _line_items(enumerate(raw.splitlines(), 1), parse, str(whole))
+
+
+class _Lines:
+    """Numbered lines of a (possibly gzipped) binary file, reporting progress in file bytes;
+    a broken or oversized gzip stream ends the lines and leaves its problem in `problem`."""
+
+    def __init__(self, raw: IO[bytes], size: int, what: str, progress: Progress | None) -> None:
+        self._raw, self._size, self._what, self._progress = raw, size, what, progress
+        self.gzipped = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        self.problem: str | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        stream: Iterable[bytes] = gzip.GzipFile(fileobj=self._raw) if self.gzipped else self._raw
+        inflated = reported = 0
+        if self._progress is not None:
+            self._progress(self._what, 0, self._size)
+        try:
+            for number, line in enumerate(stream, 1):
+                inflated += len(line)
+                if self.gzipped and inflated > MAX_INFLATED_BYTES:
+                    self.problem = f"gzip input inflates to more than {MAX_INFLATED_BYTES} bytes"
+                    return
+                if self._progress is not None:
+                    done = self._raw.tell() if self.gzipped else inflated
+                    if done - reported >= _REPORT_EVERY:
+                        self._progress(self._what, done - reported, self._size)
+                        reported = done
+                if b"\r" in line:  # the text reader splits at \r too (bytes.splitlines)
+                    for part in line.splitlines():
+                        yield number, part
+                    continue
+                yield number, line
+        except (OSError, EOFError, zlib.error) as exc:
+            if not self.gzipped:
+                raise
+            self.problem = f"broken gzip input: {exc}"
+
+
+def file_items(
+    path: Path,
+    parse: Callable[[bytes], T | ValueError],
+    parse_proto: Callable[[bytes], T],
+    progress: Progress | None = None,
+    what: str = "reading",
+) -> Iterator[T | str]:
+    """The documents of the file at `path`, JSON lines streamed (see the module docstring).
+    `OSError` when the file cannot be read; `progress` hears of the bytes read."""
+    with path.open("rb") as f:
+        lines = _Lines(f, os.fstat(f.fileno()).st_size, f"{what} {path.name}", progress)
+        numbered = iter(lines)
+        first: tuple[int, bytes] | None = None
+        for number, line in numbered:
+            if number == 1 and line[:1] == b"\n":  # may be protobuf (field 1): read it whole
+                break
+            if line.strip():
+                first = (number, line)
+                break
+        result = parse(first[1]) if first is not None else None
+        if first is None or isinstance(result, ValueError):
+            # one document over many lines, protobuf, blank, or the first line is broken
+            if lines.problem is not None:
+                yield lines.problem
+                return
+            f.seek(0)
+            yield from text_items(f.read(), parse, parse_proto)
+            return
+        assert result is not None
+        yield result
+        yield from _line_items(numbered, parse, "", good=True)
+        if lines.problem is not None:
+            yield lines.problem

@@ -1,0 +1,113 @@
+"""A big export handed over one complete trace at a time, so only the traces still being read
+are in memory, not the whole file's spans.
+
+Two passes over the files. The first counts the spans of every trace, decoding nothing but the
+ids (msgspec skips the rest) and in the order traces first appear. The second reads the spans
+and hands a trace over as soon as its last span is read and every trace that appeared before it
+has been handed over: the same traces, in the same order, as analysing the whole file at once.
+
+Why two passes rather than one: the OTel Collector's file exporter writes spans as they end, so
+a file is grouped by batch, not by trace; nothing in one pass says that a trace is complete
+before the end of the file (a late span can always follow). Counting first costs a cheap read
+and makes the rule exact for any file: grouped by trace, interleaved, or in no order at all.
+Memory is then bounded by the traces open at once (for an exporter's file, those that ended
+around the same time), not by the file. A trace the first pass did not see complete (the file
+grew in between, or was unreadable) is simply handed over at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from tracectx.viz.model import Span
+from tracectx.viz.sources.documents import Progress, parse_bytes, trace_ids_of
+from tracectx.viz.sources.otlp_proto import parse_otlp_proto
+from tracectx.viz.sources.reader import ProblemSink, file_items
+
+__all__ = ["count_spans", "traces"]
+
+PathLike = str | os.PathLike[str]
+
+
+def _proto_ids(raw: bytes) -> list[str]:
+    return [s.trace_id for s in parse_otlp_proto(raw).spans]
+
+
+def count_spans(paths: Iterable[PathLike], progress: Progress | None = None) -> dict[str, int]:
+    """Spans per trace id that reading `paths` will give, in order of first appearance
+    (unreadable files are skipped: the reading pass reports them)."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        try:
+            for item in file_items(Path(path), trace_ids_of, _proto_ids, progress, "counting"):
+                if isinstance(item, list):
+                    for trace_id in item:
+                        counts[trace_id] = counts.get(trace_id, 0) + 1
+        except OSError:
+            continue
+    return counts
+
+
+class _Grouper:
+    """Collects spans per trace; releases traces complete per `counts`, in its order."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self._left = dict(counts)
+        self._queue = deque(counts)
+        self._open: dict[str, list[Span]] = {}
+
+    def add(self, spans: list[Span]) -> Iterator[list[Span]]:
+        left, open_ = self._left, self._open
+        for span in spans:
+            trace_id = span.trace_id
+            members = open_.get(trace_id)
+            if members is None:
+                members = open_[trace_id] = []
+            members.append(span)
+            remaining = left.get(trace_id)
+            if remaining is not None:
+                left[trace_id] = remaining - 1
+        queue = self._queue
+        while queue and left[queue[0]] <= 0:
+            trace_id = queue.popleft()
+            del left[trace_id]
+            done = open_.pop(trace_id, None)
+            if done:
+                yield done
+
+    def rest(self) -> Iterator[list[Span]]:
+        """The traces not complete (in order), then any the count did not know."""
+        while self._queue:
+            done = self._open.pop(self._queue.popleft(), None)
+            if done:
+                yield done
+        yield from self._open.values()
+        self._open = {}
+
+
+def traces(
+    paths: Iterable[PathLike],
+    counts: dict[str, int],
+    problems: list[str],
+    progress: Progress | None = None,
+) -> Iterator[list[Span]]:
+    """The spans of `paths`, one trace (a list of spans) at a time as described above; the
+    input's problems go to `problems` (prefixed with their file, capped per file)."""
+    grouper = _Grouper(counts)
+    for path in paths:
+        sink = ProblemSink(problems, f"{os.fspath(path)}: ")
+        try:
+            items = file_items(Path(path), parse_bytes, parse_otlp_proto, progress, "analysing")
+            for item in items:
+                if isinstance(item, str):
+                    sink.add(item)
+                    continue
+                sink.extend(item.problems)
+                yield from grouper.add(item.spans)
+        except OSError as exc:
+            sink.add(exc.strerror or str(exc))
+        sink.close()
+    yield from grouper.rest()
