@@ -1,89 +1,233 @@
-"""Visualiser cost: N generated spans (~10% in error) in OTLP JSON, parsed and analysed.
+"""Visualiser cost on an OTel Collector-style export, side by side with plain orjson on the same file.
 
-Reports parse+model time next to plain orjson parsing of the same bytes, analysis time, peak
-memory (tracemalloc) vs input size, and growth from N/10 to N. Also renders one large trace to
-HTML. ``python -m bench.bench_viz [N]`` (default 1,000,000). ``--scaling`` instead counts the
-Python function calls (cProfile, not time: the cores are shared) of the Jaeger deep link,
-Mermaid and the terminal tree on 8k and 16k failing siblings: linear code doubles them.
+For each size (``python -m bench.bench_viz [N]``: N/100, N/10 and N spans, default N = 1,000,000;
+or ``--sizes 10000,100000``) one file is generated as the Collector's file exporter writes it:
+OTLP JSON lines, 512 spans per line in the order spans end (so traces are interleaved across
+lines), spans grouped by service into ``resourceSpans`` with several resource attributes, about
+500 bytes a span (HTTP/DB attributes), 100 spans a trace, 10 % of traces failing (an exception
+event at the failing leaf, ERROR status up through some of its ancestors).
+
+Then, each in its own fresh process, on the same file:
+
+- ``orjson.loads`` of every line, the parsed documents kept (what a reader that analyses the
+  whole file has to hold): the baseline;
+- ``tracectx graph FILE --format json -o OUT``: read, analyse and write, the whole command.
+
+For each: wall and CPU time, and peak RSS (``ru_maxrss`` of that child from ``os.wait4``, minus
+the same interpreter's baseline after its imports). The table gives tracectx/orjson ratios per
+size and the growth of per-span cost from the smallest to the largest size (1.0 = linear).
+``--scaling`` instead counts the Python function calls (cProfile, not time: the cores are
+shared) of the Jaeger deep link, Mermaid and the terminal tree on 8k and 16k failing siblings:
+linear code doubles them.
 """
 
 from __future__ import annotations
 
+import argparse
 import cProfile
+import heapq
 import io
+import os
 import pstats
 import random
+import subprocess
 import sys
+import tempfile
 import time
-import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import orjson
 
 from bench.harness import report
-from tracectx.viz import analyse, loads_spans
+from tracectx.viz import analyse
 from tracectx.viz.model import Span
-from tracectx.viz.renderers import jaeger_link, render_html, render_mermaid, render_terminal
+from tracectx.viz.renderers import jaeger_link, render_mermaid, render_terminal
 
-SPANS_PER_TRACE = 50
+SPANS_PER_TRACE = 100
+BATCH = 512
+FAILING_TRACES = 0.10
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ["frontend", "checkout", "payments", "inventory", "shipping", "orders"]
+_BASE_NS = 1_700_000_000_000_000_000
 
 
-def generate(n: int, seed: int = 7) -> bytes:
-    rng = random.Random(seed)
-    spans = []
-    for i in range(n):
-        t = i // SPANS_PER_TRACE
-        k = i % SPANS_PER_TRACE
-        span = {
-            "traceId": f"{t + 1:032x}",
-            "spanId": f"{i + 1:016x}",
-            "parentSpanId": "" if k == 0 else f"{t * SPANS_PER_TRACE + (k - 1) // 2 + 1:016x}",
-            "name": f"op-{k % 7}",
-            "kind": 1,
-            "startTimeUnixNano": str(1_000_000 * i),
-            "endTimeUnixNano": str(1_000_000 * i + 500),
-            "attributes": [{"key": "n", "value": {"intValue": str(k)}}],
-            "status": {"code": 2 if rng.random() < 0.1 else 0},
-        }
-        spans.append(span)
-    doc = {
-        "resourceSpans": [
+def _resource(service: str) -> dict[str, Any]:
+    attrs = {
+        "service.name": service,
+        "service.version": "2.14.3",
+        "service.namespace": "shop",
+        "deployment.environment": "production",
+        "host.name": f"{service}-7d9f8b6c5-x2k4q",
+        "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.version": "1.27.0",
+    }
+    return {"attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()]}
+
+
+def _kv(key: str, value: str | int) -> dict[str, Any]:
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def _trace(rng: random.Random, number: int, start: int) -> list[tuple[int, str, dict[str, Any]]]:
+    """One trace's spans as (end time, service, OTLP span), parents before children."""
+    trace_id = f"{rng.getrandbits(128):032x}"
+    spans: list[dict[str, Any]] = []
+    parents: list[int] = []
+    ends: list[int] = []
+    services: list[str] = []
+    for k in range(SPANS_PER_TRACE):
+        parent = -1 if k == 0 else rng.randrange(max(k - 8, 0), k)
+        p_start = start if parent < 0 else int(spans[parent]["startTimeUnixNano"])
+        p_end = start + 400_000_000 if parent < 0 else ends[parent]
+        s = p_start + (p_end - p_start) // 10 + rng.randrange(1000)
+        e = s + max((p_end - s) // 2, 1000)
+        service = SERVICES[0] if parent < 0 else rng.choice(SERVICES)
+        order = rng.randrange(100_000)
+        attributes = [
+            _kv("http.request.method", rng.choice(["GET", "POST", "PUT"])),
+            _kv("url.full", f"https://shop.example.com/api/{service}/{order}"),
+            _kv("http.response.status_code", 200),
+            _kv("server.address", f"{service}:8080"),
+        ]
+        spans.append(
             {
-                "resource": {
-                    "attributes": [{"key": "service.name", "value": {"stringValue": "bench"}}]
-                },
-                "scopeSpans": [{"scope": {"name": "b"}, "spans": spans}],
+                "traceId": trace_id,
+                "spanId": f"{rng.getrandbits(64) | 1:016x}",
+                "parentSpanId": "" if parent < 0 else spans[parent]["spanId"],
+                "name": f"{attributes[0]['value']['stringValue']} /api/{service}/{{id}}",
+                "kind": 2 if k % 2 == 0 else 3,
+                "startTimeUnixNano": str(s),
+                "endTimeUnixNano": str(e),
+                "attributes": attributes,
+                "status": {},
+            }
+        )
+        parents.append(parent)
+        ends.append(e)
+        services.append(service)
+    if rng.random() < FAILING_TRACES:
+        leaf = rng.randrange(SPANS_PER_TRACE // 2, SPANS_PER_TRACE)
+        spans[leaf]["events"] = [
+            {
+                "timeUnixNano": spans[leaf]["endTimeUnixNano"],
+                "name": "exception",
+                "attributes": [
+                    _kv("exception.type", "ConnectionError"),
+                    _kv("exception.message", f"upstream {services[leaf]} refused the connection"),
+                    _kv(
+                        "exception.stacktrace",
+                        'Traceback (most recent call last):\n  File "app.py", line 42, in call\n'
+                        "    return session.get(url)\nConnectionError: refused",
+                    ),
+                ],
             }
         ]
-    }
-    return orjson.dumps(doc)
+        node = leaf
+        for _ in range(rng.randrange(1, 5)):  # the error climbs a few ancestors
+            spans[node]["status"] = {"code": 2, "message": "ConnectionError: refused"}
+            spans[node]["attributes"][2] = _kv("http.response.status_code", 503)
+            node = parents[node]
+            if node < 0:
+                break
+    return [(ends[k], services[k], spans[k]) for k in range(SPANS_PER_TRACE)]
 
 
-def measure(n: int) -> dict[str, float]:
-    data = generate(n)
+def _ended(n: int, seed: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`n` spans as they end: a new trace every 40 ms, each lasting up to 400 ms."""
+    rng = random.Random(seed)
+    heap: list[tuple[int, int, str, dict[str, Any]]] = []
+    tie = 0
+    for number in range(max(n // SPANS_PER_TRACE, 1)):
+        start = _BASE_NS + number * 40_000_000
+        while heap and heap[0][0] < start:  # no later trace ends a span this early
+            _, _, service, span = heapq.heappop(heap)
+            yield service, span
+        for end, service, span in _trace(rng, number, start):
+            heapq.heappush(heap, (end, tie, service, span))
+            tie += 1
+    while heap:
+        _, _, service, span = heapq.heappop(heap)
+        yield service, span
+
+
+def generate(path: Path, n: int, seed: int = 7) -> int:
+    """Write the export of `n` spans to `path` (JSON lines); its size in bytes."""
+    resources = {s: _resource(s) for s in SERVICES}
+    with path.open("wb") as f:
+        batch: dict[str, list[dict[str, Any]]] = {}
+
+        def flush() -> None:
+            doc = {
+                "resourceSpans": [
+                    {
+                        "resource": resources[service],
+                        "scopeSpans": [
+                            {"scope": {"name": "opentelemetry.instrumentation"}, "spans": spans}
+                        ],
+                    }
+                    for service, spans in batch.items()
+                ]
+            }
+            f.write(orjson.dumps(doc) + b"\n")
+            batch.clear()
+
+        for count, (service, span) in enumerate(_ended(n, seed), 1):
+            batch.setdefault(service, []).append(span)
+            if count % BATCH == 0:
+                flush()
+        if batch:
+            flush()
+    return path.stat().st_size
+
+
+_ORJSON = """
+import sys, orjson
+docs = []
+with open(sys.argv[1], "rb") as f:
+    for line in f:
+        docs.append(orjson.loads(line))
+"""
+_IMPORTS = "import orjson, msgspec, tracectx.cli, tracectx.viz.cli, tracectx.viz.sources.traces"
+
+
+def _child(argv: list[str]) -> dict[str, float]:
+    """Run `argv`; its wall and CPU seconds and peak RSS in MB (this child's own)."""
     start = time.perf_counter()
-    orjson.loads(data)
-    plain = time.perf_counter() - start
-    start = time.perf_counter()
-    span_set = loads_spans(data)
-    parsed = time.perf_counter() - start
-    start = time.perf_counter()
-    analyses = analyse(span_set)
-    analysed = time.perf_counter() - start
-    errors = sum(len(a.errors) for a in analyses)
-    del span_set, analyses
-    tracemalloc.start()  # a second, untimed pass: tracemalloc slows Python several times
-    analyse(loads_spans(data))
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} failed with {proc.returncode}")
     return {
-        "n": n,
-        "input_mb": len(data) / 1e6,
-        "orjson_s": plain,
-        "parse_s": parsed,
-        "analyse_s": analysed,
-        "peak_mb": peak / 1e6,
-        "error_paths": errors,
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024,
     }
+
+
+def measure(n: int, workdir: Path) -> dict[str, float]:
+    data = workdir / f"export-{n}.jsonl"
+    size = generate(data, n)
+    out = workdir / f"graph-{n}.json"
+    py = sys.executable
+    base = _child([py, "-c", _IMPORTS])["rss_mb"]
+    plain = _child([py, "-c", _ORJSON, str(data)])
+    graph = _child([py, "-m", "tracectx", "graph", str(data), "--format", "json", "-o", str(out)])
+    result = {"n": n, "input_mb": size / 1e6, "baseline_rss_mb": base, "output_mb": 0.0}
+    result["output_mb"] = out.stat().st_size / 1e6
+    for name, m in (("orjson", plain), ("tracectx", graph)):
+        result[f"{name}_wall_s"] = m["wall_s"]
+        result[f"{name}_cpu_s"] = m["cpu_s"]
+        result[f"{name}_peak_mb"] = max(m["rss_mb"] - base, 0.0)
+    data.unlink()
+    out.unlink()
+    return result
 
 
 def _calls(fn: object, *args: object) -> int:
@@ -118,47 +262,64 @@ def scaling() -> None:
 
 
 def main() -> None:
-    if "--scaling" in sys.argv:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=1_000_000, help="largest size")
+    parser.add_argument("--sizes", help="comma-separated span counts (instead of N/100,N/10,N)")
+    parser.add_argument("--scaling", action="store_true", help="renderer call counts instead")
+    parser.add_argument("--dir", help="where to write the generated files (default: a temp dir)")
+    args = parser.parse_args()
+    if args.scaling:
         scaling()
         return
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    small, big = measure(n // 10), measure(n)
+    if args.sizes:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    else:
+        sizes = [s for s in (args.n // 100, args.n // 10, args.n) if s >= 1000] or [args.n]
+    results = []
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        for n in sizes:
+            results.append(measure(n, Path(tmp)))
+            print(f"measured {n:,} spans", file=sys.stderr, flush=True)
     rows = []
-    for m in (small, big):
+    for m in results:
         case = f"{m['n']:,} spans"
-        rows.append(
-            {"case": case, "variant": "orjson.loads", "us_per_op": m["orjson_s"] * 1e6 / m["n"]}
-        )
-        rows.append(
-            {"case": case, "variant": "tracectx parse", "us_per_op": m["parse_s"] * 1e6 / m["n"]}
-        )
-        rows.append(
-            {
-                "case": case,
-                "variant": "tracectx analyse",
-                "us_per_op": m["analyse_s"] * 1e6 / m["n"],
-            }
-        )
-    out = report("viz", rows, baseline="orjson.loads")
-    for m in (small, big):
+        for name, label in (
+            ("orjson", "orjson.loads (lines)"),
+            ("tracectx", "tracectx graph json"),
+        ):
+            rows.append(
+                {
+                    "case": case,
+                    "variant": label,
+                    "us_per_op": m[f"{name}_cpu_s"] * 1e6 / m["n"],
+                    "wall_us_per_op": m[f"{name}_wall_s"] * 1e6 / m["n"],
+                    "peak_mb": m[f"{name}_peak_mb"],
+                }
+            )
+    out = report("viz", rows, baseline="orjson.loads (lines)")
+    print("\n(µs/op above: CPU time per span of the whole child process)")
+    for m in results:
         print(
-            f"{m['n']:>9,} spans: input {m['input_mb']:.0f} MB, peak {m['peak_mb']:.0f} MB "
-            f"({m['peak_mb'] / m['input_mb']:.1f}x input), analyse/parse {m['analyse_s'] / m['parse_s']:.2f}, "
-            f"{m['error_paths']:,} error paths"
+            f"{m['n']:>9,} spans: input {m['input_mb']:,.1f} MB ({m['input_mb'] * 1e6 / m['n']:.0f}"
+            f" B/span), output {m['output_mb']:,.1f} MB | peak RSS over a "
+            f"{m['baseline_rss_mb']:.0f} MB interpreter: orjson {m['orjson_peak_mb']:,.0f} MB "
+            f"({m['orjson_peak_mb'] / m['input_mb']:.2f}x input), tracectx "
+            f"{m['tracectx_peak_mb']:,.0f} MB ({m['tracectx_peak_mb'] / m['input_mb']:.2f}x) | "
+            f"time tracectx/orjson: CPU {m['tracectx_cpu_s'] / m['orjson_cpu_s']:.2f}x, "
+            f"wall {m['tracectx_wall_s'] / m['orjson_wall_s']:.2f}x"
         )
-    print(
-        f"growth {small['n']:,} -> {big['n']:,}: parse x{big['parse_s'] / small['parse_s']:.1f}, "
-        f"analyse x{big['analyse_s'] / small['analyse_s']:.1f} (linear = x10)"
-    )
-    one = loads_spans(generate(100_000).replace(b'"traceId":"', b'"traceId":"f', 0))
-    for s in one.spans:
-        s.trace_id = "f" * 32
-    start = time.perf_counter()
-    html = render_html(analyse(one))
-    print(
-        f"one 100,000-span trace -> HTML: {time.perf_counter() - start:.1f} s, {len(html) / 1e6:.0f} MB"
-    )
-    out["details"] = [small, big]
+    if len(results) > 1:
+        a, b = results[0], results[-1]
+        per = lambda m, k: m[k] / m["n"]  # noqa: E731
+        print(
+            f"growth of per-span cost {a['n']:,} -> {b['n']:,} spans (1.00 = linear): "
+            f"tracectx CPU x{per(b, 'tracectx_cpu_s') / per(a, 'tracectx_cpu_s'):.2f}, "
+            f"orjson CPU x{per(b, 'orjson_cpu_s') / per(a, 'orjson_cpu_s'):.2f}, "
+            f"tracectx peak/input x{(b['tracectx_peak_mb'] / b['input_mb']) / max(a['tracectx_peak_mb'] / a['input_mb'], 1e-9):.2f}"
+        )
+    out["details"] = results
+    report_path = ROOT / "bench" / "results" / "viz.json"
+    report_path.write_text(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
 
 
 if __name__ == "__main__":

@@ -36,7 +36,11 @@ from tracectx.viz.renderers import (
     to_json_data,
 )
 from tracectx.viz.sources import parse_document
+from tracectx.viz.sources.documents import parse_bytes, trace_ids_of
 from tracectx.viz.sources.jaeger_api import JaegerAPIError, fetch_trace, parse_response
+from tracectx.viz.sources.otlp_json import parse_otlp
+from tracectx.viz.sources.otlp_typed import decode_otlp
+from tracectx.viz.sources.traces import count_spans, traces
 
 HOSTILE_CHARS = "ab\\\"'<>&`#[]{}|;\n\r\t\x00\x07\x1b\x7f\x9b\u202e\u2028 é/"
 hostile_text = st.text(alphabet=HOSTILE_CHARS, max_size=30) | st.text(max_size=30)
@@ -90,93 +94,125 @@ meta_keys = (
     )
     | hostile_text
 )
-any_value: st.SearchStrategy[Any] = st.deferred(
-    lambda: st.one_of(
-        st.fixed_dictionaries({"stringValue": _maybe(hostile_text)}),
-        st.fixed_dictionaries({"intValue": _maybe(st.integers().map(str))}),
-        st.fixed_dictionaries(
-            {
-                "arrayValue": _maybe(
-                    st.fixed_dictionaries({"values": _maybe(st.lists(any_value, max_size=3))})
-                )
-            }
-        ),
-        st.fixed_dictionaries(
-            {"kvlistValue": _maybe(st.fixed_dictionaries({"values": _maybe(otlp_attrs)}))}
-        ),
-        json_value,
-    )
-)
-otlp_attrs = st.lists(
-    _maybe(st.fixed_dictionaries({"key": _maybe(meta_keys), "value": any_value})), max_size=4
-)
-otlp_span = st.fixed_dictionaries(
-    {},
-    optional={
-        "traceId": trace_ids,
-        "spanId": span_ids,
-        "parentSpanId": span_ids,
-        "name": _maybe(hostile_text),
-        "kind": _maybe(
-            st.sampled_from([1, 2, 3, 4, 5, "SPAN_KIND_CONSUMER", "SPAN_KIND_PRODUCER"])
-        ),
-        "startTimeUnixNano": times,
-        "endTimeUnixNano": times,
-        "status": _maybe(
+
+
+def _otlp_docs(
+    maybe: Any,
+    trace_ids: st.SearchStrategy[Any] = trace_ids,
+    span_ids: st.SearchStrategy[Any] = span_ids,
+    times: st.SearchStrategy[Any] = times,
+    required_ids: bool = False,
+) -> st.SearchStrategy[Any]:
+    """OTLP JSON documents whose parts are plausible as often as `maybe` makes them."""
+    any_value: st.SearchStrategy[Any] = st.deferred(
+        lambda: st.one_of(
+            st.fixed_dictionaries({"stringValue": maybe(hostile_text)}),
+            st.fixed_dictionaries({"intValue": maybe(st.integers().map(str))}),
+            st.fixed_dictionaries({"boolValue": maybe(st.booleans())}),
+            st.fixed_dictionaries({"doubleValue": maybe(st.floats(allow_nan=False))}),
             st.fixed_dictionaries(
-                {"code": st.sampled_from([0, 2, "STATUS_CODE_ERROR"]), "message": hostile_text}
-            )
-        ),
-        "attributes": _maybe(otlp_attrs),
-        "events": _maybe(
-            st.lists(
-                _maybe(
-                    st.fixed_dictionaries(
-                        {"name": _maybe(hostile_text), "attributes": _maybe(otlp_attrs)}
+                {"stringValue": maybe(hostile_text), "intValue": maybe(st.integers().map(str))}
+            ),
+            st.fixed_dictionaries(
+                {
+                    "arrayValue": maybe(
+                        st.fixed_dictionaries({"values": maybe(st.lists(any_value, max_size=3))})
                     )
-                ),
-                max_size=2,
-            )
-        ),
-        "links": _maybe(
-            st.lists(
-                _maybe(st.fixed_dictionaries({"traceId": trace_ids, "spanId": span_ids})),
-                max_size=2,
-            )
-        ),
-    },
-)
-otlp_doc = st.fixed_dictionaries(
-    {
-        "resourceSpans": _maybe(
-            st.lists(
-                _maybe(
-                    st.fixed_dictionaries(
-                        {
-                            "resource": _maybe(
-                                st.fixed_dictionaries({"attributes": _maybe(otlp_attrs)})
-                            ),
-                            "scopeSpans": _maybe(
-                                st.lists(
-                                    _maybe(
-                                        st.fixed_dictionaries(
-                                            {
-                                                "spans": _maybe(
-                                                    st.lists(_maybe(otlp_span), max_size=6)
-                                                )
-                                            }
-                                        )
-                                    ),
-                                    max_size=2,
-                                )
-                            ),
-                        }
-                    )
-                ),
-                max_size=2,
-            )
+                }
+            ),
+            st.fixed_dictionaries(
+                {"kvlistValue": maybe(st.fixed_dictionaries({"values": maybe(otlp_attrs)}))}
+            ),
+            json_value,
         )
-    }
+    )
+    otlp_attrs = st.lists(
+        maybe(st.fixed_dictionaries({"key": maybe(meta_keys), "value": any_value})), max_size=4
+    )
+    ids = {"traceId": trace_ids, "spanId": span_ids}
+    otlp_span = st.fixed_dictionaries(
+        ids if required_ids else {},
+        optional={
+            **({} if required_ids else ids),
+            "parentSpanId": span_ids,
+            "name": maybe(hostile_text),
+            "kind": maybe(
+                st.sampled_from([1, 2, 3, 4, 5, "SPAN_KIND_CONSUMER", "SPAN_KIND_PRODUCER"])
+            ),
+            "startTimeUnixNano": times,
+            "endTimeUnixNano": times,
+            "status": maybe(
+                st.fixed_dictionaries(
+                    {"code": st.sampled_from([0, 2, "STATUS_CODE_ERROR"]), "message": hostile_text}
+                )
+            ),
+            "attributes": maybe(otlp_attrs),
+            "events": maybe(
+                st.lists(
+                    maybe(
+                        st.fixed_dictionaries(
+                            {"name": maybe(hostile_text), "attributes": maybe(otlp_attrs)},
+                            optional={"timeUnixNano": times},
+                        )
+                    ),
+                    max_size=2,
+                )
+            ),
+            "links": maybe(
+                st.lists(
+                    maybe(st.fixed_dictionaries({"traceId": trace_ids, "spanId": span_ids})),
+                    max_size=2,
+                )
+            ),
+        },
+    )
+    otlp_doc = st.fixed_dictionaries(
+        {
+            "resourceSpans": maybe(
+                st.lists(
+                    maybe(
+                        st.fixed_dictionaries(
+                            {
+                                "resource": maybe(
+                                    st.fixed_dictionaries({"attributes": maybe(otlp_attrs)})
+                                ),
+                                "scopeSpans": maybe(
+                                    st.lists(
+                                        maybe(
+                                            st.fixed_dictionaries(
+                                                {
+                                                    "spans": maybe(
+                                                        st.lists(maybe(otlp_span), max_size=6)
+                                                    )
+                                                }
+                                            )
+                                        ),
+                                        max_size=2,
+                                    )
+                                ),
+                            }
+                        )
+                    ),
+                    max_size=2,
+                )
+            )
+        }
+    )
+    return otlp_doc
+
+
+def _mostly(value: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A plausible value nearly always: whole documents then often reach the typed reader."""
+    return st.integers(0, 40).flatmap(lambda i: json_value if i == 40 else value)
+
+
+otlp_doc = _otlp_docs(_maybe)
+clean_otlp_doc = _otlp_docs(
+    _mostly,
+    _mostly(st.sampled_from([*HEX_TRACES[:2], "trace-123", "ABC", "4BF92F3577B34DA6"])),
+    _mostly(st.sampled_from([*HEX_SPANS[:3], "span-A", "F" * 16])),
+    _mostly(st.integers(min_value=0, max_value=2**63).map(str) | st.integers(0, 2**63)),
+    required_ids=True,
 )
 
 # -- Jaeger JSON -------------------------------------------------------------------------------
@@ -274,6 +310,47 @@ def test_otlp_reader_and_renderers(doc):
     text = json.dumps(doc)
     with bounded(peak_bytes=64 * 1024 * 1024):
         _render_everything(loads_spans(text))
+
+
+@BUDGET
+@given(clean_otlp_doc | otlp_doc)
+def test_typed_otlp_reader_agrees_with_the_tolerant_reader(doc):
+    """Where the msgspec reader takes a document, it reads exactly what the tolerant reader
+    reads (same spans) and the tolerant reader finds no problem in it; the counting pass
+    counts exactly the spans the reading pass keeps."""
+    import msgspec
+
+    raw = json.dumps(doc).encode()
+    with bounded(peak_bytes=64 * 1024 * 1024):
+        typed = decode_otlp(raw)
+        if typed is not None:
+            tolerant = parse_otlp(msgspec.json.decode(raw))  # the same parser's plain values
+            assert typed.spans == tolerant.spans
+            assert tolerant.problems == []
+        read = parse_bytes(raw)
+        ids = trace_ids_of(raw)
+        if isinstance(read, ValueError):
+            assert isinstance(ids, ValueError)
+        else:
+            assert ids == [s.trace_id for s in read.spans]
+
+
+@BUDGET
+@given(st.lists(clean_otlp_doc | otlp_doc | jaeger_doc | st.just("{broken"), max_size=5))
+def test_traces_one_at_a_time_are_the_whole_files_traces(tmp_path_factory, docs):
+    """Reading a JSON-lines file trace by trace (count, then read) gives every span once,
+    grouped by trace, in the order `analyse` gives for the whole file; same problems."""
+    path = tmp_path_factory.mktemp("lines") / "spans.jsonl"
+    path.write_text("\n".join(d if isinstance(d, str) else json.dumps(d) for d in docs))
+    with bounded(peak_bytes=64 * 1024 * 1024):
+        whole = loads_spans(path.read_bytes())
+        problems: list[str] = []
+        streamed = list(traces([path], count_spans([path]), problems))
+    by_trace: dict[str, list[Any]] = {}
+    for span in whole.spans:
+        by_trace.setdefault(span.trace_id, []).append(span)
+    assert streamed == list(by_trace.values())
+    assert problems == [f"{path}: {p}" for p in whole.problems]
 
 
 @BUDGET

@@ -28,7 +28,11 @@ def _meta_value(key: str, value: Any) -> Any:
 def redact_meta(attributes: dict[str, Any]) -> dict[str, Any]:
     """`attributes` with ``tracectx.error.meta.*`` values masked where `is_sensitive` flags the
     key (nested values of the others walked too); the same dict when it holds no metadata."""
-    if not any(isinstance(k, str) and k.startswith(sc.ATTR_META_PREFIX) for k in attributes):
+    prefix = sc.ATTR_META_PREFIX
+    for k in attributes:  # a plain loop: this runs for every span and event read
+        if isinstance(k, str) and k.startswith(prefix):
+            break
+    else:
         return attributes
     return {k: _meta_value(k, v) if isinstance(k, str) else v for k, v in attributes.items()}
 

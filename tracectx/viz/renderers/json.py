@@ -35,6 +35,7 @@ SCHEMA = "tracectx.graph/v1"
 EVENT_TEXT_LIMIT = 16384  # one event attribute's text; a stack keeps its last frames
 
 _STACK_KEY = "exception.stacktrace"
+_SCALARS = frozenset((str, int, float, bool))  # kept as they are by `plain`
 
 try:  # orjson (the viz extra) writes several times faster than json.dumps(indent=2)
     import orjson
@@ -124,7 +125,9 @@ def trace_data(a: TraceAnalysis, jaeger_url: str | None = None) -> dict[str, Any
                 "duration_ms": round(s.duration_ms, 3),
                 "error": s.error,
                 "children": a.children.get(s.span_id, []),
-                "attributes": {k: plain(v) for k, v in s.attributes.items()},
+                "attributes": {
+                    k: v if v.__class__ in _SCALARS else plain(v) for k, v in s.attributes.items()
+                },
                 "status_message": s.status_message,
                 "events": [event_data(e) for e in s.events],
                 "links": [{"trace_id": lk.trace_id, "span_id": lk.span_id} for lk in s.links],

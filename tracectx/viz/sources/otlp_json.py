@@ -22,9 +22,9 @@ from tracectx.viz.sources.fields import (
     time_value,
 )
 
-__all__ = ["any_value", "attributes", "kind_name", "parse_otlp"]
+__all__ = ["KINDS", "any_value", "attributes", "kind_name", "parse_otlp"]
 
-_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 
 
 def any_value(value: Any, _depth: int = 0, problems: list[str] | None = None) -> Any:
@@ -74,7 +74,7 @@ def attributes(items: Any, _depth: int = 0, problems: list[str] | None = None) -
 def kind_name(raw: Any) -> str:
     """OTLP's span kind (a number or ``SPAN_KIND_SERVER``-style name) as a lowercase word."""
     if isinstance(raw, int) and not isinstance(raw, bool):
-        return _KINDS.get(raw, "internal")
+        return KINDS.get(raw, "internal")
     if isinstance(raw, str) and raw:
         return raw.removeprefix("SPAN_KIND_").lower()[:40] or "internal"
     return "internal"

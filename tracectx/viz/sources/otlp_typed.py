@@ -24,6 +24,7 @@ from tracectx.viz.sources.fields import (
     text,
     time_value,
 )
+from tracectx.viz.sources.otlp_json import KINDS as _KINDS
 from tracectx.viz.sources.otlp_json import any_value, kind_name
 
 __all__ = ["AVAILABLE", "decode_otlp", "decode_trace_ids"]
@@ -132,7 +133,13 @@ def _value(value: Any, sink: list[str]) -> Any:
         if raw is not UNSET:
             return plain_value(raw, 0, sink)
     if value.intValue is not UNSET:
-        return any_value({"intValue": value.intValue}, 0, sink)
+        raw = value.intValue
+        if raw.__class__ is str and len(raw) <= 24:  # as any_value: int() else the text
+            try:
+                return int(raw)
+            except ValueError:
+                return raw
+        return any_value({"intValue": raw}, 0, sink)
     if value.arrayValue is not UNSET:
         return any_value({"arrayValue": value.arrayValue}, 0, sink)
     if value.kvlistValue is not UNSET:
@@ -154,20 +161,14 @@ def _attributes(items: list[Any] | None, sink: list[str]) -> dict[str, Any]:
     return out
 
 
-def _id(raw: Any, length: int, pattern: re.Pattern[str], zero: str) -> tuple[str, str | None]:
-    if raw.__class__ is str and pattern.fullmatch(raw) and raw != zero:
-        return raw, None
+def _slow_id(raw: Any, length: int) -> tuple[str, str | None]:
     parsed = parse_id(raw, length)
     if parsed is None:
         raise _Unusual
     return parsed
 
 
-def _time(raw: Any, what: str) -> int:
-    if raw.__class__ is str and len(raw) <= 19 and raw.isascii() and raw.isdigit():
-        number = int(raw)
-        if number <= _MAX_TIME:
-            return number
+def _slow_time(raw: Any, what: str) -> int:
     sink: list[str] = []
     number = time_value(raw, what, sink)
     if sink:
@@ -181,13 +182,23 @@ def _event(raw: Any, sink: list[str]) -> SpanEvent:
     return SpanEvent(
         name,
         _attributes(raw.attributes, sink),
-        None if when is None or when == "" else (_time(when, "event time") or None),
+        None if when is None or when == "" else (_slow_time(when, "event time") or None),
     )
 
 
 def _span(raw: Any, service: str, sink: list[str]) -> Span:
-    trace, trace_source = _id(raw.traceId, 32, _HEX32, _ZERO32)
-    span, span_source = _id(raw.spanId, 16, _HEX16, _ZERO16)
+    # The common case of each field is checked inline (a million spans: calls add up); anything
+    # else goes through the tolerant reader's own helpers, so both read a value the same way.
+    trace = raw.traceId
+    if trace.__class__ is str and _HEX32.fullmatch(trace) and trace != _ZERO32:
+        trace_source = None
+    else:
+        trace, trace_source = _slow_id(trace, 32)
+    span = raw.spanId
+    if span.__class__ is str and _HEX16.fullmatch(span) and span != _ZERO16:
+        span_source = None
+    else:
+        span, span_source = _slow_id(span, 16)
     parent = raw.parentSpanId
     if parent is not None and (
         parent.__class__ is not str or not _HEX16.fullmatch(parent) or parent == _ZERO16
@@ -202,29 +213,44 @@ def _span(raw: Any, service: str, sink: list[str]) -> Span:
     if status is not None:
         code = status.code
         error = code.__class__ in (int, str) and code in (2, "STATUS_CODE_ERROR", "ERROR")
-        message = text(status.message, "status", sink)
+        message = status.message
+        if message.__class__ is not str:
+            message = text(message, "status", sink)
+    start = raw.startTimeUnixNano
+    if start.__class__ is str and len(start) <= 18 and start.isascii() and start.isdigit():
+        start = int(start)  # 18 digits: always below 2**63
+    else:
+        start = _slow_time(start, "start")
+    end = raw.endTimeUnixNano
+    if end.__class__ is str and len(end) <= 18 and end.isascii() and end.isdigit():
+        end = int(end)
+    else:
+        end = _slow_time(end, "end")
+    kind = raw.kind
+    kind = _KINDS.get(kind, "internal") if kind.__class__ is int else kind_name(kind)
     attrs = _attributes(raw.attributes, sink)
     if trace_source is not None:
         attrs[SOURCE_TRACE_ID] = trace_source
     if span_source is not None:
         attrs[SOURCE_SPAN_ID] = span_source
     links = []
-    for link in raw.links or ():
-        lt, ls = parse_id(link.traceId, 32), parse_id(link.spanId, 16)
-        if not (lt and ls):
-            raise _Unusual
-        links.append(Link(lt[0], ls[0]))
+    if raw.links:
+        for link in raw.links:
+            lt, ls = parse_id(link.traceId, 32), parse_id(link.spanId, 16)
+            if not (lt and ls):
+                raise _Unusual
+            links.append(Link(lt[0], ls[0]))
     return Span(
         trace,
         span,
         parent or None,
         name,
         service,
-        _time(raw.startTimeUnixNano, "start"),
-        _time(raw.endTimeUnixNano, "end"),
+        start,
+        end,
         error,
         message,
-        kind_name(raw.kind),
+        kind,
         attrs,
         [_event(e, sink) for e in raw.events] if raw.events else [],
         links,
@@ -274,11 +300,12 @@ def decode_trace_ids(data: bytes) -> list[str] | None:
         for scope in scopes or ():
             for raw in scope.spans or ():
                 trace = raw.traceId
-                if trace.__class__ is str and _HEX32.fullmatch(trace) and trace != _ZERO32:
-                    if raw.spanId is not None and parse_id(raw.spanId, 16) is not None:
-                        ids.append(trace)
+                span = raw.spanId
+                plain = span.__class__ is str and _HEX16.fullmatch(span) and span != _ZERO16
+                if not plain and parse_id(span, 16) is None:
                     continue
-                parsed = parse_id(trace, 32)
-                if parsed is not None and parse_id(raw.spanId, 16) is not None:
+                if trace.__class__ is str and _HEX32.fullmatch(trace) and trace != _ZERO32:
+                    ids.append(trace)
+                elif (parsed := parse_id(trace, 32)) is not None:
                     ids.append(parsed[0])
     return ids
