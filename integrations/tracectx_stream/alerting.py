@@ -18,6 +18,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,12 @@ def _event_json(event: ErrorEvent) -> dict[str, Any]:
     return data
 
 
-def _event_from(data: dict[str, Any]) -> ErrorEvent:
+def _event_from(data: dict[str, Any], role: str | None = None) -> ErrorEvent:
+    """The event `_event_json` wrote (with `role` instead of its own, if given)."""
     data = dict(data)
     data["resources"] = tuple(data["resources"])
+    if role is not None:
+        data["role"] = role
     return ErrorEvent(**data)
 
 
@@ -143,8 +147,7 @@ class AlertStage:
             while not stop.is_set():
                 batches = consumer.poll(timeout_ms=200)
                 for records in batches.values():
-                    for record in records:
-                        self._observe(record.value)
+                    self._observe_all(record.value for record in records)
                 if batches:
                     consumer.commit()
                 if time.monotonic() - last_tick >= 1.0:
@@ -155,18 +158,41 @@ class AlertStage:
             consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
 
     def _observe(self, raw: bytes | None) -> None:
+        self._observe_all((raw,))
+
+    def _observe_all(self, raws: Iterable[bytes | None]) -> None:
+        """Evaluate records in order, each by its engine; a run of records for one engine
+        goes to it as one batch (`AlertEngine.observe_many`)."""
+        engine: AlertEngine | None = None
+        run: list[ErrorEvent] = []
+        for raw in raws:
+            found = self._decode(raw)
+            if found is None:
+                continue
+            owner, event = found
+            if owner is not engine:
+                if run:
+                    assert engine is not None
+                    engine.observe_many(run)
+                engine, run = owner, []
+            run.append(event)
+        if run:
+            assert engine is not None
+            engine.observe_many(run)
+
+    def _decode(self, raw: bytes | None) -> tuple[AlertEngine, ErrorEvent] | None:
+        """The engine owning a record and its event; None (logged) if it is unreadable."""
         try:
             data = json.loads(raw or b"")
-            event = _event_from(data["event"])
-        except (ValueError, KeyError, TypeError):
+            engine = self.engines.get(data.get("rule") or "")
+            # a rule's engine evaluates this rule only: as 'propagated' it adds no policy alert
+            role = sc.ROLE_PROPAGATED if engine is not None else None
+            event = _event_from(data["event"], role)
+        except (ValueError, KeyError, TypeError, AttributeError):
             _log.warning("tracectx stream: unreadable alert event skipped")
-            return
+            return None
         self.observed += 1
-        engine = self.engines.get(data.get("rule") or "")
-        if engine is None:
-            self.policy.observe(event)  # policy cluster: role origin, no rules
-        else:  # this rule only; as 'propagated' so the rule engine adds no policy alert
-            engine.observe(dataclasses.replace(event, role=sc.ROLE_PROPAGATED))
+        return (self.policy if engine is None else engine), event  # policy: clusters only
 
 
 def alert_handler(path: Path, settings: StreamSettings) -> AlertStage:

@@ -27,7 +27,7 @@ from tracectx.alerting.delivery import join_queue
 from tracectx.alerting.events import ErrorEvent
 from tracectx.alerting.groups import DEFAULT_MAX_GROUPS, GroupLimiter
 from tracectx.alerting.index import RuleIndex
-from tracectx.alerting.rules import Action, Rule
+from tracectx.alerting.rules import KEY_SEP, Action, Rule
 from tracectx.alerting.sinks import CallableSink, LogSink, Sink
 from tracectx.alerting.windows import MemoryWindows, Windows
 from tracectx.kinds import Alerting, KindError, get_kind, policy_for
@@ -35,7 +35,7 @@ from tracectx.kinds import Alerting, KindError, get_kind, policy_for
 __all__ = ["AlertEngine"]
 
 _log = logging.getLogger("tracectx.alerting")
-_SEP = "\x1f"
+_SEP = KEY_SEP
 _POLICY_FIRES = (Alerting.IMMEDIATE, Alerting.ALWAYS)
 MAX_REMEMBERED = 10_000
 _POLICY = "(policy clusters)"  # their name in the group limiter (a rule so named shares its cap)
@@ -142,61 +142,86 @@ class AlertEngine:
             return [f.alert for f in self._firing.values()]
 
     # -- evaluation ----------------------------------------------------------------------
-    def observe(self, event: ErrorEvent) -> list[Alert]:
-        """Evaluate one event now (in this thread); returns the alerts it fired."""
-        metadata = event.metadata
-        if metadata:
-            self._metadata.remember(event.error_id, metadata)
-        else:
-            metadata = self._metadata.get(event.error_id) or {}
+    def _current_index(self) -> RuleIndex:
         index = self._index
         if self.rules is not self._indexed or len(self.rules) != len(index.rules):
             index = self._reindex()  # `rules` was reassigned or changed in place
-        rules = index.candidates(event.kind, event.resources)
-        fired = [a for rule in rules if (a := self._apply_rule(rule, event, metadata))]
+        return index
+
+    def observe(self, event: ErrorEvent) -> list[Alert]:
+        """Evaluate one event now (in this thread); returns the alerts it fired."""
+        return self._observe(event, self._current_index())
+
+    def observe_many(self, events: Iterable[ErrorEvent]) -> list[Alert]:
+        """Evaluate events in order, as `observe` would one by one (the rules in force when
+        the batch starts apply to all of it); returns the alerts they fired."""
+        index = self._current_index()
+        observe = self._observe
+        fired: list[Alert] = []
+        for event in events:
+            alerts = observe(event, index)
+            if alerts:
+                fired += alerts
+        return fired
+
+    def _observe(self, event: ErrorEvent, index: RuleIndex) -> list[Alert]:
+        metadata = event.metadata
+        if metadata:
+            remembered = self._metadata  # `_LRU.remember`, inlined: once per event
+            remembered[event.error_id] = metadata
+            if len(remembered) > MAX_REMEMBERED:
+                remembered.popitem(last=False)
+        else:
+            metadata = self._metadata.get(event.error_id) or {}
+        fired = []
+        for rule, weight in index.plan(event):
+            alert = self._apply_rule(rule, weight, event, metadata)
+            if alert is not None:
+                fired.append(alert)
         alert = self._apply_policy(event)
         if alert is not None:
             fired.append(alert)
         return fired
 
     def _apply_rule(
-        self, rule: Rule, event: ErrorEvent, metadata: Mapping[str, Any]
+        self, rule: Rule, weight: float, event: ErrorEvent, metadata: Mapping[str, Any]
     ) -> Alert | None:
-        weight = rule.accepts(event)
-        if weight is None:
+        key = rule.group_key(metadata)
+        if key is None:
             return None
-        group = rule.group(metadata)
-        if group is None:
+        ts = event.timestamp
+        firing = self._firing.get(key)
+        if firing is None and not self.groups.admit(rule.name, key, ts, rule.ttl):
             return None
-        key = _SEP.join((rule.name, *group))
-        ttl = max(rule.window, rule.cooldown, 600.0) if rule.weighted else rule.window
-        if key not in self._firing and not self.groups.admit(rule.name, key, event.timestamp, ttl):
-            return None
+        value: float | None
         if rule.weighted:
             value = self.windows.add_score(
-                key, event.error_id, event.timestamp, weight, rule.decay_factor, ttl
+                key, event.error_id, ts, weight, rule.decay_factor, rule.ttl
             )
             crossed = value is not None and value > (rule.base_threshold or 0.0)
         else:
-            count = self.windows.add(key, event.error_id, event.timestamp, rule.window)
+            count = self.windows.add(key, event.error_id, ts, rule.window)
             value = None if count is None else float(count)
             crossed = value is not None and value > (rule.threshold or 0.0)
-        firing = self._firing.get(key)
-        if firing is not None:
-            if value is not None:
-                firing.alert.note(event)
-                self._set_measure(firing.alert, rule, value)
+        if value is None:
             return None
-        if value is not None:
-            samples = self._samples.get(key)
-            if samples is None:  # a list, not a deque: a deque costs ~760 bytes empty
-                samples = []
-                self._samples.remember(key, samples)
-            samples.append((event.trace_id, event.error_id))
-            if len(samples) > MAX_SAMPLES:
-                del samples[0]
+        if firing is not None:
+            firing.alert.note(event)
+            self._set_measure(firing.alert, rule, value)
+            return None
+        remembered = self._samples
+        samples = remembered.get(key)
+        if samples is None:  # a list, not a deque: a deque costs ~760 bytes empty
+            remembered[key] = samples = []
+            if len(remembered) > MAX_REMEMBERED:  # `_LRU.remember`, inlined
+                remembered.popitem(last=False)
+        samples.append((event.trace_id, event.error_id))
+        if len(samples) > MAX_SAMPLES:
+            del samples[0]
         if not crossed or not self.windows.claim(key, rule.cooldown or rule.window):
             return None
+        group = rule.group(metadata)
+        assert group is not None  # as `group_key` found it
         alert = Alert(
             key=key,
             name=rule.name,
@@ -213,7 +238,6 @@ class AlertEngine:
                 alert.trace_ids.appendleft(trace_id)
             if eid not in alert.error_ids:
                 alert.error_ids.appendleft(eid)
-        assert value is not None
         self._set_measure(alert, rule, value)
         return self._fire(alert, rule, tuple(rule.actions) or self.default_actions)
 
@@ -236,20 +260,22 @@ class AlertEngine:
         return f"more than {rule.threshold:g} {kinds} errors{by} within {rule.window:g}s"
 
     def _apply_policy(self, event: ErrorEvent) -> Alert | None:
-        born_here = event.role == sc.ROLE_ORIGIN or (
-            event.role == sc.ROLE_ABSORBED and bool(event.message or event.stack)
-        )
-        if not born_here or event.error_id in self._births:
-            return None
         known = self._alerting.get(event.kind)
         if known is None:
             try:
                 kind = get_kind(event.kind)
             except KindError:
                 kind = get_kind("UNKNOWN")
+            if len(self._alerting) >= MAX_REMEMBERED:  # kinds come from error data
+                self._alerting.clear()
             known = self._alerting[event.kind] = (kind.name, policy_for(kind).alerting)
         kind_name, alerting = known
-        if alerting not in _POLICY_FIRES:
+        if alerting not in _POLICY_FIRES:  # most errors: checked first, it is the cheapest
+            return None
+        born_here = event.role == sc.ROLE_ORIGIN or (
+            event.role == sc.ROLE_ABSORBED and bool(event.message or event.stack)
+        )
+        if not born_here or event.error_id in self._births:
             return None
         self._births.remember(event.error_id, True)
         # The code is part of the cluster: FATAL E_DISK and FATAL E_TEMPLATES on one route are

@@ -2,8 +2,9 @@
 
 Group keys come from error metadata (``account_id``), which a caller may control: one error
 each for a million accounts would otherwise make a million windows. `GroupLimiter` remembers,
-per rule, the group keys active within their window (oldest first, dropped once expired) and
-refuses a new key while ``max_groups`` are active. Each refusal is counted on the OTel counter
+per rule, the group keys active within their window (each until its last error's time plus the
+rule's ttl; dropped once that passed, earliest first) and refuses a new key while
+``max_groups`` are active. Each refusal is counted on the OTel counter
 ``tracectx.alerting.groups.overflow`` (attribute ``alert.rule``: the rule's name, which comes
 from configuration, never from the error) and logged as a warning at most once per rule per
 `WARN_INTERVAL_S`.
@@ -16,7 +17,7 @@ import logging
 import threading
 import time
 
-from tracectx.alerting.windows import compact
+from tracectx.alerting.windows import Expiry, compact
 from tracectx.metrics import _counter
 
 __all__ = ["DEFAULT_MAX_GROUPS", "OVERFLOW_COUNTER", "WARN_INTERVAL_S", "GroupLimiter"]
@@ -25,6 +26,21 @@ DEFAULT_MAX_GROUPS = 100_000
 OVERFLOW_COUNTER = "tracectx.alerting.groups.overflow"
 WARN_INTERVAL_S = 60.0
 _log = logging.getLogger("tracectx.alerting")
+
+
+class _Active:
+    """One rule's groups: key -> when it ends, and which ends first."""
+
+    __slots__ = ("expiry", "peak", "until")
+
+    def __init__(self) -> None:
+        self.until: dict[str, float] = {}
+        self.expiry = Expiry()
+        self.peak = 0
+
+    def drop_expired(self, now: float) -> None:
+        if self.expiry.due <= now and self.expiry.drop_expired(self.until, now):
+            self.until, self.peak = compact(self.until, self.peak)
 
 
 class GroupLimiter:
@@ -36,14 +52,13 @@ class GroupLimiter:
         self.max_groups = max_groups
         self.overflowed: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
-        # rule -> group key -> when it expires; ordered by last use, so the front expires first
-        self._active: dict[str, collections.OrderedDict[str, float]] = {}
-        self._peaks: dict[str, int] = {}
+        self._active: dict[str, _Active] = {}
         self._warned: dict[str, float] = {}
 
     def active(self, rule: str) -> int:
         """How many groups of `rule` are tracked."""
-        return len(self._active.get(rule, ()))
+        found = self._active.get(rule)
+        return 0 if found is None else len(found.until)
 
     def admit(self, rule: str, key: str, ts: float, ttl: float) -> bool:
         """True if `key` may be counted for `rule` (it stays active until ``ts + ttl``); False,
@@ -51,17 +66,20 @@ class GroupLimiter:
         with self._lock:
             active = self._active.get(rule)
             if active is None:
-                active = self._active[rule] = collections.OrderedDict()
-            if _drop_expired(active, ts):
-                active = self._compact(rule, active)
-            until = active.get(key)
+                active = self._active[rule] = _Active()
+            if active.expiry.due <= ts:
+                active.drop_expired(ts)
+            table = active.until
+            until = table.get(key)
             if until is not None:
-                active[key] = max(until, ts + ttl)
-                active.move_to_end(key)
+                if ts + ttl > until:
+                    table[key] = ts + ttl
                 return True
-            if len(active) < self.max_groups:
-                active[key] = ts + ttl
-                self._peaks[rule] = max(self._peaks.get(rule, 0), len(active))
+            if len(table) < self.max_groups:
+                table[key] = when = ts + ttl
+                active.expiry.push(when, key)
+                if len(table) > active.peak:
+                    active.peak = len(table)
                 return True
             self.overflowed[rule] += 1
             now = time.monotonic()
@@ -85,31 +103,10 @@ class GroupLimiter:
     def expire(self, now: float) -> None:
         """Forget every group whose window ended by `now`."""
         with self._lock:
-            for rule, active in list(self._active.items()):
-                if _drop_expired(active, now):
-                    self._compact(rule, active)
-
-    def _compact(
-        self, rule: str, active: collections.OrderedDict[str, float]
-    ) -> collections.OrderedDict[str, float]:
-        table, self._peaks[rule] = compact(active, self._peaks.get(rule, 0))
-        self._active[rule] = table
-        return table
+            for active in self._active.values():
+                active.drop_expired(now)
 
     def forget(self, rule: str) -> None:
         """Forget `rule`'s groups (the rule was replaced)."""
         with self._lock:
             self._active.pop(rule, None)
-            self._peaks.pop(rule, None)
-
-
-def _drop_expired(active: collections.OrderedDict[str, float], now: float) -> bool:
-    """Drop the front groups that expired by `now`; True if any was dropped."""
-    dropped = False
-    while active:
-        key, until = next(iter(active.items()))
-        if until > now:
-            break
-        del active[key]
-        dropped = True
-    return dropped

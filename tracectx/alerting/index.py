@@ -1,25 +1,31 @@
 """Rules indexed by what they match, so an event is checked against the rules that may count it
 instead of every rule: by kind (a rule's kinds or weights, looked up once per kind), then by
-resource (rules naming an exact resource sit in a dict; only glob rules are tried in turn)."""
+resource (rules naming an exact resource sit in a dict; only glob rules are tried in turn).
+`plan` caches the answer with each rule's weight per (kind, resources), so a stream of events
+from the same few places costs one lookup each."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tracectx.alerting.events import ErrorEvent
 from tracectx.alerting.rules import Rule
 
-__all__ = ["RuleIndex"]
+__all__ = ["Plan", "RuleIndex"]
 
 _GLOB = frozenset("*?[")
 MAX_KINDS = 1024  # event kinds remembered; beyond, the cache starts over (kinds are few)
+MAX_PLANS = 4096  # resource tuples remembered per kind; beyond, that kind's plans start over
+Plan = tuple[tuple[Rule, float], ...]  # the rules counting an event, in order, with its weight
 
 
 class _ForKind:
-    __slots__ = ("exact", "globs")
+    __slots__ = ("exact", "globs", "plans")
 
     def __init__(self, rules: Iterable[tuple[int, Rule]]) -> None:
         self.exact: dict[str, list[tuple[int, Rule]]] = {}
         self.globs: list[tuple[int, Rule]] = []
+        self.plans: dict[tuple[str, ...], Plan] = {}
         for pos, rule in rules:
             if _GLOB.isdisjoint(rule.resource):
                 self.exact.setdefault(rule.resource, []).append((pos, rule))
@@ -35,13 +41,31 @@ class RuleIndex:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self._kinds: dict[str, _ForKind] = {}
 
-    def candidates(self, kind: str, resources: tuple[str, ...]) -> list[Rule]:
+    def _for_kind(self, kind: str) -> _ForKind:
         entry = self._kinds.get(kind)
         if entry is None:
             if len(self._kinds) >= MAX_KINDS:
                 self._kinds.clear()
             weighs = ((pos, r) for pos, r in enumerate(self.rules) if r.weight(kind) is not None)
             entry = self._kinds[kind] = _ForKind(weighs)
+        return entry
+
+    def plan(self, event: ErrorEvent) -> Plan:
+        """The rules that count `event`, in rule order, each with the weight it adds
+        (``rule.accepts``); cached per (kind, resources) until `forget_kinds`."""
+        entry = self._kinds.get(event.kind) or self._for_kind(event.kind)
+        found = entry.plans.get(event.resources)
+        if found is None:
+            if len(entry.plans) >= MAX_PLANS:
+                entry.plans.clear()
+            rules = self.candidates(event.kind, event.resources)
+            weighed = ((rule, rule.accepts(event)) for rule in rules)
+            found = tuple((rule, w) for rule, w in weighed if w is not None)
+            entry.plans[event.resources] = found
+        return found
+
+    def candidates(self, kind: str, resources: tuple[str, ...]) -> list[Rule]:
+        entry = self._for_kind(kind)
         found: dict[int, Rule] = {}
         for name in resources:
             for pos, rule in entry.exact.get(name, ()):

@@ -23,10 +23,12 @@ from typing import Any
 from tracectx.alerting.events import ErrorEvent
 from tracectx.kinds import KindError, get_kind
 
-__all__ = ["Rule", "RuleError"]
+__all__ = ["KEY_SEP", "Rule", "RuleError"]
 
 Action = str | Callable[..., Any]
 MAX_GROUP_VALUE = 128
+MAX_CACHED = 10_000  # kinds / resource names a rule remembers its answer for
+KEY_SEP = "\x1f"  # joins a rule's name and its group values into a window key
 _MISSING = object()
 
 
@@ -67,6 +69,8 @@ class Rule:
         default_factory=dict, init=False, repr=False, compare=False
     )
     weighted: bool = dataclasses.field(default=False, init=False, repr=False, compare=False)
+    ttl: float = dataclasses.field(default=0.0, init=False, repr=False, compare=False)
+    _prefix: str = dataclasses.field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -75,6 +79,11 @@ class Rule:
         set_(self, "actions", _tuple(self.actions))
         set_(self, "error_weights", {k.upper(): float(v) for k, v in self.error_weights.items()})
         set_(self, "weighted", bool(self.error_weights))
+        # how long a group is tracked after its last error: a score outlives its window so a
+        # decaying score is still there to decay; a count window ends with the window
+        ttl = max(self.window, self.cooldown, 600.0) if self.weighted else self.window
+        set_(self, "ttl", ttl)
+        set_(self, "_prefix", self.name + KEY_SEP)
         where = f"rule {self.name!r}"
         if not self.name:
             raise RuleError("a rule needs a name")
@@ -121,6 +130,8 @@ class Rule:
             result = next((self.error_weights[n] for n in names if n in self.error_weights), None)
         else:
             result = 1.0 if not self.kinds or any(n in self.kinds for n in names) else None
+        if len(self._weights) >= MAX_CACHED:  # kinds come from error data: keep this bounded
+            self._weights.clear()
         self._weights[kind] = result
         return result
 
@@ -129,7 +140,7 @@ class Rule:
             hit = self._matches.get(name)
             if hit is None:
                 hit = fnmatch.fnmatchcase(name, self.resource)
-                if len(self._matches) < 10_000:
+                if len(self._matches) < MAX_CACHED:
                     self._matches[name] = hit
             if hit:
                 return True
@@ -150,6 +161,20 @@ class Rule:
                 text = f"{text[: MAX_GROUP_VALUE - 20]}…#{digest.hexdigest()}"
             values.append(text)
         return tuple(values)
+
+    def group_key(self, metadata: Mapping[str, Any]) -> str | None:
+        """The window key of `metadata`'s group: the name and the `group` values joined by
+        `KEY_SEP`; None if a value is missing. One concatenation for one ``group_by`` key."""
+        group_by = self.group_by
+        if len(group_by) == 1:
+            value = metadata.get(group_by[0])
+            if value is None:
+                return None
+            text = value if type(value) is str else str(value)
+            if len(text) <= MAX_GROUP_VALUE:
+                return self._prefix + text
+        group = self.group(metadata)
+        return None if group is None else KEY_SEP.join((self.name, *group))
 
     def accepts(self, event: ErrorEvent) -> float | None:
         """The weight `event` adds to this rule, or None if the rule does not count it."""

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["MemoryWindows", "RedisWindows", "Windows", "compact"]
+__all__ = ["Expiry", "MemoryWindows", "RedisWindows", "Windows", "compact"]
 
 _log = logging.getLogger("tracectx.alerting")
 MAX_IDS = 100_000
@@ -50,7 +50,7 @@ class Windows(Protocol):
 
 class _Ids:
     """Error ids in arrival order with their times: a set plus a queue, in one dict and one
-    list (a deque costs ~760 bytes even when empty; most windows hold one or two ids)."""
+    list (a deque costs ~760 bytes even when empty)."""
 
     __slots__ = ("head", "ids", "order")
 
@@ -89,25 +89,76 @@ class _Ids:
             self.head = 0
 
 
-class _Count:
-    __slots__ = ("ids", "newest", "window")
+class _Window:
+    """The ids a window counted. Most windows only ever count one error, so the first id is
+    held as is (counted at `at()`), and an `_Ids` is made when a second one comes."""
 
-    def __init__(self, window: float) -> None:
-        self.ids = _Ids()
-        self.newest = -math.inf
+    __slots__ = ("ids",)
+
+    def __init__(self, error_id: str) -> None:
+        self.ids: str | _Ids | None = error_id  # None: every id expired
+
+    def at(self) -> float:
+        """When the single id was counted (the window's newest error)."""
+        raise NotImplementedError
+
+    def expires(self) -> float:
+        """When the window is over (and dropped)."""
+        raise NotImplementedError
+
+    def held(self) -> int:
+        ids = self.ids
+        return (1 if ids is not None else 0) if not isinstance(ids, _Ids) else len(ids)
+
+    def forget_before(self, floor: float) -> None:
+        """Forget ids counted at or before `floor`."""
+        ids = self.ids
+        if isinstance(ids, _Ids):
+            ids.expire(floor)
+        elif ids is not None and self.at() <= floor:
+            self.ids = None
+
+    def count_id(self, error_id: str, ts: float) -> bool:
+        """Count `error_id` (at `ts`); False if it is counted already."""
+        ids = self.ids
+        if ids is None:
+            self.ids = error_id
+            return True
+        if isinstance(ids, _Ids):
+            return ids.add(error_id, ts)
+        if ids == error_id:
+            return False
+        many = self.ids = _Ids()
+        many.add(ids, self.at())
+        many.add(error_id, ts)
+        return True
+
+
+class _Count(_Window):
+    __slots__ = ("newest", "window")
+
+    def __init__(self, error_id: str, ts: float, window: float) -> None:
+        self.ids = error_id
+        self.newest = ts
         self.window = window
+
+    def at(self) -> float:
+        return self.newest
 
     def expires(self) -> float:
         return self.newest + self.window
 
 
-class _Score:
-    __slots__ = ("added", "ids", "last", "ttl", "value")
+class _Score(_Window):
+    __slots__ = ("added", "last", "ttl", "value")
 
-    def __init__(self, ts: float, ttl: float) -> None:
-        self.value, self.last = 0.0, ts
+    def __init__(self, error_id: str, ts: float, ttl: float, weight: float) -> None:
+        self.ids = error_id
+        self.value, self.last = weight, ts
         self.added, self.ttl = ts, ttl
-        self.ids = _Ids()
+
+    def at(self) -> float:
+        return self.added
 
     def decay_to(self, ts: float, decay: float) -> float:
         if ts > self.last:
@@ -119,18 +170,23 @@ class _Score:
         return self.added + self.ttl
 
 
-class _Expiry:
+class Expiry:
     """Which key of a table expires first: a heap with one entry per key. A popped key whose
     window moved on is pushed back with its new expiry, so a key costs one entry however many
-    errors it counts, and dropping what expired costs O(log n) per key."""
+    errors it counts, and dropping what expired costs O(log n) per key. `due` is the earliest
+    expiry, so a caller can skip the call while nothing is due. A table's items are their
+    expiry time (a number) or windows (their ``expires()``)."""
 
-    __slots__ = ("heap",)
+    __slots__ = ("due", "heap")
 
     def __init__(self) -> None:
         self.heap: list[tuple[float, str]] = []
+        self.due = math.inf
 
     def push(self, when: float, key: str) -> None:
         heapq.heappush(self.heap, (when, key))
+        if when < self.due:
+            self.due = when
 
     def drop_expired(self, table: dict[str, Any], now: float) -> bool:
         """Drop `table`'s items that expired by `now`; True if any was dropped."""
@@ -140,12 +196,13 @@ class _Expiry:
             item = table.get(key)
             if item is None:
                 continue
-            when = item.expires()
+            when = item.expires() if isinstance(item, _Window) else item
             if when <= now:
                 del table[key]
                 dropped = True
             else:
                 heapq.heappush(heap, (when, key))
+        self.due = heap[0][0] if heap else math.inf
         return dropped
 
 
@@ -162,15 +219,16 @@ def compact(table: _Table, peak: int) -> tuple[_Table, int]:
 class MemoryWindows:
     """Windows in this process (the default). A window is dropped once it expired (its newest
     error left it; a score `ttl` seconds after its last add; a claim after its cooldown), so
-    memory follows the keys active within a window, not every key ever seen."""
+    memory follows the keys active within a window, not every key ever seen. A window that
+    counted one error holds its id and times only (no set, no queue)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, _Count] = {}
         self._scores: dict[str, _Score] = {}
         self._claims: dict[str, float] = {}
-        self._count_expiry = _Expiry()
-        self._score_expiry = _Expiry()
+        self._count_expiry = Expiry()
+        self._score_expiry = Expiry()
         self._claim_expiry: list[tuple[float, str]] = []
         self._counts_peak = self._scores_peak = 0
 
@@ -180,9 +238,9 @@ class MemoryWindows:
         return len(self._counts) + len(self._scores)
 
     def _drop_expired(self, now: float) -> None:
-        if self._count_expiry.drop_expired(self._counts, now):
+        if self._count_expiry.due <= now and self._count_expiry.drop_expired(self._counts, now):
             self._counts, self._counts_peak = compact(self._counts, self._counts_peak)
-        if self._score_expiry.drop_expired(self._scores, now):
+        if self._score_expiry.due <= now and self._score_expiry.drop_expired(self._scores, now):
             self._scores, self._scores_peak = compact(self._scores, self._scores_peak)
 
     def expire(self, now: float) -> None:
@@ -192,18 +250,22 @@ class MemoryWindows:
 
     def add(self, key: str, error_id: str, ts: float, window: float) -> int | None:
         with self._lock:
-            self._drop_expired(ts)
+            if self._count_expiry.due <= ts:
+                self._drop_expired(ts)
             win = self._counts.get(key)
             if win is None:
-                win = self._counts[key] = _Count(window)
-                self._counts_peak = max(self._counts_peak, len(self._counts))
+                self._counts[key] = _Count(error_id, ts, window)
+                if len(self._counts) > self._counts_peak:
+                    self._counts_peak = len(self._counts)
                 self._count_expiry.push(ts + window, key)
+                return 1
             win.window = window
-            win.ids.expire(ts - window)
-            if not win.ids.add(error_id, ts):
+            win.forget_before(ts - window)
+            if not win.count_id(error_id, ts):
                 return None
-            win.newest = max(win.newest, ts)
-            return len(win.ids)
+            if ts > win.newest:
+                win.newest = ts
+            return win.held()
 
     def count(self, key: str, ts: float, window: float) -> int:
         with self._lock:
@@ -211,22 +273,25 @@ class MemoryWindows:
             win = self._counts.get(key)
             if win is None:
                 return 0
-            win.ids.expire(ts - window)
-            return len(win.ids)
+            win.forget_before(ts - window)
+            return win.held()
 
     def add_score(
         self, key: str, error_id: str, ts: float, weight: float, decay: float, ttl: float
     ) -> float | None:
         with self._lock:
-            self._drop_expired(ts)
+            if self._score_expiry.due <= ts:
+                self._drop_expired(ts)
             score = self._scores.get(key)
             if score is None:
-                score = self._scores[key] = _Score(ts, ttl)
-                self._scores_peak = max(self._scores_peak, len(self._scores))
+                score = self._scores[key] = _Score(error_id, ts, ttl, 0.0 + weight)
+                if len(self._scores) > self._scores_peak:
+                    self._scores_peak = len(self._scores)
                 self._score_expiry.push(ts + ttl, key)
+                return score.value
             value = score.decay_to(ts, decay)
-            score.ids.expire(ts - ttl)  # as in Redis: ids older than the ttl are forgotten
-            if not score.ids.add(error_id, ts):
+            score.forget_before(ts - ttl)  # as in Redis: ids older than the ttl are forgotten
+            if not score.count_id(error_id, ts):
                 return None
             score.added, score.ttl = max(score.added, ts), ttl
             score.value = value + weight
