@@ -132,62 +132,101 @@ def _is_async_child(child: Span, parent: Span) -> bool:
 
 
 class _Trace:
-    """Index of one trace's spans: blocking parents/children, async edges, problems, and the
-    contract view of every span (read once)."""
+    """Index of one trace's spans: blocking parents/children, async edges, problems, the spans
+    that fail, and the contract view of a span, read only when asked for (once)."""
 
     def __init__(self, trace_id: str, spans: list[Span], problems: list[str]) -> None:
         self.trace_id = trace_id
-        self.spans: dict[str, Span] = {}
-        for span in spans:
-            kept = self.spans.get(span.span_id)
-            if kept is None:
-                self.spans[span.span_id] = span
-                continue
-            if span.error and not kept.error:  # the copy that carries the error tells more
-                self.spans[span.span_id] = span
-                which = "kept the copy with the error"
-            else:
-                which = "kept the first copy"
-            problems.append(f"trace {trace_id}: duplicate span id {span.span_id}, {which}")
+        self.spans: dict[str, Span] = {s.span_id: s for s in spans}
+        if len(self.spans) != len(spans):
+            self.spans = self._first_copies(spans, problems)
         self.parent: dict[str, str] = {}  # blocking parent
         self.children: dict[str, list[str]] = defaultdict(list)
         self.async_edges: list[AsyncEdge] = []
         self.roots: list[str] = []
-        for span in self.spans.values():
+        self.failing: list[str] = []  # failing spans, in span order
+        self.tracectx: list[str] = []  # spans carrying a tracectx error id or any event
+        self._views: dict[str, ContractView] = {}
+        by_id = self.spans
+        roots, failing, tracectx = self.roots, self.failing, self.tracectx
+        parents, children = self.parent, self.children
+        for sid, span in by_id.items():
             pid = span.parent_id
-            parent = self.spans.get(pid) if pid else None
-            if pid and parent is None:
-                problems.append(f"trace {trace_id}: span {span.span_id} has missing parent {pid}")
-            elif pid == span.span_id:
-                problems.append(
-                    f"trace {trace_id}: span {span.span_id} is its own parent, shown as a root"
-                )
-            if parent is None or pid == span.span_id:
-                self.roots.append(span.span_id)
-            elif _is_async_child(span, parent):
-                self.async_edges.append(AsyncEdge(parent.span_id, span.span_id, "messaging"))
-                self.roots.append(span.span_id)
+            parent = by_id.get(pid) if pid else None
+            if parent is None:
+                if pid:
+                    problems.append(f"trace {trace_id}: span {sid} has missing parent {pid}")
+                roots.append(sid)
+            elif pid == sid:
+                problems.append(f"trace {trace_id}: span {sid} is its own parent, shown as a root")
+                roots.append(sid)
+            elif span.kind == "consumer" and parent.kind == "producer":
+                self.async_edges.append(AsyncEdge(parent.span_id, sid, "messaging"))
+                roots.append(sid)
             else:
-                self.parent[span.span_id] = parent.span_id
-                self.children[parent.span_id].append(span.span_id)
-            for link in span.links:
-                self.async_edges.append(
-                    AsyncEdge(link.span_id, span.span_id, "link", source_trace=link.trace_id)
-                )
+                parents[sid] = pid = parent.span_id
+                children[pid].append(sid)
+            if span.links:
+                for link in span.links:
+                    self.async_edges.append(
+                        AsyncEdge(link.span_id, sid, "link", source_trace=link.trace_id)
+                    )
+            if span.error or (span.kind in _ANSWERING and _answer_failed(span)):
+                failing.append(sid)
+            if span.events or sc.ATTR_ID in span.attributes:
+                tracectx.append(sid)
         self._break_cycles(problems)
         for kids in self.children.values():
-            kids.sort(key=lambda s: self.spans[s].start_ns)
-        self.roots.sort(key=lambda s: self.spans[s].start_ns)
-        self.views: dict[str, ContractView] = {
-            sid: read_contract(
+            if len(kids) > 1:
+                kids.sort(key=lambda s: by_id[s].start_ns)
+        self.roots.sort(key=lambda s: by_id[s].start_ns)
+
+    def _first_copies(self, spans: list[Span], problems: list[str]) -> dict[str, Span]:
+        """Spans by id when some id comes twice: the copy with the error, else the first."""
+        trace_id = self.trace_id
+        out: dict[str, Span] = {}
+        for span in spans:
+            kept = out.get(span.span_id)
+            if kept is None:
+                out[span.span_id] = span
+                continue
+            if span.error and not kept.error:  # the copy that carries the error tells more
+                out[span.span_id] = span
+                which = "kept the copy with the error"
+            else:
+                which = "kept the first copy"
+            problems.append(f"trace {trace_id}: duplicate span id {span.span_id}, {which}")
+        return out
+
+    def view(self, span_id: str) -> ContractView:
+        """The contract view of a span, read on first use."""
+        view = self._views.get(span_id)
+        if view is None:
+            s = self.spans[span_id]
+            view = read_contract(
                 s.attributes, ((e.name, e.attributes) for e in s.events), s.status_message
             )
-            for sid, s in self.spans.items()
-        }
+            self._views[span_id] = view
+        return view
+
+    def has_error(self, span_id: str) -> bool:
+        """True if tracectx recorded an error on the span (`ContractView.has_error`)."""
+        return sc.ATTR_ID in self.spans[span_id].attributes and self.view(span_id).has_error
 
     def _break_cycles(self, problems: list[str]) -> None:
+        """Cut parent cycles. Every span is reached from a root unless it sits in or under a
+        cycle, so only the spans a walk down from the roots misses are searched."""
+        reached = list(self.roots)
+        children = self.children
+        for above in reached:  # grows while it is walked: every span under the roots
+            kids = children.get(above)
+            if kids:
+                reached.extend(kids)
+        if len(reached) == len(self.spans):
+            return
+        seen = set(reached)
         state: dict[str, int] = {}
-        for start in list(self.parent):
+        for start in [s for s in self.parent if s not in seen]:
             path: list[str] = []
             node: str | None = start
             while node is not None and state.get(node, 0) == 0:
@@ -225,9 +264,15 @@ _STATUS_SIG = re.compile(
 )
 
 
+_STATUS_KEYS = ("http.response.status_code", "http.status_code")
+
+
 def _status_code(span: Span) -> int | None:
-    for key in ("http.response.status_code", "http.status_code"):
-        value = span.attributes.get(key)
+    attributes = span.attributes
+    for key in _STATUS_KEYS:
+        value = attributes.get(key)
+        if value is None:
+            continue
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str) and value.isdigit():
@@ -240,15 +285,21 @@ def _rpc_failed(span: Span) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value != 0
 
 
-def _failing(span: Span) -> bool:
-    """The span failed, or answered with an error (a server's >= 400 carries an error to the
-    client even when, by the HTTP conventions, its status is not ERROR)."""
-    if span.error:
-        return True
+_ANSWERING = ("server", "client")  # the kinds whose answer (HTTP or gRPC status) can fail
+
+
+def _answer_failed(span: Span) -> bool:
+    """A server or client span answered with an error (a server's >= 400 carries an error to
+    the client even when, by the HTTP conventions, its status is not ERROR)."""
     code = _status_code(span)
-    if code is not None and span.kind in ("server", "client"):
+    if code is not None:
         return code >= 500 or (code >= 400 and span.kind == "server")
-    return span.kind in ("server", "client") and _rpc_failed(span)
+    return _rpc_failed(span)
+
+
+def _failing(span: Span) -> bool:
+    """The span failed, or answered with an error."""
+    return span.error or (span.kind in _ANSWERING and _answer_failed(span))
 
 
 def _short_type(name: str) -> str:
@@ -318,10 +369,14 @@ def _detached(t: _Trace, child: Span, parent: Span) -> str | None:
 
 def _exact_errors(t: _Trace) -> tuple[list[ErrorPath], set[str]]:
     by_id: dict[str, list[str]] = defaultdict(list)
+    for sid in t.tracectx:
+        if t.has_error(sid):
+            by_id[t.view(sid).error_id].append(sid)
+    if not by_id:
+        return [], set()
     marked: dict[str, tuple[str, str]] = {}  # error id -> (absorbing span, why)
-    for sid, view in t.views.items():
-        if view.has_error:
-            by_id[view.error_id].append(sid)
+    for sid in t.tracectx:
+        view = t.view(sid)
         for hmark in view.handled:
             marked.setdefault(hmark.error_id, (sid, "a handled mark names it"))
         for rmark in view.retries:
@@ -337,9 +392,9 @@ def _exact_errors(t: _Trace) -> tuple[list[ErrorPath], set[str]]:
             if sid not in depth:
                 depth[sid] = len(t.ancestors(sid))
         members.sort(key=lambda s: (-depth[s], t.spans[s].start_ns))
-        origins = [s for s in members if t.views[s].role == sc.ROLE_ORIGIN]
+        origins = [s for s in members if t.view(s).role == sc.ROLE_ORIGIN]
         origin = origins[0] if origins else members[0]
-        view = t.views[origin]
+        view = t.view(origin)
         path = ErrorPath(
             trace_id=t.trace_id,
             origin=origin,
@@ -362,7 +417,7 @@ def _exact_errors(t: _Trace) -> tuple[list[ErrorPath], set[str]]:
             up = t.parent.get(node)  # without a tracectx record (an HTTP client's span)
             if up is None:
                 break
-            carries = up in rest or (not t.views[up].has_error and _failing(t.spans[up]))
+            carries = up in rest or (not t.has_error(up) and _failing(t.spans[up]))
             if not carries and not rest:
                 break
             path.propagators.append(up)
@@ -474,7 +529,7 @@ def _weigh_children(
         if kid in retried:
             fates[kid] = _Fate("absorbed", 0.95, retried[kid])
             continue
-        if _signature(span, t.views[kid]) in caught:
+        if _signature(span, t.view(kid)) in caught:
             fates[kid] = _Fate("absorbed", 0.95, f"{t.label(pid)} recorded it as caught")
             continue
         later = [s for s in starts if s >= span.end_ns and s > span.start_ns]
@@ -502,7 +557,7 @@ def _weigh_children(
 def _continuation(t: _Trace, pid: str, candidates: list[str]) -> tuple[str, _Fate] | None:
     """Which candidate child's error (if any) the failing parent's error continues."""
     parent = t.spans[pid]
-    view = t.views[pid]
+    view = t.view(pid)
     psig = _signature(parent, view)
     chain = _chain(view.stack) if view.stack else None
     best: tuple[float, str, _Fate] | None = None
@@ -515,7 +570,7 @@ def _continuation(t: _Trace, pid: str, candidates: list[str]) -> tuple[str, _Fat
 
     for kid in candidates:
         child = t.spans[kid]
-        sig = _signature(child, t.views[kid])
+        sig = _signature(child, t.view(kid))
         code = _status_code(child)
         http_error = child.kind == "client" and code is not None and code >= 400
         label = t.label(kid)
@@ -574,7 +629,10 @@ def _retried_attempts(t: _Trace, groups: list[RetryGroup]) -> dict[str, str]:
 
 
 def _inferred_errors(t: _Trace, covered: set[str], groups: list[RetryGroup]) -> list[ErrorPath]:
-    failing = {sid for sid, s in t.spans.items() if sid not in covered and _failing(s)}
+    in_order = [sid for sid in t.failing if sid not in covered]
+    if not in_order:
+        return []
+    failing = set(in_order)
     retried = _retried_attempts(t, groups)
     fate: dict[str, _Fate] = {}
     parents = {t.parent[sid] for sid in failing if sid in t.parent}
@@ -582,10 +640,10 @@ def _inferred_errors(t: _Trace, covered: set[str], groups: list[RetryGroup]) -> 
         fate.update(_weigh_children(t, pid, failing, retried))
     continued_into = {t.parent[k] for k, f in fate.items() if f.how == "continued"}
     paths = []
-    for sid in failing:
+    for sid in in_order:
         if sid in continued_into:
             continue  # not where an error was born: a failing child's error climbed into it
-        span, view = t.spans[sid], t.views[sid]
+        span, view = t.spans[sid], t.view(sid)
         path = ErrorPath(
             trace_id=t.trace_id,
             origin=sid,
@@ -638,18 +696,25 @@ def _inferred_errors(t: _Trace, covered: set[str], groups: list[RetryGroup]) -> 
 
 
 def _retries(t: _Trace) -> list[RetryGroup]:
-    groups = []
+    """Siblings of one name, some failing: attempts of one operation (only lists with a failing
+    span are looked at)."""
+    groups: list[RetryGroup] = []
+    if not t.failing:
+        return groups
+    failing = set(t.failing)
     for parent, kids in [(None, t.roots), *t.children.items()]:
+        if len(kids) < 2 or failing.isdisjoint(kids):
+            continue
         by_name: dict[str, list[str]] = defaultdict(list)
         for kid in kids:
             by_name[t.spans[kid].name].append(kid)
         for name, same in by_name.items():
-            failed = sum(1 for s in same if _failing(t.spans[s]))
-            if len(same) >= 2 and failed:
+            if len(same) < 2:
+                continue
+            failed = sum(1 for s in same if s in failing)
+            if failed:
                 groups.append(
-                    RetryGroup(
-                        parent, name, same, failed, succeeded=not _failing(t.spans[same[-1]])
-                    )
+                    RetryGroup(parent, name, same, failed, succeeded=same[-1] not in failing)
                 )
     return groups
 
