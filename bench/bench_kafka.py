@@ -9,6 +9,10 @@ time divided by its baseline's in the same round; wall clock, since a broker is 
 - aiokafka: plain (baseline), tracectx propagate-only, tracectx span mode;
 - confluent-kafka: plain (baseline), tracectx propagate-only, tracectx span mode.
 
+On the consume side "propagate" is the consumer's ``record_mode="context"`` (each record's
+producer context made current, no span; its records were sent in propagate mode) and "span"
+its default (a process span per record).
+
 Each round's ``produce`` run sends N records in a request span and waits for all of them;
 its ``consume`` run reads N records (written untimed by the same variant's producer, so their
 headers are that variant's) with one process span per record where the variant makes one.
@@ -85,8 +89,8 @@ def kafka_python_sides() -> list[Side]:
 
     otel = OTelKafka()
 
-    def consumer(cls: Any) -> Callable[[str], Any]:
-        return lambda b: cls(bootstrap_servers=b, auto_offset_reset="earliest")
+    def consumer(cls: Any, **kw: Any) -> Callable[[str], Any]:
+        return lambda b: cls(bootstrap_servers=b, auto_offset_reset="earliest", **kw)
 
     return [
         Side(
@@ -97,7 +101,7 @@ def kafka_python_sides() -> list[Side]:
         Side(
             "kafka-python tracectx propagate",
             lambda b: TracedProducer(bootstrap_servers=b, linger_ms=5, send_mode="propagate"),
-            consumer(TracedConsumer),
+            consumer(TracedConsumer, record_mode="context"),
         ),
         Side(
             "kafka-python tracectx span",
@@ -142,8 +146,8 @@ def aiokafka_sides() -> list[Side]:
 
     from tracectx_kafka.aiokafka import TracedAIOKafkaConsumer, TracedAIOKafkaProducer
 
-    def consumer(cls: Any) -> Callable[[str], Any]:
-        return lambda b: cls(bootstrap_servers=b, auto_offset_reset="earliest")
+    def consumer(cls: Any, **kw: Any) -> Callable[[str], Any]:
+        return lambda b: cls(bootstrap_servers=b, auto_offset_reset="earliest", **kw)
 
     return [
         Side(
@@ -156,7 +160,7 @@ def aiokafka_sides() -> list[Side]:
             lambda b: TracedAIOKafkaProducer(
                 bootstrap_servers=b, linger_ms=5, send_mode="propagate"
             ),
-            consumer(TracedAIOKafkaConsumer),
+            consumer(TracedAIOKafkaConsumer, record_mode="context"),
         ),
         Side(
             "aiokafka tracectx span",
@@ -206,15 +210,15 @@ def confluent_sides() -> list[Side]:
     def conf(b: str) -> dict[str, Any]:
         return {"bootstrap.servers": b, "linger.ms": 5}
 
-    def consumer(cls: Any) -> Callable[[str], Any]:
-        return lambda b: cls({"bootstrap.servers": b, "group.id": "bench"})
+    def consumer(cls: Any, **kw: Any) -> Callable[[str], Any]:
+        return lambda b: cls({"bootstrap.servers": b, "group.id": "bench"}, **kw)
 
     return [
         Side("confluent plain", lambda b: Producer(conf(b)), consumer(Consumer)),
         Side(
             "confluent tracectx propagate",
             lambda b: TracedProducer(conf(b), send_mode="propagate"),
-            consumer(TracedConsumer),
+            consumer(TracedConsumer, record_mode="context"),
         ),
         Side(
             "confluent tracectx span", lambda b: TracedProducer(conf(b)), consumer(TracedConsumer)

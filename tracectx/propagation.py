@@ -27,6 +27,7 @@ __all__ = [
     "Carrier",
     "capture",
     "extract",
+    "extract_checked",
     "has_remote_parent",
     "inject",
     "restore",
@@ -110,12 +111,25 @@ def extract(
         transport: label for `tracectx.metrics.note_rejected` (``http``, ``kafka``…) when a
             traceparent or baggage header is refused (the hop continues without it).
     """
+    return extract_checked(carrier, getter=getter, context=context, transport=transport)[0]
+
+
+def extract_checked(
+    carrier: Any,
+    *,
+    getter: Getter[Any] | None = None,
+    context: Context | None = None,
+    transport: str | None = None,
+) -> tuple[Context, bool]:
+    """`extract`, also telling whether anything in `carrier` was refused here (a traceparent,
+    baggage or entries of it, each counted by `tracectx.metrics.note_rejected`): a caller that
+    caches results keeps only clean ones, so every refusal is counted every time."""
     base = context if context is not None else Context()
     if carrier is None:
-        return base
+        return base, False
     if getter is None:
         if not isinstance(carrier, Mapping):
-            return base
+            return base, False
         getter = _text_getter
     watched = _InboundWatch(getter, transport or "other")
     try:
@@ -123,12 +137,14 @@ def extract(
     except Exception:  # a propagator choking on hostile input must not break the hop
         _log.debug("tracectx: could not extract trace context; starting fresh", exc_info=True)
         ctx = base
+        watched.refused = True
     ctx, dropped = sanitize_baggage(ctx)
     if dropped:
         note_rejected(watched.transport, "oversized_baggage", f"{dropped} entries")
     if watched.traceparent_seen and not has_remote_parent(ctx):
         note_rejected(watched.transport, "malformed_traceparent")
-    return ctx
+        watched.refused = True
+    return ctx, watched.refused or bool(dropped)
 
 
 # One W3C baggage list-member: key=value[;properties] (https://www.w3.org/TR/baggage/).
@@ -147,6 +163,7 @@ class _InboundWatch(Getter[Any]):
         self.inner = inner
         self.transport = transport
         self.traceparent_seen = False
+        self.refused = False
 
     def get(self, carrier: Any, key: str) -> list[str] | None:
         value = self.inner.get(carrier, key)
@@ -161,11 +178,13 @@ class _InboundWatch(Getter[Any]):
     def _clean_baggage(self, header: str) -> list[str] | None:
         if len(header) > MAX_BAGGAGE_BYTES or len(header.encode()) > MAX_BAGGAGE_BYTES:
             note_rejected(self.transport, "oversized_baggage", f"{len(header)} characters")
+            self.refused = True
             return None
         members = header.split(",")
         good = [m for m in members if len(m) <= 4096 and _BAGGAGE_MEMBER.fullmatch(m)]
         if len(good) != len(members) and any(m.strip() for m in members):
             note_rejected(self.transport, "malformed_baggage", f"{len(members) - len(good)}")
+            self.refused = True
         return [",".join(good)] if good else None
 
     def keys(self, carrier: Any) -> list[str]:

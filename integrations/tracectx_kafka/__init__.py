@@ -21,7 +21,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tracectx_kafka.consumer import RecordSpan, process_record, traced_records
+from tracectx_kafka.consumer import (
+    RecordContext,
+    RecordMode,
+    RecordSpan,
+    process_record,
+    traced_records,
+)
 from tracectx_kafka.dlq import ERROR_HEADER, dlq_error, send_to_dlq
 from tracectx_kafka.producer import SendMode
 
@@ -37,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ERROR_HEADER",
     "KafkaInstrumentor",
+    "RecordContext",
+    "RecordMode",
     "RecordSpan",
     "SendMode",
     "TracedConsumer",

@@ -9,10 +9,11 @@ core.
 - ``send()`` (and so ``send_and_wait()``, which calls it): a ``send <topic>`` PRODUCER span
   ending when ``send()`` returns its delivery future; a failure of that future later is a
   ``deliver <topic>`` child span. Or, with ``send_mode="propagate"``, only the headers.
-- ``getone()`` (and so ``async for``, which calls it): the record's ``process <topic>`` span is
-  current in the calling task until the next ``getone()``/``getmany()``/``stop()``. Awaited
-  through ``asyncio.wait_for`` (another task on Python < 3.12) the span ends without touching
-  the caller's context.
+- ``getone()`` (and so ``async for``, which calls it): the record's ``process <topic>`` span
+  (with ``record_mode="context"``: only its producer's context) is current in the calling
+  task until the next ``getone()``/``getmany()``/``stop()``. Awaited through
+  ``asyncio.wait_for`` (another task on Python < 3.12) the span ends without touching the
+  caller's context.
 - ``getmany()``: a ``getmany <topic>`` CLIENT span linked to the records, none for an empty
   batch; `tracectx_kafka.traced_records` gives each record its process span.
 
@@ -39,17 +40,18 @@ from opentelemetry.trace import Tracer
 
 from tracectx.patching import Patches
 from tracectx_kafka import classification
+from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import client_attributes
-from tracectx_kafka.consumer import ConsumerState, now, state_of
+from tracectx_kafka.consumer import STATE, ConsumerState, RecordMode, now, state_of
 from tracectx_kafka.instrumenting import options
 from tracectx_kafka.package import AIOKAFKA
 from tracectx_kafka.producer import (
     Pending,
     SendMode,
     SendSpan,
-    bind_call,
     propagation_headers,
     sending,
+    split_call,
 )
 from tracectx_kafka.tracing import tracer as _tracer
 
@@ -62,6 +64,7 @@ __all__ = [
 
 HOLDER = "instrumentor:aiokafka"
 _SEND_PARAMS = ("topic", "value", "key", "partition", "timestamp_ms", "headers")
+_PROPAGATE = SendMode.PROPAGATE
 classification.add_errors(KafkaError, lambda exc: bool(getattr(exc, "retriable", False)))
 
 
@@ -73,11 +76,14 @@ def _client_of(client: Any, group: Any = None) -> dict[str, Any]:
     )
 
 
-def _producer_client(producer: Any) -> dict[str, Any]:
-    found = producer.__dict__.get("_tracectx_client")
+def _producer_attributes(producer: Any) -> SendAttributes:
+    """The producer's send-span attributes, read once and kept on it."""
+    found = getattr(producer, "__dict__", {}).get("_tracectx_attributes")
     if found is None:
-        found = producer.__dict__["_tracectx_client"] = _client_of(producer)
-    return found  # type: ignore[no-any-return]
+        found = SendAttributes(_client_of(producer) if producer is not None else None)
+        if hasattr(producer, "__dict__"):
+            producer.__dict__["_tracectx_attributes"] = found
+    return found
 
 
 def _on_done(pending: Pending) -> Callable[[asyncio.Future[Any]], None]:
@@ -97,21 +103,25 @@ async def traced_send(
     producer: Any = None,
 ) -> Any:
     """Await aiokafka's `send` (bound to `producer`) with trace context added; returns its
-    delivery future."""
+    delivery future. `kwargs` is the call's own dict: it may be changed."""
     if sending.get():
         return await send(*args, **kwargs)
-    call = bind_call(_SEND_PARAMS, args, kwargs)
-    topic = call.get("topic")
+    args, kwargs, topic = split_call(_SEND_PARAMS, args, kwargs)
     token = sending.set(True)
     try:
-        if mode is SendMode.PROPAGATE or not isinstance(topic, str):
-            call["headers"] = propagation_headers(call.get("headers"))
-            return await send(**call)
-        client = _producer_client(producer) if producer is not None else None
-        scope = SendSpan(_tracer(tracer), topic, call.get("partition"), call.get("key"), client)
-        call["headers"] = scope.headers(call.get("headers"))
+        if mode is _PROPAGATE or not isinstance(topic, str):
+            kwargs["headers"] = propagation_headers(kwargs.get("headers"))
+            return await send(*args, **kwargs)
+        scope = SendSpan(
+            _tracer(tracer),
+            topic,
+            _producer_attributes(producer),
+            kwargs.get("partition"),
+            kwargs.get("key"),
+        )
+        kwargs["headers"] = scope.headers(kwargs.get("headers"))
         try:
-            future = await send(**call)
+            future = await send(*args, **kwargs)
         except Exception as exc:
             scope.failed(exc)
             raise
@@ -124,19 +134,28 @@ async def traced_send(
         sending.reset(token)
 
 
-def _state(consumer: Any, link: bool = False, tracer: Tracer | None = None) -> ConsumerState:
-    state = state_of(consumer, link, tracer)
+def _state(
+    consumer: Any,
+    link: bool = False,
+    tracer: Tracer | None = None,
+    mode: RecordMode = RecordMode.SPAN,
+) -> ConsumerState:
+    state = consumer.__dict__.get(STATE)
+    if type(state) is ConsumerState and state.client is not None:
+        return state
+    state = state_of(consumer, link, tracer, None, mode)
     if state.client is None:
         state.client = _client_of(consumer, getattr(consumer, "_group_id", None))
     return state
 
 
 async def traced_getone(getone: Callable[..., Any], consumer: Any, args: Any, kw: Any) -> Any:
-    """End the previous record's span, fetch one, open its process span in this task."""
+    """End the previous record's scope, fetch one, open its process span (or context) in this
+    task."""
     state = _state(consumer)
     state.end_current()
     record = await getone(*args, **kw)
-    state.open_record(record)
+    state.open(record)
     return record
 
 
@@ -172,11 +191,18 @@ class TracedAIOKafkaProducer(aiokafka.AIOKafkaProducer):  # type: ignore[misc]
 
 class TracedAIOKafkaConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
     """An `AIOKafkaConsumer` whose records run in their producer's trace (see
-    `tracectx_kafka.consumer` for the spans and the parent/link choice)."""
+    `tracectx_kafka.consumer` for the spans and the parent/link choice); with
+    ``record_mode="context"`` each record's context is current, without a span."""
 
-    def __init__(self, *topics: str, link_to_producer: bool = False, **configs: Any) -> None:
+    def __init__(
+        self,
+        *topics: str,
+        link_to_producer: bool = False,
+        record_mode: RecordMode | str = RecordMode.SPAN,
+        **configs: Any,
+    ) -> None:
         classification.register()
-        state_of(self, link_to_producer)
+        state_of(self, link_to_producer, mode=record_mode)
         super().__init__(*topics, **configs)
 
     async def getone(self, *partitions: Any) -> Any:
@@ -196,7 +222,8 @@ class TracedAIOKafkaConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
 class AIOKafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Patch `aiokafka.AIOKafkaProducer` and `aiokafka.AIOKafkaConsumer` in place (undone
     exactly by ``uninstrument()``). Options as `tracectx_kafka.KafkaInstrumentor`:
-    ``tracer_provider``, ``send_mode``, ``link_to_producer``; any other is a `TypeError`."""
+    ``tracer_provider``, ``send_mode``, ``link_to_producer``, ``record_mode``; any other is a
+    `TypeError`."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return AIOKAFKA
@@ -207,7 +234,7 @@ class AIOKafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         def own(consumer: Any) -> bool:
             if isinstance(consumer, TracedAIOKafkaConsumer):
                 return False
-            _state(consumer, opts.link, opts.tracer)
+            _state(consumer, opts.link, opts.tracer, opts.records)
             return True
 
         def send(wrapped: Any, instance: Any, args: Any, kw: Any) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "MAX_KEY_CHARS",
     "SYSTEM",
+    "SendAttributes",
     "key_text",
     "receive_attributes",
     "record_attributes",
@@ -57,6 +58,33 @@ def send_attributes(
     if client:
         attrs.update(client)
     return attrs
+
+
+class SendAttributes:
+    """One client's ``send <topic>`` span names and attributes, built once per topic (a record
+    with a key or an explicit partition gets its own); at most `MAX_TOPICS` topics kept."""
+
+    MAX_TOPICS = 256
+    __slots__ = ("_topics", "client")
+
+    def __init__(self, client: Mapping[str, Any] | None = None) -> None:
+        self.client = client
+        self._topics: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def of(self, topic: str, partition: Any = None, key: Any = None) -> tuple[str, dict[str, Any]]:
+        """The span name and attributes for a send of `key` to `topic`/`partition` (the shared
+        dict is only read: the SDK copies attributes into the span)."""
+        found = self._topics.get(topic)
+        if found is None:
+            if len(self._topics) >= self.MAX_TOPICS:
+                self._topics.clear()
+            found = self._topics[topic] = (
+                f"send {topic}",
+                send_attributes(topic, None, None, self.client),
+            )
+        if partition is None and key is None:
+            return found
+        return found[0], send_attributes(topic, partition, key, self.client)
 
 
 def record_attributes(

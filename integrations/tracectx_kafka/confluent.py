@@ -18,7 +18,8 @@ cannot be traced in place (its C type cannot be swapped).
   record is only queued). The application's delivery callback runs with the record's trace
   current — under the send span when delivered, under a ``deliver <topic>`` span recording the
   failure (a `KafkaException`; retriable errors TRANSIENT) when not.
-- ``poll()``: one record at a time — its ``process <topic>`` span is current until the next
+- ``poll()``: one record at a time — its ``process <topic>`` span (``record_mode="context"``:
+  only its producer's context) is current until the next
   ``poll()``/``consume()``/``close()``; None or an event (``error()`` set) gives no span.
 - ``consume()``: a ``consume <topic>`` CLIENT span linked to the records, none for an empty
   list; `tracectx_kafka.traced_records` gives each record its process span.
@@ -44,17 +45,18 @@ from opentelemetry.trace import Tracer
 
 from tracectx.patching import Patches
 from tracectx_kafka import classification
+from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import config_attributes
-from tracectx_kafka.consumer import now, state_of
+from tracectx_kafka.consumer import STATE, RecordMode, now, state_of
 from tracectx_kafka.instrumenting import options
 from tracectx_kafka.package import CONFLUENT_KAFKA
 from tracectx_kafka.producer import (
     Pending,
     SendMode,
     SendSpan,
-    bind_call,
     propagation_headers,
     sending,
+    split_call,
 )
 from tracectx_kafka.tracing import tracer as _tracer
 
@@ -62,6 +64,7 @@ __all__ = ["ConfluentKafkaInstrumentor", "TracedConsumer", "TracedProducer", "tr
 
 HOLDER = "instrumentor:confluent-kafka"
 _PRODUCE_PARAMS = ("topic", "value", "key", "partition", "on_delivery", "timestamp", "headers")
+_PROPAGATE = SendMode.PROPAGATE
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -102,27 +105,34 @@ def traced_produce(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     tracer: Tracer | None = None,
-    client: Mapping[str, Any] | None = None,
+    attributes: SendAttributes | None = None,
 ) -> Any:
-    """Call confluent-kafka's `produce` (bound to the producer) with trace context added."""
+    """Call confluent-kafka's `produce` (bound to the producer) with trace context added;
+    `attributes`: the producer's send-span attributes. `kwargs` is the call's own dict: it
+    may be changed."""
     if sending.get():
         return produce(*args, **kwargs)
-    call = bind_call(_PRODUCE_PARAMS, args, kwargs)
-    if "callback" in call:  # confluent-kafka's alias
-        call["on_delivery"] = call.pop("callback")
-    topic = call.get("topic")
+    args, kwargs, topic = split_call(_PRODUCE_PARAMS, args, kwargs)
+    if "callback" in kwargs:  # confluent-kafka's alias
+        kwargs["on_delivery"] = kwargs.pop("callback")
     token = sending.set(True)
     try:
-        if mode is SendMode.PROPAGATE or not isinstance(topic, str):
-            call["headers"] = propagation_headers(call.get("headers"))
-            return produce(**call)
-        scope = SendSpan(_tracer(tracer), topic, call.get("partition"), call.get("key"), client)
-        call["headers"] = scope.headers(call.get("headers"))
+        if mode is _PROPAGATE or not isinstance(topic, str):
+            kwargs["headers"] = propagation_headers(kwargs.get("headers"))
+            return produce(*args, **kwargs)
+        scope = SendSpan(
+            _tracer(tracer),
+            topic,
+            attributes if attributes is not None else SendAttributes(),
+            kwargs.get("partition"),
+            kwargs.get("key"),
+        )
+        kwargs["headers"] = scope.headers(kwargs.get("headers"))
         pending = scope.pending()
         if pending is not None:
-            call["on_delivery"] = _delivery(pending, call.get("on_delivery"))
+            kwargs["on_delivery"] = _delivery(pending, kwargs.get("on_delivery"))
         try:
-            result = produce(**call)
+            result = produce(*args, **kwargs)
         except Exception as exc:
             scope.failed(exc)
             raise
@@ -144,7 +154,9 @@ class TracedProducer(confluent_kafka.Producer):
         classification.register()
         self._tracectx_mode = SendMode(send_mode)
         self._tracectx_tracer: Tracer | None = None
-        self._tracectx_client = config_attributes(_config(args, kwargs), consumer=False)
+        self._tracectx_attributes = SendAttributes(
+            config_attributes(_config(args, kwargs), consumer=False)
+        )
         super().__init__(*args, **kwargs)
 
     def produce(self, *args: Any, **kwargs: Any) -> Any:
@@ -154,23 +166,30 @@ class TracedProducer(confluent_kafka.Producer):
             args,
             kwargs,
             self._tracectx_tracer,
-            self._tracectx_client,
+            self._tracectx_attributes,
         )
 
 
 class TracedConsumer(confluent_kafka.Consumer):
     """A confluent-kafka `Consumer` whose records run in their producer's trace
-    (``link_to_producer=``: keyword, not a librdkafka setting; see `tracectx_kafka.consumer`
-    for the spans and the parent/link choice)."""
+    (``link_to_producer=``, ``record_mode=``: keywords, not librdkafka settings; see
+    `tracectx_kafka.consumer` for the spans, the parent/link choice and the context-only
+    mode)."""
 
-    def __init__(self, *args: Any, link_to_producer: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        link_to_producer: bool = False,
+        record_mode: RecordMode | str = RecordMode.SPAN,
+        **kwargs: Any,
+    ) -> None:
         classification.register()
         client = config_attributes(_config(args, kwargs), consumer=True)
-        state_of(self, link_to_producer, None, client)
+        state_of(self, link_to_producer, None, client, record_mode)
         super().__init__(*args, **kwargs)
 
     def poll(self, *args: Any, **kwargs: Any) -> Any:
-        state = state_of(self)
+        state = self.__dict__[STATE]
         state.end_current()
         message = super().poll(*args, **kwargs)
         state.open_record(message)
@@ -198,7 +217,7 @@ class ConfluentKafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Make ``confluent_kafka.Producer``/``Consumer`` build traced clients (see module docs
     for what that reaches); ``uninstrument()`` puts the names back exactly. Options as
     `tracectx_kafka.KafkaInstrumentor`: ``tracer_provider``, ``send_mode``,
-    ``link_to_producer``; any other is a `TypeError`."""
+    ``link_to_producer``, ``record_mode``; any other is a `TypeError`."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return CONFLUENT_KAFKA
@@ -213,7 +232,8 @@ class ConfluentKafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         def consumer(wrapped: Any, instance: Any, args: Any, kw: Any) -> Any:
             link = kw.pop("link_to_producer", opts.link)
-            made = TracedConsumer(*args, link_to_producer=link, **kw)
+            mode = kw.pop("record_mode", opts.records)
+            made = TracedConsumer(*args, link_to_producer=link, record_mode=mode, **kw)
             state_of(made).tracer = opts.tracer
             return made
 

@@ -26,6 +26,12 @@ reaches the next record, the next poll or the code after the loop. After ``break
 record's span stays current until the next poll/next record or close. Ended from another
 thread or task, the span ends and neither context is touched.
 
+``record_mode="context"`` (`RecordMode.CONTEXT`) makes no span at all: each record's producer
+context (its trace and baggage) is current while the application handles it, for log and error
+correlation, and removed again like a process span's; batch receives make no span either. That
+costs little more than reading the ``traceparent`` header: records sent from one context carry
+the same header bytes, and the context extracted from them is reused.
+
 Each record's headers are read once: the contexts a batch receive extracted for its links are
 kept (per thread, bounded, keyed by the record object) for the records' process spans, so a
 refused header is counted once.
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import enum
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -48,13 +55,15 @@ from opentelemetry.trace import Link, Span, SpanKind, Tracer
 from tracectx import mark_handled, record_error
 from tracectx_kafka.attributes import receive_attributes, record_attributes
 from tracectx_kafka.dlq import ERROR_HEADER, read_error
-from tracectx_kafka.headers import context_from_headers, header_map
+from tracectx_kafka.headers import EMPTY, context_from_headers, header_map
 from tracectx_kafka.records import is_event, record_info
 from tracectx_kafka.tracing import tracer as _tracer
 
 __all__ = [
     "MAX_LINKS",
     "ConsumerState",
+    "RecordContext",
+    "RecordMode",
     "RecordSpan",
     "process_record",
     "state_of",
@@ -64,6 +73,17 @@ __all__ = [
 MAX_LINKS = 128
 MAX_REMEMBERED = 1024  # contexts read by a receive and not yet used by a process span, per thread
 STATE = "_tracectx_state"
+
+
+class RecordMode(enum.StrEnum):
+    """What a traced consumer does per record: a ``process`` span (default), or only the
+    producer's context made current (no span: for log/error correlation on hot paths)."""
+
+    SPAN = "span"
+    CONTEXT = "context"
+
+
+_CONTEXT = RecordMode.CONTEXT
 
 
 class _Polled(threading.local):
@@ -154,6 +174,40 @@ class RecordSpan:
         self.span.end()
 
 
+class RecordContext:
+    """The producer's context of one record made current on creation, without a span (the
+    consumer's own context when the record carries none); `end()` restores the context from
+    before it, dropping whatever was attached on top — as `RecordSpan` does."""
+
+    __slots__ = ("_marker", "_token")
+
+    def __init__(self, headers: Any) -> None:
+        ctx = context_from_headers(headers) if headers else EMPTY
+        self._token: object | None = otel_context.attach(
+            ctx if ctx is not EMPTY else otel_context.get_current()
+        )
+        self._marker = _opened.set(self)
+
+    @classmethod
+    def of(cls, record: Any) -> RecordContext:
+        """`RecordContext` of `record` (any client's: headers an attribute or a method)."""
+        headers = getattr(record, "headers", None)
+        return cls(headers() if callable(headers) else headers)
+
+    def end(self, exc: BaseException | None = None) -> None:
+        """Restore the context from before the record (only where it was attached); `exc` is
+        not recorded: there is no span."""
+        token, self._token = self._token, None
+        if token is None:
+            return
+        try:
+            _opened.reset(self._marker)
+        except ValueError:  # another context: this one never had the record attached
+            pass
+        else:
+            otel_context.detach(token)  # type: ignore[arg-type]
+
+
 @contextlib.contextmanager
 def process_record(
     record: Any, group: str | None = None, *, link: bool = False, consumer: Any = None
@@ -187,19 +241,25 @@ def traced_records(
     span, current while the loop body runs. Accepts a kafka-python ``poll()`` or aiokafka
     ``getmany()`` result, a confluent-kafka ``consume()`` list, or any iterable of records;
     confluent-kafka error events in it are passed through without a span. `link` defaults to
-    the traced consumer's ``link_to_producer``."""
+    the traced consumer's ``link_to_producer``; a consumer traced with
+    ``record_mode="context"`` gets each record's context made current, no span."""
     state = _state_or_none(consumer)
     tracer = state.tracer if state else None
     client = state.client if state else _fallback_client(consumer)
     if link is None:
         link = state.link if state else False
+    spans = state is None or state.mode is not _CONTEXT
     batches = records.values() if isinstance(records, Mapping) else (records,)
     for batch in batches:
         for record in batch:
             if is_event(record):
                 yield record
                 continue
-            scope = RecordSpan(record, link=link, tracer=tracer, client=client)
+            scope: RecordSpan | RecordContext
+            if spans:
+                scope = RecordSpan(record, link=link, tracer=tracer, client=client)
+            else:
+                scope = RecordContext.of(record)
             try:
                 yield record
             finally:
@@ -214,20 +274,26 @@ def _fallback_client(consumer: Any) -> dict[str, Any] | None:
 
 
 class ConsumerState:
-    """Per-consumer bookkeeping: the open process span, whether a receive is the client's own
-    (iteration polls internally: no span), the options, the tracer and the client attributes
-    (``server.*``, ``messaging.client.id``, group — read once, by the adapter)."""
+    """Per-consumer bookkeeping: the open record scope (process span, or context only), whether
+    a receive is the client's own (iteration polls internally: no span), the options, the
+    tracer and the client attributes (``server.*``, ``messaging.client.id``, group — read once,
+    by the adapter)."""
 
-    __slots__ = ("client", "current", "iterating", "link", "tracer")
+    __slots__ = ("client", "current", "iterating", "link", "mode", "tracer")
 
     def __init__(
-        self, link: bool, tracer: Tracer | None = None, client: Mapping[str, Any] | None = None
+        self,
+        link: bool,
+        tracer: Tracer | None = None,
+        client: Mapping[str, Any] | None = None,
+        mode: RecordMode = RecordMode.SPAN,
     ) -> None:
-        self.current: RecordSpan | None = None
+        self.current: RecordSpan | RecordContext | None = None
         self.iterating = False
         self.link = link
         self.tracer = tracer
         self.client: Mapping[str, Any] | None = client
+        self.mode = RecordMode(mode)
 
     def end_current(self, exc: BaseException | None = None) -> None:
         """End the open process span, if any (`exc`: an error escaping its handling)."""
@@ -236,10 +302,26 @@ class ConsumerState:
             current.end(exc)
 
     def open_record(self, record: Any) -> None:
-        """The previous record's span is over; `record` (None or an event: nothing) gets its
-        process span, current until the next record or close."""
-        self.end_current()
+        """The previous record's scope is over; `record` (None or an event: nothing) gets its
+        process span (or, in context mode, its context), current until the next record or
+        close."""
         if record is not None and not is_event(record):
+            self.open(record)
+        else:
+            self.end_current()
+
+    def open(self, record: Any) -> None:
+        """`open_record` for a client whose records are never events (kafka-python, aiokafka:
+        `record` is a record or None)."""
+        current = self.current
+        if current is not None:
+            self.current = None
+            current.end()
+        if record is None:
+            return
+        if self.mode is _CONTEXT:
+            self.current = RecordContext(record.headers)
+        else:
             self.current = RecordSpan(
                 record, link=self.link, tracer=self.tracer, client=self.client
             )
@@ -247,7 +329,9 @@ class ConsumerState:
     def receive(self, records: Any, operation: str, start: int) -> None:
         """One ``<operation> <topic>`` CLIENT span for a non-empty batch (a mapping of
         partition → records, or a list), started at `start` (ns), linked to up to `MAX_LINKS`
-        records' creation contexts; an empty batch makes no span."""
+        records' creation contexts; an empty batch (or context mode) makes no span."""
+        if self.mode is _CONTEXT:
+            return
         batches = records.values() if isinstance(records, Mapping) else (records,)
         topics: set[str] = set()
         links: list[Link] = []
@@ -291,11 +375,12 @@ def state_of(
     link: bool = False,
     tracer: Tracer | None = None,
     client: Mapping[str, Any] | None = None,
+    mode: RecordMode | str = RecordMode.SPAN,
 ) -> ConsumerState:
     """`consumer`'s state, made with these settings on first use (kept in its ``__dict__``)."""
     state = _state_or_none(consumer)
     if state is None:
-        state = consumer.__dict__[STATE] = ConsumerState(link, tracer, client)
+        state = consumer.__dict__[STATE] = ConsumerState(link, tracer, client, RecordMode(mode))
     return state
 
 

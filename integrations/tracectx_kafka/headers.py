@@ -12,17 +12,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
+from opentelemetry.baggage import get_all as get_baggage
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
-from opentelemetry.propagators.textmap import Getter
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import Getter, TextMapPropagator
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, Span
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from tracectx.config import settings
 from tracectx.metrics import note_rejected
-from tracectx.propagation import BAGGAGE, MAX_HEADER_VALUE, capture, extract
+from tracectx.propagation import (
+    BAGGAGE,
+    MAX_HEADER_VALUE,
+    TRACEPARENT,
+    capture,
+    extract,
+    extract_checked,
+)
 
 __all__ = [
     "DUPLICATE",
+    "EMPTY",
     "HeaderGetter",
     "context_from_headers",
+    "encoded",
     "header_map",
     "normalise",
     "with_context",
@@ -30,6 +45,7 @@ __all__ = [
 
 Headers = list[tuple[str, bytes]]
 TRANSPORT = "kafka"
+TRACESTATE = "tracestate"
 
 
 def normalise(headers: Any) -> Headers:
@@ -89,53 +105,169 @@ def _size(value: bytes | bytearray | memoryview | str) -> int:
 
 class HeaderGetter(Getter[Mapping[str, Any]]):
     """Reads a `header_map`; refuses (and counts) duplicated, None, oversized, non-UTF-8 and
-    non-bytes values. The header name is the log detail: it is one the propagator asked for."""
+    non-bytes values. The header name is the log detail: it is one the propagator asked for.
+    `refused` tells whether this getter refused anything (a fresh one per extraction)."""
+
+    def __init__(self) -> None:
+        self.refused = False
 
     def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
         if key not in carrier:
             return None
+        reason = ""
         raw = carrier[key]
         if raw is None:
-            note_rejected(TRANSPORT, "null_header", key)
-            return None
-        if raw is DUPLICATE:
-            note_rejected(TRANSPORT, "duplicate_header", key)
-            return None
-        if not isinstance(raw, bytes | bytearray | memoryview | str):
-            note_rejected(TRANSPORT, "wrong_type_header", key)
-            return None
-        if _size(raw) > MAX_HEADER_VALUE:
+            reason = "null_header"
+        elif raw is DUPLICATE:
+            reason = "duplicate_header"
+        elif not isinstance(raw, bytes | bytearray | memoryview | str):
+            reason = "wrong_type_header"
+        elif _size(raw) > MAX_HEADER_VALUE:
             reason = "oversized_baggage" if key == BAGGAGE else "oversized_header"
-            note_rejected(TRANSPORT, reason, key)
-            return None
-        if isinstance(raw, str):
+        elif isinstance(raw, str):
             return [raw]
-        try:
-            return [bytes(raw).decode("utf-8")]
-        except UnicodeDecodeError:
-            note_rejected(TRANSPORT, "non_utf8_header", key)
-            return None
+        else:
+            try:
+                return [bytes(raw).decode("utf-8")]
+            except UnicodeDecodeError:
+                reason = "non_utf8_header"
+        note_rejected(TRANSPORT, reason, key)
+        self.refused = True
+        return None
 
     def keys(self, carrier: Mapping[str, Any]) -> list[str]:
         return list(carrier)
 
 
-_getter = HeaderGetter()
+EMPTY = Context()
 
 
 def context_from_headers(headers: Any) -> Context:
     """The producer's context (span + baggage) from a record's headers (a list, or a
-    `header_map`); a fresh root if they are unusable."""
+    `header_map`); a fresh root if they are unusable, `EMPTY` if there are none.
+
+    With OTel's default W3C propagators the result depends only on the ``traceparent``,
+    ``tracestate`` and ``baggage`` values (and the settings): records without them cost no
+    extraction, and a clean result is reused for the next record carrying the same bytes
+    (all records sent from one context do). A refused header is never cached: it is counted
+    on every record that carries it."""
     view = headers if isinstance(headers, dict) else header_map(headers)
     if not view:
-        return Context()
-    return extract(view, getter=_getter, transport=TRANSPORT)
+        return EMPTY
+    plan = _current_plan()
+    if plan.parts is None:
+        return extract(view, getter=HeaderGetter(), transport=TRANSPORT)
+    if TRACEPARENT not in view and BAGGAGE not in view:
+        return EMPTY  # the W3C propagators read nothing else (tracestate needs a traceparent)
+    key = (view.get(TRACEPARENT, ABSENT), view.get(TRACESTATE, ABSENT), view.get(BAGGAGE, ABSENT))
+    return plan.extracted(view, key)
 
 
-def with_context(headers: Any, context: Context | None = None) -> Headers:
-    """`headers` with the propagation headers of `context` (default: current) replacing any
-    already there; the caller's list is not modified."""
+def with_context(headers: Any, context: Context | None = None, span: Span | None = None) -> Headers:
+    """`headers` with the propagation headers of `context` (default: current; with `span`, as
+    if `span` were its current span) replacing any already there; the caller's list is not
+    modified."""
+    given = normalise(headers)
+    if not given:
+        return encoded(context, span)
     fields = _propagation_fields()
-    out = [(k, v) for k, v in normalise(headers) if k.lower() not in fields]
-    out.extend((k, v.encode()) for k, v in capture(context).items())
+    out = [(k, v) for k, v in given if k.lower() not in fields]
+    out.extend(encoded(context, span))
+    return out
+
+
+class _Plan:
+    """How to write the propagation headers of one global propagator: `parts` is set only when
+    it is OTel's own W3C trace context and/or W3C baggage propagator (exact types, the default
+    ``tracecontext,baggage``), whose output `encoded` then formats directly, byte for byte."""
+
+    MAX_CACHED = 1024
+    __slots__ = ("_cache", "_settings", "parts", "textmap")
+
+    def __init__(self, textmap: object) -> None:
+        self.textmap = textmap
+        self.parts: tuple[TextMapPropagator, ...] | None = None
+        self._cache: dict[tuple[Any, ...], Context] = {}
+        self._settings: object = None
+        inner = getattr(textmap, "_propagators", None)
+        if type(textmap) is CompositePropagator and isinstance(inner, list | tuple):
+            parts = tuple(inner)
+        else:
+            parts = (textmap,)
+        kinds = [type(p) for p in parts]
+        if kinds and len(set(kinds)) == len(kinds) and set(kinds) <= _W3C:
+            self.parts = parts
+
+    def extracted(self, view: Mapping[str, Any], key: tuple[Any, ...]) -> Context:
+        """The context extracted from `view`, whose propagation header values are `key`:
+        cached when they are all bytes and nothing was refused (the settings decide what
+        baggage is kept: a change of settings empties the cache)."""
+        current = settings()
+        cache = self._cache
+        if self._settings is not current:
+            cache.clear()
+            self._settings = current
+        cacheable = _cacheable(key[0]) and _cacheable(key[1]) and _cacheable(key[2])
+        found = cache.get(key) if cacheable else None
+        if found is not None:
+            return found
+        getter = HeaderGetter()
+        ctx, refused = extract_checked(view, getter=getter, transport=TRANSPORT)
+        if cacheable and not (refused or getter.refused):
+            if len(cache) >= self.MAX_CACHED:
+                cache.clear()
+            cache[key] = ctx
+        return ctx
+
+
+ABSENT: Any = object()  # a header that is not there (a None value is one that is)
+
+
+def _cacheable(value: Any) -> bool:
+    return value is ABSENT or type(value) is bytes
+
+
+_W3C: frozenset[type] = frozenset({TraceContextTextMapPropagator, W3CBaggagePropagator})
+_plan = _Plan(None)
+
+
+def _current_plan() -> _Plan:
+    """The plan for the global propagator, remade only when it is replaced."""
+    global _plan
+    textmap = propagate.get_global_textmap()
+    plan = _plan  # one read: safe across threads (a race only makes it twice)
+    if plan.textmap is not textmap:
+        plan = _plan = _Plan(textmap)
+    return plan
+
+
+def encoded(context: Context | None = None, span: Span | None = None) -> Headers:
+    """The propagation headers the global propagator writes for `context` (default: current;
+    with `span`, as if `span` were its current span), as ``(name, UTF-8 bytes)`` pairs.
+
+    For OTel's default W3C propagators the headers are formatted here — one ``traceparent``,
+    ``tracestate`` only when the span has one, ``baggage`` only when there is baggage —
+    skipping the carrier and the setter; any other propagator is called as configured."""
+    plan = _current_plan()
+    if plan.parts is None:
+        ctx = trace.set_span_in_context(span, context) if span is not None else context
+        return [(k, v.encode()) for k, v in capture(ctx).items()]
+    out: Headers = []
+    for part in plan.parts:
+        if type(part) is TraceContextTextMapPropagator:
+            sc = (span if span is not None else trace.get_current_span(context)).get_span_context()
+            if sc == INVALID_SPAN_CONTEXT:
+                continue
+            out.append(
+                (
+                    TRACEPARENT,
+                    f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{sc.trace_flags:02x}".encode(),
+                )
+            )
+            if sc.trace_state:
+                out.append((TRACESTATE, sc.trace_state.to_header().encode()))
+        elif get_baggage(context):
+            carrier: dict[str, str] = {}
+            part.inject(carrier, context)
+            out.extend((k, v.encode()) for k, v in carrier.items())
     return out

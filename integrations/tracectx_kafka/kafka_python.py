@@ -34,11 +34,12 @@ from opentelemetry.trace import Tracer
 
 from tracectx.patching import Patches
 from tracectx_kafka import classification
+from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import config_attributes
-from tracectx_kafka.consumer import ConsumerState, now, state_of
+from tracectx_kafka.consumer import STATE, ConsumerState, RecordMode, now, state_of
 from tracectx_kafka.instrumenting import options
 from tracectx_kafka.package import KAFKA_PYTHON
-from tracectx_kafka.producer import SendMode, SendSpan, bind_call, propagation_headers, sending
+from tracectx_kafka.producer import SendMode, SendSpan, propagation_headers, sending, split_call
 from tracectx_kafka.tracing import tracer as _tracer
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 _SEND_PARAMS = ("topic", "value", "key", "headers", "partition", "timestamp_ms")
+_PROPAGATE = SendMode.PROPAGATE
 classification.add_errors(KafkaError, lambda exc: bool(getattr(exc, "retriable", False)))
 
 
@@ -59,13 +61,13 @@ def _client(client: Any, *, consumer: bool) -> dict[str, Any]:
     return config_attributes(config, consumer=consumer) if isinstance(config, Mapping) else {}
 
 
-def _producer_client(producer: Any) -> Mapping[str, Any]:
-    """The producer's span attributes, read once and kept on it."""
-    found = getattr(producer, "__dict__", {}).get("_tracectx_client")
+def _producer_attributes(producer: Any) -> SendAttributes:
+    """The producer's send-span attributes, read once and kept on it."""
+    found = getattr(producer, "__dict__", {}).get("_tracectx_attributes")
     if found is None:
-        found = _client(producer, consumer=False)
+        found = SendAttributes(_client(producer, consumer=False))
         if hasattr(producer, "__dict__"):
-            producer.__dict__["_tracectx_client"] = found
+            producer.__dict__["_tracectx_attributes"] = found
     return found
 
 
@@ -78,26 +80,26 @@ def traced_send(
     producer: Any = None,
 ) -> Any:
     """Call kafka-python's `send` (already bound to `producer`) with trace context added;
-    spans come from `tracer` (default: the global provider's ``tracectx_kafka`` tracer)."""
+    spans come from `tracer` (default: the global provider's ``tracectx_kafka`` tracer).
+    `kwargs` is the call's own dict: it may be changed."""
     if sending.get():  # a traced subclass of an instrumented class
         return send(*args, **kwargs)
-    call = bind_call(_SEND_PARAMS, args, kwargs)
-    topic = call.get("topic")
+    args, kwargs, topic = split_call(_SEND_PARAMS, args, kwargs)
     token = sending.set(True)
     try:
-        if mode is SendMode.PROPAGATE or not isinstance(topic, str):
-            call["headers"] = propagation_headers(call.get("headers"))
-            return send(**call)
+        if mode is _PROPAGATE or not isinstance(topic, str):
+            kwargs["headers"] = propagation_headers(kwargs.get("headers"))
+            return send(*args, **kwargs)
         scope = SendSpan(
             _tracer(tracer),
             topic,
-            call.get("partition"),
-            call.get("key"),
-            _producer_client(producer),
+            _producer_attributes(producer),
+            kwargs.get("partition"),
+            kwargs.get("key"),
         )
-        call["headers"] = scope.headers(call.get("headers"))
+        kwargs["headers"] = scope.headers(kwargs.get("headers"))
         try:
-            future = send(**call)
+            future = send(*args, **kwargs)
         except Exception as exc:
             scope.failed(exc)
             raise
@@ -149,15 +151,23 @@ def trace_producer(
     return producer
 
 
-def _state(consumer: Any, link: bool = False, tracer: Tracer | None = None) -> ConsumerState:
-    state = state_of(consumer, link, tracer)
+def _state(
+    consumer: Any,
+    link: bool = False,
+    tracer: Tracer | None = None,
+    mode: RecordMode = RecordMode.SPAN,
+) -> ConsumerState:
+    state = consumer.__dict__.get(STATE)
+    if type(state) is ConsumerState and state.client is not None:
+        return state
+    state = state_of(consumer, link, tracer, None, mode)
     if state.client is None:  # read once the consumer has its config
         state.client = _client(consumer, consumer=True)
     return state
 
 
 def traced_next(next_record: Callable[[], Any], consumer: Any) -> Any:
-    """The iteration hook: end the previous record's span, fetch, open the next one."""
+    """The iteration hook: end the previous record's scope, fetch, open the next one."""
     state = _state(consumer)
     state.end_current()
     state.iterating = True
@@ -165,7 +175,7 @@ def traced_next(next_record: Callable[[], Any], consumer: Any) -> Any:
         record = next_record()
     finally:
         state.iterating = False
-    state.open_record(record)
+    state.open(record)
     return record
 
 
@@ -208,11 +218,18 @@ class _TracedConsumerMixin:
 
 class TracedConsumer(_TracedConsumerMixin, kafka.KafkaConsumer):  # type: ignore[misc]
     """A `KafkaConsumer` whose records run in their producer's trace (see
-    `tracectx_kafka.consumer` for the spans and the parent/link choice)."""
+    `tracectx_kafka.consumer` for the spans and the parent/link choice); with
+    ``record_mode="context"`` each record's context is current, without a span."""
 
-    def __init__(self, *topics: str, link_to_producer: bool = False, **configs: Any) -> None:
+    def __init__(
+        self,
+        *topics: str,
+        link_to_producer: bool = False,
+        record_mode: RecordMode | str = RecordMode.SPAN,
+        **configs: Any,
+    ) -> None:
         classification.register()
-        state_of(self, link_to_producer)
+        state_of(self, link_to_producer, mode=record_mode)
         super().__init__(*topics, **configs)
 
 
@@ -220,9 +237,13 @@ _traced_classes: dict[type, type] = {kafka.KafkaConsumer: TracedConsumer}
 
 
 def trace_consumer(
-    consumer: kafka.KafkaConsumer, *, link_to_producer: bool = False
+    consumer: kafka.KafkaConsumer,
+    *,
+    link_to_producer: bool = False,
+    record_mode: RecordMode | str = RecordMode.SPAN,
 ) -> kafka.KafkaConsumer:
-    """Make an existing consumer traced, in place (its class becomes a traced subclass)."""
+    """Make an existing consumer traced, in place (its class becomes a traced subclass);
+    ``record_mode="context"``: each record's context current, no span."""
     classification.register()
     cls = type(consumer)
     if not issubclass(cls, _TracedConsumerMixin):
@@ -231,7 +252,8 @@ def trace_consumer(
             traced = type(f"Traced{cls.__name__}", (_TracedConsumerMixin, cls), {})
             _traced_classes[cls] = traced
         consumer.__class__ = traced
-    _state(consumer).link = link_to_producer
+    state = _state(consumer)
+    state.link, state.mode = link_to_producer, RecordMode(record_mode)
     return consumer
 
 
@@ -240,8 +262,10 @@ class KafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     `tracectx.patching.Patches`: ``uninstrument()`` puts back exactly what was there).
 
     Keyword args of `instrument()`: ``tracer_provider`` (default: the global one),
-    ``send_mode`` (``"span"``, default, or ``"propagate"``) and ``link_to_producer`` (process
-    spans link to the producer instead of being its children); any other is a `TypeError`.
+    ``send_mode`` (``"span"``, default, or ``"propagate"``), ``link_to_producer`` (process
+    spans link to the producer instead of being its children) and ``record_mode``
+    (``"span"``, default, or ``"context"``: each record's context current, no span); any
+    other is a `TypeError`.
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -253,7 +277,7 @@ class KafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         def own(consumer: Any) -> bool:
             if isinstance(consumer, _TracedConsumerMixin):
                 return False
-            _state(consumer, opts.link, opts.tracer)
+            _state(consumer, opts.link, opts.tracer, opts.records)
             return True
 
         def send(wrapped: Any, instance: Any, args: Any, kw: Any) -> Any:

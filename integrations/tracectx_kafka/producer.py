@@ -30,10 +30,19 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Tracer
 
 from tracectx import record_error
-from tracectx_kafka.attributes import SYSTEM, send_attributes
-from tracectx_kafka.headers import Headers, normalise, with_context
+from tracectx_kafka.attributes import SYSTEM, SendAttributes
+from tracectx_kafka.headers import Headers, encoded, with_context
 
-__all__ = ["Pending", "SendMode", "SendSpan", "bind_call", "propagation_headers", "sending"]
+__all__ = [
+    "Pending",
+    "SendAttributes",
+    "SendMode",
+    "SendSpan",
+    "bind_call",
+    "propagation_headers",
+    "sending",
+    "split_call",
+]
 
 # Set while a traced send runs in this context: the inner call of a traced subclass of an
 # instrumented class (or a wrapped instance of one) adds nothing. A ContextVar, not a thread
@@ -60,13 +69,12 @@ class _HeaderCache:
         self._entry: tuple[Context, Headers] | None = None
 
     def headers_for(self, ctx: Context, given: Any) -> Headers:
+        if given:
+            return with_context(given, ctx)
         entry = self._entry  # one atomic read: safe across sender threads
         if entry is None or entry[0] is not ctx:
-            entry = (ctx, with_context(None, ctx))
-            self._entry = entry
-        if not given:
-            return list(entry[1])
-        return with_context(given, ctx)
+            entry = self._entry = (ctx, encoded(ctx))
+        return list(entry[1])
 
 
 _cache = _HeaderCache()
@@ -86,6 +94,18 @@ def bind_call(
     return bound
 
 
+def split_call(
+    params: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any], Any]:
+    """A send call as ``(args, kwargs, topic)`` where only topic and value may stay positional
+    (the usual ``send(topic, value)``: no dict is built); `kwargs` (the call's own dict) may
+    then be changed in place. More positional arguments are all named by `params`."""
+    if len(args) > 2:
+        kwargs = bind_call(params, args, kwargs)
+        args = ()
+    return args, kwargs, args[0] if args else kwargs.get("topic")
+
+
 class SendSpan:
     """The ``send <topic>`` PRODUCER span of one record, started now (not made current)."""
 
@@ -95,20 +115,17 @@ class SendSpan:
         self,
         tracer: Tracer,
         topic: str,
+        attributes: SendAttributes,
         partition: Any = None,
         key: Any = None,
-        client: Mapping[str, Any] | None = None,
     ) -> None:
         self.tracer, self.topic = tracer, topic
-        self.span = tracer.start_span(
-            f"send {topic}",
-            kind=SpanKind.PRODUCER,
-            attributes=send_attributes(topic, partition, key, client),
-        )
+        name, attrs = attributes.of(topic, partition, key)
+        self.span = tracer.start_span(name, kind=SpanKind.PRODUCER, attributes=attrs)
 
     def headers(self, given: Any) -> Headers:
         """`given` headers with this span's context replacing any propagation headers."""
-        return with_context(normalise(given), trace.set_span_in_context(self.span))
+        return with_context(given, None, self.span)
 
     def pending(self) -> Pending | None:
         """What a delivery callback needs to report a failure (None when not recording)."""
