@@ -3,8 +3,11 @@
 Each op is submit + result (threads) or create_task + await (asyncio), inside an active span so
 there is a context to carry. Thread hops: plain `ThreadPoolExecutor`, tracectx's
 `ContextThreadPoolExecutor`, OTel's `ThreadingInstrumentor` (instrumented only for its own turn
-of each round), and the floor `copy_context().run`. Task hops: plain `asyncio.create_task`,
-`tracectx.aio.create_task`, and a span per task. Process CPU time (pool workers included).
+of each round), and the floor `copy_context().run`. Task hops, serial (create_task + await, one
+at a time) and fan-out (create `FAN_OUT` tasks, then gather them): plain `asyncio.create_task`,
+`tracectx.aio.create_task`, a span per task (``span=``), and the SDK span floor — a plain task
+whose coroutine starts and ends one SDK span, which a span per task cannot undercut. Process CPU
+time (pool workers included).
 
     python -m bench.bench_hops [--ops 5000] [--rounds 30]
 """
@@ -41,20 +44,54 @@ def thread_hop(pool: concurrent.futures.Executor, wrap: bool = False) -> Callabl
     return run
 
 
-def task_hop(make_task: Callable[[Coroutine[Any, Any, int]], Any]) -> Callable[[int], None]:
+FAN_OUT = 100  # tasks created before the gather that awaits them
+
+
+async def _work() -> int:
+    return 1
+
+
+def _span_work(tracer: trace.Tracer) -> Callable[[], Coroutine[Any, Any, int]]:
     async def work() -> int:
+        tracer.start_span("t").end()  # the SDK's own cost of a span: the floor of span=
         return 1
 
+    return work
+
+
+def task_hop(
+    make_task: Callable[[Coroutine[Any, Any, int]], Any],
+    work: Callable[[], Coroutine[Any, Any, int]] = _work,
+    fan_out: int = 1,
+) -> Callable[[int], None]:
     async def body(n: int) -> None:
         tracer = trace.get_tracer("bench")
         with tracer.start_as_current_span("request"):
-            for _ in range(n):
-                await make_task(work())
+            if fan_out == 1:
+                for _ in range(n):
+                    await make_task(work())
+                return
+            for done in range(0, n, fan_out):
+                batch = min(fan_out, n - done)
+                await asyncio.gather(*[make_task(work()) for _ in range(batch)])
 
     def run(n: int) -> None:
         asyncio.run(body(n))
 
     return run
+
+
+def task_variants(fan_out: int) -> list[Variant]:
+    sdk_work = _span_work(trace.get_tracer("bench-floor"))
+    return [
+        Variant("plain", task_hop(asyncio.create_task, fan_out=fan_out)),
+        Variant("tracectx", task_hop(create_task, fan_out=fan_out)),
+        Variant(
+            "tracectx span/task",
+            task_hop(lambda c: create_task(c, span="t"), fan_out=fan_out),
+        ),
+        Variant("SDK span floor", task_hop(asyncio.create_task, sdk_work, fan_out=fan_out)),
+    ]
 
 
 def thread_variants(workers: int) -> tuple[list[Variant], list[concurrent.futures.Executor]]:
@@ -94,12 +131,8 @@ def main() -> None:
                 for pool in pools:
                     pool.shutdown()
             rows += rows_of(f"thread pool hop ({workers} w)", outcomes)
-    task_variants = [
-        Variant("plain", task_hop(asyncio.create_task)),
-        Variant("tracectx", task_hop(create_task)),
-        Variant("tracectx span/task", task_hop(lambda c: create_task(c, span="t"))),
-    ]
-    rows += rows_of("asyncio task hop", interleave(task_variants, args.ops, rounds=args.rounds))
+    for case, fan_out in (("asyncio task hop", 1), (f"asyncio fan-out ({FAN_OUT})", FAN_OUT)):
+        rows += rows_of(case, interleave(task_variants(fan_out), args.ops, rounds=args.rounds))
     report("hops", rows, baseline="plain")
 
 

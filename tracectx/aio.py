@@ -66,14 +66,6 @@ def _task_name(task: asyncio.Future[Any], fallback: str = "task") -> str:
     return str(get_name()) if get_name else fallback
 
 
-def _pending_exception(task: asyncio.Future[Any]) -> BaseException | None:
-    """The task's exception without marking it retrieved (``exception()`` would)."""
-    if task.cancelled():
-        return None
-    exc = getattr(task, "_exception", None)
-    return exc if isinstance(exc, BaseException) else None
-
-
 def _remember(task: asyncio.Future[Any], ctx: contextvars.Context) -> None:
     """3.11: keep the context `task` runs in where `_task_context` finds it."""
     try:
@@ -140,19 +132,50 @@ def _watch_loop(loop: asyncio.AbstractEventLoop) -> None:
         loop.set_exception_handler(_UnobservedHandler(handler))
 
 
+def _otel_context_var() -> contextvars.ContextVar[otel_context.Context] | None:
+    """The ContextVar holding OTel's current context, if OTel runs on its default
+    (contextvars) runtime context; None for any other runtime context."""
+    var = getattr(otel_context._RUNTIME_CONTEXT, "_current_context", None)
+    return var if isinstance(var, contextvars.ContextVar) else None
+
+
+_OTEL_CONTEXT = _otel_context_var()
+_NO_OTEL_CONTEXT = otel_context.Context()  # what OTel reads where its variable was never set
+
+
 def _enter_span(name: str) -> trace.Span:
     """Start a span child of the current one and make it current (run inside the task's
-    context, so the creator's context is left as it was)."""
+    context, so the creator's context is left as it was): the public-API way, for an OTel
+    runtime context other than the default one."""
     span = _tracer().start_span(name)
     otel_context.attach(trace.set_span_in_context(span))
     return span
 
 
+def _span_into(ctx: contextvars.Context, name: str) -> trace.Span:
+    """Start span `name`, child of the span current in `ctx`, and make it current in `ctx`.
+
+    `ctx` is a fresh copy that only the task will run in, and it dies with the task: setting
+    OTel's variable in it directly is what ``attach`` would do there, and there is nothing to
+    detach (the creator's context is never touched). No frame is entered for it: the parent
+    is read from `ctx` and the new value set with ``ctx.run`` of the variable's own ``set``.
+    """
+    var = _OTEL_CONTEXT
+    if var is None:
+        return ctx.run(_enter_span, name)
+    parent = ctx.get(var, _NO_OTEL_CONTEXT)
+    span = _tracer().start_span(name, parent)
+    ctx.run(var.set, trace.set_span_in_context(span, parent))
+    return span
+
+
 def _end_span(span: trace.Span, task: asyncio.Future[Any]) -> None:
+    """Done callback of a task with a span (run in the task's context): record the task's
+    error, if any, without marking it retrieved, then end the span."""
     if task.cancelled():
         span.set_attribute(_CANCELLED_ATTR, True)
     else:
-        exc = _pending_exception(task)
+        exc = getattr(task, "_exception", None)
         if isinstance(exc, Exception):
             record_error(exc, span)
     span.end()
@@ -174,7 +197,7 @@ def _launch(
         return task
     label = span if isinstance(span, str) else str(name or getattr(coro, "__qualname__", "task"))
     ctx = context.copy() if context is not None else contextvars.copy_context()
-    task_span = ctx.run(_enter_span, label)
+    task_span = _span_into(ctx, label)
     task = spawn(ctx)
     _end_span_with(task, task_span, ctx)
     return task
@@ -216,9 +239,23 @@ def create_task(
             span if isinstance(span, str) else str(name or getattr(coro, "__qualname__", "task"))
         )
         ctx = context.copy() if context is not None else contextvars.copy_context()
-        task_span = ctx.run(_enter_span, label)
+        var = _OTEL_CONTEXT  # _span_into and _end_span_with, inlined (no helper frames)
+        if var is not None:
+            parent = ctx.get(var, _NO_OTEL_CONTEXT)
+            task_span = _tracer().start_span(label, parent)
+            ctx.run(var.set, trace.set_span_in_context(task_span, parent))
+        else:
+            task_span = ctx.run(_enter_span, label)
         task = loop.create_task(coro, name=name, context=ctx)
-        _end_span_with(task, task_span, ctx)
+        if task.done():  # an eager task (3.12+) that finished inside create_task
+            ctx.run(_end_span, task_span, task)
+        else:
+            task.add_done_callback(functools.partial(_end_span, task_span), context=ctx)
+        if _REMEMBER_CONTEXT:
+            try:
+                task._cancel_message = ctx  # type: ignore[attr-defined]  # see _task_context
+            except AttributeError:  # a factory's task that is not an asyncio future
+                pass
         return task
     # the hot path, inlined: one call to the loop and, on 3.11, one slot written
     if not _REMEMBER_CONTEXT:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 from tests.helpers import all_named, by_name, current_ids, hex_span, hex_trace
-from tracectx import ErrorKind, bound, error_id, get_bound, new_error, traced
+from tracectx import ErrorKind, aio, bound, error_id, get_bound, new_error, traced
 from tracectx import semconv as sc
 from tracectx.aio import (
     TaskGroup,
@@ -37,6 +39,37 @@ class TestCreateTask:
         assert task_span.parent.span_id == request.context.span_id
         assert inside.parent.span_id == task_span.context.span_id
         assert hex_trace(inside) == hex_trace(request)
+
+    async def test_the_span_is_current_in_the_task_only(self, spans):
+        async def current_name():
+            return trace.get_current_span().name  # type: ignore[attr-defined]
+
+        with traced("request"):
+            creator = trace.get_current_span()
+            task = create_task(current_name(), span="task")
+            assert trace.get_current_span() is creator
+            assert await task == "task"
+            assert trace.get_current_span() is creator
+
+    @pytest.mark.parametrize("runtime", ["contextvars", "other"])
+    async def test_a_given_context_gives_the_parent_and_is_left_as_it_was(
+        self, spans, monkeypatch, runtime
+    ):
+        if runtime == "other":  # an OTel runtime context other than the default: public API
+            monkeypatch.setattr(aio, "_OTEL_CONTEXT", None)
+
+        async def current_name():
+            return trace.get_current_span().name  # type: ignore[attr-defined]
+
+        with traced("elsewhere"):
+            given = contextvars.copy_context()
+        with traced("request"):
+            assert await create_task(current_name(), span="task", context=given) == "task"
+            assert await create_task(current_name(), span="root", context=contextvars.Context())
+        task, elsewhere = by_name(spans, "task"), by_name(spans, "elsewhere")
+        assert task.parent.span_id == elsewhere.context.span_id
+        assert by_name(spans, "root").parent is None  # OTel never set there: no parent
+        assert given.run(trace.get_current_span).name == "elsewhere"
 
     async def test_coroutine_identity_is_preserved(self):
         coro = child_work()
