@@ -8,6 +8,7 @@ written elsewhere still carries.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 from tracectx import semconv as sc
@@ -28,12 +29,12 @@ def _meta_value(key: str, value: Any) -> Any:
 def redact_meta(attributes: dict[str, Any]) -> dict[str, Any]:
     """`attributes` with ``tracectx.error.meta.*`` values masked where `is_sensitive` flags the
     key (nested values of the others walked too); the same dict when it holds no metadata."""
-    prefix = sc.ATTR_META_PREFIX
-    for k in attributes:  # a plain loop: this runs for every span and event read
-        if isinstance(k, str) and k.startswith(prefix):
-            break
-    else:
-        return attributes
+    try:  # runs for every span and event read: the scan stays in C
+        if not any(map(str.startswith, attributes, itertools.repeat(sc.ATTR_META_PREFIX))):
+            return attributes
+    except TypeError:  # a key that is not a str
+        if not any(isinstance(k, str) and k.startswith(sc.ATTR_META_PREFIX) for k in attributes):
+            return attributes
     return {k: _meta_value(k, v) if isinstance(k, str) else v for k, v in attributes.items()}
 
 

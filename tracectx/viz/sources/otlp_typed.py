@@ -217,13 +217,17 @@ def _span(raw: Any, service: str, sink: list[str]) -> Span:
         if message.__class__ is not str:
             message = text(message, "status", sink)
     start = raw.startTimeUnixNano
-    if start.__class__ is str and len(start) <= 18 and start.isascii() and start.isdigit():
-        start = int(start)  # 18 digits: always below 2**63
+    if start.__class__ is str and len(start) <= 19 and start.isascii() and start.isdigit():
+        start = int(start)
+        if start > _MAX_TIME:
+            raise _Unusual
     else:
         start = _slow_time(start, "start")
     end = raw.endTimeUnixNano
-    if end.__class__ is str and len(end) <= 18 and end.isascii() and end.isdigit():
+    if end.__class__ is str and len(end) <= 19 and end.isascii() and end.isdigit():
         end = int(end)
+        if end > _MAX_TIME:
+            raise _Unusual
     else:
         end = _slow_time(end, "end")
     kind = raw.kind
