@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh machine: set-up, lint, types, tests (services are started
-# by the test fixtures on free loopback ports). Extra arguments go to pytest.
+# by the test fixtures on free loopback ports). Extra arguments go to the main pytest run; the
+# Celery/Kafka tests then run again against the lowest declared client versions
+# (scripts/test-lowest.sh; TRACECTX_SKIP_LOWEST=1 skips that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,3 +13,6 @@ if command -v docker-compose >/dev/null && [ -f docker-compose.yml ]; then
 fi
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
+if [ "${TRACECTX_SKIP_LOWEST:-0}" != 1 ]; then
+  echo "== pytest, lowest client versions"; bash scripts/test-lowest.sh
+fi

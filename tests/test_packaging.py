@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from tests.helpers import run_instrumented
 
@@ -108,3 +111,37 @@ def test_subcommands_register_themselves_through_entry_points():
         [sys.executable, "-m", "tracectx", "--help"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and "graph" in result.stdout and "demo" in result.stdout
+
+
+def _lower_bounds(requirements: list[str]) -> dict[str, Version]:
+    """Name -> the ``>=`` version of each requirement that has one."""
+    bounds = {}
+    for text in requirements:
+        req = Requirement(text)
+        for spec in req.specifier:
+            if spec.operator == ">=":
+                bounds[req.name] = Version(spec.version)
+    return bounds
+
+
+def test_lowest_constraints_pin_the_declared_lower_bounds():
+    """scripts/test-lowest.sh tests exactly the client versions the extras declare as their
+    minimum (and the dev extra declares the same): a bound moved without its pin fails here."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    declared = _lower_bounds(
+        [r for e in ("celery", "kafka", "aiokafka", "confluent-kafka") for r in extras[e]]
+    )
+    clients = {"celery", "kafka-python", "aiokafka", "confluent-kafka"}
+    pins = {}
+    for line in (ROOT / "ci" / "lowest-constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name] = Version(version)
+    assert {n: pins.get(n) for n in clients} == {n: declared[n] for n in clients}
+    dev = _lower_bounds(extras["dev"])
+    assert {n: v for n, v in dev.items() if n in clients} == {
+        n: declared[n] for n in clients if n in dev
+    }
