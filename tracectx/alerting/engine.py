@@ -8,7 +8,11 @@ with the stack), one alert per kind + resource + error type + code cluster. `tic
 alerts and resolves those whose condition cleared. `submit()` + `start()` run all of it on a
 background thread, so span processing never waits for Redis or a receiver. Rules are found
 by the event's kind and resource (`RuleIndex`), not scanned; how many groups a rule tracks is
-capped (`GroupLimiter`), and `tick()` drops expired windows.
+capped (`GroupLimiter`), and `tick()` drops expired windows. An alert carries the trace and
+error ids of the last errors (`MAX_SAMPLES`) that led to it; they are kept per group only once
+its window nears the threshold (`Rule.sample_above`), so a million one-off groups cost no
+samples. (Several processes adding to one Redis window may see its value jump: their alerts
+may then carry fewer of the errors before the crossing.)
 """
 
 from __future__ import annotations
@@ -208,6 +212,8 @@ class AlertEngine:
         if firing is not None:
             firing.alert.note(event)
             self._set_measure(firing.alert, rule, value)
+            return None
+        if value <= rule.sample_above:  # far below the threshold: not among the samples
             return None
         remembered = self._samples
         samples = remembered.get(key)

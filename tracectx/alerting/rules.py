@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from tracectx.alerting.alerts import MAX_SAMPLES
 from tracectx.alerting.events import ErrorEvent
 from tracectx.kinds import KindError, get_kind
 
@@ -71,6 +72,7 @@ class Rule:
     weighted: bool = dataclasses.field(default=False, init=False, repr=False, compare=False)
     ttl: float = dataclasses.field(default=0.0, init=False, repr=False, compare=False)
     _prefix: str = dataclasses.field(default="", init=False, repr=False, compare=False)
+    sample_above: float = dataclasses.field(default=0.0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -84,6 +86,7 @@ class Rule:
         ttl = max(self.window, self.cooldown, 600.0) if self.weighted else self.window
         set_(self, "ttl", ttl)
         set_(self, "_prefix", self.name + KEY_SEP)
+        set_(self, "sample_above", self._sample_above())
         where = f"rule {self.name!r}"
         if not self.name:
             raise RuleError("a rule needs a name")
@@ -114,6 +117,19 @@ class Rule:
                 get_kind(kind)
             except KindError:
                 raise RuleError(f"{where}: unknown error kind {kind!r}") from None
+
+    def _sample_above(self) -> float:
+        """The window value above which an error may be among the last `MAX_SAMPLES` before
+        the threshold is crossed. With one writer per window (one process; the stream's key
+        owner) a counted error adds at most 1 (a count) or the largest weight (a score, which
+        only decays otherwise), so the values of the last errors before a crossing are above
+        ``threshold - MAX_SAMPLES * step``: errors further below need not be kept."""
+        if not self.weighted:
+            return (self.threshold or 0.0) - MAX_SAMPLES
+        weights = self.error_weights.values()
+        if min(weights) < 0:  # a score may fall: keep every sample
+            return -math.inf
+        return (self.base_threshold or 0.0) - MAX_SAMPLES * max(weights)
 
     def weight(self, kind: str) -> float | None:
         """What an error of `kind` adds (1 for count rules); None if the rule ignores it."""
