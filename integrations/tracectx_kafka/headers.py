@@ -151,16 +151,55 @@ def context_from_headers(headers: Any) -> Context:
     extraction, and a clean result is reused for the next record carrying the same bytes
     (all records sent from one context do). A refused header is never cached: it is counted
     on every record that carries it."""
+    plan = _current_plan()
+    if plan.parts is not None and type(headers) in _SEQUENCES:
+        key = _w3c_values(headers)
+        if key is not None:  # well-formed: (str, bytes) pairs, no conflicting duplicates
+            if key[0] is ABSENT and key[2] is ABSENT:
+                return EMPTY
+            found = plan.cached(key)
+            if found is not None:
+                return found
     view = headers if isinstance(headers, dict) else header_map(headers)
     if not view:
         return EMPTY
-    plan = _current_plan()
     if plan.parts is None:
         return extract(view, getter=HeaderGetter(), transport=TRANSPORT)
     if TRACEPARENT not in view and BAGGAGE not in view:
         return EMPTY  # the W3C propagators read nothing else (tracestate needs a traceparent)
-    key = (view.get(TRACEPARENT, ABSENT), view.get(TRACESTATE, ABSENT), view.get(BAGGAGE, ABSENT))
-    return plan.extracted(view, key)
+    values = (
+        view.get(TRACEPARENT, ABSENT),
+        view.get(TRACESTATE, ABSENT),
+        view.get(BAGGAGE, ABSENT),
+    )
+    return plan.extracted(view, values)
+
+
+_SEQUENCES = (list, tuple)
+_W3C_FIELDS = {TRACEPARENT: 0, TRACESTATE: 1, BAGGAGE: 2}
+
+
+def _w3c_values(headers: list[Any] | tuple[Any, ...]) -> list[Any] | None:
+    """The raw ``traceparent``, ``tracestate`` and ``baggage`` values (`ABSENT` when not there)
+    of headers that are all ``(str, bytes)`` pairs with those three names in lower case and not
+    repeated with another value; None for anything else (`header_map` then decides)."""
+    values = [ABSENT, ABSENT, ABSENT]
+    for item in headers:
+        if type(item) is not tuple or len(item) != 2:
+            return None
+        name, value = item
+        if type(value) is not bytes or type(name) is not str:
+            return None
+        at = _W3C_FIELDS.get(name)
+        if at is None:
+            if name.lower() in _W3C_FIELDS:
+                return None  # another spelling of a propagation header
+            continue
+        seen = values[at]
+        if seen is not ABSENT and seen != value:
+            return None
+        values[at] = value
+    return values
 
 
 def with_context(headers: Any, context: Context | None = None, span: Span | None = None) -> Headers:
@@ -198,19 +237,24 @@ class _Plan:
         if kinds and len(set(kinds)) == len(kinds) and set(kinds) <= _W3C:
             self.parts = parts
 
-    def extracted(self, view: Mapping[str, Any], key: tuple[Any, ...]) -> Context:
-        """The context extracted from `view`, whose propagation header values are `key`:
-        cached when they are all bytes and nothing was refused (the settings decide what
-        baggage is kept: a change of settings empties the cache)."""
-        current = settings()
+    def cached(self, key: tuple[Any, ...] | list[Any]) -> Context | None:
+        """The context extracted before from propagation header values `key`, if clean (the
+        settings decide what baggage is kept: a change of settings empties the cache)."""
         cache = self._cache
+        current = settings()
         if self._settings is not current:
             cache.clear()
             self._settings = current
+        return cache.get(tuple(key))
+
+    def extracted(self, view: Mapping[str, Any], key: tuple[Any, ...]) -> Context:
+        """The context extracted from `view`, whose propagation header values are `key`:
+        cached when they are all bytes and nothing was refused."""
         cacheable = _cacheable(key[0]) and _cacheable(key[1]) and _cacheable(key[2])
-        found = cache.get(key) if cacheable else None
+        found = self.cached(key) if cacheable else None
         if found is not None:
             return found
+        cache = self._cache
         getter = HeaderGetter()
         ctx, refused = extract_checked(view, getter=getter, transport=TRANSPORT)
         if cacheable and not (refused or getter.refused):

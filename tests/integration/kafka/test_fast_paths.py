@@ -144,6 +144,7 @@ class TestExtractedContexts:
             [("traceparent", TP), ("baggage", b"k=" + b"v" * 100_000)],
             [("traceparent", TP), ("baggage", b"ok=1,bad key=2")],
             [("traceparent", TP), ("traceparent", TP.replace(b"b7ad", b"c7ad"))],
+            [("traceparent", TP), ("TraceParent", TP.replace(b"b7ad", b"c7ad"))],
             [("traceparent", None)],
             [("traceparent", TP), ("baggage", None)],
             [("traceparent", bytearray(b"\xff"))],
