@@ -154,6 +154,7 @@ class TestExtractedContexts:
             "huge_baggage",
             "malformed_baggage",
             "duplicate",
+            "duplicate_spelling",
             "none",
             "none_bag",
             "utf8",
