@@ -93,6 +93,7 @@ class Worker:
             if ready.exists():
                 return self
             time.sleep(0.05)
+        self.stop()  # else a worker that never got ready outlives the test run
         raise RuntimeError(f"worker not ready: {self.log.read_text()[-3000:]}")
 
     def children(self) -> list[int]:
