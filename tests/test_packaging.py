@@ -145,3 +145,26 @@ def test_lowest_constraints_pin_the_declared_lower_bounds():
     assert {n: v for n, v in dev.items() if n in clients} == {
         n: declared[n] for n in clients if n in dev
     }
+
+
+def test_instrumentors_declare_the_extras_lower_bounds():
+    """What each instrumentor instruments (`BaseInstrumentor` refuses to patch a client outside
+    it) starts where the extra does: a wider extra would install clients left unpatched."""
+    from tracectx_celery import package as celery_package
+    from tracectx_kafka import package as kafka_package
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    declared = _lower_bounds(
+        [r for e in ("celery", "kafka", "aiokafka", "confluent-kafka") for r in extras[e]]
+    )
+    instruments = _lower_bounds(
+        [
+            *celery_package._instruments,
+            *kafka_package.KAFKA_PYTHON,
+            *kafka_package.AIOKAFKA,
+            *kafka_package.CONFLUENT_KAFKA,
+        ]
+    )
+    assert instruments == {n: declared[n] for n in instruments}
