@@ -5,9 +5,10 @@ there is a context to carry. Thread hops: plain `ThreadPoolExecutor`, tracectx's
 `ContextThreadPoolExecutor`, OTel's `ThreadingInstrumentor` (instrumented only for its own turn
 of each round), and the floor `copy_context().run`. Task hops, serial (create_task + await, one
 at a time) and fan-out (create `FAN_OUT` tasks, then gather them): plain `asyncio.create_task`,
-`tracectx.aio.create_task`, a span per task (``span=``), and the SDK span floor — a plain task
-whose coroutine starts and ends one SDK span, which a span per task cannot undercut. Process CPU
-time (pool workers included).
+`tracectx.aio.create_task`, a span per task (``span=``), and its floor: the bare SDK span per
+task, started at creation and ended by a done callback (so, in a fan-out, as many spans are alive
+at once as with ``span=``, and the garbage collector sees them), not even made current in the
+task. Process CPU time (pool workers included).
 
     python -m bench.bench_hops [--ops 5000] [--rounds 30]
 """
@@ -51,29 +52,31 @@ async def _work() -> int:
     return 1
 
 
-def _span_work(tracer: trace.Tracer) -> Callable[[], Coroutine[Any, Any, int]]:
-    async def work() -> int:
-        tracer.start_span("t").end()  # the SDK's own cost of a span: the floor of span=
-        return 1
+def _sdk_span_task(tracer: trace.Tracer) -> Callable[[Coroutine[Any, Any, int]], Any]:
+    """A plain task with a bare SDK span that lives as long as the task: the floor of span=."""
 
-    return work
+    def make(coro: Coroutine[Any, Any, int]) -> asyncio.Task[int]:
+        span = tracer.start_span("t")
+        task = asyncio.create_task(coro)
+        task.add_done_callback(lambda _: span.end())
+        return task
+
+    return make
 
 
 def task_hop(
-    make_task: Callable[[Coroutine[Any, Any, int]], Any],
-    work: Callable[[], Coroutine[Any, Any, int]] = _work,
-    fan_out: int = 1,
+    make_task: Callable[[Coroutine[Any, Any, int]], Any], fan_out: int = 1
 ) -> Callable[[int], None]:
     async def body(n: int) -> None:
         tracer = trace.get_tracer("bench")
         with tracer.start_as_current_span("request"):
             if fan_out == 1:
                 for _ in range(n):
-                    await make_task(work())
+                    await make_task(_work())
                 return
             for done in range(0, n, fan_out):
                 batch = min(fan_out, n - done)
-                await asyncio.gather(*[make_task(work()) for _ in range(batch)])
+                await asyncio.gather(*[make_task(_work()) for _ in range(batch)])
 
     def run(n: int) -> None:
         asyncio.run(body(n))
@@ -82,7 +85,6 @@ def task_hop(
 
 
 def task_variants(fan_out: int) -> list[Variant]:
-    sdk_work = _span_work(trace.get_tracer("bench-floor"))
     return [
         Variant("plain", task_hop(asyncio.create_task, fan_out=fan_out)),
         Variant("tracectx", task_hop(create_task, fan_out=fan_out)),
@@ -90,7 +92,10 @@ def task_variants(fan_out: int) -> list[Variant]:
             "tracectx span/task",
             task_hop(lambda c: create_task(c, span="t"), fan_out=fan_out),
         ),
-        Variant("SDK span floor", task_hop(asyncio.create_task, sdk_work, fan_out=fan_out)),
+        Variant(
+            "SDK span floor",
+            task_hop(_sdk_span_task(trace.get_tracer("bench-floor")), fan_out=fan_out),
+        ),
     ]
 
 
