@@ -39,6 +39,7 @@ else:
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
+_HEX_RUN = re.compile(r"[0-9a-f]*")
 _ZERO32, _ZERO16 = "0" * 32, "0" * 16
 _MAX_TIME = 2**63 - 1
 
@@ -298,18 +299,39 @@ def decode_trace_ids(data: bytes) -> list[str] | None:
         return None
     if doc.resourceSpans is None:
         return None
+    spans = [
+        raw
+        for resource_spans in doc.resourceSpans
+        for scope in resource_spans.scopeSpans or resource_spans.instrumentationLibrarySpans or ()
+        for raw in scope.spans or ()
+    ]
+    traces = [raw.traceId for raw in spans]
+    if _all_plain(traces, 32, _ZERO32) and _all_plain([raw.spanId for raw in spans], 16, _ZERO16):
+        return traces  # the usual case, checked in C: every id is lowercase hex, none zero
     ids = []
-    for resource_spans in doc.resourceSpans:
-        scopes = resource_spans.scopeSpans or resource_spans.instrumentationLibrarySpans
-        for scope in scopes or ():
-            for raw in scope.spans or ():
-                trace = raw.traceId
-                span = raw.spanId
-                plain = span.__class__ is str and _HEX16.fullmatch(span) and span != _ZERO16
-                if not plain and parse_id(span, 16) is None:
-                    continue
-                if trace.__class__ is str and _HEX32.fullmatch(trace) and trace != _ZERO32:
-                    ids.append(trace)
-                elif (parsed := parse_id(trace, 32)) is not None:
-                    ids.append(parsed[0])
+    for raw in spans:
+        trace, span = raw.traceId, raw.spanId
+        plain = span.__class__ is str and _HEX16.fullmatch(span) and span != _ZERO16
+        if not plain and parse_id(span, 16) is None:
+            continue
+        if trace.__class__ is str and _HEX32.fullmatch(trace) and trace != _ZERO32:
+            ids.append(trace)
+        elif (parsed := parse_id(trace, 32)) is not None:
+            ids.append(parsed[0])
     return ids
+
+
+def _all_plain(ids: list[Any], length: int, zero: str) -> bool:
+    """True when every id is a str of `length` lowercase hex digits and none is all zeros (a
+    run of zeros across two ids may say False: the caller then checks one by one)."""
+    if not ids:
+        return True
+    try:
+        joined = "".join(ids)
+    except TypeError:  # an id that is not a str
+        return False
+    return (
+        set(map(len, ids)) == {length}
+        and _HEX_RUN.fullmatch(joined) is not None
+        and zero not in joined
+    )

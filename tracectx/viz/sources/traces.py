@@ -18,7 +18,7 @@ grew in between, or was unreadable) is simply handed over at the end.
 from __future__ import annotations
 
 import os
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -39,13 +39,12 @@ def _proto_ids(raw: bytes) -> list[str]:
 def count_spans(paths: Iterable[PathLike], progress: Progress | None = None) -> dict[str, int]:
     """Spans per trace id that reading `paths` will give, in order of first appearance
     (unreadable files are skipped: the reading pass reports them)."""
-    counts: dict[str, int] = {}
+    counts: Counter[str] = Counter()  # a dict: keys in order of first appearance
     for path in paths:
         try:
             for item in file_items(Path(path), trace_ids_of, _proto_ids, progress, "counting"):
                 if isinstance(item, list):
-                    for trace_id in item:
-                        counts[trace_id] = counts.get(trace_id, 0) + 1
+                    counts.update(item)
         except OSError:
             continue
     return counts
