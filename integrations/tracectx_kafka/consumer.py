@@ -105,6 +105,7 @@ class _Polled(threading.local):
 
 
 _polled = _Polled()
+_NO_HEADERS: dict[str, Any] = {}
 # Which record span this context opened last: reset()ting it tells whether end() runs in the
 # context its span was attached in (ContextVar.reset refuses a token from another context).
 _opened: contextvars.ContextVar[object] = contextvars.ContextVar("tracectx_kafka_record")
@@ -126,18 +127,20 @@ class RecordSpan:
         client: Mapping[str, Any] | None = None,
     ) -> None:
         info = record_info(record)
-        headers = header_map(info.headers)
-        remote = _polled.take(record)
+        headers = header_map(info.headers) if info.headers else _NO_HEADERS
+        remote = _polled.take(record) if _polled.contexts else None
         if remote is None:
-            remote = context_from_headers(headers)
-        remote_sc = trace.get_current_span(remote).get_span_context()
+            remote = context_from_headers(headers) if headers else EMPTY
+        links: list[Link] = []
         if link:
             parent = otel_context.get_current()
             for key, value in baggage.get_all(remote).items():
                 parent = baggage.set_baggage(key, value, parent)
-            links = [Link(remote_sc)] if remote_sc.is_valid else []
+            remote_sc = trace.get_current_span(remote).get_span_context()
+            if remote_sc.is_valid:
+                links.append(Link(remote_sc))
         else:
-            parent, links = remote, []
+            parent = remote
         attrs = record_attributes(info.topic, info.partition, info.offset, info.key, client)
         if group:
             attrs["messaging.consumer.group.name"] = group
@@ -320,7 +323,7 @@ class ConsumerState:
         if record is None:
             return
         if self.mode is _CONTEXT:
-            self.current = RecordContext(record.headers)
+            self.current = RecordContext.of(record)
         else:
             self.current = RecordSpan(
                 record, link=self.link, tracer=self.tracer, client=self.client

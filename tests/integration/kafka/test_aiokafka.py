@@ -319,3 +319,23 @@ async def test_instrumentor_with_provider_and_exact_undo(spans, bootstrap, make_
     assert [s.name for s in mine].count(f"send {topic}") == 1  # the plain producer's
     assert [s.name for s in mine].count(f"process {topic}") == 2
     assert len(all_named(spans, f"send {topic}")) == 1  # the wrapper class: global provider
+
+
+async def test_context_mode_getone_restores_each_records_context_without_a_span(
+    spans, bootstrap, make_topic
+):
+    """``record_mode="context"``: each ``getone()`` record's producer context is current in the
+    task, no span; ``stop()`` restores the task's own."""
+    topic = make_topic()
+    await produce(bootstrap, topic, 2, send_mode="propagate")
+    sent = [hex_trace(by_name(spans, f"request-{i}")) for i in range(2)]
+    spans.clear()
+    consumer = await consumer_for(bootstrap, topic, record_mode="context")
+    seen = []
+    for _ in range(2):
+        await consumer.getone()
+        seen.append(current_ids()[0])
+    await consumer.stop()
+    assert seen == sent
+    assert current_ids()[0] == "0" * 32
+    assert spans.get_finished_spans() == ()

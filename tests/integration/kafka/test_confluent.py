@@ -320,3 +320,23 @@ def test_subscribed_group_consumer(spans, bootstrap, make_topic):
     assert message.value() == b"m0"
     assert span.attributes["messaging.consumer.group.name"] == f"grp-{topic}"
     assert hex_trace(span) == hex_trace(by_name(spans, "request-0"))
+
+
+def test_context_mode_poll_restores_each_records_context_without_a_span(
+    spans, bootstrap, make_topic
+):
+    """``record_mode="context"``: ``poll()`` makes each message's producer context current (a
+    confluent ``Message``'s headers are a method) and no span; close() restores the caller's."""
+    topic = make_topic()
+    produce(bootstrap, topic, 2, send_mode="propagate")
+    sent = [hex_trace(by_name(spans, f"request-{i}")) for i in range(2)]
+    spans.clear()
+    consumer = consumer_for(bootstrap, topic, record_mode="context")
+    seen = []
+    for _ in range(2):
+        poll_one(consumer)
+        seen.append(current_ids()[0])
+    consumer.close()
+    assert seen == sent
+    assert current_ids()[0] == "0" * 32
+    assert spans.get_finished_spans() == ()
