@@ -154,7 +154,10 @@ class AlertEngine:
 
     def observe(self, event: ErrorEvent) -> list[Alert]:
         """Evaluate one event now (in this thread); returns the alerts it fired."""
-        return self._observe(event, self._current_index())
+        index = self._index  # `_current_index`, inlined: once per event
+        if self.rules is not self._indexed or len(self.rules) != len(index.rules):
+            index = self._reindex()
+        return self._observe(event, index)
 
     def observe_many(self, events: Iterable[ErrorEvent]) -> list[Alert]:
         """Evaluate events in order, as `observe` would one by one (the rules in force when
@@ -182,9 +185,11 @@ class AlertEngine:
             alert = self._apply_rule(rule, weight, event, metadata)
             if alert is not None:
                 fired.append(alert)
-        alert = self._apply_policy(event)
-        if alert is not None:
-            fired.append(alert)
+        known = self._alerting.get(event.kind)
+        if known is None or known[1] in _POLICY_FIRES:  # else the policy has nothing to do
+            alert = self._apply_policy(event)
+            if alert is not None:
+                fired.append(alert)
         return fired
 
     def _apply_rule(
@@ -202,11 +207,8 @@ class AlertEngine:
             value = self.windows.add_score(
                 key, event.error_id, ts, weight, rule.decay_factor, rule.ttl
             )
-            crossed = value is not None and value > (rule.base_threshold or 0.0)
         else:
-            count = self.windows.add(key, event.error_id, ts, rule.window)
-            value = None if count is None else float(count)
-            crossed = value is not None and value > (rule.threshold or 0.0)
+            value = self.windows.add(key, event.error_id, ts, rule.window)
         if value is None:
             return None
         if firing is not None:
@@ -224,7 +226,7 @@ class AlertEngine:
         samples.append((event.trace_id, event.error_id))
         if len(samples) > MAX_SAMPLES:
             del samples[0]
-        if not crossed or not self.windows.claim(key, rule.cooldown or rule.window):
+        if value <= rule.limit or not self.windows.claim(key, rule.cooldown or rule.window):
             return None
         group = rule.group(metadata)
         assert group is not None  # as `group_key` found it

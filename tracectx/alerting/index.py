@@ -53,9 +53,10 @@ class RuleIndex:
     def plan(self, event: ErrorEvent) -> Plan:
         """The rules that count `event`, in rule order, each with the weight it adds
         (``rule.accepts``); cached per (kind, resources) until `forget_kinds`."""
-        entry = self._kinds.get(event.kind) or self._for_kind(event.kind)
-        found = entry.plans.get(event.resources)
+        entry = self._kinds.get(event.kind)
+        found = None if entry is None else entry.plans.get(event.resources)
         if found is None:
+            entry = entry or self._for_kind(event.kind)
             if len(entry.plans) >= MAX_PLANS:
                 entry.plans.clear()
             rules = self.candidates(event.kind, event.resources)

@@ -72,6 +72,7 @@ class Rule:
     weighted: bool = dataclasses.field(default=False, init=False, repr=False, compare=False)
     ttl: float = dataclasses.field(default=0.0, init=False, repr=False, compare=False)
     _prefix: str = dataclasses.field(default="", init=False, repr=False, compare=False)
+    limit: float = dataclasses.field(default=0.0, init=False, repr=False, compare=False)
     sample_above: float = dataclasses.field(default=0.0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +87,8 @@ class Rule:
         ttl = max(self.window, self.cooldown, 600.0) if self.weighted else self.window
         set_(self, "ttl", ttl)
         set_(self, "_prefix", self.name + KEY_SEP)
+        # what a window's value must exceed to fire
+        set_(self, "limit", (self.base_threshold if self.weighted else self.threshold) or 0.0)
         set_(self, "sample_above", self._sample_above())
         where = f"rule {self.name!r}"
         if not self.name:
@@ -125,11 +128,11 @@ class Rule:
         only decays otherwise), so the values of the last errors before a crossing are above
         ``threshold - MAX_SAMPLES * step``: errors further below need not be kept."""
         if not self.weighted:
-            return (self.threshold or 0.0) - MAX_SAMPLES
+            return self.limit - MAX_SAMPLES
         weights = self.error_weights.values()
         if min(weights) < 0:  # a score may fall: keep every sample
             return -math.inf
-        return (self.base_threshold or 0.0) - MAX_SAMPLES * max(weights)
+        return self.limit - MAX_SAMPLES * max(weights)
 
     def weight(self, kind: str) -> float | None:
         """What an error of `kind` adds (1 for count rules); None if the rule ignores it."""
