@@ -157,8 +157,11 @@ def _span_into(ctx: contextvars.Context, name: str) -> trace.Span:
 
     `ctx` is a fresh copy that only the task will run in, and it dies with the task: setting
     OTel's variable in it directly is what ``attach`` would do there, and there is nothing to
-    detach (the creator's context is never touched). No frame is entered for it: the parent
-    is read from `ctx` and the new value set with ``ctx.run`` of the variable's own ``set``.
+    detach (the creator's context is never touched). No Python function runs inside `ctx`
+    for it: the parent is read with ``ctx.get`` and passed to ``start_span`` (which then does
+    not look the current context up), and the new value is set with ``ctx.run`` of the
+    variable's own ``set``. On 3.12 an eager task's first step runs in `ctx` too, so it sees
+    its span at once.
     """
     var = _OTEL_CONTEXT
     if var is None:
