@@ -49,9 +49,9 @@ from tracectx_kafka.producer import (
     Pending,
     SendMode,
     SendSpan,
+    bind_call,
     propagation_headers,
     sending,
-    split_call,
 )
 from tracectx_kafka.tracing import tracer as _tracer
 
@@ -106,7 +106,9 @@ async def traced_send(
     delivery future. `kwargs` is the call's own dict: it may be changed."""
     if sending.get():
         return await send(*args, **kwargs)
-    args, kwargs, topic = split_call(_SEND_PARAMS, args, kwargs)
+    if len(args) > 2:  # only send(topic, value) keeps its positional arguments
+        args, kwargs = (), bind_call(_SEND_PARAMS, args, kwargs)
+    topic = args[0] if args else kwargs.get("topic")
     token = sending.set(True)
     try:
         if mode is _PROPAGATE or not isinstance(topic, str):

@@ -54,9 +54,9 @@ from tracectx_kafka.producer import (
     Pending,
     SendMode,
     SendSpan,
+    bind_call,
     propagation_headers,
     sending,
-    split_call,
 )
 from tracectx_kafka.tracing import tracer as _tracer
 
@@ -112,7 +112,9 @@ def traced_produce(
     may be changed."""
     if sending.get():
         return produce(*args, **kwargs)
-    args, kwargs, topic = split_call(_PRODUCE_PARAMS, args, kwargs)
+    if len(args) > 2:  # only send(topic, value) keeps its positional arguments
+        args, kwargs = (), bind_call(_PRODUCE_PARAMS, args, kwargs)
+    topic = args[0] if args else kwargs.get("topic")
     if "callback" in kwargs:  # confluent-kafka's alias
         kwargs["on_delivery"] = kwargs.pop("callback")
     token = sending.set(True)

@@ -39,7 +39,7 @@ from tracectx_kafka.client import config_attributes
 from tracectx_kafka.consumer import STATE, ConsumerState, RecordMode, now, state_of
 from tracectx_kafka.instrumenting import options
 from tracectx_kafka.package import KAFKA_PYTHON
-from tracectx_kafka.producer import SendMode, SendSpan, propagation_headers, sending, split_call
+from tracectx_kafka.producer import SendMode, SendSpan, bind_call, propagation_headers, sending
 from tracectx_kafka.tracing import tracer as _tracer
 
 __all__ = [
@@ -84,7 +84,9 @@ def traced_send(
     `kwargs` is the call's own dict: it may be changed."""
     if sending.get():  # a traced subclass of an instrumented class
         return send(*args, **kwargs)
-    args, kwargs, topic = split_call(_SEND_PARAMS, args, kwargs)
+    if len(args) > 2:  # only send(topic, value) keeps its positional arguments
+        args, kwargs = (), bind_call(_SEND_PARAMS, args, kwargs)
+    topic = args[0] if args else kwargs.get("topic")
     token = sending.set(True)
     try:
         if mode is _PROPAGATE or not isinstance(topic, str):

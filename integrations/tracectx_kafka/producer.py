@@ -41,7 +41,6 @@ __all__ = [
     "bind_call",
     "propagation_headers",
     "sending",
-    "split_call",
 ]
 
 # Set while a traced send runs in this context: the inner call of a traced subclass of an
@@ -60,29 +59,22 @@ class SendMode(enum.StrEnum):
     PROPAGATE = "propagate"
 
 
-class _HeaderCache:
-    """The encoded propagation headers of the last context seen (contexts are immutable)."""
-
-    __slots__ = ("_entry",)
-
-    def __init__(self) -> None:
-        self._entry: tuple[Context, Headers] | None = None
-
-    def headers_for(self, ctx: Context, given: Any) -> Headers:
-        if given:
-            return with_context(given, ctx)
-        entry = self._entry  # one atomic read: safe across sender threads
-        if entry is None or entry[0] is not ctx:
-            entry = self._entry = (ctx, encoded(ctx))
-        return list(entry[1])
-
-
-_cache = _HeaderCache()
+# The encoded propagation headers of the last context seen (contexts are immutable); replaced
+# whole, read once per send: safe across sender threads.
+_last: tuple[Context | None, Headers] = (None, [])
 
 
 def propagation_headers(given: Any) -> Headers:
-    """`given` headers with the current context's propagation headers (propagate mode)."""
-    return _cache.headers_for(otel_context.get_current(), given)
+    """`given` headers with the current context's propagation headers (propagate mode); the
+    headers of an unchanged context are encoded once."""
+    global _last
+    ctx = otel_context.get_current()
+    if given:
+        return with_context(given, ctx)
+    last = _last
+    if last[0] is not ctx:
+        last = _last = (ctx, encoded(ctx))
+    return list(last[1])
 
 
 def bind_call(
@@ -92,18 +84,6 @@ def bind_call(
     bound = dict(zip(params, args, strict=False))
     bound.update(kwargs)
     return bound
-
-
-def split_call(
-    params: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[tuple[Any, ...], dict[str, Any], Any]:
-    """A send call as ``(args, kwargs, topic)`` where only topic and value may stay positional
-    (the usual ``send(topic, value)``: no dict is built); `kwargs` (the call's own dict) may
-    then be changed in place. More positional arguments are all named by `params`."""
-    if len(args) > 2:
-        kwargs = bind_call(params, args, kwargs)
-        args = ()
-    return args, kwargs, args[0] if args else kwargs.get("topic")
 
 
 class SendSpan:
