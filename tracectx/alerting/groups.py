@@ -13,11 +13,12 @@ from configuration, never from the error) and logged as a warning at most once p
 from __future__ import annotations
 
 import collections
+import heapq
 import logging
 import threading
 import time
 
-from tracectx.alerting.windows import Expiry, compact
+from tracectx.alerting.windows import Expiry
 from tracectx.metrics import _counter
 
 __all__ = ["DEFAULT_MAX_GROUPS", "OVERFLOW_COUNTER", "WARN_INTERVAL_S", "GroupLimiter"]
@@ -31,16 +32,15 @@ _log = logging.getLogger("tracectx.alerting")
 class _Active:
     """One rule's groups: key -> when it ends, and which ends first."""
 
-    __slots__ = ("expiry", "peak", "until")
+    __slots__ = ("expiry", "until")
 
     def __init__(self) -> None:
         self.until: dict[str, float] = {}
         self.expiry = Expiry()
-        self.peak = 0
 
     def drop_expired(self, now: float) -> None:
-        if self.expiry.due <= now and self.expiry.drop_expired(self.until, now):
-            self.until, self.peak = compact(self.until, self.peak)
+        if self.expiry.due <= now:
+            self.until = self.expiry.drop_expired(self.until, now)
 
 
 class GroupLimiter:
@@ -77,9 +77,10 @@ class GroupLimiter:
                 return True
             if len(table) < self.max_groups:
                 table[key] = when = ts + ttl
-                active.expiry.push(when, key)
-                if len(table) > active.peak:
-                    active.peak = len(table)
+                expiry = active.expiry  # `expiry.push`, inlined: once per new group
+                heapq.heappush(expiry.heap, (when, key))
+                if when < expiry.due:
+                    expiry.due = when
                 return True
             self.overflowed[rule] += 1
             now = time.monotonic()

@@ -177,20 +177,24 @@ class Expiry:
     expiry, so a caller can skip the call while nothing is due. A table's items are their
     expiry time (a number) or windows (their ``expires()``)."""
 
-    __slots__ = ("due", "heap")
+    __slots__ = ("due", "heap", "peak")
 
     def __init__(self) -> None:
         self.heap: list[tuple[float, str]] = []
         self.due = math.inf
+        self.peak = 0  # the table's largest size since it was last compacted
 
     def push(self, when: float, key: str) -> None:
+        """Track a key new to the table (hot paths inline this)."""
         heapq.heappush(self.heap, (when, key))
         if when < self.due:
             self.due = when
 
-    def drop_expired(self, table: dict[str, Any], now: float) -> bool:
-        """Drop `table`'s items that expired by `now`; True if any was dropped."""
+    def drop_expired(self, table: _Table, now: float) -> _Table:
+        """Drop `table`'s items that expired by `now`; returns the table, or a compacted copy
+        of it (`compact`: the table only grows between calls, so its peak is measured here)."""
         heap, dropped = self.heap, False
+        peak = max(self.peak, len(table))
         while heap and heap[0][0] <= now:
             _, key = heapq.heappop(heap)
             item = table.get(key)
@@ -203,7 +207,10 @@ class Expiry:
             else:
                 heapq.heappush(heap, (when, key))
         self.due = heap[0][0] if heap else math.inf
-        return dropped
+        if dropped:
+            table, peak = compact(table, peak)
+        self.peak = peak
+        return table
 
 
 def compact(table: _Table, peak: int) -> tuple[_Table, int]:
@@ -230,7 +237,6 @@ class MemoryWindows:
         self._count_expiry = Expiry()
         self._score_expiry = Expiry()
         self._claim_expiry: list[tuple[float, str]] = []
-        self._counts_peak = self._scores_peak = 0
 
     @property
     def held(self) -> int:
@@ -238,10 +244,10 @@ class MemoryWindows:
         return len(self._counts) + len(self._scores)
 
     def _drop_expired(self, now: float) -> None:
-        if self._count_expiry.due <= now and self._count_expiry.drop_expired(self._counts, now):
-            self._counts, self._counts_peak = compact(self._counts, self._counts_peak)
-        if self._score_expiry.due <= now and self._score_expiry.drop_expired(self._scores, now):
-            self._scores, self._scores_peak = compact(self._scores, self._scores_peak)
+        if self._count_expiry.due <= now:
+            self._counts = self._count_expiry.drop_expired(self._counts, now)
+        if self._score_expiry.due <= now:
+            self._scores = self._score_expiry.drop_expired(self._scores, now)
 
     def expire(self, now: float) -> None:
         with self._lock:
@@ -250,14 +256,16 @@ class MemoryWindows:
 
     def add(self, key: str, error_id: str, ts: float, window: float) -> int | None:
         with self._lock:
-            if self._count_expiry.due <= ts:
-                self._drop_expired(ts)
+            expiry = self._count_expiry
+            if expiry.due <= ts:
+                self._counts = expiry.drop_expired(self._counts, ts)
             win = self._counts.get(key)
             if win is None:
                 self._counts[key] = _Count(error_id, ts, window)
-                if len(self._counts) > self._counts_peak:
-                    self._counts_peak = len(self._counts)
-                self._count_expiry.push(ts + window, key)
+                when = ts + window  # `expiry.push`, inlined: once per new window
+                heapq.heappush(expiry.heap, (when, key))
+                if when < expiry.due:
+                    expiry.due = when
                 return 1
             win.window = window
             win.forget_before(ts - window)
@@ -280,14 +288,13 @@ class MemoryWindows:
         self, key: str, error_id: str, ts: float, weight: float, decay: float, ttl: float
     ) -> float | None:
         with self._lock:
-            if self._score_expiry.due <= ts:
-                self._drop_expired(ts)
+            expiry = self._score_expiry
+            if expiry.due <= ts:
+                self._scores = expiry.drop_expired(self._scores, ts)
             score = self._scores.get(key)
             if score is None:
                 score = self._scores[key] = _Score(error_id, ts, ttl, 0.0 + weight)
-                if len(self._scores) > self._scores_peak:
-                    self._scores_peak = len(self._scores)
-                self._score_expiry.push(ts + ttl, key)
+                expiry.push(ts + ttl, key)
                 return score.value
             value = score.decay_to(ts, decay)
             score.forget_before(ts - ttl)  # as in Redis: ids older than the ttl are forgotten
