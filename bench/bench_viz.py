@@ -36,7 +36,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -73,14 +73,14 @@ def _kv(key: str, value: str | int) -> dict[str, Any]:
     return {"key": key, "value": {"stringValue": value}}
 
 
-def _trace(rng: random.Random, number: int, start: int) -> list[tuple[int, str, dict[str, Any]]]:
+def _trace(rng: random.Random, start: int, per_trace: int) -> list[tuple[int, str, dict[str, Any]]]:
     """One trace's spans as (end time, service, OTLP span), parents before children."""
     trace_id = f"{rng.getrandbits(128):032x}"
     spans: list[dict[str, Any]] = []
     parents: list[int] = []
     ends: list[int] = []
     services: list[str] = []
-    for k in range(SPANS_PER_TRACE):
+    for k in range(per_trace):
         parent = -1 if k == 0 else rng.randrange(max(k - 8, 0), k)
         p_start = start if parent < 0 else int(spans[parent]["startTimeUnixNano"])
         p_end = start + 400_000_000 if parent < 0 else ends[parent]
@@ -111,7 +111,7 @@ def _trace(rng: random.Random, number: int, start: int) -> list[tuple[int, str, 
         ends.append(e)
         services.append(service)
     if rng.random() < FAILING_TRACES:
-        leaf = rng.randrange(SPANS_PER_TRACE // 2, SPANS_PER_TRACE)
+        leaf = rng.randrange(per_trace // 2, per_trace)
         spans[leaf]["events"] = [
             {
                 "timeUnixNano": spans[leaf]["endTimeUnixNano"],
@@ -134,20 +134,20 @@ def _trace(rng: random.Random, number: int, start: int) -> list[tuple[int, str, 
             node = parents[node]
             if node < 0:
                 break
-    return [(ends[k], services[k], spans[k]) for k in range(SPANS_PER_TRACE)]
+    return [(ends[k], services[k], spans[k]) for k in range(per_trace)]
 
 
-def _ended(n: int, seed: int) -> Iterator[tuple[str, dict[str, Any]]]:
+def _ended(n: int, seed: int, per_trace: int) -> Iterator[tuple[str, dict[str, Any]]]:
     """`n` spans as they end: a new trace every 40 ms, each lasting up to 400 ms."""
     rng = random.Random(seed)
     heap: list[tuple[int, int, str, dict[str, Any]]] = []
     tie = 0
-    for number in range(max(n // SPANS_PER_TRACE, 1)):
+    for number in range(max(n // per_trace, 1)):
         start = _BASE_NS + number * 40_000_000
         while heap and heap[0][0] < start:  # no later trace ends a span this early
             _, _, service, span = heapq.heappop(heap)
             yield service, span
-        for end, service, span in _trace(rng, number, start):
+        for end, service, span in _trace(rng, start, per_trace):
             heapq.heappush(heap, (end, tie, service, span))
             tie += 1
     while heap:
@@ -155,34 +155,47 @@ def _ended(n: int, seed: int) -> Iterator[tuple[str, dict[str, Any]]]:
         yield service, span
 
 
-def generate(path: Path, n: int, seed: int = 7) -> int:
+def generate(n: int, seed: int = 7, per_trace: int = 50) -> bytes:
+    """The export of `n` spans (JSON lines) in memory, for tests that need a big input
+    (`per_trace` 50 by default, the shape tests/viz/test_jaeger_cli.py counts on)."""
+    out = io.BytesIO()
+    _write_export(out, n, seed, per_trace)
+    return out.getvalue()
+
+
+def write_export(path: Path, n: int, seed: int = 7) -> int:
     """Write the export of `n` spans to `path` (JSON lines); its size in bytes."""
-    resources = {s: _resource(s) for s in SERVICES}
     with path.open("wb") as f:
-        batch: dict[str, list[dict[str, Any]]] = {}
-
-        def flush() -> None:
-            doc = {
-                "resourceSpans": [
-                    {
-                        "resource": resources[service],
-                        "scopeSpans": [
-                            {"scope": {"name": "opentelemetry.instrumentation"}, "spans": spans}
-                        ],
-                    }
-                    for service, spans in batch.items()
-                ]
-            }
-            f.write(orjson.dumps(doc) + b"\n")
-            batch.clear()
-
-        for count, (service, span) in enumerate(_ended(n, seed), 1):
-            batch.setdefault(service, []).append(span)
-            if count % BATCH == 0:
-                flush()
-        if batch:
-            flush()
+        _write_export(f, n, seed, SPANS_PER_TRACE)
     return path.stat().st_size
+
+
+def _write_export(f: IO[bytes], n: int, seed: int, per_trace: int) -> None:
+    """JSON lines of `BATCH` spans each, spans grouped by service within a line."""
+    resources = {s: _resource(s) for s in SERVICES}
+    batch: dict[str, list[dict[str, Any]]] = {}
+
+    def flush() -> None:
+        doc = {
+            "resourceSpans": [
+                {
+                    "resource": resources[service],
+                    "scopeSpans": [
+                        {"scope": {"name": "opentelemetry.instrumentation"}, "spans": spans}
+                    ],
+                }
+                for service, spans in batch.items()
+            ]
+        }
+        f.write(orjson.dumps(doc) + b"\n")
+        batch.clear()
+
+    for count, (service, span) in enumerate(_ended(n, seed, per_trace), 1):
+        batch.setdefault(service, []).append(span)
+        if count % BATCH == 0:
+            flush()
+    if batch:
+        flush()
 
 
 _ORJSON = """
@@ -213,7 +226,7 @@ def _child(argv: list[str]) -> dict[str, float]:
 
 def measure(n: int, workdir: Path) -> dict[str, float]:
     data = workdir / f"export-{n}.jsonl"
-    size = generate(data, n)
+    size = write_export(data, n)
     out = workdir / f"graph-{n}.json"
     py = sys.executable
     base = _child([py, "-c", _IMPORTS])["rss_mb"]

@@ -122,7 +122,7 @@ def trace_data(a: TraceAnalysis, jaeger_url: str | None = None) -> dict[str, Any
                 "service": s.service,
                 "kind": s.kind,
                 "start_ns": s.start_ns,
-                "duration_ms": round(s.duration_ms, 3),
+                "duration_ms": round(max(s.end_ns - s.start_ns, 0) / 1e6, 3),  # duration_ms
                 "error": s.error,
                 "children": a.children.get(s.span_id, []),
                 "attributes": {
