@@ -107,6 +107,20 @@ def _float(value: Any) -> float:
         return 0.0
 
 
+# Span attributes read as text: attribute -> (ContractView field, most characters kept).
+_TEXT_FIELDS: dict[str, tuple[str, int]] = {
+    sc.ATTR_ID: ("error_id", 64),
+    sc.ATTR_ROLE: ("role", 32),
+    sc.ATTR_KIND: ("kind", 64),
+    sc.ATTR_CODE: ("code", 128),
+    sc.ATTR_ERROR_TYPE: ("error_type", 512),
+    sc.ATTR_ORIGIN_SPAN_ID: ("origin_span_id", 64),
+    sc.ATTR_ORIGIN_TRACE_ID: ("origin_trace_id", 64),
+    sc.ATTR_CAUSE_ID: ("cause_id", 64),
+    sc.ATTR_MEMBER_IDS: ("member_ids", 64 * 33),
+}
+
+
 def read_contract(
     attributes: Mapping[str, Any],
     events: Iterable[tuple[str, Mapping[str, Any] | None]] = (),
@@ -114,13 +128,21 @@ def read_contract(
 ) -> ContractView:
     """Read the contract off a span's `attributes` and `events` (name, attributes) pairs.
 
-    Tolerant: values of the wrong type are ignored, never raised on.
+    Tolerant: values of the wrong type are ignored, never raised on. One pass over the
+    attributes: a span is read often (the analysis reads every failing span).
     """
-    metadata = {
-        key[len(sc.ATTR_META_PREFIX) :]: value
-        for key, value in attributes.items()
-        if isinstance(key, str) and key.startswith(sc.ATTR_META_PREFIX)
-    }
+    found: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    attempt: int | None = None
+    prefix, cut = sc.ATTR_META_PREFIX, len(sc.ATTR_META_PREFIX)
+    for key, value in attributes.items():
+        field = _TEXT_FIELDS.get(key)
+        if field is not None:
+            found[field[0]] = value[: field[1]] if isinstance(value, str) else ""
+        elif key == sc.ATTR_ATTEMPT:
+            attempt = _int(value)
+        elif isinstance(key, str) and key.startswith(prefix):
+            metadata[key[cut:]] = value
     exc_type, exc_message, stack = "", "", ""
     retries: list[RetryMark] = []
     handled: list[HandledMark] = []
@@ -152,24 +174,18 @@ def read_contract(
                         expected=name == sc.EVENT_EXPECTED,
                     )
                 )
-    members = _text(attributes.get(sc.ATTR_MEMBER_IDS), 64 * 33)
+    members = found.pop("member_ids", "")
+    found["error_type"] = found.get("error_type") or exc_type
     return ContractView(
-        error_id=_text(attributes.get(sc.ATTR_ID), 64),
-        role=_text(attributes.get(sc.ATTR_ROLE), 32),
-        kind=_text(attributes.get(sc.ATTR_KIND), 64),
-        code=_text(attributes.get(sc.ATTR_CODE), 128),
-        error_type=_text(attributes.get(sc.ATTR_ERROR_TYPE)) or exc_type,
-        origin_span_id=_text(attributes.get(sc.ATTR_ORIGIN_SPAN_ID), 64),
-        origin_trace_id=_text(attributes.get(sc.ATTR_ORIGIN_TRACE_ID), 64),
-        cause_id=_text(attributes.get(sc.ATTR_CAUSE_ID), 64),
-        member_ids=tuple(m for m in members.split(",") if m),
-        metadata=redact(metadata),
+        **found,
+        member_ids=tuple(m for m in members.split(",") if m) if members else (),
+        metadata=redact(metadata) if metadata else {},
         exception_type=exc_type,
         exception_message=exc_message or _text(status_message, MESSAGE_LIMIT),
         stack=stack,
         retries=tuple(retries),
         handled=tuple(handled),
-        attempt=_int(attributes.get(sc.ATTR_ATTEMPT)),
+        attempt=attempt,
     )
 
 
