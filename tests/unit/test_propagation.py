@@ -46,3 +46,24 @@ def test_bytes_headers_are_read():
     with trace.get_tracer("t").start_as_current_span("s"):
         carrier = {k: v.encode() for k, v in capture().items()}
     assert has_remote_parent(extract(carrier))
+
+
+@pytest.mark.parametrize(
+    ("carrier", "refused"),
+    [
+        ({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, False),
+        ({"other": "x"}, False),
+        ({"traceparent": "00-zz-yy-01"}, True),
+        ({"baggage": ",".join(f"k{i}=1" for i in range(200))}, True),
+        ({"baggage": "ok=1,bad key=2"}, True),
+        ({"baggage": "tracectx.bound=a"}, True),  # the legacy entry: dropped by sanitize_baggage
+    ],
+    ids=["good", "absent", "malformed", "too_many_entries", "malformed_baggage", "dropped"],
+)
+def test_extract_checked_tells_whether_anything_was_refused(carrier, refused):
+    """What a cache of extracted contexts relies on: a refusal is never reported as clean."""
+    from tracectx.propagation import extract_checked
+
+    ctx, was_refused = extract_checked(carrier, transport="http")
+    assert was_refused is refused
+    assert has_remote_parent(ctx) is ("traceparent" in carrier and carrier["traceparent"][3] != "z")
