@@ -45,9 +45,10 @@ _MAX_TIME = 2**63 - 1
 
 if AVAILABLE:
     # Field names are OTLP's JSON names. `Any` leaves decode to plain values that the tolerant
-    # reader's own helpers then judge, so both readers agree on every value.
+    # reader's own helpers then judge, so both readers agree on every value. gc=False: decoded
+    # JSON has no cycles, and untracked records spare the collector a walk over each batch.
 
-    class _Value(Struct, forbid_unknown_fields=True):
+    class _Value(Struct, forbid_unknown_fields=True, gc=False):
         stringValue: Any = UNSET
         boolValue: Any = UNSET
         intValue: Any = UNSET
@@ -56,24 +57,24 @@ if AVAILABLE:
         arrayValue: Any = UNSET
         kvlistValue: Any = UNSET
 
-    class _KeyValue(Struct):
+    class _KeyValue(Struct, gc=False):
         key: str
         value: _Value | None = None
 
-    class _Status(Struct):
+    class _Status(Struct, gc=False):
         code: Any = None
         message: Any = None
 
-    class _Event(Struct):
+    class _Event(Struct, gc=False):
         name: Any = None
         timeUnixNano: Any = None
         attributes: list[_KeyValue] | None = None
 
-    class _Link(Struct):
+    class _Link(Struct, gc=False):
         traceId: Any = None
         spanId: Any = None
 
-    class _Span(Struct):
+    class _Span(Struct, gc=False):
         traceId: Any = None
         spanId: Any = None
         parentSpanId: Any = None
@@ -86,33 +87,33 @@ if AVAILABLE:
         links: list[_Link] | None = None
         status: _Status | None = None
 
-    class _Scope(Struct):
+    class _Scope(Struct, gc=False):
         spans: list[_Span] | None = None
 
-    class _Resource(Struct):
+    class _Resource(Struct, gc=False):
         attributes: list[_KeyValue] | None = None
 
-    class _ResourceSpans(Struct):
+    class _ResourceSpans(Struct, gc=False):
         resource: _Resource | None = None
         scopeSpans: list[_Scope] | None = None
         instrumentationLibrarySpans: list[_Scope] | None = None
 
-    class _Document(Struct, forbid_unknown_fields=True):
+    class _Document(Struct, forbid_unknown_fields=True, gc=False):
         resourceSpans: list[_ResourceSpans]
 
     # Only the ids, for counting a file's spans per trace (the other fields are skipped).
-    class _IdSpan(Struct):
+    class _IdSpan(Struct, gc=False):
         traceId: Any = None
         spanId: Any = None
 
-    class _IdScope(Struct):
+    class _IdScope(Struct, gc=False):
         spans: list[_IdSpan] | None = None
 
-    class _IdResourceSpans(Struct):
+    class _IdResourceSpans(Struct, gc=False):
         scopeSpans: list[_IdScope] | None = None
         instrumentationLibrarySpans: list[_IdScope] | None = None
 
-    class _IdDocument(Struct):
+    class _IdDocument(Struct, gc=False):
         resourceSpans: list[_IdResourceSpans] | None = None
 
     _DECODER = msgspec.json.Decoder(_Document)
