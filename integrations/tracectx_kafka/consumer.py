@@ -40,7 +40,6 @@ refused header is counted once.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import enum
 import threading
 import time
@@ -57,6 +56,7 @@ from tracectx_kafka.attributes import receive_attributes, record_attributes
 from tracectx_kafka.dlq import ERROR_HEADER, read_error
 from tracectx_kafka.headers import EMPTY, context_from_headers, header_map
 from tracectx_kafka.records import is_event, record_info
+from tracectx_kafka.scope import enter, leave
 from tracectx_kafka.tracing import tracer as _tracer
 
 __all__ = [
@@ -106,16 +106,14 @@ class _Polled(threading.local):
 
 _polled = _Polled()
 _NO_HEADERS: dict[str, Any] = {}
-# Which record span this context opened last: reset()ting it tells whether end() runs in the
-# context its span was attached in (ContextVar.reset refuses a token from another context).
-_opened: contextvars.ContextVar[object] = contextvars.ContextVar("tracectx_kafka_record")
+_UNREAD: Any = object()
 
 
 class RecordSpan:
     """The process span of one record (of any client), made current on creation; `end()` ends
     it and restores the context from before it, dropping whatever was attached on top."""
 
-    __slots__ = ("_marker", "_token", "span")
+    __slots__ = ("_entered", "span")
 
     def __init__(
         self,
@@ -151,10 +149,7 @@ class RecordSpan:
             links=links,
             attributes=attrs,
         )
-        self._token: object | None = otel_context.attach(
-            trace.set_span_in_context(self.span, parent)
-        )
-        self._marker = _opened.set(self)
+        self._entered: object | None = enter(trace.set_span_in_context(self.span, parent))
         dead = read_error(record, info.headers, headers) if ERROR_HEADER in headers else None
         if dead is not None:
             mark_handled(dead, self.span)
@@ -163,17 +158,12 @@ class RecordSpan:
         """Record `exc` (if an `Exception`) as escaping, end the span, restore the context from
         before the record (only where it was attached: ended from another thread or task, the
         span ends and that context is left alone)."""
-        if self._token is None:
+        entered, self._entered = self._entered, None
+        if entered is None:
             return
         if isinstance(exc, Exception):
             record_error(exc, self.span)
-        token, self._token = self._token, None
-        try:
-            _opened.reset(self._marker)
-        except ValueError:  # another context: this one never had the record attached
-            pass
-        else:
-            otel_context.detach(token)  # type: ignore[arg-type]
+        leave(entered)
         self.span.end()
 
 
@@ -182,33 +172,35 @@ class RecordContext:
     consumer's own context when the record carries none); `end()` restores the context from
     before it, dropping whatever was attached on top — as `RecordSpan` does."""
 
-    __slots__ = ("_marker", "_token")
+    __slots__ = ("_entered",)
 
     def __init__(self, headers: Any) -> None:
-        ctx = context_from_headers(headers) if headers else EMPTY
-        self._token: object | None = otel_context.attach(
-            ctx if ctx is not EMPTY else otel_context.get_current()
-        )
-        self._marker = _opened.set(self)
+        self._entered: object | None = enter_record(headers)
 
     @classmethod
     def of(cls, record: Any) -> RecordContext:
         """`RecordContext` of `record` (any client's: headers an attribute or a method)."""
-        headers = getattr(record, "headers", None)
-        return cls(headers() if callable(headers) else headers)
+        return cls(headers_of(record))
 
     def end(self, exc: BaseException | None = None) -> None:
-        """Restore the context from before the record (only where it was attached); `exc` is
-        not recorded: there is no span."""
-        token, self._token = self._token, None
-        if token is None:
-            return
-        try:
-            _opened.reset(self._marker)
-        except ValueError:  # another context: this one never had the record attached
-            pass
-        else:
-            otel_context.detach(token)  # type: ignore[arg-type]
+        """Restore the context from before the record (only where it was made current);
+        `exc` is not recorded: there is no span."""
+        entered, self._entered = self._entered, None
+        if entered is not None:
+            leave(entered)
+
+
+def headers_of(record: Any) -> Any:
+    """A record's raw headers: an attribute (kafka-python, aiokafka) or a method (confluent)."""
+    headers = getattr(record, "headers", None)
+    return headers() if callable(headers) else headers
+
+
+def enter_record(headers: Any) -> object:
+    """Make the context of a record with `headers` current (the current one, re-entered, when
+    they carry none: leaving still drops what was attached on top); for `leave`."""
+    ctx = context_from_headers(headers) if headers else EMPTY
+    return enter(ctx if ctx is not EMPTY else otel_context.get_current())
 
 
 @contextlib.contextmanager
@@ -282,7 +274,7 @@ class ConsumerState:
     tracer and the client attributes (``server.*``, ``messaging.client.id``, group — read once,
     by the adapter)."""
 
-    __slots__ = ("client", "current", "iterating", "link", "mode", "tracer")
+    __slots__ = ("client", "current", "entered", "iterating", "link", "mode", "tracer")
 
     def __init__(
         self,
@@ -291,7 +283,8 @@ class ConsumerState:
         client: Mapping[str, Any] | None = None,
         mode: RecordMode = RecordMode.SPAN,
     ) -> None:
-        self.current: RecordSpan | RecordContext | None = None
+        self.current: RecordSpan | None = None
+        self.entered: object | None = None  # context mode: the open record's, for `leave`
         self.iterating = False
         self.link = link
         self.tracer = tracer
@@ -299,9 +292,15 @@ class ConsumerState:
         self.mode = RecordMode(mode)
 
     def end_current(self, exc: BaseException | None = None) -> None:
-        """End the open process span, if any (`exc`: an error escaping its handling)."""
-        current, self.current = self.current, None
+        """End the open record's process span (`exc`: an error escaping its handling) or, in
+        context mode, restore the context from before it."""
+        entered = self.entered
+        if entered is not None:
+            self.entered = None
+            leave(entered)
+        current = self.current
         if current is not None:
+            self.current = None
             current.end(exc)
 
     def open_record(self, record: Any) -> None:
@@ -309,21 +308,19 @@ class ConsumerState:
         process span (or, in context mode, its context), current until the next record or
         close."""
         if record is not None and not is_event(record):
-            self.open(record)
+            self.open(record, headers_of(record))
         else:
             self.end_current()
 
-    def open(self, record: Any) -> None:
+    def open(self, record: Any, headers: Any = _UNREAD) -> None:
         """`open_record` for a client whose records are never events (kafka-python, aiokafka:
-        `record` is a record or None)."""
-        current = self.current
-        if current is not None:
-            self.current = None
-            current.end()
+        `record` is a record or None; `headers`: its headers if already read)."""
+        if self.entered is not None or self.current is not None:
+            self.end_current()
         if record is None:
             return
         if self.mode is _CONTEXT:
-            self.current = RecordContext.of(record)
+            self.entered = enter_record(record.headers if headers is _UNREAD else headers)
         else:
             self.current = RecordSpan(
                 record, link=self.link, tracer=self.tracer, client=self.client

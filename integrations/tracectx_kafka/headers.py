@@ -151,15 +151,29 @@ def context_from_headers(headers: Any) -> Context:
     extraction, and a clean result is reused for the next record carrying the same bytes
     (all records sent from one context do). A refused header is never cached: it is counted
     on every record that carries it."""
-    plan = _current_plan()
+    plan = _plan
+    if plan.textmap is not propagate.get_global_textmap():
+        plan = _current_plan()
     if plan.parts is not None and type(headers) in _SEQUENCES:
-        key = _w3c_values(headers)
+        first = headers[0] if len(headers) == 1 else None
+        key: tuple[Any, ...] | None
+        if (
+            type(first) is tuple
+            and len(first) == 2
+            and type(first[0]) is str
+            and first[0] == TRACEPARENT
+            and type(first[1]) is bytes
+        ):
+            key = (first[1], ABSENT, ABSENT)  # the usual: one traceparent
+        else:
+            key = _w3c_values(headers)
         if key is not None:  # well-formed: (str, bytes) pairs, no conflicting duplicates
             if key[0] is ABSENT and key[2] is ABSENT:
                 return EMPTY
-            found = plan.cached(key)
-            if found is not None:
-                return found
+            if plan.settings is settings():
+                found = plan.cache.get(key)
+                if found is not None:
+                    return found
     view = headers if isinstance(headers, dict) else header_map(headers)
     if not view:
         return EMPTY
@@ -179,7 +193,7 @@ _SEQUENCES = (list, tuple)
 _W3C_FIELDS = {TRACEPARENT: 0, TRACESTATE: 1, BAGGAGE: 2}
 
 
-def _w3c_values(headers: list[Any] | tuple[Any, ...]) -> list[Any] | None:
+def _w3c_values(headers: list[Any] | tuple[Any, ...]) -> tuple[Any, ...] | None:
     """The raw ``traceparent``, ``tracestate`` and ``baggage`` values (`ABSENT` when not there)
     of headers that are all ``(str, bytes)`` pairs with those three names in lower case and not
     repeated with another value; None for anything else (`header_map` then decides)."""
@@ -199,7 +213,7 @@ def _w3c_values(headers: list[Any] | tuple[Any, ...]) -> list[Any] | None:
         if seen is not ABSENT and seen != value:
             return None
         values[at] = value
-    return values
+    return tuple(values)
 
 
 def with_context(headers: Any, context: Context | None = None, span: Span | None = None) -> Headers:
@@ -221,13 +235,13 @@ class _Plan:
     ``tracecontext,baggage``), whose output `encoded` then formats directly, byte for byte."""
 
     MAX_CACHED = 1024
-    __slots__ = ("_cache", "_settings", "parts", "textmap")
+    __slots__ = ("cache", "parts", "settings", "textmap")
 
     def __init__(self, textmap: object) -> None:
         self.textmap = textmap
         self.parts: tuple[TextMapPropagator, ...] | None = None
-        self._cache: dict[tuple[Any, ...], Context] = {}
-        self._settings: object = None
+        self.cache: dict[tuple[Any, ...], Context] = {}  # clean extractions (see `cached`)
+        self.settings: object = None  # the settings `cache` is valid for
         inner = getattr(textmap, "_propagators", None)
         if type(textmap) is CompositePropagator and isinstance(inner, list | tuple):
             parts = tuple(inner)
@@ -240,11 +254,11 @@ class _Plan:
     def cached(self, key: tuple[Any, ...] | list[Any]) -> Context | None:
         """The context extracted before from propagation header values `key`, if clean (the
         settings decide what baggage is kept: a change of settings empties the cache)."""
-        cache = self._cache
+        cache = self.cache
         current = settings()
-        if self._settings is not current:
+        if self.settings is not current:
             cache.clear()
-            self._settings = current
+            self.settings = current
         return cache.get(tuple(key))
 
     def extracted(self, view: Mapping[str, Any], key: tuple[Any, ...]) -> Context:
@@ -254,7 +268,7 @@ class _Plan:
         found = self.cached(key) if cacheable else None
         if found is not None:
             return found
-        cache = self._cache
+        cache = self.cache
         getter = HeaderGetter()
         ctx, refused = extract_checked(view, getter=getter, transport=TRANSPORT)
         if cacheable and not (refused or getter.refused):

@@ -170,8 +170,11 @@ def _state(
 
 def traced_next(next_record: Callable[[], Any], consumer: Any) -> Any:
     """The iteration hook: end the previous record's scope, fetch, open the next one."""
-    state = _state(consumer)
-    state.end_current()
+    state = consumer.__dict__.get(STATE)
+    if type(state) is not ConsumerState or state.client is None:
+        state = _state(consumer)
+    if state.entered is not None or state.current is not None:
+        state.end_current()
     state.iterating = True
     try:
         record = next_record()

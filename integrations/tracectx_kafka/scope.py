@@ -1,0 +1,59 @@
+"""Making a record's context current and restoring the one from before it — per record, so cheap.
+
+`enter` attaches a context and returns what `leave` needs to restore the context from before
+it, dropping whatever was attached on top (a handler's plain ``bind()``), but only in the
+context it was entered in: left from another thread or task (aiokafka's ``wait_for`` on
+Python < 3.12), nothing is touched.
+
+With OTel's default runtime context (a `contextvars.ContextVar`), entering is one ``set`` of
+that variable and leaving one ``reset`` (which itself refuses a token of another context);
+with any other runtime context, OTel's ``attach``/``detach`` and a marker variable of our own
+do the same.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+__all__ = ["enter", "leave"]
+
+
+def _runtime_var() -> contextvars.ContextVar[Context] | None:
+    """The variable behind OTel's default runtime context; None for any other runtime."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    if type(runtime) is ContextVarsRuntimeContext and isinstance(var, contextvars.ContextVar):
+        return var
+    return None
+
+
+_VAR = _runtime_var()
+_entered: contextvars.ContextVar[object] = contextvars.ContextVar("tracectx_kafka_entered")
+
+
+def enter(ctx: Context) -> Any:
+    """Make `ctx` current; the result is for `leave`."""
+    if _VAR is not None:
+        return _VAR.set(ctx)
+    return otel_context.attach(ctx), _entered.set(None)
+
+
+def leave(entered: Any) -> None:
+    """Restore the context from before `enter` (once; only in the context it was entered in)."""
+    if _VAR is not None:
+        try:
+            _VAR.reset(entered)
+        except (ValueError, RuntimeError):  # another context, or restored already
+            pass
+        return
+    token, marker = entered
+    try:
+        _entered.reset(marker)
+    except (ValueError, RuntimeError):
+        return
+    otel_context.detach(token)
