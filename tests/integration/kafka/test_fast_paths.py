@@ -314,3 +314,22 @@ def test_span_mode_still_parents_on_the_cached_context(spans, bootstrap, make_to
     assert {hex_trace(p) for p in processes} == {hex_trace(req)}
     assert {f"{p.parent.span_id:016x}" for p in processes} == {hex_span(req)}
     assert request.get_span_context().trace_id == req.context.trace_id
+
+
+def test_a_record_scope_is_left_only_where_it_was_entered():
+    """Leaving from another thread touches nothing; leaving drops what was attached on top;
+    leaving twice is harmless."""
+    import threading
+
+    from tracectx_kafka.scope import enter, leave
+
+    before = otel_context.get_current()
+    entered = enter(trace.set_span_in_context(NonRecordingSpan(SC)))
+    otel_context.attach(otel_context.set_value("on-top", 1))
+    other = threading.Thread(target=leave, args=(entered,))
+    other.start()
+    other.join()
+    assert trace.get_current_span().get_span_context() == SC
+    leave(entered)
+    leave(entered)
+    assert otel_context.get_current() is before
