@@ -134,6 +134,13 @@ class _Window:
         return True
 
 
+# A count window's first error, as (error id, its time, window length): a tuple of atoms, which
+# the garbage collector stops visiting; a million one-off groups cost no object to build or to
+# traverse on each collection. A second error (or a read) turns it into the `_Count` it stands
+# for: ``_Count(*first)``.
+_First = tuple[str, float, float]
+
+
 class _Count(_Window):
     __slots__ = ("newest", "window")
 
@@ -175,7 +182,7 @@ class Expiry:
     window moved on is pushed back with its new expiry, so a key costs one entry however many
     errors it counts, and dropping what expired costs O(log n) per key. `due` is the earliest
     expiry, so a caller can skip the call while nothing is due. A table's items are their
-    expiry time (a number) or windows (their ``expires()``)."""
+    expiry time (a number), windows (their ``expires()``) or a count window's `_First`."""
 
     __slots__ = ("due", "heap", "peak")
 
@@ -200,7 +207,12 @@ class Expiry:
             item = table.get(key)
             if item is None:
                 continue
-            when = item.expires() if isinstance(item, _Window) else item
+            if isinstance(item, _Window):
+                when = item.expires()
+            elif type(item) is tuple:  # a count window's `_First`
+                when = item[1] + item[2]
+            else:
+                when = item
             if when <= now:
                 del table[key]
                 dropped = True
@@ -231,7 +243,7 @@ class MemoryWindows:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts: dict[str, _Count] = {}
+        self._counts: dict[str, _Count | _First] = {}
         self._scores: dict[str, _Score] = {}
         self._claims: dict[str, float] = {}
         self._count_expiry = Expiry()
@@ -259,14 +271,17 @@ class MemoryWindows:
             expiry = self._count_expiry
             if expiry.due <= ts:
                 self._counts = expiry.drop_expired(self._counts, ts)
-            win = self._counts.get(key)
+            counts = self._counts
+            win = counts.get(key)
             if win is None:
-                self._counts[key] = _Count(error_id, ts, window)
+                counts[key] = (error_id, ts, window)
                 when = ts + window  # `expiry.push`, inlined: once per new window
                 heapq.heappush(expiry.heap, (when, key))
                 if when < expiry.due:
                     expiry.due = when
                 return 1
+            if isinstance(win, tuple):
+                win = counts[key] = _Count(*win)
             win.window = window
             win.forget_before(ts - window)
             if not win.count_id(error_id, ts):
@@ -281,6 +296,8 @@ class MemoryWindows:
             win = self._counts.get(key)
             if win is None:
                 return 0
+            if isinstance(win, tuple):
+                win = self._counts[key] = _Count(*win)
             win.forget_before(ts - window)
             return win.held()
 
