@@ -30,7 +30,10 @@ def from_readable_spans(spans: Iterable[Any]) -> SpanSet:
                 status_message=s.status.description or "",
                 kind=s.kind.name.lower(),
                 attributes=dict(s.attributes or {}),
-                events=[SpanEvent(e.name, dict(e.attributes or {})) for e in s.events],
+                events=[
+                    SpanEvent(e.name, dict(e.attributes or {}), e.timestamp or None)
+                    for e in s.events
+                ],
                 links=[
                     Link(format(lk.context.trace_id, "032x"), format(lk.context.span_id, "016x"))
                     for lk in s.links
