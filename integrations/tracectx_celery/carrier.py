@@ -34,14 +34,24 @@ MAX_VALUE = 8192
 
 
 def read(carrier: Any, key: str) -> Any:
-    """`key` from a request (attribute, then its ``headers`` dict) or a headers mapping."""
+    """`key` from a request (attribute, then its ``headers`` dict) or a headers mapping.
+
+    Celery's request context keeps the message headers as instance attributes, so they are
+    looked up in its ``__dict__``: most of the keys read per task are absent, and a missed
+    ``getattr`` raises and catches an AttributeError each time. Objects without a ``__dict__``
+    (the worker's slotted ``Request``) are read with ``getattr``.
+    """
     if isinstance(carrier, Mapping):
         return carrier.get(key)
-    value = getattr(carrier, key, None)
-    if value is None:
-        inner = getattr(carrier, "headers", None)
-        if isinstance(inner, Mapping):
-            value = inner.get(key)
+    attrs = getattr(carrier, "__dict__", None)
+    if isinstance(attrs, dict):
+        value = attrs.get(key)
+        inner = attrs.get("headers") if value is None else None
+    else:
+        value = getattr(carrier, key, None)
+        inner = getattr(carrier, "headers", None) if value is None else None
+    if isinstance(inner, Mapping):
+        value = inner.get(key)
     return value
 
 

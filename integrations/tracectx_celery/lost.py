@@ -31,6 +31,7 @@ __all__ = [
 MAX_REMEMBERED = 8192
 _lock = threading.Lock()
 _received: collections.OrderedDict[str, Any] = collections.OrderedDict()
+_kept: tuple[object, tuple[str, ...]] | None = None
 
 
 def _message_headers(message: Any) -> dict[str, Any]:
@@ -61,6 +62,17 @@ def _lost_span(
     span.end()
 
 
+def _kept_keys() -> tuple[str, ...]:
+    """The global propagator's fields and ``task``; a composite propagator builds its
+    ``fields`` set anew on each read, so they are kept per propagator (by identity)."""
+    global _kept
+    textmap = propagate.get_global_textmap()
+    kept = _kept
+    if kept is None or kept[0] is not textmap:
+        kept = _kept = (textmap, (*textmap.fields, "task"))
+    return kept[1]
+
+
 def on_received(request: Any = None, **_: Any) -> None:
     """``task_received`` (pool parent): remember what a lost-work span needs, by task id: the
     propagation fields and the task name (not the whole message)."""
@@ -70,7 +82,7 @@ def on_received(request: Any = None, **_: Any) -> None:
     headers = getattr(request, "request_dict", None)
     if not isinstance(headers, dict):
         headers = {}
-    kept = {k: headers[k] for k in (*propagate.get_global_textmap().fields, "task") if k in headers}
+    kept = {k: headers[k] for k in _kept_keys() if k in headers}
     with _lock:
         _received[task_id] = kept
         while len(_received) > MAX_REMEMBERED:
