@@ -100,6 +100,47 @@ class TestBrokenInput:
         assert sorted(a.trace_id for a in analyse(spans)) == ["1" * 32, "2" * 32]
 
 
+class TestWorkDone:
+    """The contract is read only off spans that can matter to a path (the analysis runs on
+    every span of a stream: a trace with no error must cost next to nothing)."""
+
+    @staticmethod
+    def _tree(failing_leaf: bool) -> list[Span]:
+        ids = [f"{i + 1:016x}" for i in range(40)]
+        spans = [
+            _span(sid, ids[(i - 1) // 2] if i else None, kind="server", **{"http.status_code": 200})
+            for i, sid in enumerate(ids)
+        ]
+        spans[-1].error = failing_leaf
+        return spans
+
+    @pytest.fixture
+    def reads(self, monkeypatch):
+        from tracectx.viz import analysis
+
+        seen: list[object] = []
+        real = analysis.read_contract
+
+        def counting(attributes, events=(), status_message=""):
+            seen.append(attributes)
+            return real(attributes, events, status_message)
+
+        monkeypatch.setattr(analysis, "read_contract", counting)
+        return seen
+
+    def test_a_trace_without_errors_reads_no_contract(self, reads):
+        [a] = analyse(self._tree(failing_leaf=False))
+        assert a.errors == [] and a.retries == [] and len(a.spans) == 40
+        assert reads == []
+
+    def test_only_the_failing_span_is_read(self, reads):
+        spans = self._tree(failing_leaf=True)
+        [a] = analyse(spans)
+        [err] = a.errors
+        assert err.origin == spans[-1].span_id and err.outcome == "absorbed"
+        assert reads == [spans[-1].attributes]
+
+
 def test_flow_graph_counts_across_traces(spans):
     from tests.viz.conftest import produce_pipeline
 
