@@ -56,7 +56,7 @@ from tracectx_kafka.attributes import receive_attributes, record_attributes
 from tracectx_kafka.dlq import ERROR_HEADER, read_error
 from tracectx_kafka.headers import EMPTY, context_from_headers, header_map
 from tracectx_kafka.records import is_event, record_info
-from tracectx_kafka.scope import enter, leave
+from tracectx_kafka.scope import VAR, enter, leave
 from tracectx_kafka.tracing import tracer as _tracer
 
 __all__ = [
@@ -284,7 +284,7 @@ class ConsumerState:
         mode: RecordMode = RecordMode.SPAN,
     ) -> None:
         self.current: RecordSpan | None = None
-        self.entered: object | None = None  # context mode: the open record's, for `leave`
+        self.entered: Any = None  # context mode: the open record's, for `leave`
         self.iterating = False
         self.link = link
         self.tracer = tracer
@@ -297,7 +297,13 @@ class ConsumerState:
         entered = self.entered
         if entered is not None:
             self.entered = None
-            leave(entered)
+            if VAR is None:
+                leave(entered)
+            else:  # `leave`, inlined: this runs once per record
+                try:
+                    VAR.reset(entered)
+                except (ValueError, RuntimeError):
+                    pass
         current = self.current
         if current is not None:
             self.current = None
@@ -320,7 +326,12 @@ class ConsumerState:
         if record is None:
             return
         if self.mode is _CONTEXT:
-            self.entered = enter_record(record.headers if headers is _UNREAD else headers)
+            # `enter_record`, inlined: this runs once per record
+            raw = record.headers if headers is _UNREAD else headers
+            ctx = context_from_headers(raw) if raw else EMPTY
+            if ctx is EMPTY:
+                ctx = otel_context.get_current()
+            self.entered = enter(ctx) if VAR is None else VAR.set(ctx)
         else:
             self.current = RecordSpan(
                 record, link=self.link, tracer=self.tracer, client=self.client

@@ -20,7 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 
-__all__ = ["enter", "leave"]
+__all__ = ["VAR", "enter", "leave"]
 
 
 def _runtime_var() -> contextvars.ContextVar[Context] | None:
@@ -32,7 +32,7 @@ def _runtime_var() -> contextvars.ContextVar[Context] | None:
     return None
 
 
-_VAR = _runtime_var()
+VAR = _VAR = _runtime_var()  # set: `enter` is ``VAR.set`` and `leave` ``VAR.reset`` (inlinable)
 _entered: contextvars.ContextVar[object] = contextvars.ContextVar("tracectx_kafka_entered")
 
 
