@@ -27,6 +27,7 @@ import argparse
 import cProfile
 import heapq
 import io
+import itertools
 import os
 import pstats
 import random
@@ -321,14 +322,17 @@ def main() -> None:
             f"time tracectx/orjson: CPU {m['tracectx_cpu_s'] / m['orjson_cpu_s']:.2f}x, "
             f"wall {m['tracectx_wall_s'] / m['orjson_wall_s']:.2f}x"
         )
-    if len(results) > 1:
-        a, b = results[0], results[-1]
-        per = lambda m, k: m[k] / m["n"]  # noqa: E731
+
+    def per(m: dict[str, float], key: str) -> float:
+        return m[key] / m["n"]
+
+    for a, b in itertools.pairwise(results):  # 1.00 = linear; small sizes carry the startup
         print(
             f"growth of per-span cost {a['n']:,} -> {b['n']:,} spans (1.00 = linear): "
             f"tracectx CPU x{per(b, 'tracectx_cpu_s') / per(a, 'tracectx_cpu_s'):.2f}, "
             f"orjson CPU x{per(b, 'orjson_cpu_s') / per(a, 'orjson_cpu_s'):.2f}, "
-            f"tracectx peak/input x{(b['tracectx_peak_mb'] / b['input_mb']) / max(a['tracectx_peak_mb'] / a['input_mb'], 1e-9):.2f}"
+            f"tracectx peak MB x{b['tracectx_peak_mb'] / max(a['tracectx_peak_mb'], 1e-9):.2f} "
+            f"for x{b['n'] / a['n']:.0f} spans"
         )
     out["details"] = results
     report_path = ROOT / "bench" / "results" / "viz.json"
