@@ -13,8 +13,8 @@ Then, each in its own fresh process, on the same file:
   whole file has to hold): the baseline;
 - ``tracectx graph FILE --format json -o OUT``: read, analyse and write, the whole command.
 
-For each: wall and CPU time, and peak RSS (``ru_maxrss`` of that child from ``os.wait4``, minus
-the same interpreter's baseline after its imports). The table gives tracectx/orjson ratios per
+For each: wall and CPU time (``os.wait4`` of that child) and peak RSS (the child's own VmHWM),
+minus the peak of an interpreter that only did the same imports. The table gives tracectx/orjson ratios per
 size and the growth of per-span cost from the smallest to the largest size (1.0 = linear).
 ``--scaling`` instead counts the Python function calls (cProfile, not time: the cores are
 shared) of the Jaeger deep link, Mermaid and the terminal tree on 8k and 16k failing siblings:
@@ -206,22 +206,43 @@ with open(sys.argv[1], "rb") as f:
     for line in f:
         docs.append(orjson.loads(line))
 """
+_GRAPH = (
+    "import sys\nfrom tracectx.cli import main\nif main(sys.argv[1:]):\n    raise SystemExit(1)\n"
+)
 _IMPORTS = "import orjson, msgspec, tracectx.cli, tracectx.viz.cli, tracectx.viz.sources.traces"
+# Each child reports its own high-water mark (VmHWM): ru_maxrss of a child also counts the
+# parent's memory it was forked from, which hides small peaks.
+_HWM = """
+import atexit, sys
+def _hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write("VmHWM " + line.split()[1] + "\\n")
+atexit.register(_hwm)
+"""
 
 
-def _child(argv: list[str]) -> dict[str, float]:
-    """Run `argv`; its wall and CPU seconds and peak RSS in MB (this child's own)."""
+def _child(code: str, *args: str) -> dict[str, float]:
+    """Run `code` in a fresh interpreter: its wall and CPU seconds, peak RSS in MB."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HWM + code, *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"{argv} failed with {proc.returncode}")
+        raise SystemExit(f"{code[:60]!r} {args} failed with {proc.returncode}: {err[-2000:]}")
+    kb = [int(line.split()[1]) for line in err.splitlines() if line.startswith("VmHWM ")]
     return {
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
-        "rss_mb": usage.ru_maxrss / 1024,
+        "rss_mb": (kb[-1] if kb else usage.ru_maxrss) / 1024,
     }
 
 
@@ -229,16 +250,16 @@ def measure(n: int, workdir: Path) -> dict[str, float]:
     data = workdir / f"export-{n}.jsonl"
     size = write_export(data, n)
     out = workdir / f"graph-{n}.json"
-    py = sys.executable
-    base = _child([py, "-c", _IMPORTS])["rss_mb"]
-    plain = _child([py, "-c", _ORJSON, str(data)])
-    graph = _child([py, "-m", "tracectx", "graph", str(data), "--format", "json", "-o", str(out)])
+    base = _child(_IMPORTS)["rss_mb"]
+    plain_base = _child("import sys, orjson")["rss_mb"]
+    plain = _child(_ORJSON, str(data))
+    graph = _child(_GRAPH, "graph", str(data), "--format", "json", "-o", str(out))
     result = {"n": n, "input_mb": size / 1e6, "baseline_rss_mb": base, "output_mb": 0.0}
     result["output_mb"] = out.stat().st_size / 1e6
-    for name, m in (("orjson", plain), ("tracectx", graph)):
+    for name, m, before in (("orjson", plain, plain_base), ("tracectx", graph, base)):
         result[f"{name}_wall_s"] = m["wall_s"]
         result[f"{name}_cpu_s"] = m["cpu_s"]
-        result[f"{name}_peak_mb"] = max(m["rss_mb"] - base, 0.0)
+        result[f"{name}_peak_mb"] = max(m["rss_mb"] - before, 0.0)
     data.unlink()
     out.unlink()
     return result
@@ -316,7 +337,7 @@ def main() -> None:
         print(
             f"{m['n']:>9,} spans: input {m['input_mb']:,.1f} MB ({m['input_mb'] * 1e6 / m['n']:.0f}"
             f" B/span), output {m['output_mb']:,.1f} MB | peak RSS over a "
-            f"{m['baseline_rss_mb']:.0f} MB interpreter: orjson {m['orjson_peak_mb']:,.0f} MB "
+            f"{m['baseline_rss_mb']:.0f} MB interpreter (orjson's: its own): orjson {m['orjson_peak_mb']:,.0f} MB "
             f"({m['orjson_peak_mb'] / m['input_mb']:.2f}x input), tracectx "
             f"{m['tracectx_peak_mb']:,.0f} MB ({m['tracectx_peak_mb'] / m['input_mb']:.2f}x) | "
             f"time tracectx/orjson: CPU {m['tracectx_cpu_s'] / m['orjson_cpu_s']:.2f}x, "
