@@ -208,3 +208,12 @@ def test_core_install_streams_the_same_json(tmp_path, blocked):
     done = subprocess.run(run, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_bytes()) == _whole([path])
+
+
+def test_an_unwritable_output_is_a_message_and_exit_1(tmp_path, capsys):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(_export(2, 3, 4)))
+    target = tmp_path / "missing" / "out.json"
+    assert main(["graph", str(path), "--format", "json", "-o", str(target)]) == 1
+    captured = capsys.readouterr()
+    assert f"cannot write {target}" in captured.err and captured.out == ""

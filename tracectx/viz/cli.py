@@ -185,8 +185,10 @@ def run_graph(args: argparse.Namespace) -> int:
 
 
 def _spool_dir(args: argparse.Namespace) -> str | None:
-    """Where the JSON writer spools: next to the output file (not a RAM-backed /tmp)."""
-    return os.path.dirname(os.path.abspath(args.output)) if args.output else None
+    """Where the JSON writer spools: next to the output file (not a RAM-backed /tmp), else
+    the temp directory (a missing directory is then reported when the output is written)."""
+    where = os.path.dirname(os.path.abspath(args.output)) if args.output else None
+    return where if where and os.path.isdir(where) else None
 
 
 @contextlib.contextmanager
