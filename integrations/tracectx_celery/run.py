@@ -40,6 +40,7 @@ from tracectx_celery.unwrap import real_exception
 __all__ = ["Run", "current_run", "on_failure", "on_postrun", "on_prerun", "on_retry"]
 
 EVENT_EXPECTED = sc.EVENT_EXPECTED
+_STRUCTLOG_PREFIX = structlog.contextvars.STRUCTLOG_KEY_PREFIX
 MAX_LINKS = 128
 _runs: dict[str, Run] = {}
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
@@ -57,8 +58,7 @@ class Run:
     span: Span
     publisher: Context
     token: object
-    log_before: Mapping[str, Any]
-    log_tokens: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    log_before: contextvars.Context  # the context before the run: its structlog values
     run_token: contextvars.Token[Run | None] | None = None
     expected: set[str] = dataclasses.field(default_factory=set)
 
@@ -151,12 +151,12 @@ def on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
         links=_links(request, publisher),
         attributes=_attributes(task, request, task_id),
     )
-    log_before = structlog.contextvars.get_contextvars()
+    log_before = contextvars.copy_context()  # O(1): an immutable snapshot
     token = otel_context.attach(trace.set_span_in_context(span, parent))
     run = Run(task_id, task, span, publisher, token, log_before)
     _runs[task_id] = run  # from here on, postrun undoes whatever follows
     run.run_token = _current.set(run)
-    run.log_tokens = structlog.contextvars.bind_contextvars(task_id=task_id, task_name=task.name)
+    structlog.contextvars.bind_contextvars(task_id=task_id, task_name=task.name)
     _remember_chord_header(task, request, span)
     _scheduled_start(task, request, task_id, span)
 
@@ -218,10 +218,7 @@ def on_postrun(task_id: str | None = None, state: str | None = None, **_: Any) -
 def _restore(run: Run) -> None:
     """Put back the context from before `run`: each step even if another fails."""
     try:
-        structlog.contextvars.reset_contextvars(**run.log_tokens)
         _restore_log_context(run.log_before)
-    except ValueError:  # postrun in another context than prerun (custom pools)
-        pass
     finally:
         try:
             if run.run_token is not None:
@@ -232,15 +229,16 @@ def _restore(run: Run) -> None:
             otel_context.detach(run.token)  # type: ignore[arg-type]
 
 
-def _restore_log_context(before: Mapping[str, Any]) -> None:
-    """Unbind structlog keys bound since `before` was taken; put back values changed since."""
-    now = structlog.contextvars.get_contextvars()
-    added = [key for key in now if key not in before]
-    if added:
-        structlog.contextvars.unbind_contextvars(*added)
-    changed = {k: v for k, v in before.items() if k not in now or now[k] is not v}
-    if changed:
-        structlog.contextvars.bind_contextvars(**changed)
+def _restore_log_context(before: contextvars.Context) -> None:
+    """Put each structlog context variable back to its value in `before`: keys bound since
+    are unbound (structlog's own unbound value, ``...``), values changed since put back.
+    One pass over the current context; `before` is a snapshot, so nothing was copied out of it
+    when the task started."""
+    for var, value in contextvars.copy_context().items():
+        if var.name.startswith(_STRUCTLOG_PREFIX):
+            old = before.get(var, Ellipsis)
+            if value is not old:
+                var.set(old)
 
 
 def _chord_key(group: str, index: int) -> str:

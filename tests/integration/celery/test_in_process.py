@@ -193,6 +193,28 @@ def test_plain_bind_in_eager_task_does_not_outlive_it(spans, eager_app):
         structlog.contextvars.clear_contextvars()
 
 
+def test_log_values_changed_or_unbound_in_a_task_are_put_back(spans, eager_app):
+    @eager_app.task(name="e.rebind", shared=False)
+    def rebind():
+        seen = structlog.contextvars.get_contextvars()
+        structlog.contextvars.bind_contextvars(request="r-2")
+        structlog.contextvars.unbind_contextvars("user")
+        return seen
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request="r-1", user="u-1", task_id="outer")
+    try:
+        seen = rebind.delay().get()
+        assert seen["task_id"] != "outer" and seen["task_name"] == "e.rebind"
+        assert structlog.contextvars.get_contextvars() == {
+            "request": "r-1",
+            "user": "u-1",
+            "task_id": "outer",
+        }
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
 def nested(depth: int) -> list:
     value: list = []
     for _ in range(depth):
