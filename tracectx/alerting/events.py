@@ -78,7 +78,7 @@ def event_from_contract(
         span_id=span_id,
         timestamp=end_s,
         service=service,
-        metadata=view.metadata,
+        metadata=dict(view.metadata),
         message=view.exception_message if view.exception_type or view.stack else "",
         stack=view.stack[-_STACK_LIMIT:],
     )
