@@ -11,6 +11,7 @@ time buckets, so the flow graph covers a rolling window with bounded memory.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections import Counter, OrderedDict
 from typing import Any
@@ -105,12 +106,14 @@ class FlowWindow:
 
     Node names come from span data, so each bucket counts at most `MAX_KEYS_PER_BUCKET`
     distinct keys per table; further ones are counted under ``(other)`` (and in `overflow`).
+    Thread-safe: the worker adds while the HTTP thread takes snapshots.
     """
 
     def __init__(self, horizon_s: float = 3600.0, bucket_s: float = 60.0) -> None:
         self.horizon_s, self.bucket_s = horizon_s, bucket_s
         self._buckets: OrderedDict[int, dict[str, Counter[Any]]] = OrderedDict()
         self.overflow = 0
+        self._lock = threading.Lock()
 
     def _count(self, counter: Counter[Any], key: tuple[str, ...], other: tuple[str, ...]) -> None:
         if key not in counter and len(counter) >= MAX_KEYS_PER_BUCKET:
@@ -134,27 +137,35 @@ class FlowWindow:
 
     def add(self, record: dict[str, Any], now: float | None = None) -> None:
         """Count one error path record."""
-        bucket = self._bucket(time.time() if now is None else now)
         chain = [record["origin"], *record["propagators"]]
         if record["absorber"]:
             chain.append(record["absorber"])
         kind = record["kind"]
-        self._count(bucket["origins"], (_node(chain[0]), kind), (OTHER, ""))
-        self._count(bucket["outcomes"], (_node(chain[-1]), record["outcome"]), (OTHER, ""))
-        for a, b in itertools.pairwise(chain):
-            if _node(a) != _node(b):
-                self._count(bucket["edges"], (_node(a), _node(b), kind), (OTHER, OTHER, ""))
+        with self._lock:
+            bucket = self._bucket(time.time() if now is None else now)
+            self._count(bucket["origins"], (_node(chain[0]), kind), (OTHER, ""))
+            self._count(bucket["outcomes"], (_node(chain[-1]), record["outcome"]), (OTHER, ""))
+            for a, b in itertools.pairwise(chain):
+                if _node(a) != _node(b):
+                    self._count(bucket["edges"], (_node(a), _node(b), kind), (OTHER, OTHER, ""))
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """The flow over the window, in the ``flow`` shape of ``tracectx graph --format json``
-        (edges with counts and kinds, top origins) plus outcomes by node."""
-        self._bucket(time.time() if now is None else now)
+        (edges with counts and kinds, top origins) plus outcomes by node, and how many counts
+        went under ``(other)`` since the start (`overflow`)."""
+        with self._lock:
+            self._bucket(time.time() if now is None else now)
+            buckets = [
+                {name: Counter(table) for name, table in bucket.items()}
+                for bucket in self._buckets.values()
+            ]
+            overflow = self.overflow
         edges: Counter[tuple[str, str]] = Counter()
         kinds: dict[tuple[str, str], Counter[str]] = {}
         origins: Counter[str] = Counter()
         origin_kinds: dict[str, Counter[str]] = {}
         outcomes: dict[str, Counter[str]] = {}
-        for bucket in self._buckets.values():
+        for bucket in buckets:
             for (a, b, kind), n in bucket["edges"].items():
                 edges[(a, b)] += n
                 kinds.setdefault((a, b), Counter())[kind] += n
@@ -174,4 +185,5 @@ class FlowWindow:
                 for node, n in origins.most_common()
             ],
             "outcomes": {node: dict(c) for node, c in outcomes.items()},
+            "overflow": overflow,
         }
