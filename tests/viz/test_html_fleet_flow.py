@@ -299,3 +299,16 @@ def test_a_snapshot_file_is_told_from_span_files(tmp_path):
     (tmp_path / "cut.json").write_text(json.dumps(snapshot)[:100])
     with pytest.raises(ValueError):
         read_flow_snapshot(tmp_path / "cut.json")
+
+
+def test_tracectx_graph_opens_a_flow_snapshot(browser, tmp_path):
+    """``tracectx graph flow.json --format html -o page.html`` draws a stream's snapshot."""
+    from tracectx.cli import main
+
+    snap = tmp_path / "flow.json"
+    snap.write_text(json.dumps(fleet_snapshot(), indent=1))
+    out = tmp_path / "page.html"
+    assert main(["graph", str(snap), "--format", "html", "-o", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert html == render_flow_html(fleet_snapshot())
+    _open(browser, html, tmp_path)

@@ -23,7 +23,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from tracectx.safetext import escape_control
 from tracectx.viz.analysis import TraceAnalysis, analyse
@@ -150,6 +150,17 @@ def _usage_error(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _flow_snapshot(path: str) -> dict[str, Any] | None:
+    """The flow snapshot `tracectx stream` wrote at `path`, or None for any other file (the
+    span readers then read it and report its problems)."""
+    from tracectx.viz.renderers.flow_html import read_flow_snapshot
+
+    try:
+        return read_flow_snapshot(path)
+    except (OSError, ValueError):
+        return None
+
+
 def run_graph(args: argparse.Namespace) -> int:
     """Exit 0 with the graph (input problems as warnings on stderr; an empty Jaeger search is
     an empty graph), 1 when files or trace ids gave nothing usable or Jaeger failed (or the
@@ -160,6 +171,17 @@ def run_graph(args: argparse.Namespace) -> int:
     if usage:
         print(f"tracectx graph: {usage}", file=sys.stderr)
         return 2
+    if args.format == "html" and len(args.files) == 1 and not args.jaeger:
+        snapshot = _flow_snapshot(args.files[0])
+        if snapshot is not None:  # a `tracectx stream` flow snapshot: the fleet flow page
+            from tracectx.viz.renderers.flow_html import render_flow_html
+
+            page = render_flow_html(snapshot).encode("utf-8")
+
+            def write(out: IO[bytes]) -> None:
+                out.write(page)
+
+            return _emit(args, write)
     if args.format == "json" and not args.jaeger:
         return _stream_json(args)
     with Stages() as stages:
