@@ -244,7 +244,8 @@ def reset_kinds() -> None:
     with _lock:
         _kinds_by_name.clear()
         _kinds_by_code.clear()
-        _policies.clear()
+        for name in [n for n in _policies if n not in _DEFAULT_POLICIES]:
+            del _policies[name]  # never clear(): `policy_for` reads without the lock
         _policies.update(_DEFAULT_POLICIES)
         for kind in _BASE_KINDS:
             _kinds_by_name[kind.name] = kind

@@ -69,3 +69,16 @@ def test_rules_changed_in_place_are_seen():
     engine.add_rule(sentinel_rule(actions=[received.append], threshold=0, resource="refund"))
     engine.observe(event("2", ts=100.0, account_id="acc_2"))  # replaced: payment no longer
     assert len(received) == 1
+
+
+def test_cached_plans_are_bounded_across_kinds():
+    """Kinds and resources both come from span data: the plans cached for them are bounded in
+    all, not per kind (per kind, 1024 kinds x 4096 plans could hold millions)."""
+    from tracectx.alerting import index as index_module
+
+    index = RuleIndex([sentinel_rule()])
+    for i in range(3 * index_module.MAX_PLANS):
+        index.plan(event(f"{i:032x}", kind=f"K{i % 900}", resource=f"r{i}"))
+        if i % 997 == 0:
+            total = sum(len(entry.plans) for entry in index._kinds.values())
+            assert total <= index_module.MAX_PLANS

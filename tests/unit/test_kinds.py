@@ -94,3 +94,35 @@ class TestFatalHook:
         set_fatal_hook(broken)
         with pytest.raises(Exception, match="db gone"), traced("op"):
             raise new_error(ErrorKind.FATAL, "db gone")
+
+
+def test_policy_lookups_never_fail_while_kinds_are_reset():
+    """`policy_for` reads without the lock, so `reset_kinds` must never empty the policies."""
+    import sys
+    import threading
+
+    from tracectx.kinds import policy_for, reset_kinds
+
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                policy_for(ErrorKind.TRANSIENT)
+            except BaseException as exc:
+                failures.append(exc)
+                return
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(20_000):
+            reset_kinds()
+    finally:
+        stop.set()
+        reader.join()
+        sys.setswitchinterval(old)
+    assert failures == []

@@ -217,3 +217,19 @@ def test_an_unwritable_output_is_a_message_and_exit_1(tmp_path, capsys):
     assert main(["graph", str(path), "--format", "json", "-o", str(target)]) == 1
     captured = capsys.readouterr()
     assert f"cannot write {target}" in captured.err and captured.out == ""
+
+
+def test_a_span_of_a_trace_already_written_is_skipped_not_a_second_trace():
+    """When the file grows between the counting and the reading pass, a late span of a trace
+    already handed on is counted as a problem instead of coming out as a second trace."""
+    from tracectx.viz.model import Span
+    from tracectx.viz.sources.traces import _Grouper
+
+    def span(trace: str, n: int) -> Span:
+        return Span(trace * 32, f"{n:016x}", None, "op", "svc", 0, 1)
+
+    grouper = _Grouper({"a" * 32: 1, "b" * 32: 1})
+    out = [*grouper.add([span("a", 1)]), *grouper.add([span("b", 2), span("a", 3)])]
+    out += grouper.rest()
+    assert [[s.span_id for s in t] for t in out] == [[f"{1:016x}"], [f"{2:016x}"]]
+    assert grouper.late == 1

@@ -312,3 +312,15 @@ def test_tracectx_graph_opens_a_flow_snapshot(browser, tmp_path):
     html = out.read_text(encoding="utf-8")
     assert html == render_flow_html(fleet_snapshot())
     _open(browser, html, tmp_path)
+
+
+def test_hostile_snapshot_files_are_refused_or_drawn_without_a_crash(tmp_path):
+    """Non-finite counts are dropped; a snapshot nested too deep is a ValueError (the CLI then
+    reads the file as spans and reports it), never an OverflowError or RecursionError."""
+    inf = tmp_path / "inf.json"
+    inf.write_text('{"window_s":60,"edges":[{"from":"a","to":"b","count":1e999,"kinds":{}}]}')
+    assert "<html" in render_flow_html(read_flow_snapshot(inf) or {})
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"window_s": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ValueError):
+        read_flow_snapshot(deep)

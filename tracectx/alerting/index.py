@@ -15,7 +15,7 @@ __all__ = ["Plan", "RuleIndex"]
 
 _GLOB = frozenset("*?[")
 MAX_KINDS = 1024  # event kinds remembered; beyond, the cache starts over (kinds are few)
-MAX_PLANS = 4096  # resource tuples remembered per kind; beyond, that kind's plans start over
+MAX_PLANS = 16384  # (kind, resources) plans remembered in all; beyond, every plan starts over
 Plan = tuple[tuple[Rule, float], ...]  # the rules counting an event, in order, with its weight
 
 
@@ -40,12 +40,14 @@ class RuleIndex:
     def __init__(self, rules: Iterable[Rule] = ()) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self._kinds: dict[str, _ForKind] = {}
+        self._plans = 0  # plans cached across every kind: both come from span data
 
     def _for_kind(self, kind: str) -> _ForKind:
         entry = self._kinds.get(kind)
         if entry is None:
             if len(self._kinds) >= MAX_KINDS:
                 self._kinds.clear()
+                self._plans = 0
             weighs = ((pos, r) for pos, r in enumerate(self.rules) if r.weight(kind) is not None)
             entry = self._kinds[kind] = _ForKind(weighs)
         return entry
@@ -56,13 +58,16 @@ class RuleIndex:
         entry = self._kinds.get(event.kind)
         found = None if entry is None else entry.plans.get(event.resources)
         if found is None:
+            if self._plans >= MAX_PLANS:
+                for cached in self._kinds.values():
+                    cached.plans.clear()
+                self._plans = 0
             entry = entry or self._for_kind(event.kind)
-            if len(entry.plans) >= MAX_PLANS:
-                entry.plans.clear()
             rules = self.candidates(event.kind, event.resources)
             weighed = ((rule, rule.accepts(event)) for rule in rules)
             found = tuple((rule, w) for rule, w in weighed if w is not None)
             entry.plans[event.resources] = found
+            self._plans += 1
         return found
 
     def candidates(self, kind: str, resources: tuple[str, ...]) -> list[Rule]:

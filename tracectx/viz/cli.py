@@ -157,7 +157,7 @@ def _flow_snapshot(path: str) -> dict[str, Any] | None:
 
     try:
         return read_flow_snapshot(path)
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # the span readers then say what is wrong with the file
         return None
 
 
@@ -220,13 +220,16 @@ def _fewer_collections() -> Iterator[None]:
     100k-span run; frozen imports and a 10,000-allocation gen-0 threshold bring that to 1 %.
     The span data has no cycles; the previous settings come back afterwards."""
     threshold = gc.get_threshold()
-    gc.freeze()
+    ours = gc.get_freeze_count() == 0  # never unfreeze what an embedding program froze
+    if ours:
+        gc.freeze()
     gc.set_threshold(10_000, 10, 10)
     try:
         yield
     finally:
         gc.set_threshold(*threshold)
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
 
 
 def _stream_json(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ __all__ = ["flow_page_data", "read_flow_snapshot", "render_flow_html"]
 MAX_ITEMS = 5_000  # edges (and origin, outcome nodes) put in the page, most counted first
 MAX_TEXT = 500  # characters of a node name or kind
 OUTCOMES = ("absorbed", "escaped", "unobserved")
+MAX_SNAPSHOT_BYTES = 64 * 2**20  # a window's snapshot is bounded (capped keys per bucket)
 _SNAPSHOT_START = re.compile(rb'\A\s*\{\s*"window_s"\s*:')  # how the stream writes one
 
 _PAGE = """<!doctype html>
@@ -55,7 +57,7 @@ def _text(value: Any) -> str | None:
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return 0
     return max(0, min(int(value), 2**53 - 1))
 
@@ -167,5 +169,11 @@ def read_flow_snapshot(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         if not _SNAPSHOT_START.match(f.read(64)):
             return None
         f.seek(0)
-        data = json.load(f)
+        raw = f.read(MAX_SNAPSHOT_BYTES + 1)
+    if len(raw) > MAX_SNAPSHOT_BYTES:
+        raise ValueError(f"flow snapshot larger than {MAX_SNAPSHOT_BYTES:,} bytes")
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise ValueError("flow snapshot nested too deep") from None
     return data if isinstance(data, dict) else None

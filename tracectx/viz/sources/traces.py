@@ -57,11 +57,18 @@ class _Grouper:
         self._left = dict(counts)
         self._queue = deque(counts)
         self._open: dict[str, list[Span]] = {}
+        # Traces already handed on (at most one id per counted trace): a span of one read later
+        # (the file grew between the passes) is skipped and counted, not made a second trace.
+        self._released: set[str] = set()
+        self.late = 0
 
     def add(self, spans: list[Span]) -> Iterator[list[Span]]:
         left, open_ = self._left, self._open
         for span in spans:
             trace_id = span.trace_id
+            if trace_id in self._released:
+                self.late += 1
+                continue
             members = open_.get(trace_id)
             if members is None:
                 members = open_[trace_id] = []
@@ -73,6 +80,7 @@ class _Grouper:
         while queue and left[queue[0]] <= 0:
             trace_id = queue.popleft()
             del left[trace_id]
+            self._released.add(trace_id)
             done = open_.pop(trace_id, None)
             if done:
                 yield done
@@ -109,4 +117,9 @@ def traces(
         except OSError as exc:
             sink.add(exc.strerror or str(exc))
         sink.close()
+    if grouper.late:
+        problems.append(
+            f"{grouper.late} span(s) of traces already written were read after them (did the"
+            " file grow while it was read?), skipped"
+        )
     yield from grouper.rest()
