@@ -43,6 +43,13 @@ __all__ = ["PathHandler", "SpanStream", "Stage"]
 PathHandler = Callable[[dict[str, Any]], None]
 
 
+def canonical_order(spans: list[Span]) -> list[Span]:
+    """`spans` by start time, then span id: the analysis breaks ties by input order, and a trace
+    re-assembled after a rebalance may have arrived in another order (its paths must not
+    change, their keys being the same)."""
+    return sorted(spans, key=lambda s: (s.start_ns, s.span_id))
+
+
 class Stage(Protocol):
     """Work run beside the stream in its own thread (e.g. the alert stage's consumer)."""
 
@@ -213,7 +220,7 @@ class SpanStream:
 
     def _analyse(self, buf: TraceBuffer) -> None:
         started = time.perf_counter()
-        for analysis in analyse(SpanSet(buf.spans)):
+        for analysis in analyse(SpanSet(canonical_order(buf.spans))):
             for record in path_records(analysis):
                 if not self._seen.first_time(record["key"]):
                     self.stats.duplicate_paths += 1

@@ -238,7 +238,12 @@ def test_two_instances_share_the_work_and_survive_a_kill(spans, bootstrap, make_
     for record in got:
         by_key[record["key"]].append(record)
     for records in by_key.values():
-        assert all(r == records[0] for r in records)
+        differ = [
+            {k: (records[0].get(k), r.get(k)) for k in set(r) | set(records[0])
+             if r.get(k) != records[0].get(k)}
+            for r in records if r != records[0]
+        ]  # fmt: skip
+        assert not differ, differ
     # one alert per account: 8 errors each, the rule fires once at the 3rd, never twice
     fired = defaultdict(set)
     for alert in hook.alerts:
