@@ -74,38 +74,58 @@ def _value(value: Any, depth: int = 0) -> Any:
 
 
 def _attributes(items: Any) -> dict[str, Any]:
-    return {kv.key: _value(kv.value) for kv in items}
+    out: dict[str, Any] = {}
+    for kv in items:  # the two commonest types read directly: this runs per attribute
+        value = kv.value
+        which = value.WhichOneof("value")
+        if which == "string_value":
+            out[kv.key] = value.string_value
+        elif which == "int_value":
+            out[kv.key] = value.int_value
+        else:
+            out[kv.key] = _value(value)
+    return out
 
 
-def _hex(raw: bytes, size: int) -> str | None:
-    return raw.hex() if len(raw) == size and any(raw) else None
+_NO_TRACE, _NO_SPAN = bytes(16), bytes(8)
+
+
+def _id(raw: bytes, empty: bytes) -> str | None:
+    """`raw` as hex when it has `empty`'s length and is not all zeros, else None."""
+    return raw.hex() if len(raw) == len(empty) and raw != empty else None
 
 
 def spans_from_message(message: Any) -> SpanSet:
-    """The spans of a parsed ``TracesData`` (or ``ExportTraceServiceRequest``) message."""
+    """The spans of a parsed ``TracesData`` (or ``ExportTraceServiceRequest``) message.
+
+    Ids and times are checked inline and empty event/link lists are not walked: the span
+    stream runs this on every span it reads."""
     out = SpanSet()
+    append = out.spans.append
     for resource_spans in message.resource_spans:
         resource = _attributes(resource_spans.resource.attributes)
         service = str(resource.get("service.name") or "unknown")
         for scope_spans in resource_spans.scope_spans:
             for raw in scope_spans.spans:
-                trace_id, span_id = _hex(raw.trace_id, 16), _hex(raw.span_id, 8)
+                trace_id, span_id = _id(raw.trace_id, _NO_TRACE), _id(raw.span_id, _NO_SPAN)
                 if trace_id is None or span_id is None:
                     out.problems.append(f"span {raw.name[:80]!r}: bad trace or span id, skipped")
                     continue
-                start = min(raw.start_time_unix_nano, MAX_TIME_NS)
-                out.spans.append(
+                parent_id, status, kind = raw.parent_span_id, raw.status, raw.kind
+                start, end = raw.start_time_unix_nano, raw.end_time_unix_nano
+                events, links = raw.events, raw.links
+                append(
                     Span(
                         trace_id=trace_id,
                         span_id=span_id,
-                        parent_id=_hex(raw.parent_span_id, 8),
+                        parent_id=_id(parent_id, _NO_SPAN) if parent_id else None,
                         name=raw.name,
                         service=service,
-                        start_ns=start,
-                        end_ns=min(raw.end_time_unix_nano, MAX_TIME_NS),
-                        error=raw.status.code == _ERROR,
-                        status_message=raw.status.message,
-                        kind=_KINDS[raw.kind] if 0 <= raw.kind < len(_KINDS) else "internal",
+                        start_ns=start if start < MAX_TIME_NS else MAX_TIME_NS,
+                        end_ns=end if end < MAX_TIME_NS else MAX_TIME_NS,
+                        error=status.code == _ERROR,
+                        status_message=status.message,
+                        kind=_KINDS[kind] if 0 <= kind < len(_KINDS) else "internal",
                         attributes=_attributes(raw.attributes),
                         events=[
                             SpanEvent(
@@ -113,13 +133,18 @@ def spans_from_message(message: Any) -> SpanSet:
                                 _attributes(e.attributes),
                                 min(e.time_unix_nano, MAX_TIME_NS) or None,
                             )
-                            for e in raw.events
-                        ],
+                            for e in events
+                        ]
+                        if events
+                        else [],
                         links=[
                             Link(t, sp)
-                            for ln in raw.links
-                            if (t := _hex(ln.trace_id, 16)) and (sp := _hex(ln.span_id, 8))
-                        ],
+                            for ln in links
+                            if (t := _id(ln.trace_id, _NO_TRACE))
+                            and (sp := _id(ln.span_id, _NO_SPAN))
+                        ]
+                        if links
+                        else [],
                     )
                 )
     return out
