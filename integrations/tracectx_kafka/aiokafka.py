@@ -24,7 +24,7 @@ each traced.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 try:
@@ -42,7 +42,7 @@ from tracectx.patching import Patches
 from tracectx_kafka import classification
 from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import client_attributes
-from tracectx_kafka.consumer import STATE, ConsumerState, RecordMode, now, state_of
+from tracectx_kafka.consumer import ConsumerState, RecordMode, now, state_of
 from tracectx_kafka.instrumenting import options
 from tracectx_kafka.package import AIOKAFKA
 from tracectx_kafka.producer import (
@@ -142,13 +142,11 @@ def _state(
     tracer: Tracer | None = None,
     mode: RecordMode = RecordMode.SPAN,
 ) -> ConsumerState:
-    state = consumer.__dict__.get(STATE)
-    if type(state) is ConsumerState and state.client is not None:
-        return state
-    state = state_of(consumer, link, tracer, None, mode)
-    if state.client is None:
-        state.client = _client_of(consumer, getattr(consumer, "_group_id", None))
-    return state
+    return state_of(consumer, link, tracer, None, mode, _consumer_client)
+
+
+def _consumer_client(consumer: Any) -> Mapping[str, Any]:
+    return _client_of(consumer, getattr(consumer, "_group_id", None))
 
 
 async def traced_getone(getone: Callable[..., Any], consumer: Any, args: Any, kw: Any) -> Any:

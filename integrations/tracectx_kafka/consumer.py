@@ -43,7 +43,7 @@ import contextlib
 import enum
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from opentelemetry import baggage, trace
@@ -387,11 +387,15 @@ def state_of(
     tracer: Tracer | None = None,
     client: Mapping[str, Any] | None = None,
     mode: RecordMode | str = RecordMode.SPAN,
+    client_of: Callable[[Any], Mapping[str, Any]] | None = None,
 ) -> ConsumerState:
-    """`consumer`'s state, made with these settings on first use (kept in its ``__dict__``)."""
+    """`consumer`'s state, made with these settings on first use (kept in its ``__dict__``);
+    `client_of(consumer)` fills the client attributes once, when the consumer has its config."""
     state = _state_or_none(consumer)
     if state is None:
         state = consumer.__dict__[STATE] = ConsumerState(link, tracer, client, RecordMode(mode))
+    if state.client is None and client_of is not None:
+        state.client = client_of(consumer)
     return state
 
 

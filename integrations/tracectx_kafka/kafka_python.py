@@ -159,13 +159,11 @@ def _state(
     tracer: Tracer | None = None,
     mode: RecordMode = RecordMode.SPAN,
 ) -> ConsumerState:
-    state = consumer.__dict__.get(STATE)
-    if type(state) is ConsumerState and state.client is not None:
-        return state
-    state = state_of(consumer, link, tracer, None, mode)
-    if state.client is None:  # read once the consumer has its config
-        state.client = _client(consumer, consumer=True)
-    return state
+    return state_of(consumer, link, tracer, None, mode, _consumer_client)
+
+
+def _consumer_client(consumer: Any) -> Mapping[str, Any]:
+    return _client(consumer, consumer=True)
 
 
 def traced_next(next_record: Callable[[], Any], consumer: Any) -> Any:
