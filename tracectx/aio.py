@@ -38,6 +38,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from tracectx import semconv
+from tracectx.context import runtime_context_var
 from tracectx.executors import bind_context
 from tracectx.recording import record_error, record_failure
 from tracectx.tracing import tracer as _tracer
@@ -132,14 +133,7 @@ def _watch_loop(loop: asyncio.AbstractEventLoop) -> None:
         loop.set_exception_handler(_UnobservedHandler(handler))
 
 
-def _otel_context_var() -> contextvars.ContextVar[otel_context.Context] | None:
-    """The ContextVar holding OTel's current context, if OTel runs on its default
-    (contextvars) runtime context; None for any other runtime context."""
-    var = getattr(otel_context._RUNTIME_CONTEXT, "_current_context", None)
-    return var if isinstance(var, contextvars.ContextVar) else None
-
-
-_OTEL_CONTEXT = _otel_context_var()
+_OTEL_CONTEXT = runtime_context_var()
 _NO_OTEL_CONTEXT = otel_context.Context()  # what OTel reads where its variable was never set
 
 

@@ -15,6 +15,7 @@ it restores the previous context on exit.
 
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 import functools
 import logging
@@ -26,11 +27,13 @@ from typing import Any
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 
 from tracectx.config import settings
 from tracectx.redaction import is_sensitive, redact_value
 
 __all__ = [
+    "runtime_context_var",
     "BOUND_KEYS_ENTRY",
     "Binding",
     "bind",
@@ -208,3 +211,14 @@ def sanitize_baggage(ctx: Context) -> tuple[Context, int]:
     for key, text in kept.items():
         clean = baggage.set_baggage(key, text, clean)
     return clean, dropped
+
+
+def runtime_context_var() -> contextvars.ContextVar[Context] | None:
+    """The ContextVar behind OTel's current context when OTel runs its default (contextvars)
+    runtime context, else None. Per-task and per-record hops set it directly: one ``set``
+    instead of ``attach``'s call chain (callers fall back to ``attach`` on None)."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    if type(runtime) is ContextVarsRuntimeContext and isinstance(var, contextvars.ContextVar):
+        return var
+    return None

@@ -18,21 +18,15 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
-from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+from tracectx.context import runtime_context_var
 
 __all__ = ["VAR", "enter", "leave"]
 
 
-def _runtime_var() -> contextvars.ContextVar[Context] | None:
-    """The variable behind OTel's default runtime context; None for any other runtime."""
-    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
-    var = getattr(runtime, "_current_context", None)
-    if type(runtime) is ContextVarsRuntimeContext and isinstance(var, contextvars.ContextVar):
-        return var
-    return None
-
-
-VAR = _VAR = _runtime_var()  # set: `enter` is ``VAR.set`` and `leave` ``VAR.reset`` (inlinable)
+VAR = _VAR = (
+    runtime_context_var()
+)  # set: `enter` is ``VAR.set`` and `leave` ``VAR.reset`` (inlinable)
 _entered: contextvars.ContextVar[object] = contextvars.ContextVar("tracectx_kafka_entered")
 
 
