@@ -107,14 +107,28 @@ def _flow(graph: FlowGraph) -> dict[str, Any]:
     }
 
 
+def _plain_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if v.__class__ in _SCALARS else plain(v) for k, v in attributes.items()}
+
+
 def trace_data(a: TraceAnalysis, jaeger_url: str | None = None) -> dict[str, Any]:
-    """One trace's entry of ``traces`` in `to_json_data`."""
-    return {
-        "trace_id": a.trace_id,
-        "jaeger_link": jaeger_link(jaeger_url, a) if jaeger_url else None,
-        "problems": a.problems,
-        "roots": a.roots,
-        "spans": [
+    """One trace's entry of ``traces`` in `to_json_data`.
+
+    Per span this is the writer's hottest code, so it avoids work the usual span does not
+    need: attributes that are all scalars are passed as they are (checked in C), empty events
+    and links build no comprehension, and ``duration_ms`` (``round(ns / 1e6, 3)``) is integer
+    arithmetic when that is provably the same float: a duration under 1000 s whose ns are
+    not exactly half way between two µs (0.5 ulp of the float is then far below the 1 ns
+    distance to a rounding tie, and ``q / 1000`` is the float nearest to q µs, as round gives).
+    """
+    children = a.children
+    spans = []
+    for s in a.spans.values():
+        ns = s.end_ns - s.start_ns
+        attributes = s.attributes
+        if not _SCALARS.issuperset(map(type, attributes.values())):
+            attributes = _plain_attributes(attributes)
+        spans.append(
             {
                 "span_id": s.span_id,
                 "parent_id": s.parent_id,
@@ -122,18 +136,25 @@ def trace_data(a: TraceAnalysis, jaeger_url: str | None = None) -> dict[str, Any
                 "service": s.service,
                 "kind": s.kind,
                 "start_ns": s.start_ns,
-                "duration_ms": round(max(s.end_ns - s.start_ns, 0) / 1e6, 3),  # duration_ms
+                "duration_ms": (ns + 500) // 1000 / 1000
+                if 0 <= ns < 10**12 and ns % 1000 != 500
+                else round(max(ns, 0) / 1e6, 3),
                 "error": s.error,
-                "children": a.children.get(s.span_id, []),
-                "attributes": {
-                    k: v if v.__class__ in _SCALARS else plain(v) for k, v in s.attributes.items()
-                },
+                "children": children.get(s.span_id, []),
+                "attributes": attributes,
                 "status_message": s.status_message,
-                "events": [event_data(e) for e in s.events],
-                "links": [{"trace_id": lk.trace_id, "span_id": lk.span_id} for lk in s.links],
+                "events": [event_data(e) for e in s.events] if s.events else [],
+                "links": [{"trace_id": lk.trace_id, "span_id": lk.span_id} for lk in s.links]
+                if s.links
+                else [],
             }
-            for s in a.spans.values()
-        ],
+        )
+    return {
+        "trace_id": a.trace_id,
+        "jaeger_link": jaeger_link(jaeger_url, a) if jaeger_url else None,
+        "problems": a.problems,
+        "roots": a.roots,
+        "spans": spans,
         "errors": [
             {
                 "error_id": e.error_id,
@@ -195,21 +216,44 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
+def _nest_marks(level: int) -> tuple[int, int]:
+    """How many bytes `level` enclosing one-item arrays add before and after their item in
+    ``indent=2`` layout: ``[\\n  [\\n    `` and ``\\n  ]\\n]`` for two."""
+    before = sum(2 * i + 2 for i in range(level)) + 2 * level
+    after = sum(2 * i + 2 for i in range(level))
+    return before, after
+
+
+_MARKS = [_nest_marks(level) for level in range(3)]
+
+
 def _dumps(value: Any, level: int) -> bytes:
     """`value` as json.dumps(indent=2, default=str) writes it, nested `level` deep: ASCII only
     (no raw bidi or control character reaches a terminal), by orjson when it can write it, by
-    json for what it cannot (ints beyond 64 bits, lone surrogates)."""
+    json for what it cannot (ints beyond 64 bits, lone surrogates).
+
+    orjson has no starting indent, so `value` is written inside `level` one-item arrays and
+    cut out of them: one slice, where re-indenting every line (``replace``) scanned and copied
+    the whole output again."""
     data = None
     if _OPTIONS is not None:
+        nested = value
+        for _ in range(level):
+            nested = [nested]
         try:
-            data = orjson.dumps(value, default=str, option=_OPTIONS)
+            data = orjson.dumps(nested, default=str, option=_OPTIONS)
         except (TypeError, ValueError):
             data = None
-        if data is not None and not data.isascii():
-            data = _NON_ASCII.sub(_escape, data.decode("utf-8")).encode("ascii")
+        if data is not None:
+            if level:
+                before, after = _MARKS[level]
+                data = data[before : len(data) - after]
+            if not data.isascii():
+                data = _NON_ASCII.sub(_escape, data.decode("utf-8")).encode("ascii")
     if data is None:
         data = json.dumps(value, indent=2, default=str).encode()
-    return data.replace(b"\n", b"\n" + b"  " * level) if level else data
+        data = data.replace(b"\n", b"\n" + b"  " * level) if level else data
+    return data
 
 
 def _merge(into: FlowGraph, part: FlowGraph) -> None:
@@ -246,7 +290,9 @@ class JsonWriter:
         if self._first is None:
             self._first = analysis
             return
-        self._spool.write(b",\n    " + _dumps(trace_data(analysis, self.jaeger_url), 2))
+        data = _dumps(trace_data(analysis, self.jaeger_url), 2)
+        self._spool.write(b",\n    ")
+        self._spool.write(data)
 
     def finish(self, out: IO[bytes], problems: list[str] | None = None) -> None:
         """Write the whole document to `out`: `problems` (the input's) lead the first trace's."""
