@@ -52,6 +52,7 @@ def looks_like_proto(data: bytes) -> bool:
 
 
 _KINDS = ("internal", "internal", "server", "client", "producer", "consumer")
+_KIND_NAMES = dict(enumerate(_KINDS))  # any other number (the enum is open) reads "internal"
 _ERROR = 2  # Status.STATUS_CODE_ERROR
 
 
@@ -74,17 +75,29 @@ def _value(value: Any, depth: int = 0) -> Any:
 
 
 def _attributes(items: Any) -> dict[str, Any]:
+    """``KeyValue`` messages (a list: a slice of the repeated field) as a dict, as `_value`
+    reads each value. A non-empty ``string_value`` can only be the oneof's set member, so the
+    commonest type costs one read and no ``WhichOneof``: this runs per attribute."""
     out: dict[str, Any] = {}
-    for kv in items:  # the two commonest types read directly: this runs per attribute
+    for kv in items:
         value = kv.value
-        which = value.WhichOneof("value")
-        if which == "string_value":
-            out[kv.key] = value.string_value
-        elif which == "int_value":
+        text = value.string_value
+        if text:
+            out[kv.key] = text
+        elif value.WhichOneof("value") == "int_value":
             out[kv.key] = value.int_value
         else:
             out[kv.key] = _value(value)
     return out
+
+
+def _service(items: Any) -> str:
+    """The resource's ``service.name`` (the last one, as a dict of the attributes keeps)."""
+    found = None
+    for kv in items:
+        if kv.key == "service.name":
+            found = kv
+    return str((found is not None and _value(found.value)) or "unknown")
 
 
 _NO_TRACE, _NO_SPAN = bytes(16), bytes(8)
@@ -98,48 +111,56 @@ def _id(raw: bytes, empty: bytes) -> str | None:
 def spans_from_message(message: Any) -> SpanSet:
     """The spans of a parsed ``TracesData`` (or ``ExportTraceServiceRequest``) message.
 
-    Ids and times are checked inline and empty event/link lists are not walked: the span
-    stream runs this on every span it reads."""
+    The span stream runs this on every span it reads, so the per-span work is kept small: ids
+    and times are checked inline and each id is turned to hex once (a trace id once per
+    message), repeated fields are read as slices (a list built in C; iterating the container
+    itself ends each loop with a formatted ``IndexError``), empty attribute/event/link lists are
+    not walked, only ``service.name`` is read from the resource, and `Span` is built with
+    positional arguments (keywords would cost a dict per span)."""
     out = SpanSet()
     append = out.spans.append
-    for resource_spans in message.resource_spans:
-        resource = _attributes(resource_spans.resource.attributes)
-        service = str(resource.get("service.name") or "unknown")
-        for scope_spans in resource_spans.scope_spans:
-            for raw in scope_spans.spans:
-                trace_id, span_id = _id(raw.trace_id, _NO_TRACE), _id(raw.span_id, _NO_SPAN)
-                if trace_id is None or span_id is None:
+    trace_ids: dict[bytes, str | None] = {}  # raw trace id -> hex, or None when invalid
+    for resource_spans in message.resource_spans[:]:
+        service = _service(resource_spans.resource.attributes[:])
+        for scope_spans in resource_spans.scope_spans[:]:
+            for raw in scope_spans.spans[:]:
+                raw_trace = raw.trace_id
+                trace_id = trace_ids.get(raw_trace, _UNSEEN)
+                if trace_id is _UNSEEN:
+                    trace_id = trace_ids[raw_trace] = _id(raw_trace, _NO_TRACE)
+                span_id = raw.span_id
+                if trace_id is None or len(span_id) != 8 or span_id == _NO_SPAN:
                     out.problems.append(f"span {raw.name[:80]!r}: bad trace or span id, skipped")
                     continue
-                parent_id, status, kind = raw.parent_span_id, raw.status, raw.kind
+                parent_id, status = raw.parent_span_id, raw.status
                 start, end = raw.start_time_unix_nano, raw.end_time_unix_nano
-                events, links = raw.events, raw.links
+                attributes, events, links = raw.attributes, raw.events, raw.links
                 append(
-                    Span(
-                        trace_id=trace_id,
-                        span_id=span_id,
-                        parent_id=_id(parent_id, _NO_SPAN) if parent_id else None,
-                        name=raw.name,
-                        service=service,
-                        start_ns=start if start < MAX_TIME_NS else MAX_TIME_NS,
-                        end_ns=end if end < MAX_TIME_NS else MAX_TIME_NS,
-                        error=status.code == _ERROR,
-                        status_message=status.message,
-                        kind=_KINDS[kind] if 0 <= kind < len(_KINDS) else "internal",
-                        attributes=_attributes(raw.attributes),
-                        events=[
+                    Span(  # positional, in the dataclass's field order (checked by the tests)
+                        trace_id,
+                        span_id.hex(),
+                        _id(parent_id, _NO_SPAN) if parent_id else None,
+                        raw.name,
+                        service,
+                        start if start < MAX_TIME_NS else MAX_TIME_NS,
+                        end if end < MAX_TIME_NS else MAX_TIME_NS,
+                        status.code == _ERROR,
+                        status.message,
+                        _KIND_NAMES.get(raw.kind, "internal"),
+                        _attributes(attributes[:]) if attributes else {},
+                        [
                             SpanEvent(
                                 e.name,
-                                _attributes(e.attributes),
+                                _attributes(e.attributes[:]),
                                 min(e.time_unix_nano, MAX_TIME_NS) or None,
                             )
-                            for e in events
+                            for e in events[:]
                         ]
                         if events
                         else [],
-                        links=[
+                        [
                             Link(t, sp)
-                            for ln in links
+                            for ln in links[:]
                             if (t := _id(ln.trace_id, _NO_TRACE))
                             and (sp := _id(ln.span_id, _NO_SPAN))
                         ]
@@ -148,6 +169,9 @@ def spans_from_message(message: Any) -> SpanSet:
                     )
                 )
     return out
+
+
+_UNSEEN: Any = object()
 
 
 def parse_otlp_proto(data: bytes) -> SpanSet:
