@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from opentelemetry import trace
@@ -35,6 +36,41 @@ def current_ids() -> tuple[str, str]:
     """(trace id, span id) of the current span, hex; zeros outside any span."""
     ctx = trace.get_current_span().get_span_context()
     return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+
+
+#: How much longer than its CPU budget a block may take by the wall clock (`Cost`).
+WALL_FACTOR = 10.0
+
+
+class Cost:
+    """What a block cost since this was made: CPU time of the calling thread, and wall-clock time.
+
+    Time budgets that catch a slow algorithm (a quadratic reader, a validation that builds
+    everything first) are CPU time: on a loaded 2-core CI machine a block of 0.2 s of CPU was
+    measured at 0.99 s by the wall clock, the rest spent waiting for a core. A block that waits
+    (a socket, a sleep, a timeout) costs no CPU, so the wall clock still bounds it, `WALL_FACTOR`
+    times more loosely.
+    """
+
+    def __init__(self) -> None:
+        self._start = time.thread_time(), time.perf_counter()
+        self._end: tuple[float, float] | None = None
+
+    def stop(self) -> None:
+        """End the measure here (else it runs until `spent` or `assert_within`)."""
+        self._end = time.thread_time(), time.perf_counter()
+
+    def spent(self) -> tuple[float, float]:
+        """(CPU seconds of this thread, wall-clock seconds) up to `stop`, or so far."""
+        end = self._end or (time.thread_time(), time.perf_counter())
+        return end[0] - self._start[0], end[1] - self._start[1]
+
+    def assert_within(self, cpu_s: float, wall_s: float | None = None) -> None:
+        """At most `cpu_s` of CPU and `wall_s` (default ``WALL_FACTOR * cpu_s``) of wall clock."""
+        cpu, wall = self.spent()
+        wall_s = WALL_FACTOR * cpu_s if wall_s is None else wall_s
+        assert cpu < cpu_s, f"took {cpu:.3f}s of CPU ({wall:.3f}s wall clock)"
+        assert wall < wall_s, f"took {wall:.3f}s by the wall clock ({cpu:.3f}s of CPU)"
 
 
 def run_instrumented(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

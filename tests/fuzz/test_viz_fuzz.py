@@ -14,7 +14,6 @@ import http.server
 import io
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from tests.fuzz.bounds import BUDGET, bounded
+from tests.helpers import Cost
 from tracectx.safetext import has_control
 from tracectx.viz import analyse, loads_spans
 from tracectx.viz.model import SpanSet
@@ -409,11 +409,13 @@ def jaeger_url() -> Iterator[str]:
 @given(body=st.binary(max_size=200) | jaeger_doc.map(lambda d: json.dumps(d).encode()))
 def test_fetch_trace_over_http_raises_only_its_error(jaeger_url, body):
     _Answer.body = body
-    start = time.perf_counter()
+    cost = Cost()
     try:
         span_set = fetch_trace(jaeger_url, "4bf92f3577b34da6a3ce929d0e0e4736", timeout=5)
     except JaegerAPIError:
         span_set = None
-    assert time.perf_counter() - start < 1.0
+    # a second of CPU; by the wall clock (a loaded machine, the server's thread) under the
+    # 5 s timeout: no answer is waited out
+    cost.assert_within(1.0, wall_s=4.0)
     if span_set is not None:
         _render_everything(span_set)
