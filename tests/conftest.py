@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -16,6 +17,13 @@ from tracectx.testing import capture_spans, install_test_provider
 from tracectx_demo.embedded import Service, tansu_broker
 
 install_test_provider()
+
+# Every property test, whatever its own @settings leave out: no per-example deadline and no
+# "data generation too slow" health check. Both are wall-clock limits a loaded CI machine (2
+# cores, a broker, workers, a browser) can exceed; the readers' own time budgets are CPU time
+# (tests.helpers.Cost).
+settings.register_profile("tracectx", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("tracectx")
 
 
 @pytest.fixture(autouse=True)
