@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -131,6 +132,14 @@ def _is_async_child(child: Span, parent: Span) -> bool:
     return child.kind == "consumer" and parent.kind == "producer"
 
 
+def _sort_by_start(ids: list[str], by_id: dict[str, Span]) -> None:
+    """Sort span ids by start time, stably, in place. Spans mostly come in start order (the
+    stream sorts them so), and testing that costs less than a key call per span."""
+    starts = [by_id[s].start_ns for s in ids]
+    if any(map(operator.gt, starts, itertools.islice(starts, 1, None))):
+        ids.sort(key=lambda s: by_id[s].start_ns)
+
+
 class _Trace:
     """Index of one trace's spans: blocking parents/children, async edges, problems, the spans
     that fail, and the contract view of a span, read only when asked for (once)."""
@@ -150,6 +159,7 @@ class _Trace:
         by_id = self.spans
         roots, failing, tracectx = self.roots, self.failing, self.tracectx
         parents, children = self.parent, self.children
+        attr_id = sc.ATTR_ID
         for sid, span in by_id.items():
             pid = span.parent_id
             parent = by_id.get(pid) if pid else None
@@ -173,13 +183,14 @@ class _Trace:
                     )
             if span.error or (span.kind in _ANSWERING and _answer_failed(span)):
                 failing.append(sid)
-            if span.events or sc.ATTR_ID in span.attributes:
+            if span.events or attr_id in span.attributes:
                 tracectx.append(sid)
         self._break_cycles(problems)
         for kids in self.children.values():
             if len(kids) > 1:
-                kids.sort(key=lambda s: by_id[s].start_ns)
-        self.roots.sort(key=lambda s: by_id[s].start_ns)
+                _sort_by_start(kids, by_id)
+        if len(self.roots) > 1:
+            _sort_by_start(self.roots, by_id)
 
     def _first_copies(self, spans: list[Span], problems: list[str]) -> dict[str, Span]:
         """Spans by id when some id comes twice: the copy with the error, else the first."""
@@ -369,9 +380,12 @@ def _detached(t: _Trace, child: Span, parent: Span) -> str | None:
 
 def _exact_errors(t: _Trace) -> tuple[list[ErrorPath], set[str]]:
     by_id: dict[str, list[str]] = defaultdict(list)
+    attr_id, spans = sc.ATTR_ID, t.spans
     for sid in t.tracectx:
-        if t.has_error(sid):
-            by_id[t.view(sid).error_id].append(sid)
+        if attr_id in spans[sid].attributes:  # `_Trace.has_error`, the view read once
+            view = t.view(sid)
+            if view.has_error:
+                by_id[view.error_id].append(sid)
     if not by_id:
         return [], set()
     marked: dict[str, tuple[str, str]] = {}  # error id -> (absorbing span, why)
@@ -438,6 +452,8 @@ def _follow_causes(t: _Trace, paths: list[ErrorPath]) -> dict[str, ErrorPath]:
     """Merge ``raise New from old``: a path whose origin names as cause an error that left the
     span just below it continues that error's path (one origin, the translation in evidence).
     Returns the surviving paths by the id of the error that last left them."""
+    if not any(p.cause_id for p in paths):  # nothing to merge (the common case)
+        return {p.error_id or "": p for p in paths}
     by_id = {p.error_id or "": p for p in paths}
     last = {id(p): p.error_id or "" for p in paths}
     depth = {p.origin: len(t.ancestors(p.origin)) for p in paths}
@@ -705,6 +721,9 @@ def _retries(t: _Trace) -> list[RetryGroup]:
     for parent, kids in [(None, t.roots), *t.children.items()]:
         if len(kids) < 2 or failing.isdisjoint(kids):
             continue
+        names = [t.spans[kid].name for kid in kids]
+        if len(set(names)) == len(names):  # the common case: no two siblings share a name
+            continue
         by_name: dict[str, list[str]] = defaultdict(list)
         for kid in kids:
             by_name[t.spans[kid].name].append(kid)
@@ -734,16 +753,16 @@ def analyse(spans: SpanSet | Iterable[Span]) -> list[TraceAnalysis]:
         groups = _retries(t)
         exact, covered = _exact_errors(t)
         errors = exact + _inferred_errors(t, covered, groups)
-        results.append(
+        results.append(  # positional: keywords cost a dict per trace
             TraceAnalysis(
-                trace_id=trace_id,
-                spans=t.spans,
-                children=dict(t.children),
-                roots=t.roots,
-                errors=errors,
-                async_edges=t.async_edges,
-                retries=groups,
-                problems=problems,
+                trace_id,
+                t.spans,
+                dict(t.children),
+                t.roots,
+                errors,
+                t.async_edges,
+                groups,
+                problems,
             )
         )
     if span_set.problems and results:
