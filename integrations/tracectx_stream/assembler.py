@@ -85,30 +85,43 @@ class TraceAssembler:
         """Add spans that arrived at `now` from `source` (e.g. a partition and offset); returns
         the trace ids that took spans (spans of final traces are counted, not taken)."""
         taken: set[str] = set()
+        stats, final, open_ = self.stats, self._final, self._open
+        last: TraceBuffer | None = None  # the buffer the previous span went to, while newest
+        count = 0
         for span in spans:
-            self.stats.spans += 1
+            count += 1
             trace_id = span.trace_id
-            if trace_id in self._final:
-                self.stats.late_spans += 1
+            if last is not None and trace_id == last.trace_id:
+                # The same trace as the span before (a record holds a trace's spans together):
+                # its buffer is the newest open one, already seen `now` from `source`.
+                last.spans.append(span)
+                continue
+            if trace_id in final:
+                stats.late_spans += 1
+                last = None
                 continue
             taken.add(trace_id)
-            buf = self._open.get(trace_id)
+            buf = open_.get(trace_id)
             if buf is None:
                 buf = self._grace.pop(trace_id, None)
                 if buf is not None:  # late, within grace: analyse again with it
-                    self.stats.reopened += 1
+                    stats.reopened += 1
                 else:
                     buf = TraceBuffer(trace_id, now, now)
-                self._open[trace_id] = buf
-                if len(self._open) > self.max_traces:
-                    self.stats.evicted += 1
-                    self._hand_over(next(iter(self._open)), now)
+                open_[trace_id] = buf
+                last = buf
+                if len(open_) > self.max_traces:
+                    stats.evicted += 1
+                    self._hand_over(next(iter(open_)), now)
+                    last = None  # it may be the one handed over (a cap of 0)
             else:
-                self._open.move_to_end(trace_id)
+                open_.move_to_end(trace_id)
+                last = buf
             buf.last_seen = now
             buf.spans.append(span)
             if source is not None:
                 buf.sources.add(source)
+        stats.spans += count
         return taken
 
     def due(self, now: float) -> list[TraceBuffer]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -42,12 +43,14 @@ __all__ = ["PathHandler", "SpanStream", "Stage"]
 
 PathHandler = Callable[[dict[str, Any]], None]
 
+_START_AND_ID = operator.attrgetter("start_ns", "span_id")  # a (start, id) key, without a call
+
 
 def canonical_order(spans: list[Span]) -> list[Span]:
     """`spans` by start time, then span id: the analysis breaks ties by input order, and a trace
     re-assembled after a rebalance may have arrived in another order (its paths must not
     change, their keys being the same)."""
-    return sorted(spans, key=lambda s: (s.start_ns, s.span_id))
+    return sorted(spans, key=_START_AND_ID)
 
 
 class Stage(Protocol):
@@ -222,24 +225,27 @@ class SpanStream:
         started = time.perf_counter()
         for analysis in analyse(SpanSet(canonical_order(buf.spans))):
             for record in path_records(analysis):
-                if not self._seen.first_time(record["key"]):
+                value = json.dumps(record, separators=(",", ":"), default=str).encode()
+                seen = self._seen.check(record["key"], hash(value))
+                if seen == SeenKeys.SAME:
                     self.stats.duplicate_paths += 1
                     continue
-                self._emit(record)
+                if seen == SeenKeys.CHANGED:
+                    self.stats.updated_paths += 1
+                self._emit(record, value, first=seen == SeenKeys.NEW)
         self.stats.traces_assembled += 1
         self.stats.analyse_seconds += time.perf_counter() - started
 
-    def _emit(self, record: dict[str, Any]) -> None:
+    def _emit(self, record: dict[str, Any], value: bytes, first: bool) -> None:
+        """Produce a path (`value` is its JSON) and hand it to the handlers; the counts and the
+        flow graph take only the first version of a key."""
         self.stats.paths_out += 1
-        self.stats.count_kind(record["kind"], record["origin"].get("service", ""))
-        self.flow.add(record)
+        if first:
+            self.stats.count_kind(record["kind"], record["origin"].get("service", ""))
+            self.flow.add(record)
         s = self.settings
         if s.paths_topic and self._producer is not None:
-            self._producer.send(
-                s.paths_topic,
-                key=record["key"].encode(),
-                value=json.dumps(record, separators=(",", ":"), default=str).encode(),
-            )
+            self._producer.send(s.paths_topic, key=record["key"].encode(), value=value)
         for handler in self.handlers:
             try:
                 handler(record)
@@ -277,8 +283,13 @@ def _lag(consumer: KafkaConsumer) -> int:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Partitions taken away: commit what is done, drop their open traces (the new owner
-    rebuilds them from the committed offset)."""
+    """Partitions taken away: commit what is done, drop their open traces, and read them again
+    from the oldest record not done.
+
+    The new owner starts at the committed offset. A partition this instance gets back is
+    rewound there too (`seek`), whatever the client does with positions across a rebalance:
+    kafka-python >= 3.0.12 keeps them, so the records of the dropped traces would otherwise
+    never be read again and those traces would stay analysed in part."""
 
     def __init__(
         self,
@@ -289,14 +300,24 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     ) -> None:
         self.stream, self.consumer = stream, consumer
         self.assembler, self.tracker = assembler, tracker
+        self._rewind: dict[TopicPartition, int] = {}
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.stream._commit(self.consumer, self.tracker)
         gone: set[Hashable] = set(revoked)
+        for tp in revoked:
+            offset = self.tracker.safe_offset(tp)
+            if offset is not None:
+                self._rewind[tp] = offset
         dropped = self.assembler.drop(lambda b: not any(src[0] in gone for src in b.sources))  # type: ignore[index]
         self.tracker.forget(gone)
         self.stream.stats.rebalances += 1
         self.stream.stats.dropped_on_rebalance += len(dropped)
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        for tp in assigned:
+            offset = self._rewind.get(tp)
+            if offset is not None:
+                self.consumer.seek(tp, offset)
+        self._rewind.clear()
         self.stream.stats.assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
