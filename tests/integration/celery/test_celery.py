@@ -255,7 +255,9 @@ class TestLostWork:
     def test_revoked_before_running(self, spans, prefork_json, app_for):
         app = app_for(prefork_json)
         with traced("request"):
-            result = app.signature("t.add", args=(1, 1)).apply_async(countdown=2)
+            # the revoke must reach the worker before the countdown ends (else the task runs):
+            # 5 s leaves a loaded machine room; the span comes when the countdown ends
+            result = app.signature("t.add", args=(1, 1)).apply_async(countdown=5)
         time.sleep(0.5)
         result.revoke()
         span = prefork_json.wait_for_span(
@@ -290,10 +292,9 @@ class TestLostWork:
             import redis as redis_client
 
             client = redis_client.Redis.from_url(worker.broker)
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:  # kill only once a child is running the task
-                if client.get(f"started:{result.id}"):
-                    break
+            deadline = time.monotonic() + 60
+            while not client.get(f"started:{result.id}"):  # kill once a child runs the task
+                assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
                 time.sleep(0.05)
             client.close()
             for pid in worker.children():
