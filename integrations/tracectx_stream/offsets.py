@@ -50,6 +50,14 @@ class OffsetTracker:
                 out[partition] = safe
         return out
 
+    def safe_offset(self, partition: Hashable) -> int | None:
+        """Where reading `partition` again loses nothing: its oldest pending record, or one past
+        the newest record seen (None if nothing was read from it)."""
+        if partition not in self._next:
+            return None
+        pending = self._pending.get(partition)
+        return min(pending) if pending else self._next[partition]
+
     def committed(self, offsets: dict[Hashable, int]) -> None:
         """Record that `offsets` were committed."""
         self._committed.update(offsets)

@@ -76,20 +76,28 @@ def path_records(analysis: TraceAnalysis) -> list[dict[str, Any]]:
 
 
 class SeenKeys:
-    """The last `size` path keys handed out: re-delivered spans do not emit a path twice."""
+    """The last `size` path keys handed out, each with a fingerprint of its content.
+
+    Re-delivered spans give the same path again (`SAME`: not emitted twice). A trace re-opened by
+    a late span can give a different path under the same key — a partial trace said "escaped",
+    the whole one says "absorbed" — and that one is emitted again (`CHANGED`: the last wins)."""
+
+    NEW, SAME, CHANGED = "new", "same", "changed"
 
     def __init__(self, size: int = 200_000) -> None:
         self.size = size
-        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._keys: OrderedDict[str, int] = OrderedDict()
 
-    def first_time(self, key: str) -> bool:
-        if key in self._keys:
+    def check(self, key: str, fingerprint: int) -> str:
+        """`NEW`, `SAME` or `CHANGED` for this key and content, remembering the content."""
+        old = self._keys.get(key)
+        self._keys[key] = fingerprint
+        if old is not None:
             self._keys.move_to_end(key)
-            return False
-        self._keys[key] = None
+            return self.SAME if old == fingerprint else self.CHANGED
         if len(self._keys) > self.size:
             self._keys.popitem(last=False)
-        return True
+        return self.NEW
 
 
 MAX_KEYS_PER_BUCKET = 10_000  # distinct edges (or origins, outcomes) counted in one bucket

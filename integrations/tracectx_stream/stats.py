@@ -18,6 +18,7 @@ COUNTERS = (
     "evicted_traces",
     "paths_out",
     "duplicate_paths",
+    "updated_paths",
     "handler_errors",
     "rebalances",
     "dropped_on_rebalance",
@@ -38,6 +39,7 @@ class StreamStats:
     evicted_traces: int = 0
     paths_out: int = 0
     duplicate_paths: int = 0
+    updated_paths: int = 0  # a re-opened trace gave a different path: produced again
     handler_errors: int = 0
     commits: int = 0
     lag: int = 0  # records behind the end of the owned partitions (the assembling stage)

@@ -91,7 +91,9 @@ def test_path_records_have_stable_keys_and_feed_the_flow():
     assert record["key"] == f"t1/{record['error_id'] or 'leaf'}"
     assert record["origin"]["span_id"] == "leaf" and record["outcome"] == "escaped"
     seen = SeenKeys()
-    assert seen.first_time(record["key"]) and not seen.first_time(record["key"])
+    assert seen.check(record["key"], 1) == SeenKeys.NEW
+    assert seen.check(record["key"], 1) == SeenKeys.SAME
+    assert seen.check(record["key"], 2) == SeenKeys.CHANGED
     flow = FlowWindow(horizon_s=60, bucket_s=10)
     flow.add(record, now=0)
     snap = flow.snapshot(now=5)
@@ -138,3 +140,24 @@ def test_the_flow_window_stays_bounded_whatever_the_span_names():
     assert flow.overflow == 2 * 500  # origins and outcomes tables
     assert max(len(o["node"]) for o in snap["origins"]) <= paths.MAX_NODE
     assert sum(o["count"] for o in snap["origins"]) == paths.MAX_KEYS_PER_BUCKET + 500
+
+
+def test_a_reopened_trace_supersedes_its_partial_path_under_the_same_key():
+    """A trace analysed in part (its root held up by a rebalance) said "escaped"; when the late
+    root re-opens it, the whole path is produced again under the same key, once; re-delivered
+    spans giving the same path again are not produced twice, and the flow counts the key once."""
+    from tracectx_stream import SpanStream, StreamSettings
+    from tracectx_stream.assembler import TraceBuffer
+
+    got: list[dict[str, object]] = []
+    stream = SpanStream(StreamSettings("127.0.0.1:9", paths_topic=None), [got.append])
+    leaf = span("t1", "leaf", "root", error=True)
+    root = span("t1", "root")
+    stream._analyse(TraceBuffer("t1", 0, 0, spans=[leaf]))
+    stream._analyse(TraceBuffer("t1", 0, 0, spans=[root, leaf]))
+    stream._analyse(TraceBuffer("t1", 0, 0, spans=[leaf, root]))  # re-delivered, same path
+    assert [r["key"] for r in got] == ["t1/leaf", "t1/leaf"]
+    assert got[0]["absorber"] is None and got[1]["absorber"]["span_id"] == "root"
+    assert (stream.stats.paths_out, stream.stats.updated_paths) == (2, 1)
+    assert stream.stats.duplicate_paths == 1
+    assert sum(e["count"] for e in stream.flow.snapshot()["edges"]) <= 1
