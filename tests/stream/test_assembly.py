@@ -161,3 +161,14 @@ def test_a_reopened_trace_supersedes_its_partial_path_under_the_same_key():
     assert (stream.stats.paths_out, stream.stats.updated_paths) == (2, 1)
     assert stream.stats.duplicate_paths == 1
     assert sum(e["count"] for e in stream.flow.snapshot()["edges"]) <= 1
+
+
+def test_safe_offset_is_where_a_partition_is_read_again_after_a_rebalance():
+    """A partition kept across a rebalance is rewound here (the worker seeks to it)."""
+    t = OffsetTracker()
+    assert t.safe_offset("p0") is None  # nothing read: the client's own position stands
+    t.seen("p0", 1, 1)
+    t.seen("p0", 2, 0)
+    assert t.safe_offset("p0") == 1  # record 1 still feeds an open trace
+    t.done([("p0", 1)])
+    assert t.safe_offset("p0") == 3
