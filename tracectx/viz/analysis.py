@@ -214,9 +214,8 @@ class _Trace:
         view = self._views.get(span_id)
         if view is None:
             s = self.spans[span_id]
-            view = read_contract(
-                s.attributes, ((e.name, e.attributes) for e in s.events), s.status_message
-            )
+            events = [(e.name, e.attributes) for e in s.events] if s.events else ()
+            view = read_contract(s.attributes, events, s.status_message)
             self._views[span_id] = view
         return view
 

@@ -139,7 +139,9 @@ def spans_from_message(message: Any) -> SpanSet:
                     Span(  # positional, in the dataclass's field order (checked by the tests)
                         trace_id,
                         span_id.hex(),
-                        _id(parent_id, _NO_SPAN) if parent_id else None,
+                        parent_id.hex()
+                        if len(parent_id) == 8 and parent_id != _NO_SPAN
+                        else None,  # `_id`, inline
                         raw.name,
                         service,
                         start if start < MAX_TIME_NS else MAX_TIME_NS,
