@@ -12,6 +12,16 @@ OTLP encoder writes them):
 
     python -m bench.bench_stream [--records 200] [--rounds 15]
 
+Wall time on a shared machine is noisy; ``--count VARIANT`` instead runs one variant
+``--passes`` times (after one warm-up pass) inside a single `functools.reduce` call and times
+nothing, so an instruction counter can take exactly that part:
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=functools_reduce \
+        python -m bench.bench_stream --count stream --records 60 --passes 3
+
+Instructions per span = the collected Ir / (passes x records x 100). The records are made by
+the SDK each run (random ids and times), which moves the count by well under 1%.
+
 ``--scaling`` instead measures whole ``tracectx stream`` processes against a real broker (tansu,
 embedded): for 1 and then 2 instances in one consumer group on a fresh 4-partition topic keyed
 by trace id (``--partitioned-by-trace``, one record per trace as the Collector's
@@ -28,6 +38,7 @@ instance and enough traces for that second not to matter.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -229,6 +240,10 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--scaling", action="store_true", help="1 vs 2 instances on a broker")
+    parser.add_argument(
+        "--count", choices=("floor", "decode", "stream"), help="run one variant, untimed"
+    )
+    parser.add_argument("--passes", type=int, default=3, help="passes for --count")
     parser.add_argument("--traces", type=int, default=20_000, help="traces for --scaling")
     parser.add_argument("--partitions", type=int, default=4, help="partitions for --scaling")
     args = parser.parse_args()
@@ -259,6 +274,12 @@ def main() -> None:
             for a in analyse(SpanSet(buf.spans)):
                 out.extend(path_records(a))
 
+    if args.count:
+        run = {"floor": floor, "decode": decode, "stream": stream}[args.count]
+        run(0)  # warm-up: imports and caches outside the counted call
+        functools.reduce(lambda _, n: run(n), range(args.passes), None)  # the counted part
+        print(f"{args.count}: {args.passes} passes x {spans:,} spans")
+        return
     variants = [
         Variant("floor (protobuf parse)", floor),
         Variant("decode", decode),
