@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -24,10 +25,15 @@ from tracectx_kafka import (
 pytestmark = pytest.mark.integration
 
 
+#: How long iteration waits for a record before it stops. The tests' loops end on the records
+#: they expect, so this only bounds a failure: connecting, fetching metadata and offsets and the
+#: first fetch can take seconds on a loaded machine.
+ITERATION_TIMEOUT_MS = 30_000
+
+
 def consumer_for(bootstrap: str, topic: str, cls=TracedConsumer, **kw):
-    consumer = cls(
-        bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=5000, **kw
-    )
+    kw.setdefault("consumer_timeout_ms", ITERATION_TIMEOUT_MS)
+    consumer = cls(bootstrap_servers=bootstrap, auto_offset_reset="earliest", **kw)
     consumer.assign([TopicPartition(topic, 0)])
     return consumer
 
@@ -41,14 +47,15 @@ def produce(bootstrap: str, topic: str, n: int, name: str = "request") -> None:
     producer.close()
 
 
-def poll_until(consumer, n: int) -> dict:
+def poll_until(consumer, n: int, timeout: float = ITERATION_TIMEOUT_MS / 1000) -> dict:
     got: dict = {}
-    for _ in range(50):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         for tp, records in consumer.poll(timeout_ms=200).items():
             got.setdefault(tp, []).extend(records)
         if sum(map(len, got.values())) >= n:
             return got
-    raise AssertionError(f"only {got} after polling")
+    raise AssertionError(f"only {got} after polling for {timeout} s")
 
 
 class TestIteration:

@@ -26,6 +26,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from tests.helpers import all_named, hex_span, hex_trace
 from tests.integration.kafka.rejections import Rejections
+from tests.integration.kafka.test_consumer import ITERATION_TIMEOUT_MS
 from tracectx import configure, traced
 from tracectx.propagation import has_remote_parent
 from tracectx_kafka import RecordMode, TracedConsumer, TracedProducer, trace_consumer
@@ -199,7 +200,7 @@ class TestContextMode:
         consumer = TracedConsumer(
             bootstrap_servers=bootstrap,
             auto_offset_reset="earliest",
-            consumer_timeout_ms=5000,
+            consumer_timeout_ms=ITERATION_TIMEOUT_MS,
             record_mode="context",
             **kw,
         )
@@ -246,7 +247,9 @@ class TestContextMode:
         sent = produce(bootstrap, topic, ["a"])
         spans.clear()
         plain = KafkaConsumer(
-            bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=5000
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=ITERATION_TIMEOUT_MS,
         )
         consumer = trace_consumer(plain, record_mode=RecordMode.CONTEXT)
         consumer.assign([TopicPartition(topic, 0)])
@@ -256,7 +259,9 @@ class TestContextMode:
         instrumentor.instrument(record_mode="context")
         try:
             other = KafkaConsumer(
-                bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=5000
+                bootstrap_servers=bootstrap,
+                auto_offset_reset="earliest",
+                consumer_timeout_ms=ITERATION_TIMEOUT_MS,
             )
             other.assign([TopicPartition(topic, 0)])
             assert current_of_first(other) == sent[0]
@@ -301,7 +306,9 @@ def test_span_mode_still_parents_on_the_cached_context(spans, bootstrap, make_to
     producer.flush(10)
     producer.close()
     consumer = TracedConsumer(
-        bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=5000
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=ITERATION_TIMEOUT_MS,
     )
     consumer.assign([TopicPartition(topic, 0)])
     for seen, _ in enumerate(consumer, 1):

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.helpers import all_named
+from tests.integration.kafka.test_consumer import ITERATION_TIMEOUT_MS
 from tracectx import traced
 from tracectx.tracing import VERSION
 from tracectx_kafka import KafkaInstrumentor, TracedProducer
@@ -48,7 +49,9 @@ def test_tracer_provider_used_with_one_tracer_lookup(spans, bootstrap, make_topi
         producer.flush(10)
         producer.close()
         consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=ITERATION_TIMEOUT_MS,
         )
         consumer.assign([TopicPartition(topic, 0)])
         for n, _record in enumerate(consumer, 1):

@@ -7,6 +7,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.helpers import all_named, by_name, current_ids, hex_span, hex_trace
+from tests.integration.kafka.test_consumer import ITERATION_TIMEOUT_MS
 from tracectx import ErrorKind, bound, configure, traced
 from tracectx import semconv as sc
 from tracectx_demo.embedded import tansu_broker
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.integration
 
 def read_all(bootstrap: str, topic: str, n: int) -> list:
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=5000
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=ITERATION_TIMEOUT_MS,  # the loop ends on the n-th record
     )
     consumer.assign([TopicPartition(topic, 0)])
     records = []
