@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
+from operator import attrgetter
 from typing import Any
 
 from tracectx.viz.model import Link, Span, SpanEvent, SpanSet
@@ -39,9 +40,19 @@ else:
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
-_HEX_RUN = re.compile(r"[0-9a-f]*")
+_HEX_DIGITS = b"0123456789abcdef"
 _ZERO32, _ZERO16 = "0" * 32, "0" * 16
 _MAX_TIME = 2**63 - 1
+_TRACE_ID = attrgetter("traceId")
+_SPAN_ID = attrgetter("spanId")
+_PARENT_ID = attrgetter("parentSpanId")
+_START = attrgetter("startTimeUnixNano")
+_END = attrgetter("endTimeUnixNano")
+# Attribute keys already interned: one dict lookup a key instead of a `sys.intern` call (whose
+# argument parsing cost more than the lookup). Bounded: a hostile file's many keys stay out.
+_KEYS: dict[str, str] = {}
+_MAX_KEYS, _MAX_KEY_LENGTH = 4096, 128
+_INT_LIST: Any = msgspec.json.Decoder(list[int]) if AVAILABLE else None
 
 if AVAILABLE:
     # Field names are OTLP's JSON names. `Any` leaves decode to plain values that the tolerant
@@ -163,6 +174,14 @@ def _attributes(items: list[Any] | None, sink: list[str]) -> dict[str, Any]:
     return out
 
 
+def _new_key(key: str) -> str:
+    """`key` interned, and remembered in `_KEYS` while that has room."""
+    key = sys.intern(key)
+    if len(key) <= _MAX_KEY_LENGTH and len(_KEYS) < _MAX_KEYS:
+        _KEYS[key] = key
+    return key
+
+
 def _slow_id(raw: Any, length: int) -> tuple[str, str | None]:
     parsed = parse_id(raw, length)
     if parsed is None:
@@ -274,30 +293,88 @@ def _plain_times(values: list[Any]) -> list[int] | None:
     if not values:
         return []
     lengths = set(map(len, values))
-    if min(lengths) < 1 or max(lengths) > 19 or not (joined.isascii() and joined.isdigit()):
+    # ASCII bytes' isdigit is a table lookup a byte; str.isdigit asks Unicode of each character
+    if (
+        min(lengths) < 1
+        or max(lengths) > 19
+        or not (joined.isascii() and joined.encode().isdigit())
+    ):
         return None
-    times = list(map(int, values))
+    try:  # msgspec reads digits several times faster than int(str); JSON has no leading zeros
+        times: list[int] = _INT_LIST.decode(f"[{','.join(values)}]")
+    except msgspec.DecodeError:
+        times = list(map(int, values))
     return times if max(times) <= _MAX_TIME else None
 
 
-def _spans(pairs: list[tuple[Any, str]], sink: list[str]) -> list[Span]:
-    """A document's spans. When all its ids and times are in the usual form (checked for the
-    whole document at once, in C) each span skips those checks."""
-    raws = [raw for raw, _ in pairs]
-    starts = _plain_times([raw.startTimeUnixNano for raw in raws])
-    ends = _plain_times([raw.endTimeUnixNano for raw in raws])
+def _spans(raws: list[Any], services: list[str], sink: list[str]) -> list[Span]:
+    """A document's spans (`services[i]` is the service of `raws[i]`). When all its ids and
+    times are in the usual form (checked for the whole document at once, in C) each span skips
+    those checks, and its usual fields are read inline here (this loop runs once a span: a
+    call of `_build` and `_attributes` each cost more than the reading they do)."""
+    starts = _plain_times(list(map(_START, raws)))
+    ends = _plain_times(list(map(_END, raws)))
+    traces = list(map(_TRACE_ID, raws))
+    span_ids = list(map(_SPAN_ID, raws))
+    parents = list(map(_PARENT_ID, raws))
     if (
         starts is None
         or ends is None
-        or not _all_plain([raw.traceId for raw in raws], 32, _ZERO32)
-        or not _all_plain([raw.spanId for raw in raws], 16, _ZERO16)
-        or not _all_plain([p for raw in raws if (p := raw.parentSpanId)], 16, _ZERO16)
+        or not _all_plain(traces, 32, _ZERO32)
+        or not _all_plain(span_ids, 16, _ZERO16)
+        or not _all_plain([p for p in parents if p], 16, _ZERO16)
     ):
-        return [_span(raw, service, sink) for raw, service in pairs]
-    return [
-        _build(raw, raw.traceId, raw.spanId, raw.parentSpanId or None, service, start, end, sink)
-        for (raw, service), start, end in zip(pairs, starts, ends, strict=True)
-    ]
+        return [_span(raw, service, sink) for raw, service in zip(raws, services, strict=True)]
+    keys = _KEYS
+    kinds = _KINDS
+    out = []
+    for raw, trace, span, parent, service, start, end in zip(
+        raws, traces, span_ids, parents, services, starts, ends, strict=True
+    ):
+        if raw.links or raw.events:
+            out.append(_build(raw, trace, span, parent or None, service, start, end, sink))
+            continue
+        name = raw.name
+        if name.__class__ is not str or not name:
+            name = text(name, "span name", sink, "?")
+        error, message = False, ""
+        status = raw.status
+        if status is not None:
+            code = status.code
+            error = code.__class__ in (int, str) and code in (2, "STATUS_CODE_ERROR", "ERROR")
+            message = status.message
+            if message.__class__ is not str:
+                message = "" if message is None else text(message, "status", sink)
+        kind = raw.kind
+        kind = kinds.get(kind, "internal") if kind.__class__ is int else kind_name(kind)
+        attributes: dict[str, Any] = {}
+        items = raw.attributes
+        if items:
+            for kv in items:  # `_attributes`, inline
+                value = kv.value
+                key = keys.get(kv.key) or _new_key(kv.key)
+                if value is not None and value.stringValue.__class__ is str:
+                    attributes[key] = value.stringValue
+                else:
+                    attributes[key] = _value(value, sink)
+        out.append(
+            Span(
+                trace,
+                span,
+                parent or None,
+                name,
+                service,
+                start,
+                end,
+                error,
+                message,
+                kind,
+                attributes,
+                [],
+                [],
+            )
+        )
+    return out
 
 
 def decode_otlp(data: bytes) -> SpanSet | None:
@@ -310,7 +387,8 @@ def decode_otlp(data: bytes) -> SpanSet | None:
     except (msgspec.DecodeError, RecursionError):
         return None
     sink: list[str] = []
-    pairs: list[tuple[Any, str]] = []
+    raws: list[Any] = []
+    services: list[str] = []
     try:
         for resource_spans in doc.resourceSpans:
             resource = resource_spans.resource
@@ -318,8 +396,10 @@ def decode_otlp(data: bytes) -> SpanSet | None:
             service = sys.intern(text(attrs.get("service.name"), "service.name", sink, "unknown"))
             scopes = resource_spans.scopeSpans or resource_spans.instrumentationLibrarySpans
             for scope in scopes or ():
-                pairs += [(raw, service) for raw in scope.spans or ()]
-        spans = _spans(pairs, sink)
+                if scope.spans:
+                    raws += scope.spans
+                    services += [service] * len(scope.spans)
+        spans = _spans(raws, services, sink)
     except (_Unusual, RecursionError):
         return None
     return None if sink else SpanSet(spans)
@@ -343,8 +423,8 @@ def decode_trace_ids(data: bytes) -> list[str] | None:
         for scope in resource_spans.scopeSpans or resource_spans.instrumentationLibrarySpans or ()
         for raw in scope.spans or ()
     ]
-    traces = [raw.traceId for raw in spans]
-    if _all_plain(traces, 32, _ZERO32) and _all_plain([raw.spanId for raw in spans], 16, _ZERO16):
+    traces = list(map(_TRACE_ID, spans))
+    if _all_plain(traces, 32, _ZERO32) and _all_plain(list(map(_SPAN_ID, spans)), 16, _ZERO16):
         return traces  # the usual case, checked in C: every id is lowercase hex, none zero
     ids = []
     for raw in spans:
@@ -368,8 +448,11 @@ def _all_plain(ids: list[Any], length: int, zero: str) -> bool:
         joined = "".join(ids)
     except TypeError:  # an id that is not a str
         return False
+    # bytes.translate deleting the hex digits (a table lookup a byte) leaves nothing exactly
+    # when all are lowercase hex: several times cheaper than a regular expression's match
     return (
         set(map(len, ids)) == {length}
-        and _HEX_RUN.fullmatch(joined) is not None
+        and joined.isascii()
+        and not joined.encode().translate(None, _HEX_DIGITS)
         and zero not in joined
     )
