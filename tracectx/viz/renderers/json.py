@@ -227,14 +227,14 @@ def _nest_marks(level: int) -> tuple[int, int]:
 _MARKS = [_nest_marks(level) for level in range(3)]
 
 
-def _dumps(value: Any, level: int) -> bytes:
+def _dumps(value: Any, level: int) -> bytes | memoryview:
     """`value` as json.dumps(indent=2, default=str) writes it, nested `level` deep: ASCII only
     (no raw bidi or control character reaches a terminal), by orjson when it can write it, by
     json for what it cannot (ints beyond 64 bits, lone surrogates).
 
     orjson has no starting indent, so `value` is written inside `level` one-item arrays and
-    cut out of them: one slice, where re-indenting every line (``replace``) scanned and copied
-    the whole output again."""
+    cut out of them: a view of the bytes (returned as a memoryview), where re-indenting every
+    line (``replace``) scanned and copied the whole output again."""
     data = None
     if _OPTIONS is not None:
         nested = value
@@ -245,11 +245,11 @@ def _dumps(value: Any, level: int) -> bytes:
         except (TypeError, ValueError):
             data = None
         if data is not None:
+            if not data.isascii():  # the arrays around `value` are ASCII: the cut is the same
+                data = _NON_ASCII.sub(_escape, data.decode("utf-8")).encode("ascii")
             if level:
                 before, after = _MARKS[level]
-                data = data[before : len(data) - after]
-            if not data.isascii():
-                data = _NON_ASCII.sub(_escape, data.decode("utf-8")).encode("ascii")
+                return memoryview(data)[before : len(data) - after]  # no copy
     if data is None:
         data = json.dumps(value, indent=2, default=str).encode()
         data = data.replace(b"\n", b"\n" + b"  " * level) if level else data
