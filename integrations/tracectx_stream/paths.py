@@ -100,6 +100,9 @@ class SeenKeys:
         return self.NEW
 
 
+# What one `FlowWindow.add` counted: its bucket, and (table, key) per count.
+FlowCount = tuple[int, tuple[tuple[str, tuple[str, ...]], ...]]
+
 MAX_KEYS_PER_BUCKET = 10_000  # distinct edges (or origins, outcomes) counted in one bucket
 MAX_NODE = 200  # characters of a service/operation node name
 OTHER = "(other)"
@@ -123,14 +126,16 @@ class FlowWindow:
         self.overflow = 0
         self._lock = threading.Lock()
 
-    def _count(self, counter: Counter[Any], key: tuple[str, ...], other: tuple[str, ...]) -> None:
+    def _count(
+        self, counter: Counter[Any], key: tuple[str, ...], other: tuple[str, ...]
+    ) -> tuple[str, ...]:
         if key not in counter and len(counter) >= MAX_KEYS_PER_BUCKET:
             self.overflow += 1
             key = other
         counter[key] += 1
+        return key
 
-    def _bucket(self, now: float) -> dict[str, Counter[Any]]:
-        index = int(now // self.bucket_s)
+    def _bucket(self, index: int) -> dict[str, Counter[Any]]:
         found = self._buckets.get(index)
         if found is None:
             found = self._buckets[index] = {
@@ -143,26 +148,52 @@ class FlowWindow:
             self._buckets.popitem(last=False)
         return found
 
-    def add(self, record: dict[str, Any], now: float | None = None) -> None:
-        """Count one error path record."""
+    def add(self, record: dict[str, Any], now: float | None = None) -> FlowCount:
+        """Count one error path record; what was counted is returned, for `retract`."""
         chain = [record["origin"], *record["propagators"]]
         if record["absorber"]:
             chain.append(record["absorber"])
         kind = record["kind"]
         with self._lock:
-            bucket = self._bucket(time.time() if now is None else now)
-            self._count(bucket["origins"], (_node(chain[0]), kind), (OTHER, ""))
-            self._count(bucket["outcomes"], (_node(chain[-1]), record["outcome"]), (OTHER, ""))
+            index = int((time.time() if now is None else now) // self.bucket_s)
+            bucket = self._bucket(index)
+            counted = [
+                ("origins", self._count(bucket["origins"], (_node(chain[0]), kind), (OTHER, ""))),
+                (
+                    "outcomes",
+                    self._count(
+                        bucket["outcomes"], (_node(chain[-1]), record["outcome"]), (OTHER, "")
+                    ),
+                ),
+            ]
             for a, b in itertools.pairwise(chain):
                 if _node(a) != _node(b):
-                    self._count(bucket["edges"], (_node(a), _node(b), kind), (OTHER, OTHER, ""))
+                    edge = (_node(a), _node(b), kind)
+                    counted.append(
+                        ("edges", self._count(bucket["edges"], edge, (OTHER, OTHER, "")))
+                    )
+        return index, tuple(counted)
+
+    def retract(self, count: FlowCount) -> None:
+        """Take back what `add` counted (a re-opened trace's path replaced it); nothing if its
+        bucket has left the window."""
+        index, counted = count
+        with self._lock:
+            bucket = self._buckets.get(index)
+            if bucket is None:
+                return
+            for table, key in counted:
+                counter = bucket[table]
+                counter[key] -= 1
+                if counter[key] <= 0:
+                    del counter[key]
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """The flow over the window, in the ``flow`` shape of ``tracectx graph --format json``
         (edges with counts and kinds, top origins) plus outcomes by node, and how many counts
         went under ``(other)`` since the start (`overflow`)."""
         with self._lock:
-            self._bucket(time.time() if now is None else now)
+            self._bucket(int((time.time() if now is None else now) // self.bucket_s))
             buckets = [
                 {name: Counter(table) for name, table in bucket.items()}
                 for bucket in self._buckets.values()

@@ -35,7 +35,7 @@ from tracectx.viz.model import Span, SpanSet
 from tracectx_stream.assembler import TraceAssembler, TraceBuffer
 from tracectx_stream.decode import decode_record, decode_trace_batch, encode_trace_batch
 from tracectx_stream.offsets import OffsetTracker
-from tracectx_stream.paths import FlowWindow, SeenKeys, path_records
+from tracectx_stream.paths import FlowCount, FlowWindow, SeenKeys, path_records
 from tracectx_stream.settings import StreamSettings
 from tracectx_stream.stats import StreamStats, register_metrics
 
@@ -92,6 +92,9 @@ class SpanStream:
         self.flow = FlowWindow()
         self._stop = threading.Event()
         self._seen = SeenKeys()
+        # What each path of a trace not final yet added to the flow graph, so that the path of
+        # a re-opened trace replaces its earlier version there too (dropped once final).
+        self._flow_counts: dict[str, dict[str, FlowCount]] = {}
         self._producer: KafkaProducer | None = None
 
     # -- control -------------------------------------------------------------------------
@@ -176,6 +179,7 @@ class SpanStream:
                     self._analyse(buf)
                 for buf in assembler.final(now):
                     tracker.done(buf.sources)  # type: ignore[arg-type]
+                    self._flow_counts.pop(buf.trace_id, None)
                 self.stats.traces_in_flight = len(assembler)
                 self.stats.late_spans = assembler.stats.late_spans
                 self.stats.reopened_traces = assembler.stats.reopened
@@ -237,12 +241,16 @@ class SpanStream:
         self.stats.analyse_seconds += time.perf_counter() - started
 
     def _emit(self, record: dict[str, Any], value: bytes, first: bool) -> None:
-        """Produce a path (`value` is its JSON) and hand it to the handlers; the counts and the
-        flow graph take only the first version of a key."""
+        """Produce a path (`value` is its JSON) and hand it to the handlers. The error counts take
+        a key once; in the flow graph a later version of a key replaces the earlier one."""
         self.stats.paths_out += 1
+        counts = self._flow_counts.setdefault(record["trace_id"], {})
         if first:
             self.stats.count_kind(record["kind"], record["origin"].get("service", ""))
-            self.flow.add(record)
+            counts[record["key"]] = self.flow.add(record)
+        elif record["key"] in counts:  # the trace's earlier version is still counted: replace it
+            self.flow.retract(counts[record["key"]])
+            counts[record["key"]] = self.flow.add(record)
         s = self.settings
         if s.paths_topic and self._producer is not None:
             self._producer.send(s.paths_topic, key=record["key"].encode(), value=value)
@@ -311,6 +319,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                 self._rewind[tp] = offset
         dropped = self.assembler.drop(lambda b: not any(src[0] in gone for src in b.sources))  # type: ignore[index]
         self.tracker.forget(gone)
+        for buf in dropped:
+            self.stream._flow_counts.pop(buf.trace_id, None)
         self.stream.stats.rebalances += 1
         self.stream.stats.dropped_on_rebalance += len(dropped)
 

@@ -160,7 +160,11 @@ def test_a_reopened_trace_supersedes_its_partial_path_under_the_same_key():
     assert got[0]["absorber"] is None and got[1]["absorber"]["span_id"] == "root"
     assert (stream.stats.paths_out, stream.stats.updated_paths) == (2, 1)
     assert stream.stats.duplicate_paths == 1
-    assert sum(e["count"] for e in stream.flow.snapshot()["edges"]) <= 1
+    flow = stream.flow.snapshot()
+    assert [(e["from"], e["to"], e["count"]) for e in flow["edges"]] == [
+        ("svc: op-leaf", "svc: op-root", 1)
+    ]  # the partial version's counts were taken back
+    assert flow["outcomes"] == {"svc: op-root": {"absorbed": 1}}
 
 
 def test_safe_offset_is_where_a_partition_is_read_again_after_a_rebalance():

@@ -135,7 +135,7 @@ def test_one_instance_reads_a_real_collector_and_finds_every_path(spans, bootstr
     prefix = f"r{uuid.uuid4().hex[:6]}"
     topic = make_topic(f"{prefix}.otlp", partitions=2)
     settings = settings_for(
-        bootstrap, make_topic, prefix, topics=(topic,), idle_exit_s=6.0, grace_s=2.0
+        bootstrap, make_topic, prefix, topics=(topic,), idle_exit_s=15.0, grace_s=2.0
     )
     http, grpc = free_port(), free_port()
     proc = subprocess.Popen(
