@@ -34,7 +34,7 @@ __all__ = ["MAX_BAD_LINES", "ProblemSink", "file_items", "text_items"]
 T = TypeVar("T")
 MAX_BAD_LINES = 20
 _REPORT_EVERY = 4 << 20  # progress: one report per 4 MB read, not one per line
-_CHUNK = 1 << 20  # bytes per read when cutting lines
+_CHUNK = 1 << 20  # bytes per read when cutting lines (a bigger read saves little, costs memory)
 
 
 class ProblemSink:
