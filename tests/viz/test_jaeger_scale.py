@@ -9,11 +9,11 @@ depend on the machine's load.
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 from rich.console import Console
 
+from tests.helpers import Cost
 from tracectx import semconv as sc
 from tracectx.viz import analyse
 from tracectx.viz.model import Span, SpanEvent
@@ -70,21 +70,21 @@ def test_jaeger_link_compares_each_id_a_bounded_number_of_times():
 
 
 def test_jaeger_link_16k_failing_siblings(siblings):
-    start = time.perf_counter()
+    cost = Cost()
     link = jaeger_link("http://jaeger:16686", siblings)
-    assert time.perf_counter() - start < 2.0  # was 4.6 s; linear takes ~0.1 s
+    cost.assert_within(2.0)  # CPU; was 4.6 s; linear takes ~0.1 s
     assert link.count("%20") == SIBLINGS
 
 
 def test_mermaid_walks_the_error_list_a_bounded_number_of_times(siblings):
     siblings.errors = _CountingList(siblings.errors)
     _CountingList.passes = 0
-    start = time.perf_counter()
+    cost = Cost()
     text = render_mermaid([siblings])
-    elapsed = time.perf_counter() - start
+    cost.stop()
     # The old renderer searched the error list once per drawn span (16k passes).
     assert _CountingList.passes <= 5
-    assert elapsed < 6.0  # was 8.5 s; linear takes well under 1 s
+    cost.assert_within(6.0)  # CPU; was 8.5 s; linear takes well under 1 s
     assert text.count("class s") == SIBLINGS + 1  # every span drawn with its role
 
 
@@ -119,8 +119,8 @@ def test_terminal_cost_does_not_grow_with_a_10_mb_text(field):
         span["attributes"] = {**exact, key: big}
     analyses = analyse([Span(TRACE, "1" * 16, None, start_ns=0, end_ns=1, error=True, **span)])
     out = io.StringIO()
-    start = time.perf_counter()
+    cost = Cost()
     render_terminal(analyses, Console(file=out, width=120))
-    assert time.perf_counter() - start < 2.0
+    cost.assert_within(2.0)  # CPU seconds
     assert len(out.getvalue()) < 5_000  # every text cut before it is escaped and laid out
     assert "\u202e" not in out.getvalue() and "\\u202e" in out.getvalue()
