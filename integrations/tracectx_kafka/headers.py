@@ -21,6 +21,7 @@ from opentelemetry.propagators.textmap import Getter, TextMapPropagator
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, Span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from tracectx import config as _config
 from tracectx.config import settings
 from tracectx.metrics import note_rejected
 from tracectx.propagation import (
@@ -152,7 +153,7 @@ def context_from_headers(headers: Any) -> Context:
     (all records sent from one context do). A refused header is never cached: it is counted
     on every record that carries it."""
     plan = _plan
-    if plan.textmap is not propagate.get_global_textmap():
+    if plan.textmap is not (propagate._HTTP_TEXT_FORMAT if _TEXTMAP_READ else _textmap()):
         plan = _current_plan()
     if plan.parts is not None and type(headers) in _SEQUENCES:
         first = headers[0] if len(headers) == 1 else None
@@ -164,15 +165,23 @@ def context_from_headers(headers: Any) -> Context:
             and first[0] == TRACEPARENT
             and type(first[1]) is bytes
         ):
-            key = (first[1], ABSENT, ABSENT)  # the usual: one traceparent
+            # the usual: one traceparent, most often the previous record's bytes again
+            current = _config._current if _SETTINGS_READ else settings()
+            last = plan.last
+            if last[2] is current and first[1] == last[0]:
+                return last[1]
+            key = (first[1], ABSENT, ABSENT)
         else:
             key = _w3c_values(headers)
+            current = _config._current if _SETTINGS_READ else settings()
         if key is not None:  # well-formed: (str, bytes) pairs, no conflicting duplicates
             if key[0] is ABSENT and key[2] is ABSENT:
                 return EMPTY
-            if plan.settings is settings():
+            if plan.settings is current:
                 found = plan.cache.get(key)
                 if found is not None:
+                    if key[1] is ABSENT and key[2] is ABSENT:
+                        plan.last = (key[0], found, current)  # replaced whole: thread-safe
                     return found
     view = headers if isinstance(headers, dict) else header_map(headers)
     if not view:
@@ -190,6 +199,12 @@ def context_from_headers(headers: Any) -> Context:
 
 
 _SEQUENCES = (list, tuple)
+_textmap = propagate.get_global_textmap
+# The per-record checks that the propagator and the settings are unchanged read the variables
+# behind `propagate.get_global_textmap` and `tracectx.config.settings` directly (a call each
+# saved per record) where they are what those functions return; else the functions are called.
+_TEXTMAP_READ = getattr(propagate, "_HTTP_TEXT_FORMAT", None) is _textmap()
+_SETTINGS_READ = getattr(_config, "_current", None) is settings()
 _W3C_FIELDS = {TRACEPARENT: 0, TRACESTATE: 1, BAGGAGE: 2}
 
 
@@ -235,13 +250,15 @@ class _Plan:
     ``tracecontext,baggage``), whose output `encoded` then formats directly, byte for byte."""
 
     MAX_CACHED = 1024
-    __slots__ = ("cache", "parts", "settings", "textmap")
+    __slots__ = ("cache", "last", "parts", "settings", "textmap")
 
     def __init__(self, textmap: object) -> None:
         self.textmap = textmap
         self.parts: tuple[TextMapPropagator, ...] | None = None
         self.cache: dict[tuple[Any, ...], Context] = {}  # clean extractions (see `cached`)
         self.settings: object = None  # the settings `cache` is valid for
+        # the last cache hit for a lone traceparent: (its bytes, the context, the settings)
+        self.last: tuple[bytes | None, Context, object] = (None, EMPTY, None)
         inner = getattr(textmap, "_propagators", None)
         if type(textmap) is CompositePropagator and isinstance(inner, list | tuple):
             parts = tuple(inner)
