@@ -37,9 +37,18 @@ from tracectx_kafka import classification
 from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import config_attributes
 from tracectx_kafka.consumer import STATE, ConsumerState, RecordMode, now, state_of
+from tracectx_kafka.headers import EMPTY, context_from_headers
 from tracectx_kafka.instrumenting import options
 from tracectx_kafka.package import KAFKA_PYTHON
-from tracectx_kafka.producer import SendMode, SendSpan, bind_call, propagation_headers, sending
+from tracectx_kafka.producer import (
+    Propagated,
+    SendMode,
+    SendSpan,
+    bind_call,
+    propagation_headers,
+    sending,
+)
+from tracectx_kafka.scope import VAR
 from tracectx_kafka.tracing import tracer as _tracer
 
 __all__ = [
@@ -53,6 +62,7 @@ __all__ = [
 
 _SEND_PARAMS = ("topic", "value", "key", "headers", "partition", "timestamp_ms")
 _PROPAGATE = SendMode.PROPAGATE
+_CONTEXT = RecordMode.CONTEXT
 classification.add_errors(KafkaError, lambda exc: bool(getattr(exc, "retriable", False)))
 
 
@@ -82,8 +92,13 @@ def traced_send(
     """Call kafka-python's `send` (already bound to `producer`) with trace context added;
     spans come from `tracer` (default: the global provider's ``tracectx_kafka`` tracer).
     `kwargs` is the call's own dict: it may be changed."""
-    if sending.get():  # a traced subclass of an instrumented class
+    if mode is _PROPAGATE and len(args) <= 2:  # the hot path: no `sending` flag to set
+        headers = kwargs.get("headers")
+        if type(headers) is not Propagated and not sending.get():
+            kwargs["headers"] = propagation_headers(headers, Propagated)
         return send(*args, **kwargs)
+    if sending.get() or type(kwargs.get("headers")) is Propagated:
+        return send(*args, **kwargs)  # a traced subclass of an instrumented class
     if len(args) > 2:  # only send(topic, value) keeps its positional arguments
         args, kwargs = (), bind_call(_SEND_PARAMS, args, kwargs)
     topic = args[0] if args else kwargs.get("topic")
@@ -171,6 +186,24 @@ def traced_next(next_record: Callable[[], Any], consumer: Any) -> Any:
     state = consumer.__dict__.get(STATE)
     if type(state) is not ConsumerState or state.client is None:
         state = _state(consumer)
+    if state.mode is _CONTEXT and VAR is not None:
+        # context mode, `ConsumerState.end_current` and `open` inlined: this runs per record.
+        # No `iterating` flag: the internal poll it would silence makes no span in this mode.
+        entered = state.entered
+        if entered is not None:
+            state.entered = None
+            try:
+                VAR.reset(entered)
+            except (ValueError, RuntimeError):  # another context, or restored already
+                pass
+        if state.current is not None:
+            state.end_current()
+        record = next_record()
+        if record is not None:
+            raw = record.headers
+            ctx = context_from_headers(raw) if raw else EMPTY
+            state.entered = VAR.set(VAR.get() if ctx is EMPTY else ctx)
+        return record
     if state.entered is not None or state.current is not None:
         state.end_current()
     state.iterating = True

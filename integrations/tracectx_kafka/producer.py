@@ -32,9 +32,11 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Tracer
 from tracectx import record_error
 from tracectx_kafka.attributes import SYSTEM, SendAttributes
 from tracectx_kafka.headers import Headers, encoded, with_context
+from tracectx_kafka.scope import VAR
 
 __all__ = [
     "Pending",
+    "Propagated",
     "SendAttributes",
     "SendMode",
     "SendSpan",
@@ -64,17 +66,27 @@ class SendMode(enum.StrEnum):
 _last: tuple[Context | None, Headers] = (None, [])
 
 
-def propagation_headers(given: Any) -> Headers:
-    """`given` headers with the current context's propagation headers (propagate mode); the
-    headers of an unchanged context are encoded once."""
+class Propagated(list[tuple[str, bytes]]):
+    """Headers a kafka-python propagate-mode send made (aiokafka's and confluent-kafka's C
+    code wants a plain list; kafka-python takes any list): the inner call of a traced
+    subclass of an instrumented class passes them on untouched, without the `sending` flag
+    (whose ``set``/``reset`` would cost as much per record as the rest of the wrapper)."""
+
+    __slots__ = ()
+
+
+def propagation_headers(given: Any, kind: Callable[[Headers], Headers] = list) -> Headers:
+    """`given` headers with the current context's propagation headers (propagate mode), as a
+    new `kind` (a list; kafka-python's adapter asks for `Propagated`); the headers of an
+    unchanged context are encoded once."""
     global _last
-    ctx = otel_context.get_current()
+    ctx = otel_context.get_current() if VAR is None else VAR.get()
     if given:
-        return with_context(given, ctx)
+        return kind(with_context(given, ctx))
     last = _last
     if last[0] is not ctx:
         last = _last = (ctx, encoded(ctx))
-    return list(last[1])
+    return kind(last[1])
 
 
 def bind_call(
