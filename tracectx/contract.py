@@ -109,18 +109,27 @@ def _float(value: Any) -> float:
         return 0.0
 
 
-# Span attributes read as text: attribute -> (ContractView field, most characters kept).
-_TEXT_FIELDS: dict[str, tuple[str, int]] = {
-    sc.ATTR_ID: ("error_id", 64),
-    sc.ATTR_ROLE: ("role", 32),
-    sc.ATTR_KIND: ("kind", 64),
-    sc.ATTR_CODE: ("code", 128),
-    sc.ATTR_ERROR_TYPE: ("error_type", 512),
-    sc.ATTR_ORIGIN_SPAN_ID: ("origin_span_id", 64),
-    sc.ATTR_ORIGIN_TRACE_ID: ("origin_trace_id", 64),
-    sc.ATTR_CAUSE_ID: ("cause_id", 64),
-    sc.ATTR_MEMBER_IDS: ("member_ids", 64 * 33),
+# Span attributes read as text: attribute -> (index in ContractView, most characters kept);
+# ``tracectx.retry.attempt`` (limit 0) is read as an int. A table, so a span's attributes are
+# read in one pass with one lookup each.
+_SLOTS: dict[str, tuple[int, int]] = {
+    sc.ATTR_ID: (0, 64),
+    sc.ATTR_ROLE: (1, 32),
+    sc.ATTR_KIND: (2, 64),
+    sc.ATTR_CODE: (3, 128),
+    sc.ATTR_ERROR_TYPE: (4, 512),
+    sc.ATTR_ORIGIN_SPAN_ID: (5, 64),
+    sc.ATTR_ORIGIN_TRACE_ID: (6, 64),
+    sc.ATTR_CAUSE_ID: (7, 64),
+    sc.ATTR_MEMBER_IDS: (8, 64 * 33),
+    sc.ATTR_ATTEMPT: (15, 0),
 }
+_TEXT_BLANK = ("",) * 9  # ContractView's first nine fields, error_id .. member_ids (as text)
+_HANDLED_EVENTS = (sc.EVENT_HANDLED, sc.EVENT_EXPECTED)
+# Views are built with tuple.__new__ from a tuple in field order (a C call): the NamedTuple's
+# generated __new__ is a Python frame, and keywords cost a dict per view (the analysis reads a
+# view of every span that carries the contract).
+_new: Any = tuple.__new__
 
 
 def read_contract(
@@ -133,61 +142,79 @@ def read_contract(
     Tolerant: values of the wrong type are ignored, never raised on. One pass over the
     attributes: a span is read often (the analysis reads every failing span).
     """
-    found: dict[str, Any] = {}
-    metadata: dict[str, Any] = {}
+    text: list[Any] = list(_TEXT_BLANK)
+    metadata: dict[str, Any] | None = None
     attempt: int | None = None
     prefix, cut = sc.ATTR_META_PREFIX, len(sc.ATTR_META_PREFIX)
+    slot_of = _SLOTS.get
     for key, value in attributes.items():
-        field = _TEXT_FIELDS.get(key)
-        if field is not None:
-            found[field[0]] = value[: field[1]] if isinstance(value, str) else ""
-        elif key == sc.ATTR_ATTEMPT:
-            attempt = _int(value)
+        slot = slot_of(key)
+        if slot is not None:
+            index, limit = slot
+            if limit:
+                text[index] = value[:limit] if isinstance(value, str) else ""
+            else:
+                attempt = _int(value)
         elif isinstance(key, str) and key.startswith(prefix):
+            if metadata is None:
+                metadata = {}
             metadata[key[cut:]] = value
     exc_type, exc_message, stack = "", "", ""
-    retries: list[RetryMark] = []
-    handled: list[HandledMark] = []
+    retries: list[RetryMark] | None = None
+    handled: list[HandledMark] | None = None
     for name, raw in events:
         ev = raw or {}
         if name == sc.EVENT_EXCEPTION:
             exc_type = _text(ev.get(sc.EXC_TYPE))
             exc_message = _text(ev.get(sc.EXC_MESSAGE), MESSAGE_LIMIT)
             stack = _text(ev.get(sc.EXC_STACKTRACE), 10**9)[-STACK_LIMIT:]
-        elif name == sc.EVENT_RETRY and len(retries) < MAX_MARKS:
-            retries.append(
-                RetryMark(
-                    attempt=_int(ev.get(sc.ATTR_ATTEMPT)) or 0,
-                    wait_s=_float(ev.get(sc.ATTR_RETRY_WAIT_S)),
-                    error_id=_text(ev.get(sc.ATTR_ID), 64),
-                    kind=_text(ev.get(sc.ATTR_KIND), 64),
-                    error_type=_text(ev.get(sc.ATTR_ERROR_TYPE)),
-                )
-            )
-        elif name in (sc.EVENT_HANDLED, sc.EVENT_EXPECTED) and len(handled) < MAX_MARKS:
-            hid = _text(ev.get(sc.ATTR_ID), 64)
-            if hid:
-                handled.append(
-                    HandledMark(
-                        error_id=hid,
-                        kind=_text(ev.get(sc.ATTR_KIND), 64),
-                        code=_text(ev.get(sc.ATTR_CODE), 128),
-                        error_type=_text(ev.get(sc.ATTR_ERROR_TYPE)),
-                        expected=name == sc.EVENT_EXPECTED,
+        elif name == sc.EVENT_RETRY:
+            if retries is None:
+                retries = []
+            if len(retries) < MAX_MARKS:
+                retries.append(
+                    _new(
+                        RetryMark,
+                        (
+                            _int(ev.get(sc.ATTR_ATTEMPT)) or 0,
+                            _float(ev.get(sc.ATTR_RETRY_WAIT_S)),
+                            _text(ev.get(sc.ATTR_ID), 64),
+                            _text(ev.get(sc.ATTR_KIND), 64),
+                            _text(ev.get(sc.ATTR_ERROR_TYPE)),
+                        ),
                     )
                 )
-    members = found.pop("member_ids", "")
-    found["error_type"] = found.get("error_type") or exc_type
-    return ContractView(
-        **found,
-        member_ids=tuple(m for m in members.split(",") if m) if members else (),
-        metadata=redact(metadata) if metadata else {},
-        exception_type=exc_type,
-        exception_message=exc_message or _text(status_message, MESSAGE_LIMIT),
-        stack=stack,
-        retries=tuple(retries),
-        handled=tuple(handled),
-        attempt=attempt,
+        elif name in _HANDLED_EVENTS:
+            if handled is None:
+                handled = []
+            if len(handled) < MAX_MARKS and (hid := _text(ev.get(sc.ATTR_ID), 64)):
+                handled.append(
+                    _new(
+                        HandledMark,
+                        (
+                            hid,
+                            _text(ev.get(sc.ATTR_KIND), 64),
+                            _text(ev.get(sc.ATTR_CODE), 128),
+                            _text(ev.get(sc.ATTR_ERROR_TYPE)),
+                            name == sc.EVENT_EXPECTED,
+                        ),
+                    )
+                )
+    members = text[8]
+    text[8] = tuple(filter(None, members.split(","))) if members else ()
+    text[4] = text[4] or exc_type
+    return _new(  # type: ignore[no-any-return]
+        ContractView,
+        (
+            *text,
+            redact(metadata) if metadata else {},
+            exc_type,
+            exc_message or _text(status_message, MESSAGE_LIMIT),
+            stack,
+            tuple(retries) if retries else (),
+            tuple(handled) if handled else (),
+            attempt,
+        ),
     )
 
 
