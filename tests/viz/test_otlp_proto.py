@@ -58,3 +58,51 @@ def test_broken_protobuf_and_gzip_are_problems_not_errors():
     assert loads_spans(b"\x1f\x8b garbage").problems
     with pytest.raises(ValueError, match="inflates to more than"):
         inflate(gzip.compress(b"x" * 10_000), limit=1_000)
+
+
+def test_protobuf_spans_and_events_are_masked_as_the_model_masks_them():
+    """`spans_from_message` builds spans with `Span.fast`: the same spans `Span(...)` gives,
+    raw secrets in bound metadata masked on spans and events alike."""
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue, KeyValueList
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, TracesData
+
+    from tracectx.viz.model import Span as ModelSpan
+    from tracectx.viz.model import SpanEvent
+    from tracectx.viz.sources.otlp_proto import parse_otlp_proto
+
+    def kv(key: str, value: AnyValue) -> KeyValue:
+        return KeyValue(key=key, value=value)
+
+    attrs = [
+        kv("tracectx.error.id", AnyValue(string_value="e1")),
+        kv("tracectx.error.meta.password", AnyValue(string_value="hunter2-raw")),
+        kv("tracectx.error.meta.order", AnyValue(int_value=7)),
+        kv(
+            "tracectx.error.meta.details",
+            AnyValue(kvlist_value=KeyValueList(values=[kv("token", AnyValue(string_value="t"))])),
+        ),
+    ]
+    raw = Span(
+        trace_id=b"\x01" * 16,
+        span_id=b"\x02" * 8,
+        name="charge",
+        attributes=attrs,
+        events=[Span.Event(name="exception", time_unix_nano=5, attributes=attrs)],
+    )
+    data = TracesData(resource_spans=[ResourceSpans(scope_spans=[{"spans": [raw]}])])
+    [span] = parse_otlp_proto(data.SerializeToString()).spans
+    masked = {
+        "tracectx.error.id": "e1",
+        "tracectx.error.meta.password": "[REDACTED]",
+        "tracectx.error.meta.order": 7,
+        "tracectx.error.meta.details": {"token": "[REDACTED]"},
+    }
+    assert span.attributes == span.events[0].attributes == masked
+    unmasked = {**masked, "tracectx.error.meta.password": "hunter2-raw"}
+    unmasked["tracectx.error.meta.details"] = {"token": "t"}
+    event = SpanEvent("exception", dict(unmasked), 5)
+    plain = ModelSpan(
+        "01" * 16, "02" * 8, None, "charge", "unknown", 0, 0, attributes=unmasked, events=[event]
+    )
+    assert span == plain
+    assert "hunter2-raw" not in repr(span)

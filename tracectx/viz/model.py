@@ -17,6 +17,8 @@ from tracectx.redaction import is_sensitive, redact_value
 
 __all__ = ["Link", "Span", "SpanEvent", "SpanSet", "redact_meta"]
 
+_new = object.__new__
+
 
 def _meta_value(key: str, value: Any) -> Any:
     if not key.startswith(sc.ATTR_META_PREFIX):
@@ -51,6 +53,18 @@ class SpanEvent:
 
     def __post_init__(self) -> None:
         self.attributes = redact_meta(self.attributes)
+
+    @classmethod
+    def fast(cls, name: str, attributes: dict[str, Any], time_ns: int | None) -> SpanEvent:
+        """`SpanEvent(name, attributes, time_ns)` without the dataclass ``__init__``, for
+        readers whose values are already the right types; metadata redacted as `__post_init__`
+        does. Hand-written because the span stream builds an event per event it reads."""
+        event = _new(cls)
+        event.name = name
+        event.attributes = redact_meta(attributes) if attributes else attributes
+        event.time_ns = time_ns
+        event.attribute_types = None
+        return event
 
 
 @dataclasses.dataclass(slots=True)
@@ -97,6 +111,48 @@ class Span:
         self.attributes = redact_meta(self.attributes)
         if self.resource_attributes:
             self.resource_attributes = redact_meta(self.resource_attributes)
+
+    @classmethod
+    def fast(
+        cls,
+        trace_id: str,
+        span_id: str,
+        parent_id: str | None,
+        name: str,
+        service: str,
+        start_ns: int,
+        end_ns: int,
+        error: bool,
+        status_message: str,
+        kind: str,
+        attributes: dict[str, Any],
+        events: list[SpanEvent],
+        links: list[Link],
+    ) -> Span:
+        """`Span` of the fields up to `links` (the rest None), without the dataclass
+        ``__init__``: for readers whose values are already the right types. Metadata is
+        redacted as `__post_init__` does. Hand-written because the span stream builds a span per
+        span it reads, and ``__init__`` + ``__post_init__`` cost about twice this."""
+        span = _new(cls)
+        span.trace_id = trace_id
+        span.span_id = span_id
+        span.parent_id = parent_id
+        span.name = name
+        span.service = service
+        span.start_ns = start_ns
+        span.end_ns = end_ns
+        span.error = error
+        span.status_message = status_message
+        span.kind = kind
+        span.attributes = redact_meta(attributes) if attributes else attributes
+        span.events = events
+        span.links = links
+        span.resource_attributes = None
+        span.attribute_types = None
+        span.resource_attribute_types = None
+        span.warnings = None
+        span.flags = None
+        return span
 
     @property
     def duration_ms(self) -> float:
