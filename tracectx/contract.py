@@ -109,20 +109,20 @@ def _float(value: Any) -> float:
         return 0.0
 
 
-# Span attributes read as text: attribute -> (index in ContractView, most characters kept);
-# ``tracectx.retry.attempt`` (limit 0) is read as an int. A table, so a span's attributes are
-# read in one pass with one lookup each.
-_SLOTS: dict[str, tuple[int, int]] = {
-    sc.ATTR_ID: (0, 64),
-    sc.ATTR_ROLE: (1, 32),
-    sc.ATTR_KIND: (2, 64),
-    sc.ATTR_CODE: (3, 128),
-    sc.ATTR_ERROR_TYPE: (4, 512),
-    sc.ATTR_ORIGIN_SPAN_ID: (5, 64),
-    sc.ATTR_ORIGIN_TRACE_ID: (6, 64),
-    sc.ATTR_CAUSE_ID: (7, 64),
-    sc.ATTR_MEMBER_IDS: (8, 64 * 33),
-    sc.ATTR_ATTEMPT: (15, 0),
+# Span attributes read as text: attribute -> (index in ContractView, slice cutting it to the
+# most characters kept); ``tracectx.retry.attempt`` (no slice) is read as an int. A table, so a
+# span's attributes are read in one pass with one lookup each; slices made once, not per value.
+_SLOTS: dict[str, tuple[int, slice | None]] = {
+    sc.ATTR_ID: (0, slice(64)),
+    sc.ATTR_ROLE: (1, slice(32)),
+    sc.ATTR_KIND: (2, slice(64)),
+    sc.ATTR_CODE: (3, slice(128)),
+    sc.ATTR_ERROR_TYPE: (4, slice(512)),
+    sc.ATTR_ORIGIN_SPAN_ID: (5, slice(64)),
+    sc.ATTR_ORIGIN_TRACE_ID: (6, slice(64)),
+    sc.ATTR_CAUSE_ID: (7, slice(64)),
+    sc.ATTR_MEMBER_IDS: (8, slice(64 * 33)),
+    sc.ATTR_ATTEMPT: (15, None),
 }
 _TEXT_BLANK = ("",) * 9  # ContractView's first nine fields, error_id .. member_ids (as text)
 _HANDLED_EVENTS = (sc.EVENT_HANDLED, sc.EVENT_EXPECTED)
@@ -150,9 +150,9 @@ def read_contract(
     for key, value in attributes.items():
         slot = slot_of(key)
         if slot is not None:
-            index, limit = slot
-            if limit:
-                text[index] = value[:limit] if isinstance(value, str) else ""
+            index, cut_to = slot
+            if cut_to is not None:
+                text[index] = value[cut_to] if isinstance(value, str) else ""
             else:
                 attempt = _int(value)
         elif isinstance(key, str) and key.startswith(prefix):

@@ -140,6 +140,11 @@ def _sort_by_start(ids: list[str], by_id: dict[str, Span]) -> None:
         ids.sort(key=lambda s: by_id[s].start_ns)
 
 
+# A span event as read_contract's (name, attributes) pair, made in C: a list comprehension of
+# pairs costs a frame per contract view.
+_event_pair = operator.attrgetter("name", "attributes")
+
+
 class _Trace:
     """Index of one trace's spans: blocking parents/children, async edges, problems, the spans
     that fail, and the contract view of a span, read only when asked for (once)."""
@@ -214,7 +219,7 @@ class _Trace:
         view = self._views.get(span_id)
         if view is None:
             s = self.spans[span_id]
-            events = [(e.name, e.attributes) for e in s.events] if s.events else ()
+            events = map(_event_pair, s.events) if s.events else ()
             view = read_contract(s.attributes, events, s.status_message)
             self._views[span_id] = view
         return view
