@@ -200,7 +200,7 @@ def _slow_time(raw: Any, what: str) -> int:
 def _event(raw: Any, sink: list[str]) -> SpanEvent:
     name = raw.name if raw.name.__class__ is str else text(raw.name, "event name", sink)
     when = raw.timeUnixNano
-    return SpanEvent(
+    return SpanEvent.fast(
         name,
         _attributes(raw.attributes, sink),
         None if when is None or when == "" else (_slow_time(when, "event time") or None),
@@ -266,7 +266,7 @@ def _build(
             if not (lt and ls):
                 raise _Unusual
             links.append(Link(lt[0], ls[0]))
-    return Span(
+    return Span.fast(
         trace,
         span,
         parent,
@@ -358,7 +358,7 @@ def _spans(raws: list[Any], services: list[str], sink: list[str]) -> list[Span]:
                 else:
                     attributes[key] = _value(value, sink)
         out.append(
-            Span(
+            Span.fast(
                 trace,
                 span,
                 parent or None,
