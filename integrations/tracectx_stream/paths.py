@@ -10,6 +10,7 @@ time buckets, so the flow graph covers a rolling window with bounded memory.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any
 from tracectx.viz.analysis import ErrorPath, TraceAnalysis
 from tracectx.viz.model import Span
 
-__all__ = ["FlowWindow", "SeenKeys", "outcome", "path_records"]
+__all__ = ["FlowWindow", "SeenTraces", "TraceOutput", "outcome", "path_records"]
 
 SCHEMA = "tracectx.stream.path/v1"
 
@@ -46,12 +47,17 @@ def _hop(span: Span | None, span_id: str) -> dict[str, Any]:
 def path_records(analysis: TraceAnalysis) -> list[dict[str, Any]]:
     """One JSON-ready record per error path of a trace."""
     out = []
+    keys: set[str] = set()
     for path in analysis.errors:
         spans = analysis.spans
+        key = f"{analysis.trace_id}/{path.error_id or path.origin}"
+        if key in keys:  # a second path with the same error id (e.g. inferred on another span)
+            key = f"{key}@{path.origin}"
+        keys.add(key)
         out.append(
             {
                 "schema": SCHEMA,
-                "key": f"{analysis.trace_id}/{path.error_id or path.origin}",
+                "key": key,
                 "trace_id": analysis.trace_id,
                 "error_id": path.error_id,
                 "kind": path.kind,
@@ -75,29 +81,32 @@ def path_records(analysis: TraceAnalysis) -> list[dict[str, Any]]:
     return out
 
 
-class SeenKeys:
-    """The last `size` path keys handed out, each with a fingerprint of its content.
+@dataclasses.dataclass(slots=True)
+class TraceOutput:
+    """What was produced for one trace: how many spans its analysis saw, and per path key a
+    fingerprint of the record and the (kind, service) it was counted under."""
 
-    Re-delivered spans give the same path again (`SAME`: not emitted twice). A trace re-opened by
-    a late span can give a different path under the same key — a partial trace said "escaped",
-    the whole one says "absorbed" — and that one is emitted again (`CHANGED`: the last wins)."""
+    spans: int
+    paths: dict[str, tuple[int, str, str]]
 
-    NEW, SAME, CHANGED = "new", "same", "changed"
+
+class SeenTraces:
+    """The paths produced for the last `size` traces, so a trace analysed again is compared
+    with its earlier result: re-delivered spans give the same paths (not produced twice); a
+    trace re-opened by a late span gives fuller ones (produced again, the last wins)."""
 
     def __init__(self, size: int = 200_000) -> None:
         self.size = size
-        self._keys: OrderedDict[str, int] = OrderedDict()
+        self._traces: OrderedDict[str, TraceOutput] = OrderedDict()
 
-    def check(self, key: str, fingerprint: int) -> str:
-        """`NEW`, `SAME` or `CHANGED` for this key and content, remembering the content."""
-        old = self._keys.get(key)
-        self._keys[key] = fingerprint
-        if old is not None:
-            self._keys.move_to_end(key)
-            return self.SAME if old == fingerprint else self.CHANGED
-        if len(self._keys) > self.size:
-            self._keys.popitem(last=False)
-        return self.NEW
+    def get(self, trace_id: str) -> TraceOutput | None:
+        return self._traces.get(trace_id)
+
+    def put(self, trace_id: str, output: TraceOutput) -> None:
+        self._traces[trace_id] = output
+        self._traces.move_to_end(trace_id)
+        if len(self._traces) > self.size:
+            self._traces.popitem(last=False)
 
 
 # What one `FlowWindow.add` counted: its bucket, and (table, key) per count.

@@ -19,6 +19,7 @@ COUNTERS = (
     "paths_out",
     "duplicate_paths",
     "updated_paths",
+    "withdrawn_paths",
     "handler_errors",
     "rebalances",
     "dropped_on_rebalance",
@@ -40,6 +41,7 @@ class StreamStats:
     paths_out: int = 0
     duplicate_paths: int = 0
     updated_paths: int = 0  # a re-opened trace gave a different path: produced again
+    withdrawn_paths: int = 0  # a re-opened trace no longer had a path: a tombstone produced
     handler_errors: int = 0
     commits: int = 0
     lag: int = 0  # records behind the end of the owned partitions (the assembling stage)
@@ -58,6 +60,13 @@ class StreamStats:
     def count_kind(self, kind: str, service: str) -> None:
         if len(self.errors_by_kind) < 10_000 or (kind, service) in self.errors_by_kind:
             self.errors_by_kind[(kind, service)] += 1
+
+    def uncount_kind(self, kind: str, service: str) -> None:
+        """Take back a `count_kind` (a withdrawn path)."""
+        if self.errors_by_kind.get((kind, service), 0) > 0:
+            self.errors_by_kind[(kind, service)] -= 1
+            if not self.errors_by_kind[(kind, service)]:
+                del self.errors_by_kind[(kind, service)]
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -35,7 +35,13 @@ from tracectx.viz.model import Span, SpanSet
 from tracectx_stream.assembler import TraceAssembler, TraceBuffer
 from tracectx_stream.decode import decode_record, decode_trace_batch, encode_trace_batch
 from tracectx_stream.offsets import OffsetTracker
-from tracectx_stream.paths import FlowCount, FlowWindow, SeenKeys, path_records
+from tracectx_stream.paths import (
+    FlowCount,
+    FlowWindow,
+    SeenTraces,
+    TraceOutput,
+    path_records,
+)
 from tracectx_stream.settings import StreamSettings
 from tracectx_stream.stats import StreamStats, register_metrics
 
@@ -91,7 +97,7 @@ class SpanStream:
         register_metrics(self.stats)
         self.flow = FlowWindow()
         self._stop = threading.Event()
-        self._seen = SeenKeys()
+        self._seen = SeenTraces()
         # What each path of a trace not final yet added to the flow graph, so that the path of
         # a re-opened trace replaces its earlier version there too (dropped once final).
         self._flow_counts: dict[str, dict[str, FlowCount]] = {}
@@ -227,30 +233,64 @@ class SpanStream:
 
     def _analyse(self, buf: TraceBuffer) -> None:
         started = time.perf_counter()
-        for analysis in analyse(SpanSet(canonical_order(buf.spans))):
-            for record in path_records(analysis):
-                value = json.dumps(record, separators=(",", ":"), default=str).encode()
-                seen = self._seen.check(record["key"], hash(value))
-                if seen == SeenKeys.SAME:
-                    self.stats.duplicate_paths += 1
-                    continue
-                if seen == SeenKeys.CHANGED:
-                    self.stats.updated_paths += 1
-                self._emit(record, value, first=seen == SeenKeys.NEW)
+        records = [
+            record
+            for analysis in analyse(SpanSet(canonical_order(buf.spans)))
+            for record in path_records(analysis)
+        ]
         self.stats.traces_assembled += 1
+        before = self._seen.get(buf.trace_id)
+        if before is not None and len(buf.spans) < before.spans:
+            # a fragment of a trace analysed whole before (re-read after a rebalance): the
+            # fuller result stands
+            self.stats.duplicate_paths += len(records)
+        else:
+            self._produce(buf.trace_id, len(buf.spans), records, before)
         self.stats.analyse_seconds += time.perf_counter() - started
 
-    def _emit(self, record: dict[str, Any], value: bytes, first: bool) -> None:
-        """Produce a path (`value` is its JSON) and hand it to the handlers. The error counts take
-        a key once; in the flow graph a later version of a key replaces the earlier one."""
+    def _produce(
+        self,
+        trace_id: str,
+        spans: int,
+        records: list[dict[str, Any]],
+        before: TraceOutput | None,
+    ) -> None:
+        """Produce a trace's paths that are new or changed since its last analysis, and withdraw
+        the ones it no longer has. The flow graph and the error counts follow."""
+        earlier = before.paths if before is not None else {}
+        flows = self._flow_counts.setdefault(trace_id, {})
+        now: dict[str, tuple[int, str, str]] = {}
+        for record in records:
+            key = record["key"]
+            value = json.dumps(record, separators=(",", ":"), default=str).encode()
+            now[key] = entry = (hash(value), record["kind"], record["origin"].get("service", ""))
+            old = earlier.get(key)
+            if old is not None and old[0] == entry[0]:
+                self.stats.duplicate_paths += 1
+                continue
+            if old is None:
+                self.stats.count_kind(entry[1], entry[2])
+            else:
+                self.stats.updated_paths += 1
+            if key in flows:
+                self.flow.retract(flows[key])
+            flows[key] = self.flow.add(record)
+            self._emit(record, value)
+        for key, (_, kind, service) in earlier.items():
+            if key in now:
+                continue
+            self.stats.withdrawn_paths += 1  # the fuller trace has no such path
+            self.stats.uncount_kind(kind, service)
+            if key in flows:
+                self.flow.retract(flows.pop(key))
+            s = self.settings
+            if s.paths_topic and self._producer is not None:  # a tombstone: compaction drops it
+                self._producer.send(s.paths_topic, key=key.encode(), value=None)
+        self._seen.put(trace_id, TraceOutput(spans, now))
+
+    def _emit(self, record: dict[str, Any], value: bytes) -> None:
+        """Produce a path (`value` is its JSON) and hand it to the handlers."""
         self.stats.paths_out += 1
-        counts = self._flow_counts.setdefault(record["trace_id"], {})
-        if first:
-            self.stats.count_kind(record["kind"], record["origin"].get("service", ""))
-            counts[record["key"]] = self.flow.add(record)
-        elif record["key"] in counts:  # the trace's earlier version is still counted: replace it
-            self.flow.retract(counts[record["key"]])
-            counts[record["key"]] = self.flow.add(record)
         s = self.settings
         if s.paths_topic and self._producer is not None:
             self._producer.send(s.paths_topic, key=record["key"].encode(), value=value)

@@ -6,7 +6,7 @@ from tracectx.viz.analysis import analyse
 from tracectx.viz.model import Span
 from tracectx_stream.assembler import TraceAssembler
 from tracectx_stream.offsets import OffsetTracker
-from tracectx_stream.paths import FlowWindow, SeenKeys, path_records
+from tracectx_stream.paths import FlowWindow, path_records
 
 
 def span(trace: str, sid: str, parent: str | None = None, *, error: bool = False) -> Span:
@@ -90,10 +90,6 @@ def test_path_records_have_stable_keys_and_feed_the_flow():
     [record] = path_records(analysis)
     assert record["key"] == f"t1/{record['error_id'] or 'leaf'}"
     assert record["origin"]["span_id"] == "leaf" and record["outcome"] == "escaped"
-    seen = SeenKeys()
-    assert seen.check(record["key"], 1) == SeenKeys.NEW
-    assert seen.check(record["key"], 1) == SeenKeys.SAME
-    assert seen.check(record["key"], 2) == SeenKeys.CHANGED
     flow = FlowWindow(horizon_s=60, bucket_s=10)
     flow.add(record, now=0)
     snap = flow.snapshot(now=5)
@@ -176,3 +172,63 @@ def test_safe_offset_is_where_a_partition_is_read_again_after_a_rebalance():
     assert t.safe_offset("p0") == 1  # record 1 still feeds an open trace
     t.done([("p0", 1)])
     assert t.safe_offset("p0") == 3
+
+
+def stream_of(got: list[dict[str, object]]):  # type: ignore[no-untyped-def]
+    from tracectx_stream import SpanStream, StreamSettings
+
+    return SpanStream(StreamSettings("127.0.0.1:9", paths_topic=None), [got.append])
+
+
+def test_a_path_whose_key_changes_when_the_trace_fills_in_is_withdrawn():
+    """Only the root had arrived: an inferred path keyed by the root. With the late failing
+    child the path is keyed by the child; the root's is withdrawn from counts and flow."""
+    from tracectx_stream.assembler import TraceBuffer
+
+    got: list[dict[str, object]] = []
+    stream = stream_of(got)
+    root = span("t1", "root", error=True)
+    child = span("t1", "leaf", "root", error=True)
+    stream._analyse(TraceBuffer("t1", 0, 0, spans=[root]))
+    stream._analyse(TraceBuffer("t1", 0, 0, spans=[root, child]))
+    assert [r["key"] for r in got] == ["t1/root", "t1/leaf"]
+    assert stream.stats.withdrawn_paths == 1
+    assert sum(stream.stats.errors_by_kind.values()) == 1  # one error, counted once
+    flow = stream.flow.snapshot()
+    assert [(o["node"], o["count"]) for o in flow["origins"]] == [("svc: op-leaf", 1)]
+
+
+def test_a_fragment_after_the_whole_trace_does_not_replace_it():
+    """After a rebalance a kept partition is re-read from its oldest pending record; a trace
+    rebuilt from fewer spans than were analysed before keeps the fuller result."""
+    from tracectx_stream.assembler import TraceBuffer
+
+    got: list[dict[str, object]] = []
+    stream = stream_of(got)
+    leaf = span("t1", "leaf", "root", error=True)
+    root = span("t1", "root")
+    stream._analyse(TraceBuffer("t1", 0, 0, spans=[root, leaf]))
+    stream._analyse(TraceBuffer("t1", 0, 0, spans=[leaf]))
+    assert len(got) == 1 and got[0]["absorber"]["span_id"] == "root"
+    assert stream.stats.updated_paths == 0
+
+
+def test_two_paths_with_one_error_id_get_distinct_keys_and_are_stable():
+    """An exact path and an inferred one on another failing span carrying the same error id:
+    distinct keys, and analysing the same spans again produces nothing new."""
+    from tracectx import semconv as sc
+    from tracectx_stream.assembler import TraceBuffer
+
+    origin = Span("t1", "a", "root", "op-a", "svc", 0, 1_000, error=True,
+                  attributes={sc.ATTR_ID: "e1", sc.ATTR_ROLE: sc.ROLE_ORIGIN})  # fmt: skip
+    other = Span("t1", "b", "root", "op-b", "svc", 0, 1_000, error=True,
+                 attributes={sc.ATTR_ID: "e1", sc.ATTR_ROLE: sc.ROLE_ABSORBED})  # fmt: skip
+    spans = [span("t1", "root"), origin, other]
+    [analysis] = analyse(spans)
+    keys = [r["key"] for r in path_records(analysis)]
+    assert len(keys) == len(set(keys)) >= 2
+    got: list[dict[str, object]] = []
+    stream = stream_of(got)
+    stream._analyse(TraceBuffer("t1", 0, 0, spans=list(spans)))
+    stream._analyse(TraceBuffer("t1", 0, 0, spans=list(spans)))
+    assert len(got) == len(keys) and stream.stats.updated_paths == 0

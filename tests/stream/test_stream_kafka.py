@@ -75,7 +75,8 @@ def read_paths(bootstrap: str, topic: str) -> Iterator[dict[str, Any]]:
         while True:
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
-                    yield json.loads(record.value)
+                    if record.value is not None:  # a tombstone withdraws a path; none expected
+                        yield json.loads(record.value)
             yield {}  # a heartbeat, so callers can check their deadline
     finally:
         consumer.close(timeout_ms=5_000)
