@@ -352,6 +352,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.stream._commit(self.consumer, self.tracker)
+        self._rewind.clear()  # only for this rebalance (a cooperative one may not assign after)
         gone: set[Hashable] = set(revoked)
         for tp in revoked:
             offset = self.tracker.safe_offset(tp)
