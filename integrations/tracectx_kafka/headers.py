@@ -208,6 +208,15 @@ _SETTINGS_READ = getattr(_config, "_current", None) is settings()
 _W3C_FIELDS = {TRACEPARENT: 0, TRACESTATE: 1, BAGGAGE: 2}
 
 
+def setup() -> tuple[object, object]:
+    """The global propagator and tracectx's settings right now: what `encoded` headers depend
+    on besides the context (a cache of them is stale once either is replaced)."""
+    return (
+        propagate._HTTP_TEXT_FORMAT if _TEXTMAP_READ else _textmap(),
+        _config._current if _SETTINGS_READ else settings(),
+    )
+
+
 def _w3c_values(headers: list[Any] | tuple[Any, ...]) -> tuple[Any, ...] | None:
     """The raw ``traceparent``, ``tracestate`` and ``baggage`` values (`ABSENT` when not there)
     of headers that are all ``(str, bytes)`` pairs with those three names in lower case and not

@@ -31,7 +31,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Tracer
 
 from tracectx import record_error
 from tracectx_kafka.attributes import SYSTEM, SendAttributes
-from tracectx_kafka.headers import Headers, encoded, with_context
+from tracectx_kafka.headers import Headers, encoded, setup, with_context
 from tracectx_kafka.scope import VAR
 
 __all__ = [
@@ -61,9 +61,10 @@ class SendMode(enum.StrEnum):
     PROPAGATE = "propagate"
 
 
-# The encoded propagation headers of the last context seen (contexts are immutable); replaced
-# whole, read once per send: safe across sender threads.
-_last: tuple[Context | None, Headers] = (None, [])
+# The encoded propagation headers of the last context seen (contexts are immutable) under the
+# propagator and settings then in force; replaced whole, read once per send: safe across
+# sender threads.
+_last: tuple[Context | None, tuple[object, object] | None, Headers] = (None, None, [])
 
 
 class Propagated(list[tuple[str, bytes]]):
@@ -83,10 +84,10 @@ def propagation_headers(given: Any, kind: Callable[[Headers], Headers] = list) -
     ctx = otel_context.get_current() if VAR is None else VAR.get()
     if given:
         return kind(with_context(given, ctx))
-    last = _last
-    if last[0] is not ctx:
-        last = _last = (ctx, encoded(ctx))
-    return kind(last[1])
+    last, now = _last, setup()
+    if last[0] is not ctx or last[1] != now:
+        last = _last = (ctx, now, encoded(ctx))
+    return kind(last[2])
 
 
 def bind_call(
