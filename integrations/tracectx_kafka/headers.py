@@ -208,6 +208,10 @@ _SETTINGS_READ = getattr(_config, "_current", None) is settings()
 _W3C_FIELDS = {TRACEPARENT: 0, TRACESTATE: 1, BAGGAGE: 2}
 
 
+# Both of `setup`'s values can be read from those variables directly (callers on a hot path).
+SETUP_READ = _TEXTMAP_READ and _SETTINGS_READ
+
+
 def setup() -> tuple[object, object]:
     """The global propagator and tracectx's settings right now: what `encoded` headers depend
     on besides the context (a cache of them is stale once either is replaced)."""

@@ -25,13 +25,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Tracer
 
+from tracectx import config as _config
 from tracectx import record_error
 from tracectx_kafka.attributes import SYSTEM, SendAttributes
-from tracectx_kafka.headers import Headers, encoded, setup, with_context
+from tracectx_kafka.headers import SETUP_READ, Headers, encoded, setup, with_context
 from tracectx_kafka.scope import VAR
 
 __all__ = [
@@ -64,7 +65,7 @@ class SendMode(enum.StrEnum):
 # The encoded propagation headers of the last context seen (contexts are immutable) under the
 # propagator and settings then in force; replaced whole, read once per send: safe across
 # sender threads.
-_last: tuple[Context | None, tuple[object, object] | None, Headers] = (None, None, [])
+_last: tuple[Context | None, object, object, Headers] = (None, None, None, [])
 
 
 class Propagated(list[tuple[str, bytes]]):
@@ -84,10 +85,16 @@ def propagation_headers(given: Any, kind: Callable[[Headers], Headers] = list) -
     ctx = otel_context.get_current() if VAR is None else VAR.get()
     if given:
         return kind(with_context(given, ctx))
-    last, now = _last, setup()
-    if last[0] is not ctx or last[1] != now:
-        last = _last = (ctx, now, encoded(ctx))
-    return kind(last[2])
+    last = _last
+    textmap: object
+    current: object
+    if SETUP_READ:
+        textmap, current = propagate._HTTP_TEXT_FORMAT, _config._current
+    else:
+        textmap, current = setup()
+    if last[0] is not ctx or last[1] is not textmap or last[2] is not current:
+        last = _last = (ctx, textmap, current, encoded(ctx))
+    return kind(last[3])
 
 
 def bind_call(
