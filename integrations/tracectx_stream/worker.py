@@ -240,7 +240,9 @@ class SpanStream:
         ]
         self.stats.traces_assembled += 1
         before = self._seen.get(buf.trace_id)
-        if before is not None and len(buf.spans) < before.spans:
+        if before is None and not records:
+            pass  # no error, now or before (the usual trace): nothing to produce or remember
+        elif before is not None and len(buf.spans) < before.spans:
             # a fragment of a trace analysed whole before (re-read after a rebalance): the
             # fuller result stands
             self.stats.duplicate_paths += len(records)
