@@ -130,3 +130,59 @@ def test_escape_control_leaves_nothing_a_terminal_obeys(text, limit):
 
 def test_rejection_reasons_are_a_fixed_small_set():
     assert len(REASONS) < 16
+
+
+# -- a firing alert's state, read back from Redis (tracectx.alerting.handover) ----------------
+
+alert_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        name: json_value
+        for name in (
+            "key", "name", "kind", "resource", "error_type", "code", "service", "reason",
+            "stack", "group", "started_at", "count", "score", "jaeger_template", "keep_stack",
+            "policy", "trace_ids", "error_ids", "error_types",
+        )
+    },
+)  # fmt: skip
+
+
+@BUDGET
+@given(
+    st.text(max_size=400)
+    | st.binary(max_size=400)
+    | st.builds(json.dumps, st.fixed_dictionaries({"rule": json_value, "alert": alert_fields}))
+    | st.builds(json.dumps, json_value)
+)
+def test_alert_state_reader_returns_an_alert_or_none(state):
+    from tracectx.alerting.alerts import MAX_SAMPLES, Alert
+    from tracectx.alerting.handover import decode_state
+
+    with bounded():
+        found = decode_state(state)
+    if found is not None:
+        alert, rule = found
+        assert isinstance(alert, Alert) and (rule is None or isinstance(rule, str))
+        assert len(alert.trace_ids) <= MAX_SAMPLES and len(alert.error_types) <= 16
+        alert.to_dict()  # what leaves the process works on whatever was read
+
+
+@BUDGET
+@given(
+    group=st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=4),
+    count=st.integers(0, 10**9),
+    started=st.floats(0, 4e9),
+    ids=st.lists(st.text(min_size=1, max_size=16), max_size=8),
+    rule=st.none() | st.text(max_size=20),
+)
+def test_alert_state_round_trips(group, count, started, ids, rule):
+    from tracectx.alerting.alerts import Alert
+    from tracectx.alerting.handover import decode_state, encode_state
+
+    alert = Alert(key="k", name="n", kind="BUSINESS", resource="r", group=group,
+                  started_at=started, count=count)  # fmt: skip
+    alert.trace_ids.extend(ids)
+    alert.error_ids.extend(ids)
+    back = decode_state(encode_state(alert, rule))
+    assert back is not None and back[1] == rule
+    assert back[0].to_dict() == alert.to_dict() and back[0].started_at == started

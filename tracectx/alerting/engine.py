@@ -12,7 +12,8 @@ capped (`GroupLimiter`), and `tick()` drops expired windows. An alert carries th
 error ids of the last errors (`MAX_SAMPLES`) that led to it; they are kept per group only once
 its window nears the threshold (`Rule.sample_above`), so a million one-off groups cost no
 samples. (Several processes adding to one Redis window may see its value jump: their alerts
-may then carry fewer of the errors before the crossing.)
+may then carry fewer of the errors before the crossing.) With Redis windows a firing alert is
+kept in Redis too, and adopted by another engine if its owner stops (`handover`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -30,6 +32,7 @@ from tracectx.alerting.alerts import MAX_SAMPLES, Alert
 from tracectx.alerting.delivery import join_queue
 from tracectx.alerting.events import ErrorEvent
 from tracectx.alerting.groups import DEFAULT_MAX_GROUPS, GroupLimiter
+from tracectx.alerting.handover import Handover, decode_state, encode_state
 from tracectx.alerting.index import RuleIndex
 from tracectx.alerting.rules import KEY_SEP, Action, Rule
 from tracectx.alerting.sinks import CallableSink, LogSink, Sink
@@ -43,6 +46,9 @@ _SEP = KEY_SEP
 _POLICY_FIRES = (Alerting.IMMEDIATE, Alerting.ALWAYS)
 MAX_REMEMBERED = 10_000
 _POLICY = "(policy clusters)"  # their name in the group limiter (a rule so named shares its cap)
+ORPHAN_AFTER = 2  # re-send intervals without a refresh before another engine adopts an alert
+MIN_ORPHAN_AGE = 5.0  # seconds, whatever the interval: a live owner is not adopted between ticks
+MAX_ADOPTED = 100  # orphans looked at per tick
 
 
 class _LRU(collections.OrderedDict[str, Any]):
@@ -71,7 +77,8 @@ class AlertEngine:
         windows: `MemoryWindows` (default) or `RedisWindows` to count across processes.
         default_actions: where policy alerts and rules without actions go.
         jaeger_template: e.g. ``"http://localhost:16686/trace/{trace_id}"``.
-        resend_interval: seconds between re-sends of a firing alert.
+        resend_interval: seconds between re-sends of a firing alert. With Redis windows, an
+            alert its owner has not re-sent for two intervals is adopted by another engine.
         cluster_quiet: seconds without a new error (in any process sharing the windows) before
             a policy alert resolves.
         tick_interval: how often the background thread runs `tick()`.
@@ -120,6 +127,9 @@ class AlertEngine:
         self._queue: queue.Queue[ErrorEvent | None] = queue.Queue(max_queue)
         self._thread: threading.Thread | None = None
         self._unknown_actions: set[str] = set()
+        self._handover = self.windows if isinstance(self.windows, Handover) else None
+        self._owner = uuid.uuid4().hex  # this engine, as the holder of its firing alerts
+        self.adopted = 0
 
     # -- configuration -------------------------------------------------------------------
     def add_rule(self, rule: Rule) -> Rule:
@@ -325,8 +335,46 @@ class AlertEngine:
         firing = _Firing(alert, rule, actions)
         with self._lock:
             self._firing[alert.key] = firing
-        self._deliver(firing)
+        self._hold(firing, self.clock(), take=True)  # before sending: a death in between
+        self._deliver(firing)  # leaves it to be adopted and sent, not lost
         return alert
+
+    def _hold_ttl(self) -> float:
+        return max(10 * self.resend_interval, 3600.0)
+
+    def _hold(self, firing: _Firing, now: float, take: bool = False) -> bool:
+        """Keep the alert's state where another engine can adopt it; False if one did."""
+        if self._handover is None:
+            return True
+        name = firing.rule.name if firing.rule is not None else None
+        state = encode_state(firing.alert, name)
+        return self._handover.hold(
+            firing.alert.key, state, now, self._owner, self._hold_ttl(), take
+        )
+
+    def _adopt_orphans(self, now: float) -> None:
+        """Take over firing alerts whose owner stopped re-sending them (see `handover`)."""
+        handover = self._handover
+        if handover is None:
+            return
+        before = now - max(ORPHAN_AFTER * self.resend_interval, MIN_ORPHAN_AGE)
+        for key, state in handover.stale(before, MAX_ADOPTED):
+            found = decode_state(state)
+            if found is None or key in self._firing or found[0].key != key:
+                continue
+            alert, name = found
+            rule = None
+            if name is not None:
+                rule = next((r for r in self.rules if r.name == name), None)
+                if rule is None:
+                    continue  # an engine with that rule adopts it
+            if not handover.adopt(key, before, now, self._owner, self._hold_ttl()):
+                continue
+            actions = (tuple(rule.actions) if rule is not None else ()) or self.default_actions
+            with self._lock:
+                self._firing[key] = _Firing(alert, rule, actions)  # never sent: due now
+            self.adopted += 1
+            _log.info("tracectx: adopted firing alert %s; its owner stopped", alert.public_key)
 
     def _deliver(self, firing: _Firing) -> None:
         firing.last_sent = self.clock()
@@ -350,6 +398,7 @@ class AlertEngine:
         self._index.forget_kinds()
         self.windows.expire(now)  # memory follows the groups active within a window
         self.groups.expire(now)
+        self._adopt_orphans(now)
         with self._lock:
             current = list(self._firing.items())
         resolved = []
@@ -360,9 +409,15 @@ class AlertEngine:
                     self._firing.pop(key, None)
                 if firing.rule is None:
                     self.windows.release(key)  # a cluster may fire again at its next error
+                if self._handover is not None:
+                    self._handover.unhold(key, self._owner)
                 self._deliver(firing)
                 resolved.append(firing.alert)
             elif now - firing.last_sent >= self.resend_interval:
+                if not self._hold(firing, now):
+                    with self._lock:  # another engine adopted it: it sends it now
+                        self._firing.pop(key, None)
+                    continue
                 self._deliver(firing)
         return resolved
 

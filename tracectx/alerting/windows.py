@@ -1,8 +1,9 @@
 """Where rule windows live: this process's memory, or Redis shared by every worker and pod.
 
 Both count an error id once per window key, keep decayed scores for weighted rules, and grant
-``claim``s (who fires, and the cooldown after) — in Redis with one atomic script per call. If
-Redis cannot be reached `RedisWindows` falls back to local windows, says so once in the log,
+``claim``s (who fires, and the cooldown after) — in Redis with one atomic script per call.
+`RedisWindows` also keeps firing alerts for another engine to adopt (`tracectx.alerting.handover`).
+If Redis cannot be reached `RedisWindows` falls back to local windows, says so once in the log,
 and tries Redis again after ``retry_after`` seconds.
 """
 
@@ -386,6 +387,41 @@ elseif redis.call('TTL', KEYS[1]) == -1 then
 end
 return {added, tostring(s)}
 """
+# Firing alerts (`tracectx.alerting.handover`). KEYS: the firing zset (key -> last held), the
+# alert's state hash (owner, state). Every key written gets the TTL ARGV gives.
+# ARGV: key, now, owner, state, ttl ms, take ('1': a new alert, held whoever held it before).
+_HOLD = """
+if ARGV[6] ~= '1' then
+  local held = redis.call('HGET', KEYS[2], 'owner')
+  if held and held ~= ARGV[3] then return 0 end
+end
+redis.call('HSET', KEYS[2], 'owner', ARGV[3], 'state', ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+return 1
+"""
+# ARGV: key, before, now, owner, ttl ms. 1 if `owner` now holds it.
+_ADOPT = """
+local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not at or tonumber(at) >= tonumber(ARGV[2]) then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 0
+end
+redis.call('HSET', KEYS[2], 'owner', ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+"""
+# ARGV: key, owner.
+_UNHOLD = """
+if redis.call('HGET', KEYS[2], 'owner') == ARGV[2] then
+  redis.call('DEL', KEYS[2])
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
 
 
 class RedisWindows:
@@ -409,7 +445,14 @@ class RedisWindows:
         )
         self._scripts = {
             name: self._client.register_script(src)
-            for name, src in (("add", _ADD), ("count", _COUNT), ("score", _SCORE))
+            for name, src in (
+                ("add", _ADD),
+                ("count", _COUNT),
+                ("score", _SCORE),
+                ("hold", _HOLD),
+                ("adopt", _ADOPT),
+                ("unhold", _UNHOLD),
+            )
         }
         self._local = MemoryWindows()
         self._down_until = 0.0
@@ -497,3 +540,50 @@ class RedisWindows:
     def expire(self, now: float) -> None:
         """Redis drops its windows by TTL; this drops the local fallback's expired ones."""
         self._local.expire(now)
+
+    # -- firing alerts (`tracectx.alerting.handover.Handover`) ------------------------------
+    def _firing_keys(self, key: str) -> list[str]:
+        return [self.prefix + "firing", self.prefix + "firing:" + key]
+
+    def hold(self, key: str, state: str, now: float, owner: str, ttl: float, take: bool) -> bool:
+        def remote() -> bool:
+            args: list[str | int | float] = [
+                key, now, owner, state, max(int(ttl * 1000), 1), "1" if take else "0"
+            ]  # fmt: skip
+            return bool(self._scripts["hold"](keys=self._firing_keys(key), args=args))
+
+        return self._call(remote, lambda: True)  # type: ignore[no-any-return]
+
+    def stale(self, before: float, limit: int) -> list[tuple[str, str]]:
+        def remote() -> list[tuple[str, str]]:
+            found: list[bytes] = self._client.zrangebyscore(  # type: ignore[assignment]
+                self.prefix + "firing", "-inf", f"({before}", start=0, num=limit
+            )
+            keys = [k.decode("utf-8", "replace") for k in found]
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hget(self.prefix + "firing:" + key, "state")
+            states = pipe.execute() if keys else []
+            gone = [key for key, state in zip(keys, states, strict=True) if state is None]
+            if gone:  # their state expired: not to be listed first for ever
+                self._client.zrem(self.prefix + "firing", *gone)
+            return [
+                (key, state.decode("utf-8", "replace"))
+                for key, state in zip(keys, states, strict=True)
+                if state is not None
+            ]
+
+        return self._call(remote, list)  # type: ignore[no-any-return]
+
+    def adopt(self, key: str, before: float, now: float, owner: str, ttl: float) -> bool:
+        def remote() -> bool:
+            args: list[str | int | float] = [key, before, now, owner, max(int(ttl * 1000), 1)]
+            return bool(self._scripts["adopt"](keys=self._firing_keys(key), args=args))
+
+        return self._call(remote, lambda: False)  # type: ignore[no-any-return]
+
+    def unhold(self, key: str, owner: str) -> None:
+        def remote() -> None:
+            self._scripts["unhold"](keys=self._firing_keys(key), args=[key, owner])
+
+        self._call(remote, lambda: None)

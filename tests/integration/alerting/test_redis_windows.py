@@ -70,5 +70,9 @@ def test_group_cap_holds_with_redis_windows(store):
     for i in range(20):
         engine.observe(event(f"{i:016x}", ts=1000.0, account_id=f"acc_{i}"))
     assert len(received) == 5
-    counted = [k for k in ttls(client, prefix) if not k.startswith(prefix + "claim:")]
+    counted = [
+        k for k in ttls(client, prefix) if not k.startswith((prefix + "claim:", prefix + "firing"))
+    ]
     assert len(counted) == 5  # the other 15 accounts wrote nothing to Redis
+    held = [k for k in ttls(client, prefix) if k.startswith(prefix + "firing:")]
+    assert len(held) == 5  # the 5 firing alerts, kept for another engine to adopt

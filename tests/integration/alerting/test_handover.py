@@ -1,0 +1,143 @@
+"""A firing alert outlives its owner, against a real redis-server. Two engines share Redis
+windows: the one that fires dies before its alert leaves (a SIGKILL while the send is queued),
+and the other sends it, re-sends it and resolves it. A live owner keeps its alerts. An owner
+that comes back after being adopted stops sending."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis as redis_client
+
+from tests.alerting.rules import sentinel_rule
+from tests.alerting.test_engine import event
+from tracectx.alerting import AlertEngine, RedisWindows
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_000_000.0
+RESEND = 10.0
+
+
+@pytest.fixture
+def shared(redis):
+    url = f"redis://{redis.address}/{1 + uuid.uuid4().int % 14}"
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    client = redis_client.Redis.from_url(url)
+    yield url, prefix, client
+    for key in client.scan_iter(match=prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
+class Engine:
+    """An engine on the shared windows, its own clock and what its sink received."""
+
+    def __init__(self, url: str, prefix: str, **rule: object) -> None:
+        self.now = T0
+        self.sent: list[tuple[str, int, float]] = []
+        self.alerts: list = []
+        self.engine = AlertEngine(
+            [sentinel_rule(actions=[self.receive], threshold=2, window=600, **rule)],
+            windows=RedisWindows(url, prefix=prefix),
+            resend_interval=RESEND,
+            clock=lambda: self.now,
+        )
+
+    def receive(self, alert) -> None:
+        status = "resolved" if alert.resolved_at else "firing"
+        self.sent.append((status, alert.count, alert.started_at))
+        self.alerts.append(alert)
+
+    def errors(self, n: int, account: str = "acc_1", first: int = 0) -> None:
+        for i in range(first, first + n):
+            self.engine.observe(event(f"{i:016x}", ts=self.now, account_id=account))
+
+    def tick(self, at: float) -> None:
+        self.now = at
+        self.engine.tick(at)
+
+
+def test_an_alert_whose_owner_died_before_sending_is_sent_by_another_engine(shared):
+    url, prefix, _ = shared
+    dead = Engine(url, prefix)
+    dead.errors(3)  # the 3rd error fires and takes the claim; then the process is killed
+    assert dead.engine.firing  # (its send still queued: nothing reached the receiver)
+    heir = Engine(url, prefix)
+    heir.errors(2, first=3)  # its errors count in the shared window, but the claim is taken
+    heir.tick(T0 + 1)
+    assert heir.sent == []  # the owner may still be alive: not adopted yet
+    heir.tick(T0 + 2 * RESEND + 1)
+    assert heir.sent == [("firing", 3, T0)]  # the same alert: its count and start
+    assert heir.engine.adopted == 1
+    (alert,) = heir.alerts
+    assert alert.group == {"account_id": "acc_1"} and len(alert.error_ids) == 3
+    heir.tick(T0 + 3 * RESEND + 2)
+    assert [s for s, *_ in heir.sent] == ["firing", "firing"]  # it re-sends, as an owner does
+    heir.tick(T0 + 700)  # the window cleared: the heir resolves it
+    assert heir.sent[-1][0] == "resolved"
+
+
+def test_a_live_owner_keeps_its_alert(shared):
+    url, prefix, _ = shared
+    owner, other = Engine(url, prefix), Engine(url, prefix)
+    owner.errors(3)
+    for at in range(1, 80, 5):  # the owner re-sends every 10 s; the other ticks as often
+        owner.tick(T0 + at)
+        other.tick(T0 + at)
+    assert other.sent == [] and other.engine.adopted == 0
+    assert len(owner.sent) == 1 + 7  # the first send and one re-send per 10 s
+
+
+def test_an_owner_back_after_its_alert_was_adopted_stops_sending_it(shared):
+    url, prefix, _ = shared
+    paused, heir = Engine(url, prefix), Engine(url, prefix)
+    paused.errors(3)
+    heir.tick(T0 + 2 * RESEND + 1)
+    assert heir.engine.adopted == 1
+    paused.tick(T0 + 2 * RESEND + 2)  # back: its re-send finds another owner
+    assert paused.engine.firing == [] and len(paused.sent) == 1
+    heir.tick(T0 + 3 * RESEND + 2)
+    assert len(heir.sent) == 2  # the heir alone goes on
+
+
+def test_a_resolved_alert_leaves_nothing_to_adopt(shared):
+    url, prefix, client = shared
+    owner = Engine(url, prefix)
+    owner.errors(3)
+    owner.tick(T0 + 700)
+    assert owner.sent[-1][0] == "resolved"
+    heir = Engine(url, prefix)
+    heir.tick(T0 + 800)
+    assert heir.sent == []
+    assert not client.exists(prefix + "firing:" + owner.alerts[0].key)
+
+
+def test_an_engine_without_the_rule_leaves_the_alert_to_one_with_it(shared):
+    url, prefix, _ = shared
+    owner = Engine(url, prefix)
+    owner.errors(3)
+    stranger = Engine(url, prefix, name="another-rule")
+    stranger.tick(T0 + 2 * RESEND + 1)
+    assert stranger.sent == [] and stranger.engine.adopted == 0
+    heir = Engine(url, prefix)
+    heir.tick(T0 + 2 * RESEND + 1)
+    assert heir.engine.adopted == 1
+
+
+def test_unreadable_state_is_not_adopted_and_every_key_expires(shared):
+    url, prefix, client = shared
+    windows = RedisWindows(url, prefix=prefix)
+    assert windows.hold("k", "{not json", T0, "someone", 60.0, take=True)
+    owner = Engine(url, prefix)
+    owner.errors(3)
+    heir = Engine(url, prefix)
+    heir.tick(T0 + 2 * RESEND + 1)
+    assert heir.engine.adopted == 1  # the real one; "k" is skipped, not an error
+    assert windows.stale(T0 + 10, 10) == [("k", "{not json")]
+    for name in client.scan_iter(match=prefix + "*"):
+        assert client.pttl(name) > 0, name  # -1 would mean "kept for ever"
+    # a state whose hash expired is dropped from the list, not listed first for ever
+    client.delete(prefix + "firing:k")
+    assert windows.stale(T0 + 10, 10) == []
