@@ -7,8 +7,9 @@ event counts for — key ``rule/<name>/<group values>`` — and one per policy c
 topic: the instance owning a key's partition evaluates that one rule (an `AlertEngine` per rule,
 so an event never counts in a window another instance owns) with in-memory windows by default.
 With ``redis:`` in the YAML, windows and the fire-once claim live in Redis, so they survive a
-rebalance or a restart and an alert is never fired twice by two owners. Each error id is counted
-once per window even when its spans are redelivered (windows de-duplicate ids).
+rebalance or a restart and an alert is never fired twice by two owners; a firing alert whose
+instance stopped or died is adopted by another (`tracectx.alerting.handover`). Each error id is
+counted once per window even when its spans are redelivered (windows de-duplicate ids).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class AlertStage:
                 resend_interval=shared.resend_interval,
                 cluster_quiet=shared.cluster_quiet,
                 max_groups=config.max_groups_per_rule,
+                policy_alerts=False,  # `policy` evaluates the kind policy
             )
             for rule in config.rules
         }
@@ -156,6 +158,15 @@ class AlertStage:
                         engine.tick()
         finally:
             consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+            self.close()
+
+    def close(self) -> None:
+        """Hand the firing alerts over to the other instances (with Redis windows) and send
+        what is still queued for the sinks."""
+        for engine in (self.policy, *self.engines.values()):
+            engine.hand_off()
+        for sink in self.policy.sinks.values():
+            sink.close()
 
     def _observe(self, raw: bytes | None) -> None:
         self._observe_all((raw,))

@@ -147,12 +147,36 @@ alert_fields = st.fixed_dictionaries(
 )  # fmt: skip
 
 
+any_number = st.integers() | st.floats() | st.just(10**400)
+typed_alert = st.fixed_dictionaries(
+    {
+        **{
+            name: st.text(max_size=30)
+            for name in ("key", "name", "kind", "resource", "error_type", "code", "service",
+                         "reason", "stack")
+        },
+        "group": st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=3),
+        "started_at": any_number,
+        "count": any_number,
+        "score": st.none() | any_number,
+        "keep_stack": st.booleans(),
+        "policy": st.booleans(),
+        "trace_ids": st.lists(st.text(max_size=32), max_size=8),
+        "error_ids": st.lists(st.text(max_size=16), max_size=8),
+        "error_types": st.lists(st.text(max_size=16), max_size=20),
+    }
+)  # fmt: skip
+
+
 @BUDGET
 @given(
     st.text(max_size=400)
     | st.binary(max_size=400)
     | st.builds(json.dumps, st.fixed_dictionaries({"rule": json_value, "alert": alert_fields}))
     | st.builds(json.dumps, json_value)
+    | st.builds(
+        json.dumps, st.fixed_dictionaries({"rule": st.none() | st.text(), "alert": typed_alert})
+    )
 )
 def test_alert_state_reader_returns_an_alert_or_none(state):
     from tracectx.alerting.alerts import MAX_SAMPLES, Alert
@@ -165,6 +189,8 @@ def test_alert_state_reader_returns_an_alert_or_none(state):
         assert isinstance(alert, Alert) and (rule is None or isinstance(rule, str))
         assert len(alert.trace_ids) <= MAX_SAMPLES and len(alert.error_types) <= 16
         alert.to_dict()  # what leaves the process works on whatever was read
+        alert.to_alertmanager(0.0, 300.0)
+        alert.labels()
 
 
 @BUDGET
@@ -183,6 +209,8 @@ def test_alert_state_round_trips(group, count, started, ids, rule):
                   started_at=started, count=count)  # fmt: skip
     alert.trace_ids.extend(ids)
     alert.error_ids.extend(ids)
-    back = decode_state(encode_state(alert, rule))
+    state = encode_state(alert, rule)
+    assert state is not None
+    back = decode_state(state)
     assert back is not None and back[1] == rule
     assert back[0].to_dict() == alert.to_dict() and back[0].started_at == started

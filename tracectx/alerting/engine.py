@@ -32,7 +32,7 @@ from tracectx.alerting.alerts import MAX_SAMPLES, Alert
 from tracectx.alerting.delivery import join_queue
 from tracectx.alerting.events import ErrorEvent
 from tracectx.alerting.groups import DEFAULT_MAX_GROUPS, GroupLimiter
-from tracectx.alerting.handover import Handover, decode_state, encode_state
+from tracectx.alerting.handover import POLICY_GROUP, Handover, decode_state, encode_state
 from tracectx.alerting.index import RuleIndex
 from tracectx.alerting.rules import KEY_SEP, Action, Rule
 from tracectx.alerting.sinks import CallableSink, LogSink, Sink
@@ -46,9 +46,9 @@ _SEP = KEY_SEP
 _POLICY_FIRES = (Alerting.IMMEDIATE, Alerting.ALWAYS)
 MAX_REMEMBERED = 10_000
 _POLICY = "(policy clusters)"  # their name in the group limiter (a rule so named shares its cap)
-ORPHAN_AFTER = 2  # re-send intervals without a refresh before another engine adopts an alert
-MIN_ORPHAN_AGE = 5.0  # seconds, whatever the interval: a live owner is not adopted between ticks
-MAX_ADOPTED = 100  # orphans looked at per tick
+ORPHAN_AFTER = 2  # re-send intervals (or ticks) without a refresh before an alert is adopted
+MIN_ORPHAN_AGE = 5.0  # seconds, whatever the intervals
+MAX_ADOPTED = 100  # orphans looked at per tick and group
 
 
 class _LRU(collections.OrderedDict[str, Any]):
@@ -78,7 +78,8 @@ class AlertEngine:
         default_actions: where policy alerts and rules without actions go.
         jaeger_template: e.g. ``"http://localhost:16686/trace/{trace_id}"``.
         resend_interval: seconds between re-sends of a firing alert. With Redis windows, an
-            alert its owner has not re-sent for two intervals is adopted by another engine.
+            alert its owner has not re-sent for two of its intervals (or ticks, and at least
+            5 s) is adopted by another engine.
         cluster_quiet: seconds without a new error (in any process sharing the windows) before
             a policy alert resolves.
         tick_interval: how often the background thread runs `tick()`.
@@ -86,6 +87,9 @@ class AlertEngine:
             many policy clusters; errors of further groups are not counted until some expire
             (counted on ``tracectx.alerting.groups.overflow``). Group values come from error
             metadata, so this bounds what a flood of distinct values can cost.
+        policy_alerts: False for an engine that evaluates its rules only (the kind policy is
+            evaluated elsewhere, e.g. a stream's per-rule engines): it neither fires nor adopts
+            policy alerts.
     """
 
     def __init__(
@@ -102,6 +106,7 @@ class AlertEngine:
         max_queue: int = 10_000,
         clock: Callable[[], float] = time.time,
         max_groups: int = DEFAULT_MAX_GROUPS,
+        policy_alerts: bool = True,
     ) -> None:
         self.rules: list[Rule] = list(rules)
         self._index = RuleIndex(self.rules)
@@ -129,6 +134,7 @@ class AlertEngine:
         self._unknown_actions: set[str] = set()
         self._handover = self.windows if isinstance(self.windows, Handover) else None
         self._owner = uuid.uuid4().hex  # this engine, as the holder of its firing alerts
+        self.policy_alerts = policy_alerts
         self.adopted = 0
 
     # -- configuration -------------------------------------------------------------------
@@ -196,7 +202,7 @@ class AlertEngine:
             if alert is not None:
                 fired.append(alert)
         known = self._alerting.get(event.kind)
-        if known is None or known[1] in _POLICY_FIRES:  # else the policy has nothing to do
+        if (known is None or known[1] in _POLICY_FIRES) and self.policy_alerts:
             alert = self._apply_policy(event)
             if alert is not None:
                 fired.append(alert)
@@ -335,46 +341,71 @@ class AlertEngine:
         firing = _Firing(alert, rule, actions)
         with self._lock:
             self._firing[alert.key] = firing
-        self._hold(firing, self.clock(), take=True)  # before sending: a death in between
-        self._deliver(firing)  # leaves it to be adopted and sent, not lost
+        self._hold(firing, take=True)  # before sending: an owner killed with its send queued
+        self._deliver(firing)  # leaves the alert to be adopted and sent, not lost
         return alert
 
-    def _hold_ttl(self) -> float:
-        return max(10 * self.resend_interval, 3600.0)
+    # -- hand-over (`tracectx.alerting.handover`) ------------------------------------------
+    def _orphan_age(self) -> float:
+        """How long this engine's alerts stay its own without a refresh."""
+        return max(ORPHAN_AFTER * max(self.resend_interval, self.tick_interval), MIN_ORPHAN_AGE)
 
-    def _hold(self, firing: _Firing, now: float, take: bool = False) -> bool:
+    def _hold_ttl(self) -> float:
+        return max(10 * self._orphan_age(), 3600.0)
+
+    @staticmethod
+    def _group(firing: _Firing) -> str:
+        return firing.rule.name if firing.rule is not None else POLICY_GROUP
+
+    def _hold(self, firing: _Firing, take: bool = False) -> bool:
         """Keep the alert's state where another engine can adopt it; False if one did."""
         if self._handover is None:
             return True
-        name = firing.rule.name if firing.rule is not None else None
-        state = encode_state(firing.alert, name)
-        return self._handover.hold(
-            firing.alert.key, state, now, self._owner, self._hold_ttl(), take
-        )
+        state = encode_state(firing.alert, firing.rule.name if firing.rule else None)
+        if state is None:  # too large to hand over: sent by this engine only
+            return True
+        deadline = self.clock() + self._orphan_age()
+        key, group, ttl = firing.alert.key, self._group(firing), self._hold_ttl()
+        return self._handover.hold(group, key, state, deadline, self._owner, ttl, take)
 
-    def _adopt_orphans(self, now: float) -> None:
+    def _adopt_orphans(self) -> None:
         """Take over firing alerts whose owner stopped re-sending them (see `handover`)."""
         handover = self._handover
         if handover is None:
             return
-        before = now - max(ORPHAN_AFTER * self.resend_interval, MIN_ORPHAN_AGE)
-        for key, state in handover.stale(before, MAX_ADOPTED):
-            found = decode_state(state)
-            if found is None or key in self._firing or found[0].key != key:
+        rules = {rule.name: rule for rule in self.rules}
+        groups = [*rules, POLICY_GROUP] if self.policy_alerts else list(rules)
+        now = self.clock()
+        deadline, ttl = now + self._orphan_age(), self._hold_ttl()
+        for group, key, state in handover.stale(groups, now, MAX_ADOPTED):
+            if key in self._firing:
                 continue
-            alert, name = found
-            rule = None
-            if name is not None:
-                rule = next((r for r in self.rules if r.name == name), None)
-                if rule is None:
-                    continue  # an engine with that rule adopts it
-            if not handover.adopt(key, before, now, self._owner, self._hold_ttl()):
+            if not handover.adopt(group, key, now, deadline, self._owner, ttl):
+                continue  # another engine did, or the state expired
+            found = None if state is None else decode_state(state)
+            rule = rules.get(group)
+            if found is None or found[0].key != key or found[1] != (rule and rule.name):
+                handover.let_go(group, key, self._owner, forget=True)  # nobody can send it
+                _log.warning("tracectx: unreadable firing alert state dropped from Redis")
                 continue
+            alert = found[0]
+            alert.jaeger_template = self.jaeger_template
             actions = (tuple(rule.actions) if rule is not None else ()) or self.default_actions
             with self._lock:
                 self._firing[key] = _Firing(alert, rule, actions)  # never sent: due now
             self.adopted += 1
             _log.info("tracectx: adopted firing alert %s; its owner stopped", alert.public_key)
+
+    def hand_off(self) -> None:
+        """Leave this engine's firing alerts to others at once (it is stopping): with Redis
+        windows, the next engine to tick adopts them, sends and resolves them."""
+        if self._handover is None:
+            return
+        with self._lock:
+            current = list(self._firing.items())
+            self._firing.clear()
+        for key, firing in current:
+            self._handover.let_go(self._group(firing), key, self._owner, forget=False)
 
     def _deliver(self, firing: _Firing) -> None:
         firing.last_sent = self.clock()
@@ -398,28 +429,37 @@ class AlertEngine:
         self._index.forget_kinds()
         self.windows.expire(now)  # memory follows the groups active within a window
         self.groups.expire(now)
-        self._adopt_orphans(now)
+        self._adopt_orphans()
         with self._lock:
             current = list(self._firing.items())
         resolved = []
         for key, firing in current:
-            if self._cleared(key, firing, now):
-                firing.alert.resolved_at = now
-                with self._lock:
-                    self._firing.pop(key, None)
-                if firing.rule is None:
-                    self.windows.release(key)  # a cluster may fire again at its next error
-                if self._handover is not None:
-                    self._handover.unhold(key, self._owner)
-                self._deliver(firing)
-                resolved.append(firing.alert)
-            elif now - firing.last_sent >= self.resend_interval:
-                if not self._hold(firing, now):
-                    with self._lock:  # another engine adopted it: it sends it now
-                        self._firing.pop(key, None)
-                    continue
-                self._deliver(firing)
+            try:
+                if self._tick_one(key, firing, now):
+                    resolved.append(firing.alert)
+            except Exception:  # one alert that cannot be sent must not stop the others
+                _log.exception("tracectx: firing alert %s skipped", firing.alert.public_key)
         return resolved
+
+    def _tick_one(self, key: str, firing: _Firing, now: float) -> bool:
+        """Resolve `firing` (True) or re-send it when due."""
+        if self._cleared(key, firing, now):
+            firing.alert.resolved_at = now
+            with self._lock:
+                self._firing.pop(key, None)
+            if firing.rule is None:
+                self.windows.release(key)  # a cluster may fire again at its next error
+            if self._handover is not None:
+                self._handover.let_go(self._group(firing), key, self._owner, forget=True)
+            self._deliver(firing)
+            return True
+        if now - firing.last_sent >= self.resend_interval:
+            if not self._hold(firing):
+                with self._lock:  # another engine adopted it and sends it now
+                    self._firing.pop(key, None)
+                return False
+            self._deliver(firing)
+        return False
 
     def _cleared(self, key: str, firing: _Firing, now: float) -> bool:
         rule = firing.rule
@@ -476,10 +516,11 @@ class AlertEngine:
         return join_queue(self._queue, timeout)
 
     def close(self) -> None:
-        """Stop the thread and close every sink."""
+        """Stop the thread, hand the firing alerts over (`hand_off`) and close every sink."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(5)
             self._thread = None
+        self.hand_off()
         for sink in self.sinks.values():
             sink.close()

@@ -4,67 +4,87 @@ With Redis windows, the engine that wins a window's claim owns the alert: it sen
 and resolves it. If the owner dies (SIGKILL, a lost pod, a stream instance killed mid-batch),
 its alert would die with it: not delivered if the send was still queued, never re-sent, never
 resolved. The claim would also stop every other engine from firing it. So the owner keeps the
-alert's state in Redis (`Handover.hold`) and refreshes it on every re-send. A state left
-unrefreshed for two re-send intervals is an orphan. The first engine holding its rule adopts
-it (`Handover.adopt`, an atomic compare in Redis), sends it at once and goes on re-sending and
-resolving it. Delivery is at least once: a receiver may get a send twice, and Alertmanager
-de-duplicates it by labels.
+alert's state in Redis (`Handover.hold`) with a deadline, pushed back on every re-send. An alert
+past its deadline is an orphan. The first engine holding its rule (any engine that evaluates
+policy, for a policy cluster) adopts it (`Handover.adopt`, an atomic compare in Redis), sends
+it at once and goes on re-sending and resolving it. An owner that stops cleanly lets go of its
+alerts so they are adopted at once. Delivery is at least once: a receiver may get a send twice,
+and Alertmanager de-duplicates it by labels.
 
-The state is our own JSON: `encode_state` / `decode_state`. Reading it checks every field and
-its size, like any data that came back from outside the process. The ownership rules are short
-Lua scripts in `RedisWindows`. They are hand-written because no alerting library exposes an
-engine's firing set.
+The state is our own JSON: `encode_state` / `decode_state`. Reading it checks every field's
+type, range and size, like any data that came back from outside the process. The ownership
+rules are short Lua scripts in `RedisWindows`. They are hand-written because no alerting
+library exposes an engine's firing set.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from tracectx.alerting.alerts import MAX_SAMPLES, Alert
 
-__all__ = ["MAX_STATE", "Handover", "decode_state", "encode_state"]
+__all__ = ["MAX_STATE", "POLICY_GROUP", "Handover", "decode_state", "encode_state"]
 
-MAX_STATE = 64 * 1024  # bytes of one alert's state; a larger one is not read back
+MAX_STATE = 64 * 1024  # characters of one alert's state: not written nor read back if larger
+POLICY_GROUP = (
+    "\x1fpolicy"  # where policy clusters are held (apart from rules, unless one is so named)
+)
+_LATEST = 253402300799.0  # 9999-12-31T23:59:59Z: the last start time a datetime can show
 _TEXT = ("key", "name", "kind", "resource", "error_type", "code", "service", "reason", "stack")
 
 
 @runtime_checkable
 class Handover(Protocol):
-    """Where an engine keeps its firing alerts for another engine to adopt (`RedisWindows`)."""
+    """Where an engine keeps its firing alerts for another engine to adopt (`RedisWindows`).
+    Alerts are held by group: a rule's name, or `POLICY_GROUP`."""
 
-    def hold(self, key: str, state: str, now: float, owner: str, ttl: float, take: bool) -> bool:
-        """Store `state` as held by `owner` at `now`, kept `ttl` seconds. With `take` (a new
-        alert) always; else only while `owner` still holds it. False: another owner adopted
-        it, so this one must stop sending it."""
+    def hold(
+        self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float, take: bool
+    ) -> bool:
+        """Store `state` as held by `owner` until `deadline`, kept `ttl` seconds. With `take`
+        (a new alert) always; else only while `owner` still holds it. False: another engine
+        adopted it, so this one must stop sending it."""
 
-    def stale(self, before: float, limit: int) -> list[tuple[str, str]]:
-        """Up to `limit` (key, state) pairs of alerts not held since `before`."""
+    def stale(
+        self, groups: Sequence[str], now: float, limit: int
+    ) -> list[tuple[str, str, str | None]]:
+        """(group, key, state) of up to `limit` alerts per group past their deadline at `now`
+        (state None: it expired)."""
 
-    def adopt(self, key: str, before: float, now: float, owner: str, ttl: float) -> bool:
-        """Become the owner of `key` if it is still not held since `before` (one winner)."""
+    def adopt(
+        self, group: str, key: str, now: float, deadline: float, owner: str, ttl: float
+    ) -> bool:
+        """Become the owner of `key`, until `deadline`, if it is still past its deadline at
+        `now` (one winner). An expired state is unlisted instead."""
 
-    def unhold(self, key: str, owner: str) -> None:
-        """Forget `key`'s state (the alert resolved), if `owner` holds it."""
+    def let_go(self, group: str, key: str, owner: str, forget: bool) -> None:
+        """If `owner` holds `key`: forget it (resolved), or leave it adoptable now (stopping)."""
 
 
-def encode_state(alert: Alert, rule: str | None) -> str:
-    """The alert and the name of its rule (None: a policy cluster) as JSON."""
+def encode_state(alert: Alert, rule: str | None) -> str | None:
+    """The alert and the name of its rule (None: a policy cluster) as JSON; None if it is
+    larger than `MAX_STATE` even without its stack."""
     data: dict[str, Any] = {name: getattr(alert, name) for name in _TEXT}
     data.update(
         group=alert.group,
         started_at=alert.started_at,
         count=alert.count,
         score=alert.score,
-        jaeger_template=alert.jaeger_template,
         keep_stack=alert.keep_stack,
         policy=alert.policy,
         trace_ids=list(alert.trace_ids),
         error_ids=list(alert.error_ids),
         error_types=sorted(alert.error_types),
     )
-    return json.dumps({"rule": rule, "alert": data}, separators=(",", ":"))
+    state = json.dumps({"rule": rule, "alert": data}, separators=(",", ":"), ensure_ascii=False)
+    if len(state) > MAX_STATE and alert.stack:
+        data["stack"] = ""
+        state = json.dumps({"rule": rule, "alert": data}, separators=(",", ":"), ensure_ascii=False)
+    return state if len(state) <= MAX_STATE else None
 
 
 def _strings(value: Any, limit: int) -> list[str]:
@@ -73,17 +93,22 @@ def _strings(value: Any, limit: int) -> list[str]:
     return value[-limit:]
 
 
-def _number(value: Any) -> float:
+def _number(value: Any, low: float, high: float) -> float:
+    """`value` as a finite float within [low, high]."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError("not a number")
-    return float(value)
+    number = float(value)
+    if not (low <= number <= high):  # also NaN
+        raise ValueError("out of range")
+    return number
 
 
 def decode_state(state: str | bytes) -> tuple[Alert, str | None] | None:
-    """The (alert, rule name) `encode_state` wrote; None if `state` is anything else."""
-    if len(state) > MAX_STATE:
-        return None
+    """The (alert, rule name) `encode_state` wrote; None if `state` is anything else. The
+    alert has no Jaeger template: the engine adopting it sets its own."""
     try:
+        if len(state) > MAX_STATE:
+            return None
         data = json.loads(state)
         rule, fields = data["rule"], data["alert"]
         if not (rule is None or isinstance(rule, str)) or not isinstance(fields, dict):
@@ -94,16 +119,15 @@ def decode_state(state: str | bytes) -> tuple[Alert, str | None] | None:
             return None
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in group.items()):
             return None
-        template, score = fields["jaeger_template"], fields["score"]
-        if not (template is None or isinstance(template, str)):
-            return None
+        score = fields["score"]
         alert = Alert(
             **text,
             group=group,
-            started_at=_number(fields["started_at"]),
-            count=int(_number(fields["count"])),
-            score=None if score is None else _number(score),
-            jaeger_template=template,
+            started_at=_number(fields["started_at"], 0.0, _LATEST),
+            count=int(_number(fields["count"], 0, 2**53)),
+            score=None
+            if score is None
+            else _number(score, -sys.float_info.max, sys.float_info.max),
             keep_stack=fields["keep_stack"] is True,
             policy=fields["policy"] is True,
             trace_ids=deque(_strings(fields["trace_ids"], MAX_SAMPLES), maxlen=MAX_SAMPLES),

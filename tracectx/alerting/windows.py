@@ -14,6 +14,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
 __all__ = ["Expiry", "MemoryWindows", "RedisWindows", "Windows", "compact"]
@@ -387,9 +388,9 @@ elseif redis.call('TTL', KEYS[1]) == -1 then
 end
 return {added, tostring(s)}
 """
-# Firing alerts (`tracectx.alerting.handover`). KEYS: the firing zset (key -> last held), the
-# alert's state hash (owner, state). Every key written gets the TTL ARGV gives.
-# ARGV: key, now, owner, state, ttl ms, take ('1': a new alert, held whoever held it before).
+# Firing alerts (`tracectx.alerting.handover`). KEYS: the group's zset (alert key -> deadline:
+# when its owner is late), the alert's hash (owner, state). Every key written gets ARGV's TTL.
+# ARGV: key, deadline, owner, state, ttl ms, take ('1': a new alert, whoever held it before).
 _HOLD = """
 if ARGV[6] ~= '1' then
   local held = redis.call('HGET', KEYS[2], 'owner')
@@ -401,7 +402,7 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 return 1
 """
-# ARGV: key, before, now, owner, ttl ms. 1 if `owner` now holds it.
+# ARGV: key, now, deadline, owner, ttl ms. 1 if `owner` now holds it; a state gone is unlisted.
 _ADOPT = """
 local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not at or tonumber(at) >= tonumber(ARGV[2]) then return 0 end
@@ -414,13 +415,16 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
 """
-# ARGV: key, owner.
-_UNHOLD = """
-if redis.call('HGET', KEYS[2], 'owner') == ARGV[2] then
+# ARGV: key, owner, '1' to forget the state (resolved) or '0' to leave it adoptable now.
+_LET_GO = """
+if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[2] then return 0 end
+if ARGV[3] == '1' then
   redis.call('DEL', KEYS[2])
   redis.call('ZREM', KEYS[1], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], 0, ARGV[1])
 end
-return 0
+return 1
 """
 
 
@@ -451,7 +455,7 @@ class RedisWindows:
                 ("score", _SCORE),
                 ("hold", _HOLD),
                 ("adopt", _ADOPT),
-                ("unhold", _UNHOLD),
+                ("let_go", _LET_GO),
             )
         }
         self._local = MemoryWindows()
@@ -542,48 +546,57 @@ class RedisWindows:
         self._local.expire(now)
 
     # -- firing alerts (`tracectx.alerting.handover.Handover`) ------------------------------
-    def _firing_keys(self, key: str) -> list[str]:
-        return [self.prefix + "firing", self.prefix + "firing:" + key]
+    def _held(self, group: str, key: str) -> list[str]:
+        return [self.prefix + "firing-by:" + group, self.prefix + "firing:" + key]
 
-    def hold(self, key: str, state: str, now: float, owner: str, ttl: float, take: bool) -> bool:
+    def hold(
+        self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float, take: bool
+    ) -> bool:
         def remote() -> bool:
             args: list[str | int | float] = [
-                key, now, owner, state, max(int(ttl * 1000), 1), "1" if take else "0"
+                key, deadline, owner, state, max(int(ttl * 1000), 1), "1" if take else "0"
             ]  # fmt: skip
-            return bool(self._scripts["hold"](keys=self._firing_keys(key), args=args))
+            return bool(self._scripts["hold"](keys=self._held(group, key), args=args))
 
         return self._call(remote, lambda: True)  # type: ignore[no-any-return]
 
-    def stale(self, before: float, limit: int) -> list[tuple[str, str]]:
-        def remote() -> list[tuple[str, str]]:
-            found: list[bytes] = self._client.zrangebyscore(  # type: ignore[assignment]
-                self.prefix + "firing", "-inf", f"({before}", start=0, num=limit
-            )
-            keys = [k.decode("utf-8", "replace") for k in found]
+    def stale(
+        self, groups: Sequence[str], now: float, limit: int
+    ) -> list[tuple[str, str, str | None]]:
+        def remote() -> list[tuple[str, str, str | None]]:
             pipe = self._client.pipeline(transaction=False)
-            for key in keys:
+            for group in groups:
+                pipe.zrangebyscore(
+                    self.prefix + "firing-by:" + group, "-inf", f"({now!r}", start=0, num=limit
+                )
+            found = [
+                (group, key.decode("utf-8", "replace"))
+                for group, keys in zip(groups, pipe.execute() if groups else [], strict=True)
+                for key in keys
+            ]
+            pipe = self._client.pipeline(transaction=False)
+            for _, key in found:
                 pipe.hget(self.prefix + "firing:" + key, "state")
-            states = pipe.execute() if keys else []
-            gone = [key for key, state in zip(keys, states, strict=True) if state is None]
-            if gone:  # their state expired: not to be listed first for ever
-                self._client.zrem(self.prefix + "firing", *gone)
+            states = pipe.execute() if found else []
             return [
-                (key, state.decode("utf-8", "replace"))
-                for key, state in zip(keys, states, strict=True)
-                if state is not None
+                (group, key, None if state is None else state.decode("utf-8", "replace"))
+                for (group, key), state in zip(found, states, strict=True)
             ]
 
         return self._call(remote, list)  # type: ignore[no-any-return]
 
-    def adopt(self, key: str, before: float, now: float, owner: str, ttl: float) -> bool:
+    def adopt(
+        self, group: str, key: str, now: float, deadline: float, owner: str, ttl: float
+    ) -> bool:
         def remote() -> bool:
-            args: list[str | int | float] = [key, before, now, owner, max(int(ttl * 1000), 1)]
-            return bool(self._scripts["adopt"](keys=self._firing_keys(key), args=args))
+            args: list[str | int | float] = [key, now, deadline, owner, max(int(ttl * 1000), 1)]
+            return bool(self._scripts["adopt"](keys=self._held(group, key), args=args))
 
         return self._call(remote, lambda: False)  # type: ignore[no-any-return]
 
-    def unhold(self, key: str, owner: str) -> None:
+    def let_go(self, group: str, key: str, owner: str, forget: bool) -> None:
         def remote() -> None:
-            self._scripts["unhold"](keys=self._firing_keys(key), args=[key, owner])
+            args = [key, owner, "1" if forget else "0"]
+            self._scripts["let_go"](keys=self._held(group, key), args=args)
 
         self._call(remote, lambda: None)
