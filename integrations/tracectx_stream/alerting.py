@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,7 @@ class AlertStage:
         self._producer: KafkaProducer | None = None
         self.routed = 0
         self.observed = 0
+        self.failed = 0  # evaluations or ticks that raised (logged; the stage goes on)
 
     # -- routing (in the assembling stage) ------------------------------------------------
 
@@ -155,7 +156,7 @@ class AlertStage:
                 if time.monotonic() - last_tick >= 1.0:
                     last_tick = time.monotonic()
                     for engine in (self.policy, *self.engines.values()):
-                        engine.tick()
+                        self._guarded(engine.tick)
         finally:
             consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
             self.close()
@@ -184,12 +185,21 @@ class AlertStage:
             if owner is not engine:
                 if run:
                     assert engine is not None
-                    engine.observe_many(run)
+                    self._guarded(engine.observe_many, run)
                 engine, run = owner, []
             run.append(event)
         if run:
             assert engine is not None
-            engine.observe_many(run)
+            self._guarded(engine.observe_many, run)
+
+    def _guarded(self, fn: Callable[..., object], *args: Any) -> None:
+        """Run `fn`; an error (a bug, a sink that raised) is logged and counted, and the stage
+        goes on: one alert must not stop alerting for the instance."""
+        try:
+            fn(*args)
+        except Exception:
+            self.failed += 1
+            _log.exception("tracectx stream: alert evaluation failed")
 
     def _decode(self, raw: bytes | None) -> tuple[AlertEngine, ErrorEvent] | None:
         """The engine owning a record and its event; None (logged) if it is unreadable."""

@@ -114,3 +114,29 @@ def test_stream_stage_feeds_each_engine_its_records_in_order():
     assert burst.count == 3 and sorted(burst.error_ids) == ["1", "2", "3"]
     (fatal,) = stage.policy.firing
     assert fatal.policy and fatal.kind == "FATAL" and fatal.count == 2
+
+
+def test_stream_stage_goes_on_after_an_evaluation_fails():
+    from tracectx_stream.alerting import AlertStage, _event_json
+    from tracectx_stream.settings import StreamSettings
+
+    stage = AlertStage(load_config(CONFIG), StreamSettings(bootstrap_servers="unused:9092"))
+    engine = stage.engines["burst"]
+    real, calls = engine.observe_many, []
+
+    def fails_once(events):  # a bug or a sink that raised, once
+        calls.append(len(events))
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(events)
+
+    engine.observe_many = fails_once  # type: ignore[method-assign]
+
+    def record(rule: str | None, eid: str, kind: str) -> bytes:
+        payload = _event_json(event(eid, kind=kind, ts=100.0, account_id="acc_1"))
+        return json.dumps({"rule": rule, "event": payload}).encode()
+
+    stage._observe_all([record("burst", "1", "BUSINESS"), record(None, "f1", "FATAL")])
+    stage._observe_all([record("burst", f"{i}", "BUSINESS") for i in range(2, 6)])
+    assert stage.failed == 1  # logged and counted, not raised: the stage thread lives on
+    assert stage.policy.firing and stage.engines["burst"].firing
