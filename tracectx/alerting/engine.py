@@ -341,8 +341,8 @@ class AlertEngine:
         firing = _Firing(alert, rule, actions)
         with self._lock:
             self._firing[alert.key] = firing
-        self._hold(firing, take=True)  # before sending: an owner killed with its send queued
-        self._deliver(firing)  # leaves the alert to be adopted and sent, not lost
+        self._take(firing)  # before sending: an owner killed with its send queued leaves
+        self._deliver(firing)  # the alert to be adopted and sent, not lost
         return alert
 
     # -- hand-over (`tracectx.alerting.handover`) ------------------------------------------
@@ -357,7 +357,24 @@ class AlertEngine:
     def _group(firing: _Firing) -> str:
         return firing.rule.name if firing.rule is not None else POLICY_GROUP
 
-    def _hold(self, firing: _Firing, take: bool = False) -> bool:
+    def _take(self, firing: _Firing) -> None:
+        """Hold a new alert (see `_hold`). If another engine held this key's alert (still
+        firing when the claim's cooldown ran out), this is the same alert: it keeps its start."""
+        if self._handover is None:
+            return
+        state = encode_state(firing.alert, firing.rule.name if firing.rule else None)
+        if state is None:  # too large to hand over: sent by this engine only
+            return
+        deadline = self.clock() + self._orphan_age()
+        alert, group, ttl = firing.alert, self._group(firing), self._hold_ttl()
+        before = self._handover.take(group, alert.key, state, deadline, self._owner, ttl)
+        found = None if before is None else decode_state(before)
+        earlier = found[0] if found is not None and found[0].key == alert.key else None
+        if earlier is not None and earlier.started_at < alert.started_at:
+            alert.started_at = earlier.started_at
+            self._hold(firing)
+
+    def _hold(self, firing: _Firing) -> bool:
         """Keep the alert's state where another engine can adopt it; False if one did."""
         if self._handover is None:
             return True
@@ -366,7 +383,7 @@ class AlertEngine:
             return True
         deadline = self.clock() + self._orphan_age()
         key, group, ttl = firing.alert.key, self._group(firing), self._hold_ttl()
-        return self._handover.hold(group, key, state, deadline, self._owner, ttl, take)
+        return self._handover.hold(group, key, state, deadline, self._owner, ttl)
 
     def _adopt_orphans(self) -> None:
         """Take over firing alerts whose owner stopped re-sending them (see `handover`)."""

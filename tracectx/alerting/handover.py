@@ -8,7 +8,9 @@ alert's state in Redis (`Handover.hold`) with a deadline, pushed back on every r
 past its deadline is an orphan. The first engine holding its rule (any engine that evaluates
 policy, for a policy cluster) adopts it (`Handover.adopt`, an atomic compare in Redis), sends
 it at once and goes on re-sending and resolving it. An owner that stops cleanly lets go of its
-alerts so they are adopted at once. Delivery is at least once: a receiver may get a send twice,
+alerts so they are adopted at once. An engine that fires an alert still held by another one
+(its claim, the cooldown, ran out while the alert was firing) takes it over with its first start
+time, so receivers see one alert. Delivery is at least once: a receiver may get a send twice,
 and Alertmanager de-duplicates it by labels.
 
 The state is our own JSON: `encode_state` / `decode_state`. Reading it checks every field's
@@ -42,12 +44,17 @@ class Handover(Protocol):
     """Where an engine keeps its firing alerts for another engine to adopt (`RedisWindows`).
     Alerts are held by group: a rule's name, or `POLICY_GROUP`."""
 
+    def take(
+        self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float
+    ) -> str | None:
+        """Store a new alert's `state` as held by `owner` until `deadline`, kept `ttl` seconds,
+        whoever held `key` before; returns the state another owner held, if any."""
+
     def hold(
-        self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float, take: bool
+        self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float
     ) -> bool:
-        """Store `state` as held by `owner` until `deadline`, kept `ttl` seconds. With `take`
-        (a new alert) always; else only while `owner` still holds it. False: another engine
-        adopted it, so this one must stop sending it."""
+        """Store `state` as `take` does, but only while `owner` still holds `key`. False:
+        another engine adopted it, so this one must stop sending it."""
 
     def stale(
         self, groups: Sequence[str], now: float, limit: int

@@ -390,16 +390,20 @@ return {added, tostring(s)}
 """
 # Firing alerts (`tracectx.alerting.handover`). KEYS: the group's zset (alert key -> deadline:
 # when its owner is late), the alert's hash (owner, state). Every key written gets ARGV's TTL.
-# ARGV: key, deadline, owner, state, ttl ms, take ('1': a new alert, whoever held it before).
+# ARGV: key, deadline, owner, state, ttl ms, take ('1': a new alert, whoever held it before;
+# returns the state another owner held, if any).
 _HOLD = """
-if ARGV[6] ~= '1' then
-  local held = redis.call('HGET', KEYS[2], 'owner')
-  if held and held ~= ARGV[3] then return 0 end
+local held = redis.call('HGET', KEYS[2], 'owner')
+local before = false
+if held and held ~= ARGV[3] then
+  if ARGV[6] ~= '1' then return 0 end
+  before = redis.call('HGET', KEYS[2], 'state')
 end
 redis.call('HSET', KEYS[2], 'owner', ARGV[3], 'state', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+if before then return before end
 return 1
 """
 # ARGV: key, now, deadline, owner, ttl ms. 1 if `owner` now holds it; a state gone is unlisted.
@@ -549,14 +553,28 @@ class RedisWindows:
     def _held(self, group: str, key: str) -> list[str]:
         return [self.prefix + "firing-by:" + group, self.prefix + "firing:" + key]
 
-    def hold(
+    def _hold(
         self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float, take: bool
+    ) -> Any:
+        args: list[str | int | float] = [
+            key, deadline, owner, state, max(int(ttl * 1000), 1), "1" if take else "0"
+        ]  # fmt: skip
+        return self._scripts["hold"](keys=self._held(group, key), args=args)
+
+    def take(
+        self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float
+    ) -> str | None:
+        def remote() -> str | None:
+            found = self._hold(group, key, state, deadline, owner, ttl, take=True)
+            return found.decode("utf-8", "replace") if isinstance(found, bytes) else None
+
+        return self._call(remote, lambda: None)  # type: ignore[no-any-return]
+
+    def hold(
+        self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float
     ) -> bool:
         def remote() -> bool:
-            args: list[str | int | float] = [
-                key, deadline, owner, state, max(int(ttl * 1000), 1), "1" if take else "0"
-            ]  # fmt: skip
-            return bool(self._scripts["hold"](keys=self._held(group, key), args=args))
+            return bool(self._hold(group, key, state, deadline, owner, ttl, take=False))
 
         return self._call(remote, lambda: True)  # type: ignore[no-any-return]
 

@@ -5,6 +5,7 @@ that comes back after being adopted stops sending."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -136,7 +137,7 @@ def test_unreadable_states_are_dropped_and_every_key_expires(shared):
         '{"rule":"payment-business-burst","alert":{"key":"k2","started_at":NaN}}',
     ]
     for i, state in enumerate(hostile):
-        assert windows.hold(group, f"k{i + 1}", state, T0, "someone", 3600.0, take=True)
+        assert windows.take(group, f"k{i + 1}", state, T0, "someone", 3600.0) is None
     owner = Engine(url, prefix)
     owner.errors(3)
     heir = Engine(url, prefix)
@@ -208,3 +209,16 @@ def test_an_engine_that_stops_leaves_its_alerts_to_be_adopted_at_once(shared):
     heir = Engine(url, prefix)
     heir.tick(T0 + 1)  # no need to wait for the deadline
     assert heir.engine.adopted == 1 and heir.sent == [("firing", 3, T0)]
+
+
+def test_an_alert_fired_again_after_its_cooldown_keeps_its_first_start(shared):
+    url, prefix, _ = shared
+    first = Engine(url, prefix, cooldown=0.3)  # the claim (Redis time) outlives 0.3 s only
+    first.errors(3)
+    time.sleep(0.5)
+    second = Engine(url, prefix, cooldown=0.3)
+    second.now = T0 + 40
+    second.errors(1, first=3)  # the window is still over: it wins the claim again
+    assert second.sent == [("firing", 4, T0)]  # one alert for receivers: the same start
+    first.tick(T0 + RESEND + 1)  # at its re-send, the first finds the alert taken over
+    assert first.engine.firing == [] and len(first.sent) == 1
