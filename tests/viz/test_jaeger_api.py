@@ -28,12 +28,12 @@ from tracectx.viz.sources.jaeger_api import (
     parse_tag,
 )
 
-NOW = dt.datetime.now(dt.UTC)
 
-
-def _trace(n: int, minutes_ago: float, *, service="checkout", error=False, op="GET /cart"):
+def _trace(
+    now: dt.datetime, n: int, minutes_ago: float, *, service="checkout", error=False, op="GET /cart"
+):
     """A two-span trace of `service`: a server span and a child that fails when `error`."""
-    start = NOW - dt.timedelta(minutes=minutes_ago)
+    start = now - dt.timedelta(minutes=minutes_ago)
     tid = f"{n:032x}"
     root = StoredSpan(tid, f"{n:08x}00000001", None, op, service, start)
     child = StoredSpan(
@@ -49,20 +49,26 @@ def _trace(n: int, minutes_ago: float, *, service="checkout", error=False, op="G
     return [root, child]
 
 
-STORE = [
-    *_trace(1, 5, error=True),  # newest, failed
-    *_trace(2, 10),
-    *_trace(3, 20, error=True, op="POST /pay"),
-    *_trace(4, 40),
-    *_trace(5, 50, error=True),
-    *_trace(6, 180, error=True),  # three hours ago
-    *_trace(7, 2, service="search"),
-]
+def store(now: dt.datetime | None = None) -> list[StoredSpan]:
+    """The stored traces, timed back from `now` (when the test runs: a store made at import
+    aged with the suite, and a search "of the last hour" lost trace 5 once the suite ran long)."""
+    now = now or dt.datetime.now(dt.UTC)
+    return [
+        *_trace(now, 1, 5, error=True),  # newest, failed
+        *_trace(now, 2, 10),
+        *_trace(now, 3, 20, error=True, op="POST /pay"),
+        *_trace(now, 4, 40),
+        *_trace(now, 5, 50, error=True),
+        *_trace(now, 6, 180, error=True),  # three hours ago
+        *_trace(now, 7, 2, service="search"),
+    ]
 
 
 @pytest.fixture(params=GENERATIONS)
 def jaeger(request):
-    server = JaegerStandIn(request.param, STORE)
+    now = dt.datetime.now(dt.UTC)
+    server = JaegerStandIn(request.param, store(now))
+    server.stored_at = now  # the `now` the traces' ages count from
     yield server
     server.close()
 
@@ -85,7 +91,7 @@ class TestSearch:
 
     def test_every_generation_understands_service_window_and_limit(self, jaeger):
         search = TraceSearch("checkout", lookback=dt.timedelta(minutes=45), limit=2)
-        found = fetch_service(jaeger.url, search, now=NOW)
+        found = fetch_service(jaeger.url, search, now=jaeger.stored_at)
         assert _traces(found) == [1, 2]  # the two newest of 1-4 (5 and 6 too old)
         [understood] = jaeger.understood
         assert understood["service"] == "checkout" and understood["depth"] == 2
@@ -152,7 +158,7 @@ class TestSearch:
 
 class TestAnswers:
     def test_no_search_api_at_all(self):
-        server = JaegerStandIn("main", STORE)
+        server = JaegerStandIn("main", store())
         server.generation = "v1only"  # no api_v3 ...
         try:
             server.handle = _plain_404(server)  # ... and no v1 search either
@@ -162,7 +168,7 @@ class TestAnswers:
             server.close()
 
     def test_main_has_no_v1_search_but_v3_answers(self):
-        server = JaegerStandIn("main", STORE)
+        server = JaegerStandIn("main", store())
         try:
             assert _traces(fetch_service(server.url, "search")) == [7]
             assert [p for p, _ in server.requests] == ["/api/v3/traces"]
@@ -170,7 +176,7 @@ class TestAnswers:
             server.close()
 
     def test_gateway_error_is_reported_with_its_message(self, capsys):
-        server = JaegerStandIn("v2.19", STORE)
+        server = JaegerStandIn("v2.19", store())
         server.storage_error = "elasticsearch: connection refused"
         try:
             assert main(["graph", "--jaeger", server.url, "--service", "checkout"]) == 1
