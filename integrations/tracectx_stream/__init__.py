@@ -41,10 +41,14 @@ def build_stream(
 
         out.append(PathWriter.over_http(otlp_endpoint))
     stages: list[Stage] = []
+    stage = None
     if alerts is not None:
         from tracectx_stream.alerting import alert_handler
 
         stage = alert_handler(alerts, settings)
         out.append(stage)
         stages.append(stage)
-    return SpanStream(settings, out, stages=stages)
+    stream = SpanStream(settings, out, stages=stages)
+    if stage is not None:
+        stage.stats = stream.stats  # its counters show in GET /stats and the metrics
+    return stream

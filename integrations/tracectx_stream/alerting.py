@@ -30,6 +30,7 @@ from tracectx.alerting import AlertEngine, ErrorEvent, build_engine, load_config
 from tracectx.alerting.config import AlertConfig
 from tracectx.kinds import Alerting, KindError, get_kind, policy_for
 from tracectx_stream.settings import StreamSettings
+from tracectx_stream.stats import StreamStats
 from tracectx_stream.worker import CLOSE_TIMEOUT_MS
 
 __all__ = ["AlertStage", "event_of"]
@@ -110,6 +111,7 @@ class AlertStage:
         self.routed = 0
         self.observed = 0
         self.failed = 0  # evaluations or ticks that raised (logged; the stage goes on)
+        self.stats: StreamStats | None = None  # the instance's, to show `failed` and adoptions
 
     # -- routing (in the assembling stage) ------------------------------------------------
 
@@ -155,8 +157,11 @@ class AlertStage:
                     consumer.commit()
                 if time.monotonic() - last_tick >= 1.0:
                     last_tick = time.monotonic()
-                    for engine in (self.policy, *self.engines.values()):
+                    engines = (self.policy, *self.engines.values())
+                    for engine in engines:
                         self._guarded(engine.tick)
+                    if self.stats is not None:
+                        self.stats.alerts_adopted = sum(e.adopted for e in engines)
         finally:
             consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
             self.close()
@@ -199,6 +204,8 @@ class AlertStage:
             fn(*args)
         except Exception:
             self.failed += 1
+            if self.stats is not None:
+                self.stats.alert_errors = self.failed
             _log.exception("tracectx stream: alert evaluation failed")
 
     def _decode(self, raw: bytes | None) -> tuple[AlertEngine, ErrorEvent] | None:

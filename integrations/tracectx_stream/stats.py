@@ -23,6 +23,8 @@ COUNTERS = (
     "handler_errors",
     "rebalances",
     "dropped_on_rebalance",
+    "alert_errors",
+    "alerts_adopted",
 )
 GAUGES = ("traces_in_flight", "lag")
 
@@ -47,6 +49,8 @@ class StreamStats:
     lag: int = 0  # records behind the end of the owned partitions (the assembling stage)
     rebalances: int = 0
     dropped_on_rebalance: int = 0
+    alert_errors: int = 0  # alert evaluations or ticks that raised (logged; the stage went on)
+    alerts_adopted: int = 0  # firing alerts taken over from a stopped instance (with Redis)
     analyse_seconds: float = 0.0
     assigned: list[str] = dataclasses.field(default_factory=list)
     errors_by_kind: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)

@@ -120,7 +120,10 @@ def test_stream_stage_goes_on_after_an_evaluation_fails():
     from tracectx_stream.alerting import AlertStage, _event_json
     from tracectx_stream.settings import StreamSettings
 
+    from tracectx_stream.stats import StreamStats
+
     stage = AlertStage(load_config(CONFIG), StreamSettings(bootstrap_servers="unused:9092"))
+    stage.stats = StreamStats()
     engine = stage.engines["burst"]
     real, calls = engine.observe_many, []
 
@@ -139,4 +142,5 @@ def test_stream_stage_goes_on_after_an_evaluation_fails():
     stage._observe_all([record("burst", "1", "BUSINESS"), record(None, "f1", "FATAL")])
     stage._observe_all([record("burst", f"{i}", "BUSINESS") for i in range(2, 6)])
     assert stage.failed == 1  # logged and counted, not raised: the stage thread lives on
+    assert stage.stats.as_dict()["alert_errors"] == 1  # what GET /stats shows
     assert stage.policy.firing and stage.engines["burst"].firing
