@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
+echo "== ruff"
+.venv/bin/ruff check .  # one command per line: under `set -e` a failure before `&&` goes unnoticed
+.venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy
 if command -v docker-compose >/dev/null && [ -f docker-compose.yml ]; then
   echo "== docker-compose config"; docker-compose -f docker-compose.yml config -q

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -28,7 +29,13 @@ install_test_provider()
 settings.register_profile(
     "tracectx", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
-settings.register_profile("explore", settings.get_profile("tracectx"), derandomize=False)
+settings.register_profile(  # keeps what it finds (.hypothesis/) and prints how to replay it
+    "explore",
+    settings.get_profile("tracectx"),
+    derandomize=False,
+    database=DirectoryBasedExampleDatabase(".hypothesis/examples"),
+    print_blob=True,
+)
 settings.load_profile(os.environ.get("TRACECTX_HYPOTHESIS", "tracectx"))
 
 

@@ -162,17 +162,18 @@ class AlertStage:
                         self._guarded(engine.tick)
                     if self.stats is not None:
                         self.stats.alerts_adopted = sum(e.adopted for e in engines)
+                        self.stats.alert_errors = self.failed + sum(e.errors for e in engines)
         finally:
             consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
             self.close()
 
     def close(self) -> None:
-        """Hand the firing alerts over to the other instances (with Redis windows) and send
-        what is still queued for the sinks."""
-        for engine in (self.policy, *self.engines.values()):
-            engine.hand_off()
+        """Send what is still queued for the sinks, then hand the firing alerts over to the
+        other instances (with Redis windows): an heir's first send comes after our last."""
         for sink in self.policy.sinks.values():
             sink.close()
+        for engine in (self.policy, *self.engines.values()):
+            engine.hand_off()
 
     def _observe(self, raw: bytes | None) -> None:
         self._observe_all((raw,))
@@ -205,7 +206,7 @@ class AlertStage:
         except Exception:
             self.failed += 1
             if self.stats is not None:
-                self.stats.alert_errors = self.failed
+                self.stats.alert_errors += 1
             _log.exception("tracectx stream: alert evaluation failed")
 
     def _decode(self, raw: bytes | None) -> tuple[AlertEngine, ErrorEvent] | None:

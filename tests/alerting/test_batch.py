@@ -119,7 +119,6 @@ def test_stream_stage_feeds_each_engine_its_records_in_order():
 def test_stream_stage_goes_on_after_an_evaluation_fails():
     from tracectx_stream.alerting import AlertStage, _event_json
     from tracectx_stream.settings import StreamSettings
-
     from tracectx_stream.stats import StreamStats
 
     stage = AlertStage(load_config(CONFIG), StreamSettings(bootstrap_servers="unused:9092"))

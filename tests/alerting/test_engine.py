@@ -252,3 +252,24 @@ def test_install_runs_the_engine_off_the_span_thread(received):
         assert len(received) == 1 and received[0].count == 3
     finally:
         engine.close()
+
+
+def test_a_sink_that_raises_does_not_stop_the_other_actions():
+    from tracectx.alerting import AlertEngine
+
+    received: list = []
+
+    class Broken:
+        def send(self, alert) -> None:
+            raise OSError("the receiver is gone")
+
+        def close(self) -> None:
+            pass
+
+    engine = AlertEngine(
+        [sentinel_rule(actions=["broken", received.append], threshold=2)],
+        sinks={"broken": Broken()},
+    )
+    for i in range(3):
+        engine.observe(event(f"{i:016x}", ts=1000.0, account_id="acc_1"))  # raises nothing
+    assert len(received) == 1 and engine.errors == 1

@@ -136,6 +136,7 @@ class AlertEngine:
         self._owner = uuid.uuid4().hex  # this engine, as the holder of its firing alerts
         self.policy_alerts = policy_alerts
         self.adopted = 0
+        self.errors = 0  # sends a sink raised on (logged)
 
     # -- configuration -------------------------------------------------------------------
     def add_rule(self, rule: Rule) -> Rule:
@@ -358,8 +359,9 @@ class AlertEngine:
         return firing.rule.name if firing.rule is not None else POLICY_GROUP
 
     def _take(self, firing: _Firing) -> None:
-        """Hold a new alert (see `_hold`). If another engine held this key's alert (still
-        firing when the claim's cooldown ran out), this is the same alert: it keeps its start."""
+        """Hold a new alert (see `_hold`). If another engine held this key's alert within the
+        rule's window (still firing when the claim's cooldown ran out), this is the same alert:
+        it keeps its start."""
         if self._handover is None:
             return
         state = encode_state(firing.alert, firing.rule.name if firing.rule else None)
@@ -367,7 +369,8 @@ class AlertEngine:
             return
         deadline = self.clock() + self._orphan_age()
         alert, group, ttl = firing.alert, self._group(firing), self._hold_ttl()
-        before = self._handover.take(group, alert.key, state, deadline, self._owner, ttl)
+        recent = self.clock() - (firing.rule.ttl if firing.rule else self.cluster_quiet)
+        before = self._handover.take(group, alert.key, state, deadline, self._owner, ttl, recent)
         found = None if before is None else decode_state(before)
         earlier = found[0] if found is not None and found[0].key == alert.key else None
         if earlier is not None and earlier.started_at < alert.started_at:
@@ -402,7 +405,7 @@ class AlertEngine:
             found = None if state is None else decode_state(state)
             rule = rules.get(group)
             if found is None or found[0].key != key or found[1] != (rule and rule.name):
-                handover.let_go(group, key, self._owner, forget=True)  # nobody can send it
+                handover.let_go(group, key, self._owner, forget=True, now=now)  # nobody can send it
                 _log.warning("tracectx: unreadable firing alert state dropped from Redis")
                 continue
             alert = found[0]
@@ -421,8 +424,9 @@ class AlertEngine:
         with self._lock:
             current = list(self._firing.items())
             self._firing.clear()
+        now = self.clock()
         for key, firing in current:
-            self._handover.let_go(self._group(firing), key, self._owner, forget=False)
+            self._handover.let_go(self._group(firing), key, self._owner, forget=False, now=now)
 
     def _deliver(self, firing: _Firing) -> None:
         firing.last_sent = self.clock()
@@ -432,7 +436,11 @@ class AlertEngine:
                 continue
             sink = self.sinks.get(action)
             if sink is not None:
-                sink.send(firing.alert)
+                try:
+                    sink.send(firing.alert)
+                except Exception:  # one sink must not stop the others, nor the caller
+                    self.errors += 1
+                    _log.warning("tracectx: alert sink %r failed", action, exc_info=True)
             elif action not in self._unknown_actions:
                 self._unknown_actions.add(action)
                 _log.warning("tracectx: alert action %r names no sink; ignored", action)
@@ -467,7 +475,9 @@ class AlertEngine:
             if firing.rule is None:
                 self.windows.release(key)  # a cluster may fire again at its next error
             if self._handover is not None:
-                self._handover.let_go(self._group(firing), key, self._owner, forget=True)
+                self._handover.let_go(
+                    self._group(firing), key, self._owner, forget=True, now=self.clock()
+                )
             self._deliver(firing)
             return True
         if now - firing.last_sent >= self.resend_interval:
@@ -533,11 +543,12 @@ class AlertEngine:
         return join_queue(self._queue, timeout)
 
     def close(self) -> None:
-        """Stop the thread, hand the firing alerts over (`hand_off`) and close every sink."""
+        """Stop the thread, close every sink (sending what is queued), then hand the firing
+        alerts over (`hand_off`): an heir's first send comes after this engine's last."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(5)
             self._thread = None
-        self.hand_off()
         for sink in self.sinks.values():
             sink.close()
+        self.hand_off()

@@ -45,10 +45,18 @@ class Handover(Protocol):
     Alerts are held by group: a rule's name, or `POLICY_GROUP`."""
 
     def take(
-        self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float
+        self,
+        group: str,
+        key: str,
+        state: str,
+        deadline: float,
+        owner: str,
+        ttl: float,
+        since: float,
     ) -> str | None:
         """Store a new alert's `state` as held by `owner` until `deadline`, kept `ttl` seconds,
-        whoever held `key` before; returns the state another owner held, if any."""
+        whoever held `key` before; returns the state another owner held, if its deadline was
+        not before `since` (an older one is a past episode, not this alert)."""
 
     def hold(
         self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float
@@ -68,8 +76,9 @@ class Handover(Protocol):
         """Become the owner of `key`, until `deadline`, if it is still past its deadline at
         `now` (one winner). An expired state is unlisted instead."""
 
-    def let_go(self, group: str, key: str, owner: str, forget: bool) -> None:
-        """If `owner` holds `key`: forget it (resolved), or leave it adoptable now (stopping)."""
+    def let_go(self, group: str, key: str, owner: str, forget: bool, now: float) -> None:
+        """If `owner` holds `key`: forget it (resolved), or leave it adoptable from `now`
+        (stopping)."""
 
 
 def encode_state(alert: Alert, rule: str | None) -> str | None:

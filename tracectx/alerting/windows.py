@@ -391,13 +391,14 @@ return {added, tostring(s)}
 # Firing alerts (`tracectx.alerting.handover`). KEYS: the group's zset (alert key -> deadline:
 # when its owner is late), the alert's hash (owner, state). Every key written gets ARGV's TTL.
 # ARGV: key, deadline, owner, state, ttl ms, take ('1': a new alert, whoever held it before;
-# returns the state another owner held, if any).
+# returns the state another owner held, if its deadline is not before ARGV[7]).
 _HOLD = """
 local held = redis.call('HGET', KEYS[2], 'owner')
 local before = false
 if held and held ~= ARGV[3] then
   if ARGV[6] ~= '1' then return 0 end
-  before = redis.call('HGET', KEYS[2], 'state')
+  local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
+  if at and tonumber(at) >= tonumber(ARGV[7]) then before = redis.call('HGET', KEYS[2], 'state') end
 end
 redis.call('HSET', KEYS[2], 'owner', ARGV[3], 'state', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
@@ -419,17 +420,23 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
 """
-# ARGV: key, owner, '1' to forget the state (resolved) or '0' to leave it adoptable now.
+# ARGV: key, owner, '1' to forget the state (resolved) or '0' to leave it adoptable from now
+# (ARGV[4]: its deadline becomes now, so it still counts as recent for a `take`).
 _LET_GO = """
 if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[2] then return 0 end
 if ARGV[3] == '1' then
   redis.call('DEL', KEYS[2])
   redis.call('ZREM', KEYS[1], ARGV[1])
 else
-  redis.call('ZADD', KEYS[1], 0, ARGV[1])
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
 end
 return 1
 """
+
+
+def _text(value: bytes | str) -> str:
+    """A Redis reply as text, whether the client decodes replies or not."""
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
 class RedisWindows:
@@ -554,19 +561,34 @@ class RedisWindows:
         return [self.prefix + "firing-by:" + group, self.prefix + "firing:" + key]
 
     def _hold(
-        self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float, take: bool
+        self,
+        group: str,
+        key: str,
+        state: str,
+        deadline: float,
+        owner: str,
+        ttl: float,
+        take: bool,
+        since: float = 0.0,
     ) -> Any:
         args: list[str | int | float] = [
-            key, deadline, owner, state, max(int(ttl * 1000), 1), "1" if take else "0"
+            key, deadline, owner, state, max(int(ttl * 1000), 1), "1" if take else "0", since
         ]  # fmt: skip
         return self._scripts["hold"](keys=self._held(group, key), args=args)
 
     def take(
-        self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float
+        self,
+        group: str,
+        key: str,
+        state: str,
+        deadline: float,
+        owner: str,
+        ttl: float,
+        since: float,
     ) -> str | None:
         def remote() -> str | None:
-            found = self._hold(group, key, state, deadline, owner, ttl, take=True)
-            return found.decode("utf-8", "replace") if isinstance(found, bytes) else None
+            found = self._hold(group, key, state, deadline, owner, ttl, True, since)
+            return _text(found) if isinstance(found, bytes | str) else None
 
         return self._call(remote, lambda: None)  # type: ignore[no-any-return]
 
@@ -588,7 +610,7 @@ class RedisWindows:
                     self.prefix + "firing-by:" + group, "-inf", f"({now!r}", start=0, num=limit
                 )
             found = [
-                (group, key.decode("utf-8", "replace"))
+                (group, _text(key))
                 for group, keys in zip(groups, pipe.execute() if groups else [], strict=True)
                 for key in keys
             ]
@@ -597,7 +619,7 @@ class RedisWindows:
                 pipe.hget(self.prefix + "firing:" + key, "state")
             states = pipe.execute() if found else []
             return [
-                (group, key, None if state is None else state.decode("utf-8", "replace"))
+                (group, key, None if state is None else _text(state))
                 for (group, key), state in zip(found, states, strict=True)
             ]
 
@@ -612,9 +634,9 @@ class RedisWindows:
 
         return self._call(remote, lambda: False)  # type: ignore[no-any-return]
 
-    def let_go(self, group: str, key: str, owner: str, forget: bool) -> None:
+    def let_go(self, group: str, key: str, owner: str, forget: bool, now: float) -> None:
         def remote() -> None:
-            args = [key, owner, "1" if forget else "0"]
+            args: list[str | float] = [key, owner, "1" if forget else "0", now]
             self._scripts["let_go"](keys=self._held(group, key), args=args)
 
         self._call(remote, lambda: None)

@@ -137,7 +137,7 @@ def test_unreadable_states_are_dropped_and_every_key_expires(shared):
         '{"rule":"payment-business-burst","alert":{"key":"k2","started_at":NaN}}',
     ]
     for i, state in enumerate(hostile):
-        assert windows.take(group, f"k{i + 1}", state, T0, "someone", 3600.0) is None
+        assert windows.take(group, f"k{i + 1}", state, T0, "someone", 3600.0, T0) is None
     owner = Engine(url, prefix)
     owner.errors(3)
     heir = Engine(url, prefix)
@@ -222,3 +222,26 @@ def test_an_alert_fired_again_after_its_cooldown_keeps_its_first_start(shared):
     assert second.sent == [("firing", 4, T0)]  # one alert for receivers: the same start
     first.tick(T0 + RESEND + 1)  # at its re-send, the first finds the alert taken over
     assert first.engine.firing == [] and len(first.sent) == 1
+
+
+def test_a_new_burst_long_after_an_unadopted_alert_has_its_own_start(shared):
+    url, prefix, _ = shared
+    gone = Engine(url, prefix, cooldown=0.3)
+    gone.errors(3)  # fires at T0, then dies: nobody with the rule ticks to adopt it
+    time.sleep(0.5)
+    later = Engine(url, prefix, cooldown=0.3)
+    later.now = T0 + 2000  # past the window (600 s): a new episode, not the same alert
+    later.errors(3, first=100)
+    assert later.sent == [("firing", 3, T0 + 2000)]
+
+
+def test_a_client_that_decodes_replies_works_too(shared):
+    url, prefix, _ = shared
+    decoding = redis_client.Redis.from_url(url, decode_responses=True)
+    owner = Engine(url, prefix)
+    owner.errors(3)
+    heir = Engine(url, prefix)
+    heir.engine.windows = heir.engine._handover = RedisWindows(url, prefix=prefix, client=decoding)
+    heir.tick(T0 + 2 * RESEND + 1)
+    assert heir.engine.adopted == 1 and not heir.engine.windows.degraded
+    decoding.close()
