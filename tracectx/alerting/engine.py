@@ -243,7 +243,10 @@ class AlertEngine:
         samples.append((event.trace_id, event.error_id))
         if len(samples) > MAX_SAMPLES:
             del samples[0]
-        if value <= rule.limit or not self.windows.claim(key, rule.cooldown or rule.window):
+        if value <= rule.limit:
+            return None
+        cooldown = rule.cooldown or rule.window
+        if self._handover is None and not self.windows.claim(key, cooldown):
             return None
         group = rule.group(metadata)
         assert group is not None  # as `group_key` found it
@@ -258,13 +261,17 @@ class AlertEngine:
             jaeger_template=self.jaeger_template,
         )
         alert.note(event)
-        for trace_id, eid in self._samples.pop(key, ()):
+        for trace_id, eid in self._samples.get(key, ()):
             if trace_id not in alert.trace_ids:
                 alert.trace_ids.appendleft(trace_id)
             if eid not in alert.error_ids:
                 alert.error_ids.appendleft(eid)
         self._set_measure(alert, rule, value)
-        return self._fire(alert, rule, tuple(rule.actions) or self.default_actions)
+        firing = _Firing(alert, rule, tuple(rule.actions) or self.default_actions)
+        if self._handover is not None and not self._claim(firing, cooldown):
+            return None
+        self._samples.pop(key, None)
+        return self._fire(firing)
 
     @staticmethod
     def _set_measure(alert: Alert, rule: Rule, value: float) -> None:
@@ -318,7 +325,7 @@ class AlertEngine:
             if count is not None:
                 firing.alert.count = count
             return None
-        if not self.windows.claim(key, self.cluster_quiet):
+        if self._handover is None and not self.windows.claim(key, self.cluster_quiet):
             return None
         alert = Alert(
             key=key,
@@ -336,15 +343,16 @@ class AlertEngine:
         )
         alert.note(event)
         alert.count = max(alert.count, count or 0)
-        return self._fire(alert, None, self.default_actions)
+        firing = _Firing(alert, None, self.default_actions)
+        if self._handover is not None and not self._claim(firing, self.cluster_quiet):
+            return None
+        return self._fire(firing)
 
-    def _fire(self, alert: Alert, rule: Rule | None, actions: tuple[Action, ...]) -> Alert:
-        firing = _Firing(alert, rule, actions)
+    def _fire(self, firing: _Firing) -> Alert:
         with self._lock:
-            self._firing[alert.key] = firing
-        self._take(firing)  # before sending: an owner killed with its send queued leaves
-        self._deliver(firing)  # the alert to be adopted and sent, not lost
-        return alert
+            self._firing[firing.alert.key] = firing
+        self._deliver(firing)
+        return firing.alert
 
     # -- hand-over (`tracectx.alerting.handover`) ------------------------------------------
     def _orphan_age(self) -> float:
@@ -358,24 +366,30 @@ class AlertEngine:
     def _group(firing: _Firing) -> str:
         return firing.rule.name if firing.rule is not None else POLICY_GROUP
 
-    def _take(self, firing: _Firing) -> None:
-        """Hold a new alert (see `_hold`). If another engine held this key's alert within the
-        rule's window (still firing when the claim's cooldown ran out), this is the same alert:
-        it keeps its start."""
-        if self._handover is None:
-            return
-        state = encode_state(firing.alert, firing.rule.name if firing.rule else None)
+    def _claim(self, firing: _Firing, cooldown: float) -> bool:
+        """Win the window's claim and hold the new alert in one atomic step (see `_hold`):
+        an owner killed right after winning still leaves the alert to be adopted and sent.
+        If another engine held this key's alert within the rule's window (still firing when
+        the claim's cooldown ran out), this is the same alert: it keeps its start."""
+        assert self._handover is not None
+        alert = firing.alert
+        state = encode_state(alert, firing.rule.name if firing.rule else None)
         if state is None:  # too large to hand over: sent by this engine only
-            return
-        deadline = self.clock() + self._orphan_age()
-        alert, group, ttl = firing.alert, self._group(firing), self._hold_ttl()
-        recent = self.clock() - (firing.rule.ttl if firing.rule else self.cluster_quiet)
-        before = self._handover.take(group, alert.key, state, deadline, self._owner, ttl, recent)
+            return self.windows.claim(alert.key, cooldown)
+        now = self.clock()
+        deadline, group, ttl = now + self._orphan_age(), self._group(firing), self._hold_ttl()
+        recent = now - (firing.rule.ttl if firing.rule else self.cluster_quiet)
+        won, before = self._handover.claim_and_hold(
+            group, alert.key, cooldown, state, deadline, self._owner, ttl, recent
+        )
+        if not won:
+            return False
         found = None if before is None else decode_state(before)
         earlier = found[0] if found is not None and found[0].key == alert.key else None
         if earlier is not None and earlier.started_at < alert.started_at:
             alert.started_at = earlier.started_at
             self._hold(firing)
+        return True
 
     def _hold(self, firing: _Firing) -> bool:
         """Keep the alert's state where another engine can adopt it; False if one did."""

@@ -44,24 +44,26 @@ class Handover(Protocol):
     """Where an engine keeps its firing alerts for another engine to adopt (`RedisWindows`).
     Alerts are held by group: a rule's name, or `POLICY_GROUP`."""
 
-    def take(
+    def claim_and_hold(
         self,
         group: str,
         key: str,
+        cooldown: float,
         state: str,
         deadline: float,
         owner: str,
         ttl: float,
         since: float,
-    ) -> str | None:
-        """Store a new alert's `state` as held by `owner` until `deadline`, kept `ttl` seconds,
-        whoever held `key` before; returns the state another owner held, if its deadline was
-        not before `since` (an older one is a past episode, not this alert)."""
+    ) -> tuple[bool, str | None]:
+        """`Windows.claim` and, if won, in the same atomic step: store a new alert's `state`
+        as held by `owner` until `deadline`, kept `ttl` seconds, whoever held `key` before.
+        Returns (won, the state another owner held if its deadline was not before `since`:
+        an older one is a past episode, not this alert)."""
 
     def hold(
         self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float
     ) -> bool:
-        """Store `state` as `take` does, but only while `owner` still holds `key`. False:
+        """Store `state` as `claim_and_hold` does, but only while `owner` still holds `key`. False:
         another engine adopted it, so this one must stop sending it."""
 
     def stale(

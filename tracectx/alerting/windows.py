@@ -389,10 +389,12 @@ end
 return {added, tostring(s)}
 """
 # Firing alerts (`tracectx.alerting.handover`). KEYS: the group's zset (alert key -> deadline:
-# when its owner is late), the alert's hash (owner, state). Every key written gets ARGV's TTL.
-# ARGV: key, deadline, owner, state, ttl ms, take ('1': a new alert, whoever held it before;
-# returns the state another owner held, if its deadline is not before ARGV[7]).
+# when its owner is late), the alert's hash (owner, state), the claim. Every key written gets
+# a TTL. ARGV: key, deadline, owner, state, ttl ms, take ('1': a new alert, whoever held it
+# before, if the claim (ARGV[8]: its TTL in ms) is won; returns 0 if not, else the state another
+# owner held if its deadline is not before ARGV[7], else 1).
 _HOLD = """
+if ARGV[6] == '1' and not redis.call('SET', KEYS[3], 1, 'NX', 'PX', ARGV[8]) then return 0 end
 local held = redis.call('HGET', KEYS[2], 'owner')
 local before = false
 if held and held ~= ARGV[3] then
@@ -568,35 +570,43 @@ class RedisWindows:
         deadline: float,
         owner: str,
         ttl: float,
-        take: bool,
+        cooldown: float | None = None,
         since: float = 0.0,
     ) -> Any:
+        take = cooldown is not None
         args: list[str | int | float] = [
-            key, deadline, owner, state, max(int(ttl * 1000), 1), "1" if take else "0", since
+            key, deadline, owner, state, max(int(ttl * 1000), 1), "1" if take else "0", since,
+            max(int((cooldown or 0.0) * 1000), 1),
         ]  # fmt: skip
-        return self._scripts["hold"](keys=self._held(group, key), args=args)
+        keys = [*self._held(group, key), self.prefix + "claim:" + key]
+        return self._scripts["hold"](keys=keys, args=args)
 
-    def take(
+    def claim_and_hold(
         self,
         group: str,
         key: str,
+        cooldown: float,
         state: str,
         deadline: float,
         owner: str,
         ttl: float,
         since: float,
-    ) -> str | None:
-        def remote() -> str | None:
-            found = self._hold(group, key, state, deadline, owner, ttl, True, since)
-            return _text(found) if isinstance(found, bytes | str) else None
+    ) -> tuple[bool, str | None]:
+        def remote() -> tuple[bool, str | None]:
+            found = self._hold(group, key, state, deadline, owner, ttl, cooldown, since)
+            if isinstance(found, bytes | str):
+                return True, _text(found)
+            return bool(found), None
 
-        return self._call(remote, lambda: None)  # type: ignore[no-any-return]
+        return self._call(  # type: ignore[no-any-return]
+            remote, lambda: (self._local.claim(key, cooldown), None)
+        )
 
     def hold(
         self, group: str, key: str, state: str, deadline: float, owner: str, ttl: float
     ) -> bool:
         def remote() -> bool:
-            return bool(self._hold(group, key, state, deadline, owner, ttl, take=False))
+            return bool(self._hold(group, key, state, deadline, owner, ttl))
 
         return self._call(remote, lambda: True)  # type: ignore[no-any-return]
 

@@ -137,7 +137,8 @@ def test_unreadable_states_are_dropped_and_every_key_expires(shared):
         '{"rule":"payment-business-burst","alert":{"key":"k2","started_at":NaN}}',
     ]
     for i, state in enumerate(hostile):
-        assert windows.take(group, f"k{i + 1}", state, T0, "someone", 3600.0, T0) is None
+        won = windows.claim_and_hold(group, f"k{i + 1}", 600.0, state, T0, "someone", 3600.0, T0)
+        assert won == (True, None)
     owner = Engine(url, prefix)
     owner.errors(3)
     heir = Engine(url, prefix)
@@ -245,3 +246,13 @@ def test_a_client_that_decodes_replies_works_too(shared):
     heir.tick(T0 + 2 * RESEND + 1)
     assert heir.engine.adopted == 1 and not heir.engine.windows.degraded
     decoding.close()
+
+
+def test_the_claim_and_the_alert_are_stored_together(shared):
+    url, prefix, client = shared
+    windows = RedisWindows(url, prefix=prefix)
+    args = ("g", "k", 600.0, "{}", T0, "me", 3600.0, T0)
+    assert windows.claim_and_hold(*args) == (True, None)
+    assert client.exists(prefix + "claim:k") and client.exists(prefix + "firing:k")
+    assert windows.claim_and_hold("g", "k", 600.0, "{}", T0, "you", 3600.0, T0) == (False, None)
+    assert client.hget(prefix + "firing:k", "owner") == b"me"  # a lost claim stores nothing
