@@ -366,15 +366,20 @@ class AlertEngine:
     def _group(firing: _Firing) -> str:
         return firing.rule.name if firing.rule is not None else POLICY_GROUP
 
+    @staticmethod
+    def _state(firing: _Firing) -> str | None:
+        """The alert as held in Redis; None if too large to hand over (sent by this engine
+        only)."""
+        return encode_state(firing.alert, firing.rule.name if firing.rule else None)
+
     def _claim(self, firing: _Firing, cooldown: float) -> bool:
         """Win the window's claim and hold the new alert in one atomic step (see `_hold`):
         an owner killed right after winning still leaves the alert to be adopted and sent.
         If another engine held this key's alert within the rule's window (still firing when
         the claim's cooldown ran out), this is the same alert: it keeps its start."""
         assert self._handover is not None
-        alert = firing.alert
-        state = encode_state(alert, firing.rule.name if firing.rule else None)
-        if state is None:  # too large to hand over: sent by this engine only
+        alert, state = firing.alert, self._state(firing)
+        if state is None:
             return self.windows.claim(alert.key, cooldown)
         now = self.clock()
         deadline, group, ttl = now + self._orphan_age(), self._group(firing), self._hold_ttl()
@@ -395,8 +400,8 @@ class AlertEngine:
         """Keep the alert's state where another engine can adopt it; False if one did."""
         if self._handover is None:
             return True
-        state = encode_state(firing.alert, firing.rule.name if firing.rule else None)
-        if state is None:  # too large to hand over: sent by this engine only
+        state = self._state(firing)
+        if state is None:
             return True
         deadline = self.clock() + self._orphan_age()
         key, group, ttl = firing.alert.key, self._group(firing), self._hold_ttl()
