@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The Celery and Kafka integration tests against the lowest client versions tracectx declares
-# (ci/lowest-constraints.txt), in their own virtualenv .venv-lowest (made once; later runs only
-# check the install). Extra arguments go to pytest. Needs what scripts/setup.sh installs.
+# The core's unit tests and the Celery and Kafka integration tests against the lowest versions
+# tracectx declares (ci/lowest-constraints.txt: OpenTelemetry, structlog, tenacity, wrapt and the
+# clients), in their own virtualenv .venv-lowest (made once; later runs only check the install).
+# Extra arguments go to pytest. Needs what scripts/setup.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,14 +24,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
-# Every pinned client imports and is at its pinned version: a client that failed to import
+# Every pinned package imports and is at its pinned version: a client that failed to import
 # would only skip its tests (pytest.importorskip), and this run would prove nothing about it.
 "$VENV/bin/python" - "$CONSTRAINTS" <<'EOF'
 import importlib
 import sys
 from importlib.metadata import version
 
-modules = {"celery": "celery", "kombu": "kombu", "kafka-python": "kafka",
+modules = {"opentelemetry-api": "opentelemetry.trace", "opentelemetry-sdk": "opentelemetry.sdk.trace",
+           "opentelemetry-instrumentation": "opentelemetry.instrumentation.instrumentor",
+           "structlog": "structlog", "tenacity": "tenacity", "wrapt": "wrapt",
+           "celery": "celery", "kombu": "kombu", "kafka-python": "kafka",
            "aiokafka": "aiokafka", "confluent-kafka": "confluent_kafka"}
 for line in open(sys.argv[1]):
     line = line.split("#", 1)[0].strip()
@@ -45,6 +49,6 @@ EOF
 
 # Deselected: confluent-kafka < 2.13 consumers are no context managers (the library's own
 # feature, not tracectx's), so the `with` test cannot run against 2.2.
-"$VENV/bin/python" -m pytest tests/integration/celery tests/integration/kafka \
+"$VENV/bin/python" -m pytest tests/unit tests/integration/celery tests/integration/kafka \
   --deselect tests/integration/kafka/test_confluent.py::test_error_escaping_with_block_is_recorded \
   -p no:cacheprovider "$@"

@@ -125,8 +125,8 @@ def _lower_bounds(requirements: list[str]) -> dict[str, Version]:
 
 
 def test_lowest_constraints_pin_the_declared_lower_bounds():
-    """scripts/test-lowest.sh tests exactly the client versions the extras declare as their
-    minimum (and the dev extra declares the same): a bound moved without its pin fails here."""
+    """scripts/test-lowest.sh tests exactly the versions the dependencies and extras declare as
+    their minimum (and the dev extra declares the same): a bound moved without its pin fails."""
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
@@ -141,6 +141,12 @@ def test_lowest_constraints_pin_the_declared_lower_bounds():
             name, version = line.split("==")
             pins[name] = Version(version)
     assert {n: pins.get(n) for n in clients} == {n: declared[n] for n in clients}
+    # ... and the core's own dependencies (the core's unit tests run at these pins too)
+    core = _lower_bounds(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
+    assert {"opentelemetry-api", "opentelemetry-sdk", "wrapt"} <= set(core)
+    assert {n: pins.get(n) for n in core} == core
     dev = _lower_bounds(extras["dev"])
     assert {n: v for n, v in dev.items() if n in clients} == {
         n: declared[n] for n in clients if n in dev

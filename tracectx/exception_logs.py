@@ -12,11 +12,15 @@ The record carries what the span event carries — ``exception.type`` (tracectx'
 span's ``error.type``), ``exception.message``, ``exception.stacktrace`` (only when the kind's
 policy records stacks, like the event) and ``tracectx.error.id`` — plus the error's kind and
 code, so a log pipeline can classify it without the span. Its context is the span's (trace and
-span ids), its event name `EVENT_NAME` (semconv recommends a specific name over a generic
-``exception``), its severity the kind's log level (TRANSIENT → WARN, BUSINESS and UNKNOWN →
-ERROR, FATAL → FATAL by default). It goes out through the OTel logs API
-(``opentelemetry._logs``), so without a configured `LoggerProvider` it costs nothing and goes
-nowhere.
+span ids), its event name `EVENT_NAME` (the conventions' "event name considerations" recommend a
+name for the error's category and advise against the generic ``exception``; the messaging
+conventions define no exception event of their own), its severity the kind's log level
+(TRANSIENT → WARN, BUSINESS and UNKNOWN → ERROR, FATAL → FATAL by default). The exception
+instance goes to ``Logger.emit(exception=...)`` where the logger takes it (OpenTelemetry 1.42+),
+as the conventions ask, except for kinds whose policy records no stack (the SDK would fill in
+``exception.stacktrace`` from it). It goes out through the OTel logs API
+(``opentelemetry._logs``; keyword ``emit`` needs 1.38, the declared minimum), so without a
+configured `LoggerProvider` it costs nothing and goes nowhere.
 
 `tracectx.recording` calls `record_exception` where it would add the ``exception`` event.
 """
@@ -24,10 +28,13 @@ nowhere.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import logging
 import os
 import time
 import traceback
+from typing import Any
 
 from opentelemetry import _logs, trace
 from opentelemetry._logs import SeverityNumber
@@ -115,6 +122,17 @@ def severity_of(kind: ErrorKind) -> SeverityNumber:
     return SeverityNumber.DEBUG
 
 
+@functools.lru_cache(maxsize=64)
+def _takes_exception(logger_type: type[_logs.Logger]) -> bool:
+    """Whether `logger_type.emit` accepts ``exception=`` (the API added it in 1.42; loggers
+    written against 1.38 to 1.41 raise TypeError on it). Cached per class, a bounded set."""
+    try:
+        params = inspect.signature(logger_type.emit).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a C or odd callable: don't guess
+        return False
+    return "exception" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def emit(
     span: Span,
     exc: BaseException,
@@ -133,18 +151,23 @@ def emit(
         semconv.ATTR_KIND: kind.name,
         semconv.ATTR_CODE: exc.code if isinstance(exc, TracedError) else kind.name.lower(),
     }
-    if policy_for(kind).record_stack:
+    record_stack = policy_for(kind).record_stack
+    if record_stack:
         attributes[semconv.EXC_STACKTRACE] = "".join(traceback.format_exception(exc))
     severity = severity_of(kind)
-    logger(logger_provider).emit(
-        timestamp=time.time_ns(),
-        context=trace.set_span_in_context(span),
-        severity_number=severity,
-        severity_text=severity.name,
-        body=f"{exc_type}: {message}"[:MAX_BODY],
-        attributes=attributes,
-        event_name=EVENT_NAME,
-    )
+    target = logger(logger_provider)
+    fields: dict[str, Any] = {
+        "timestamp": time.time_ns(),
+        "context": trace.set_span_in_context(span),
+        "severity_number": severity,
+        "severity_text": severity.name,
+        "body": f"{exc_type}: {message}"[:MAX_BODY],
+        "attributes": attributes,
+        "event_name": EVENT_NAME,
+    }
+    if record_stack and _takes_exception(type(target)):
+        fields["exception"] = exc  # not for stackless kinds: the SDK would add the stack
+    target.emit(**fields)
 
 
 def record_exception(span: Span, exc: BaseException, error_id: str, kind: ErrorKind) -> bool:

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+try:
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+except ImportError:  # OpenTelemetry < 1.39 (the declared minimum is 1.38) names it so
+    from opentelemetry.sdk._logs.export import (  # type: ignore[attr-defined,no-redef]
+        InMemoryLogExporter as InMemoryLogRecordExporter,
+    )
 from opentelemetry.sdk.trace import TracerProvider
 
 from tracectx import ErrorKind, error_id, exception_logs, new_error
@@ -146,12 +153,13 @@ GLOBAL_PROVIDER_SCRIPT = textwrap.dedent(
     import json
     from opentelemetry import _logs, trace
     from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+    from opentelemetry.sdk._logs import export
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
     from opentelemetry.sdk.trace import TracerProvider
     from tracectx import ErrorKind, error_id
     from tracectx.exception_logs import record_exception
 
-    exporter = InMemoryLogRecordExporter()
+    exporter = (getattr(export, "InMemoryLogRecordExporter", None) or export.InMemoryLogExporter)()
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     _logs.set_logger_provider(provider)
@@ -200,3 +208,52 @@ def test_record_exception_with_the_apps_global_logger_provider(value, keep_event
             "span_id": result["span_id"],
             "id": result["error_id"],
         }
+
+
+def _sdk_takes_exception() -> bool:
+    import inspect
+
+    from opentelemetry.sdk._logs import Logger
+
+    return "exception" in inspect.signature(Logger.emit).parameters
+
+
+@pytest.mark.skipif(not _sdk_takes_exception(), reason="the SDK takes exception= from 1.42")
+def test_the_exception_instance_goes_to_the_sdk(logs, span):
+    """The conventions ask for the exception itself on the record, where the SDK takes one."""
+    provider, exporter = logs
+    exc = raised(ValueError("cannot parse order 7"))
+    emit(span, exc, error_id(exc), ErrorKind.UNKNOWN, logger_provider=provider)
+    record = exporter.get_finished_logs()[0].log_record
+    assert record.exception is exc
+    assert record.attributes[sc.EXC_TYPE] == "ValueError"  # tracectx's type name is kept
+
+
+def test_a_logger_without_exception_keyword_still_gets_the_record(span):
+    """A logger written against OpenTelemetry 1.38-1.41 (no ``exception=``) gets the record."""
+    from opentelemetry._logs import Logger, LoggerProvider
+
+    got: list[dict[str, object]] = []
+
+    class OldLogger(Logger):
+        def emit(self, record=None, *, timestamp=None, observed_timestamp=None, context=None,
+                 severity_number=None, severity_text=None, body=None, attributes=None,
+                 event_name=None):  # fmt: skip
+            got.append({"body": body, "event_name": event_name})
+
+        def enabled(self, **_):
+            return True
+
+    class OldProvider(LoggerProvider):
+        def get_logger(self, name, version=None, schema_url=None, attributes=None):
+            return OldLogger(name)
+
+    exc = raised(ValueError("x"))
+    emit(span, exc, error_id(exc), ErrorKind.UNKNOWN, logger_provider=OldProvider())
+    assert got == [{"body": "ValueError: x", "event_name": EVENT_NAME}]
+
+
+def test_event_name_is_specific_not_the_generic_exception():
+    """Semconv (exceptions in logs, "event name considerations"): a category name, not
+    ``exception``; messaging defines no exception event of its own."""
+    assert EVENT_NAME == "tracectx.error.exception" != "exception"

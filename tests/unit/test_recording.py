@@ -233,10 +233,12 @@ class TestExceptionSignalOptIn:
     record, `logs/dup` keeps both; the contract's role and id attributes stay on the span."""
 
     def _record(self, spans, monkeypatch, value: str | None):
-        from opentelemetry.sdk._logs import LoggerProvider
-        from opentelemetry.sdk._logs.export import (
-            InMemoryLogRecordExporter,
-            SimpleLogRecordProcessor,
+        from opentelemetry.sdk._logs import LoggerProvider, export
+        from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+        # OpenTelemetry 1.38 (the declared minimum) calls it InMemoryLogExporter
+        InMemoryLogRecordExporter = (
+            getattr(export, "InMemoryLogRecordExporter", None) or export.InMemoryLogExporter
         )
 
         if value is None:
