@@ -27,14 +27,13 @@ import multiprocessing
 import multiprocessing.util
 import os
 import pickle
+import sys
 import threading
 import time
 import types
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
-
-import structlog
 
 from tracectx.context import bind, get_bound, local_bound
 from tracectx.envelope import from_dict, to_dict
@@ -297,7 +296,10 @@ def _run_in_child(
 def _restore_and_run(
     carrier: dict[str, str], local: dict[str, Any], fn: Callable[..., R], args: Any, kwargs: Any
 ) -> R:
-    structlog.contextvars.bind_contextvars(**local["log"])
+    if local["log"]:  # imported only when there is something to bind (structlog pulls rich)
+        import structlog.contextvars
+
+        structlog.contextvars.bind_contextvars(**local["log"])
     # Bound metadata goes over the pool's own pipe, like the arguments: the child is this
     # application, so it gets all of it (the W3C carrier holds only what may leave).
     with restore(carrier), bind(**local["bound"]):
@@ -313,7 +315,10 @@ def _restore_and_run(
 
 
 def _picklable_log_context() -> dict[str, Any]:
-    values = structlog.contextvars.get_contextvars()
+    log_vars = sys.modules.get("structlog.contextvars")  # never imported: nothing bound there
+    if log_vars is None:
+        return {}
+    values: dict[str, Any] = log_vars.get_contextvars()
     try:
         pickle.dumps(values)
     except Exception:

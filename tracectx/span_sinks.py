@@ -1,0 +1,202 @@
+"""Where `tracectx.setup` sends spans: a spans file, OTLP, or both — one of each per process.
+
+`ProcessSinks` is one span processor holding the exporters' processors. A forked child (a
+Celery prefork child, a process-pool worker, ``multiprocessing.Process``) must not write into
+its parent's file or share its parent's HTTP connections, so after ``fork``
+(``os.register_at_fork``) the child builds its own: a spans file named with its pid, a fresh
+OTLP exporter. The parent's queued spans stay the parent's to export.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing.util
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
+
+__all__ = [
+    "FileOnFirstSpan",
+    "ProcessSinks",
+    "SinkSpec",
+    "child_path",
+    "otlp_exporter",
+    "spans_path",
+    "watch_forks",
+]
+
+_log = logging.getLogger("tracectx.setup")
+
+
+def spans_path(template: str, service: str, pid: int | None = None) -> Path:
+    """The spans file for this process: ``{pid}`` and ``{service}`` in `template` filled in."""
+    pid = os.getpid() if pid is None else pid
+    return Path(template.replace("{pid}", str(pid)).replace("{service}", service))
+
+
+def child_path(template: str, service: str, pid: int) -> Path:
+    """A forked child's spans file: the template's own ``{pid}``, else ``-<pid>`` before the
+    first dot of the name (``spans/api.otlp.jsonl`` -> ``spans/api-4242.otlp.jsonl``)."""
+    if "{pid}" in template:
+        return spans_path(template, service, pid)
+    path = spans_path(template, service, pid)
+    stem, dot, rest = path.name.partition(".")
+    return path.with_name(f"{stem}-{pid}{dot}{rest}")
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    """What to export to: a spans file template, an OTLP/HTTP traces URL, the console."""
+
+    spans_file: str | None
+    otlp_traces_url: str | None  # "" = the exporter's own default / OTEL_EXPORTER_OTLP_* vars
+    console: bool
+    service: str
+
+    def build(self, path: Path | None) -> list[SpanProcessor]:
+        """Fresh processors (and exporters) for one process; `path` is its spans file."""
+        processors: list[SpanProcessor] = []
+        if path is not None:
+            processors.append(BatchSpanProcessor(FileOnFirstSpan(path)))
+        if self.otlp_traces_url is not None:
+            processors.append(BatchSpanProcessor(otlp_exporter(self.otlp_traces_url or None)))
+        if self.console:
+            processors.append(BatchSpanProcessor(ConsoleSpanExporter()))
+        return processors
+
+
+def otlp_exporter(url: str | None) -> SpanExporter:
+    """The OTLP/HTTP span exporter (the ``otlp`` extra); `url` None: from the environment."""
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(
+            "tracectx.setup: sending spans over OTLP needs the OTLP exporter: "
+            "pip install 'tracectx[otlp]'",
+            name=exc.name,
+        ) from exc
+    exporter: SpanExporter = OTLPSpanExporter(endpoint=url) if url else OTLPSpanExporter()
+    return exporter
+
+
+class FileOnFirstSpan(SpanExporter):
+    """`tracectx.file_exporter.OTLPJsonFileExporter`, opened at the first span: a process that
+    ends no span (a pool worker never used) leaves no empty file for ``tracectx graph``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._exporter: SpanExporter | None = None
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if not spans:
+            return SpanExportResult.SUCCESS
+        with self._lock:
+            if self._exporter is None:
+                from tracectx.file_exporter import OTLPJsonFileExporter
+
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._exporter = OTLPJsonFileExporter(self.path)
+        return self._exporter.export(spans)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._exporter is not None:
+                self._exporter.shutdown()
+
+
+class ProcessSinks(SpanProcessor):
+    """tracectx's span processors for the current process, rebuilt in a forked child."""
+
+    def __init__(self, spec: SinkSpec, *, path: Path | None) -> None:
+        self.spec = spec
+        self.path = path
+        self.pid = os.getpid()
+        self.active = True
+        self._lock = threading.Lock()
+        self._inner: list[SpanProcessor] = spec.build(path)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None  # the batch processors do nothing on start
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.active:
+            for processor in self._inner:
+                processor.on_end(span)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return all([p.force_flush(timeout_millis) for p in self._inner])
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if not self.active:
+                return
+            self.active = False
+            for processor in self._inner:
+                processor.shutdown()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: its own file and exporters from here on."""
+        if not self.active:
+            return
+        self.pid = os.getpid()
+        template = self.spec.spans_file
+        self.path = None if template is None else child_path(template, self.spec.service, self.pid)
+        # The inherited processors are dropped, not shut down: their queues hold the parent's
+        # spans (the parent exports them), and shutting down would export them twice.
+        self._lock = threading.Lock()
+        self._inner = self.spec.build(self.path)
+
+
+def _flush_current() -> None:
+    sinks = _current()
+    if sinks is None:
+        return
+    try:
+        sinks.force_flush(5000)
+    except Exception:
+        _log.debug("tracectx: flushing spans at exit failed", exc_info=True)
+
+
+class _MultiprocessingChild:
+    """Keeps the ``register_after_fork`` entry alive (its registry holds values weakly)."""
+
+    def __call__(self, _: object) -> None:
+        # multiprocessing's children leave with os._exit (no atexit), after running the
+        # finalizers registered since their bootstrap cleared the registry: flush there.
+        multiprocessing.util.Finalize(None, _flush_current, exitpriority=100)
+
+
+_mp_child = _MultiprocessingChild()
+
+
+_fork_hook_installed = False
+_current: Callable[[], ProcessSinks | None] = lambda: None  # noqa: E731
+
+
+def watch_forks(current: Callable[[], ProcessSinks | None]) -> None:
+    """After every fork, give the child its own sinks (`current()` returns the live ones).
+    ``os.register_at_fork`` cannot be undone, so the hook is installed once and asks `current`."""
+    global _fork_hook_installed, _current
+    _current = current
+    if not _fork_hook_installed:
+        os.register_at_fork(after_in_child=_after_fork)
+        multiprocessing.util.register_after_fork(_mp_child, _mp_child)
+        _fork_hook_installed = True
+
+
+def _after_fork() -> None:
+    sinks = _current()
+    if sinks is not None:
+        sinks.after_fork_in_child()
