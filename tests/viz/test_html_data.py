@@ -13,7 +13,7 @@ from importlib import resources
 from tracectx.viz import analyse
 from tracectx.viz.model import Link, Span, SpanEvent
 from tracectx.viz.renderers import render_html, to_json_data
-from tracectx.viz.renderers.html_data import page_data
+from tracectx.viz.renderers.html_data import idle_gaps, impact_order, page_data
 from tracectx.viz.renderers.json import EVENT_TEXT_LIMIT
 
 T = "a" * 32
@@ -153,3 +153,72 @@ def test_page_is_self_contained_and_its_csp_pins_script_and_style():
         "<!--",
     ):
         assert sink not in js
+
+
+def test_paths_come_in_order_of_impact(pipeline_spans):
+    """Escaped first, then by severity, unobserved next, a recovered retry last: here nothing
+    escapes, so the FATAL is the first card and the timeout a retry recovered the last."""
+    [a] = analyse(pipeline_spans)
+    [tr] = page_data([a])["traces"]
+    order = [(p["outcome"], p["kind"], p["recovered"]) for p in tr["paths"]]
+    assert order[0] == ("absorbed", "FATAL", False)
+    assert order[-1][2] is True and order[-1][1] == "TRANSIENT"
+    groups = [
+        3 if rec else {"escaped": 0, "absorbed": 1, "unobserved": 2}[out] for out, _, rec in order
+    ]
+    assert groups == sorted(groups)
+    assert a.errors[impact_order(a)[0]].kind == "FATAL"
+
+
+def test_severity_orders_within_an_outcome():
+    spans = [_span("r", None, "root", 0, 100)]
+    for k, kind in enumerate(["TRANSIENT", "BUSINESS", "FATAL", "UNKNOWN"]):
+        spans.append(
+            _span(
+                f"s{k}",
+                "r",
+                f"step {kind}",
+                k * 10,
+                k * 10 + 5,
+                error=True,
+                attributes={
+                    "tracectx.error.id": f"e{k}",
+                    "tracectx.error.kind": kind,
+                    "tracectx.error.role": "origin",
+                },
+                events=[SpanEvent("tracectx.error.handled", {"tracectx.error.id": f"e{k}"})],
+            )
+        )
+    [tr] = page_data(analyse(spans))["traces"]
+    kinds = [p["kind"] for p in tr["paths"] if p["outcome"] == tr["paths"][0]["outcome"]]
+    assert kinds == sorted(kinds, key=["FATAL", "UNKNOWN", "BUSINESS", "TRANSIENT"].index)
+
+
+def test_a_long_hop_is_an_idle_gap():
+    """A DLQ consumer 3.2 s after a 100 µs request: the stretch between is idle, drawn as a
+    break; short pauses are not."""
+    spans = [
+        _span("r", None, "POST /checkout", 0, 100),
+        _span("p", "r", "send orders.dlq", 60, 61, kind="producer"),
+        _span("a", "r", "a", 10, 20),
+        _span("b", "r", "b", 22, 30),  # 2 µs pause: not a gap
+        _span("k", "p", "process orders.dlq", 3_200_000, 3_200_300, kind="consumer"),
+    ]
+    [tr] = page_data(analyse(spans))["traces"]
+    assert tr["gaps"] == [[100.0, 3_200_000.0]]
+    assert idle_gaps([], 0) == []
+
+
+def test_exceptions_and_retries_are_marked_where_they_happened():
+    spans = _celery_trace()
+    spans[3].events.extend(
+        [
+            SpanEvent("exception", {"exception.type": "E"}, time_ns=25_000),
+            SpanEvent("tracectx.retry", {"attempt": 1}, time_ns=30_000),
+            SpanEvent("exception", {"exception.type": "E"}),  # no time: no mark
+        ]
+    )
+    [tr] = page_data(analyse(spans))["traces"]
+    row = tr["id"].index("c")
+    assert tr["marks"] == [[row, 25.0, "x"], [row, 30.0, "r"]]
+    assert [e.get("t") for e in tr["events"][str(row)]] == [25.0, 30.0, None]

@@ -120,7 +120,7 @@ def _rows(browser: Browser) -> list[dict]:
         "[...document.querySelectorAll('#rows .row')].sort((a, b) => a.offsetTop - b.offsetTop)"
         ".map(r => ({id: r.dataset.spanId || null, role: r.dataset.role || null,"
         " async: r.dataset.asyncFrom || null, gap: r.classList.contains('gap'),"
-        " text: r.querySelector('.name').textContent}))"
+        " text: r.textContent}))"
     )
 
 

@@ -72,8 +72,12 @@ _PAGE = """<!doctype html>
 <div id="wrap"><main id="main">
 <section id="summary"></section>
 <section id="paths"><h2>Error paths</h2><ol id="pathlist"></ol></section>
-<section id="timeline"><div id="axis"><div class="lbl">span</div><div class="ticks"></div></div>
-<div id="scroller"><div id="spacer"></div><div id="rows"></div><svg id="overlay" aria-hidden="true"></svg></div></section>
+<section id="timeline"><div id="mini"><div class="lbl">whole trace <span class="muted">· drag or wheel to zoom</span></div>
+<div id="miniwrap"><canvas id="minimap" height="40"></canvas><div id="miniwin" hidden></div></div></div>
+<div id="axis"><div class="lbl">span <button id="zoomreset" type="button" hidden>reset zoom</button>
+<span id="namegrip" title="drag to resize the name column"></span></div><div class="ticks"></div></div>
+<div id="scroller"><div id="spacer"></div><div id="rows"></div><svg id="overlay" aria-hidden="true"></svg></div>
+<div id="zoomsel" hidden></div></section>
 <section id="flow"><h2>Error flow across traces</h2>
 <div id="flowwrap"><div id="flowbox"><svg id="flowsvg"></svg></div><div id="origins"></div></div>
 <div id="nodetraces"></div></section>

@@ -10,6 +10,11 @@ virtual scrolling are index arithmetic in the page, even at 100k spans.
 Columns (one list per field, names and services through string tables) keep the embedded JSON
 small; times are microseconds from the trace's first start, because nanoseconds since the epoch
 do not fit a JavaScript number exactly.
+
+Paths come in order of impact (`impact_order`): what escaped first, then by severity, then what
+nobody observed, and retries that recovered last. The time axis gets its idle gaps (`idle_gaps`:
+stretches where no span runs, as a Kafka hand-off to a DLQ consumer seconds later leaves) so the
+page can draw them as breaks; exceptions and retries become marks at the time they happened.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from collections import defaultdict
 from typing import Any
 
 from tracectx import semconv as sc
-from tracectx.viz.analysis import TraceAnalysis
-from tracectx.viz.model import Span
+from tracectx.viz.analysis import ErrorPath, TraceAnalysis
+from tracectx.viz.model import Span, SpanEvent
 from tracectx.viz.renderers.jaeger import jaeger_link
 from tracectx.viz.renderers.json import (
     error_confidence,
@@ -30,10 +35,15 @@ from tracectx.viz.renderers.json import (
 )
 from tracectx.viz.renderers.paths import roles, visible_spans
 
-__all__ = ["page_data"]
+__all__ = ["idle_gaps", "impact_order", "page_data"]
 
 _KINDS = {"server": "S", "client": "C", "producer": "P", "consumer": "K", "internal": "I"}
 _HANDLED = (sc.EVENT_HANDLED, sc.EVENT_EXPECTED)
+_SEVERITY = {"FATAL": 0, "UNKNOWN": 1, "BUSINESS": 3, "TRANSIENT": 4}  # custom kinds: 2
+_GROUP = {"escaped": 0, "absorbed": 1, "unobserved": 2}
+GAP_SHARE = 0.05  # an idle stretch longer than this share of the trace is drawn as a break
+MAX_GAPS = 50
+_MARKS = {sc.EVENT_EXCEPTION: "x", sc.LOG_EVENT_EXCEPTION: "x", sc.EVENT_RETRY: "r"}
 
 
 class _Strings:
@@ -104,8 +114,65 @@ def _handled_by(a: TraceAnalysis) -> dict[str, list[str]]:
     return out
 
 
+def _recovered(a: TraceAnalysis) -> set[str]:
+    """Spans that are a failed attempt of a retry group that then succeeded."""
+    out: set[str] = set()
+    for group in a.retries:
+        if group.succeeded:
+            out.update(group.attempts[:-1])
+    return out
+
+
+def impact_order(a: TraceAnalysis) -> list[int]:
+    """Indexes of `a.errors` by impact: escaped first, then absorbed, then unobserved, each by
+    severity (FATAL, UNKNOWN, custom kinds, BUSINESS, TRANSIENT) and start time; errors whose
+    retry recovered come last (unless the analysis still says they escaped)."""
+    recovered = _recovered(a)
+
+    def key(k: int) -> tuple[int, int, int, int]:
+        err: ErrorPath = a.errors[k]
+        outcome = error_outcome(err)
+        group = _GROUP.get(outcome, 1)
+        if err.origin in recovered and outcome != "escaped":
+            group = 3
+        origin = a.spans.get(err.origin)
+        return (group, _SEVERITY.get(err.kind, 2), origin.start_ns if origin else 0, k)
+
+    return sorted(range(len(a.errors)), key=key)
+
+
+def idle_gaps(spans: list[Span], t0: int, share: float = GAP_SHARE) -> list[list[float]]:
+    """``[from, to]`` (µs from `t0`) of the stretches where no span runs that are longer than
+    `share` of the trace, the `MAX_GAPS` longest, in time order."""
+    intervals = sorted((s.start_ns, max(s.end_ns, s.start_ns)) for s in spans)
+    if not intervals:
+        return []
+    total = max(end for _, end in intervals) - intervals[0][0]
+    gaps: list[tuple[int, int]] = []
+    reach = intervals[0][1]
+    for start, end in intervals:
+        if start - reach > share * total:
+            gaps.append((reach, start))
+        reach = max(reach, end)
+    gaps = sorted(sorted(gaps, key=lambda g: g[0] - g[1])[:MAX_GAPS])
+    return [[round((a - t0) / 1000, 1), round((b - t0) / 1000, 1)] for a, b in gaps]
+
+
+def _mark(event: SpanEvent) -> str | None:
+    if event.time_ns is None:
+        return None
+    return _MARKS.get(event.name)
+
+
 def _attrs(span: Span) -> dict[str, Any] | None:
     return {k: plain(v) for k, v in span.attributes.items()} or None
+
+
+def _event(event: SpanEvent, t0: int) -> dict[str, Any]:
+    data = event_data(event)
+    if event.time_ns is not None:
+        data["t"] = round((event.time_ns - t0) / 1000, 1)
+    return data
 
 
 def _trace(
@@ -130,8 +197,9 @@ def _trace(
     handled_by = _handled_by(a)
     keep = visible_spans(a, full)
     role = roles(a)
+    recovered = _recovered(a)
     paths = []
-    for err in a.errors:
+    for err in (a.errors[k] for k in impact_order(a)):
         extra = [
             s
             for s in handled_by.get(err.error_id or "", [])
@@ -153,6 +221,7 @@ def _trace(
                 "handled_by": [row[s] for s in extra],
                 "escaped": err.escaped,
                 "outcome": error_outcome(err),
+                "recovered": err.origin in recovered and error_outcome(err) != "escaped",
                 "confidence": error_confidence(err),
                 "evidence": error_evidence(err),
                 "exact": err.exact,
@@ -198,10 +267,17 @@ def _trace(
             for g in a.retries
         ],
         "paths": paths,
+        "gaps": idle_gaps(spans, t0),
+        "marks": [
+            [i, round(((e.time_ns or 0) - t0) / 1000, 1), m]
+            for i, s in enumerate(spans)
+            for e in s.events
+            if (m := _mark(e))
+        ],
         "attrs": {str(i): at for i, s in enumerate(spans) if (at := _attrs(s))},
         "status": {str(i): s.status_message for i, s in enumerate(spans) if s.status_message},
         "events": {
-            str(i): [event_data(e) for e in s.events] for i, s in enumerate(spans) if s.events
+            str(i): [_event(e, t0) for e in s.events] for i, s in enumerate(spans) if s.events
         },
         "links": {
             str(i): [[lk.trace_id, lk.span_id] for lk in s.links]

@@ -5,9 +5,18 @@
 // looked up in Maps, never used as plain-object keys.
 // The same script draws the fleet flow page (D.mode "fleet": a `tracectx stream` flow snapshot,
 // counts by service/operation and kind, no traces): only the flow graph, filters and search.
-const D = JSON.parse(document.getElementById("data").textContent);
-const FLEET = D.mode === "fleet";
-const NAMES = D.names, SVCS = D.services, ROW = 24, OVER = 12, SMALL = 300, NAME_SHARE = 0.38, SVGNS = "http://www.w3.org/2000/svg";
+// A big page's data comes deflated and in base64 ("z:" first): inflated by the browser's own
+// DecompressionStream, no network.
+let D, FLEET, NAMES, SVCS, allKinds;
+const ROW = 24, OVER = 12, SMALL = 300, SVGNS = "http://www.w3.org/2000/svg";
+async function readData() {
+  const raw = document.getElementById("data").textContent;
+  if (!raw.startsWith("z:")) return JSON.parse(raw);
+  const bin = atob(raw.slice(2)), bytes = new Uint8Array(bin.length);
+  for (let k = 0; k < bin.length; k++) bytes[k] = bin.charCodeAt(k);
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+  return JSON.parse(await new Response(stream).text());
+}
 const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
   "#8cd17d", "#ff9da7", "#499894", "#bab0ac", "#86bcb6"];
 const KIND_COLOURS = new Map([["BUSINESS", "#d97706"], ["TRANSIENT", "#2563eb"], ["FATAL", "#dc2626"],
@@ -73,6 +82,9 @@ function prepare(tr) {
     p.rows = [...p.chain, ...p.handled_by];
     for (const r of p.rows) { if (!tr.pathsOf.has(r)) tr.pathsOf.set(r, []); tr.pathsOf.get(r).push(p); }
   });
+  tr.marksOf = new Map();
+  for (const [r, t, kind] of tr.marks) { if (!tr.marksOf.has(r)) tr.marksOf.set(r, []); tr.marksOf.get(r).push([t, kind]); }
+  buildScale(tr);
   tr.asyncByTarget = new Map();
   for (const e of tr.async_edges) {
     if (e.trace !== null && e.trace !== tr.trace_id) continue;
@@ -98,11 +110,8 @@ function lastOnPath(p) { return p.chain[p.chain.length - (p.absorber >= 0 ? 2 : 
 
 // ---- state & filters ------------------------------------------------------------------------
 const state = {trace: null, path: null, row: -1, kinds: new Set(), outcomes: new Set(OUTCOMES),
-  service: "", term: "", node: null, vis: [], gaps: new Map(), posOf: null};
-const allKinds = FLEET
-  ? [...new Set([...D.edges, ...D.origins].flatMap((x) => x[x.length - 1].map(([k]) => k)))].filter(Boolean).sort()
-  : [...new Set(D.traces.flatMap((t) => t.paths.map((p) => p.kind)))].sort();
-allKinds.forEach((k) => state.kinds.add(k));
+  service: "", term: "", node: null, vis: [], gaps: new Map(), posOf: null, view: [0, 1], nameW: 400,
+  maxDepth: 1, laneW: 0, recoveredOpen: false};
 
 function pathMatches(p) {
   const tr = p.trace;
@@ -114,9 +123,102 @@ function pathMatches(p) {
     ...Object.values(p.metadata).map(String), ...p.rows.map((r) => tr.id[r])];
   return hay.some((h) => String(h).toLowerCase().includes(t));
 }
-D.traces.forEach(prepare);
 
 // ---- timeline -------------------------------------------------------------------------------
+// Rows are laid out in index space (pre-order, folded subtrees skipped); time goes through a
+// scale whose idle gaps (tr.gaps) are squeezed into breaks, then through the zoomed view
+// (state.view, in scale units). Bars, marks and the overlay are placed in pixels of the lane.
+// A busy stretch between breaks gets at least MIN_BUSY of the busy width, so the few spans after
+// a long hop are readable too; each stretch is linear, with its own ticks.
+const GAP_DRAWN = 0.03, MIN_BUSY = 0.14;  // shares of the busy time's width
+function buildScale(tr) {
+  const total = Math.max(tr.duration_us || 0, 0);
+  const cuts = [];
+  let t = 0;
+  for (const [a, b] of tr.gaps) { if (a >= t && b > a && b <= total) { cuts.push([t, a, false], [a, b, true]); t = b; } }
+  cuts.push([t, Math.max(total, t), false]);
+  const busy = Math.max(cuts.reduce((sum, [a, b, gap]) => sum + (gap ? 0 : b - a), 0), 1e-3);
+  const segs = [];
+  let u = 0;
+  for (const [a, b, gap] of cuts) {
+    const width = gap ? busy * GAP_DRAWN : cuts.length > 1 ? Math.max(b - a, busy * MIN_BUSY) : b - a;
+    segs.push({t0: a, t1: b, u0: u, u1: u + width, gap});
+    u += width;
+  }
+  tr.segs = segs; tr.U = Math.max(u, 1e-3);
+}
+function segAt(tr, t, key) {  // the last segment starting at or before t (binary search)
+  const s = tr.segs;
+  let lo = 0, hi = s.length - 1;
+  while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (s[mid][key] <= t) lo = mid; else hi = mid - 1; }
+  return s[lo];
+}
+function tToU(tr, t) {
+  const g = segAt(tr, t, "t0");
+  if (t >= g.t1) return g.t1 > g.t0 ? g.u1 : g.u0;
+  return g.u0 + (t - g.t0) / (g.t1 - g.t0) * (g.u1 - g.u0);
+}
+function uToT(tr, u) {
+  const g = segAt(tr, u, "u0");
+  if (u >= g.u1) return g.t1;
+  return g.t0 + (u - g.u0) / Math.max(g.u1 - g.u0, 1e-12) * (g.t1 - g.t0);
+}
+const laneW = () => Math.max(($("scroller").clientWidth || 800) - state.nameW, 50);
+function xOf(t, w) {  // pixels from the lane's left edge
+  const [a, b] = state.view;
+  return (tToU(state.trace, t) - a) / (b - a) * w;
+}
+const zoomed = () => state.view[0] > 1e-9 || state.view[1] < state.trace.U - 1e-9;
+function setView(a, b) {
+  const U = state.trace.U, min = Math.max(U * 1e-6, 1e-3);
+  if (b < a) [a, b] = [b, a];
+  if (b - a < min) { const m = (a + b) / 2; a = m - min / 2; b = m + min / 2; }
+  if (b - a >= U) { a = 0; b = U; }
+  if (a < 0) { b -= a; a = 0; }
+  if (b > U) { a -= b - U; b = U; }
+  state.view = [Math.max(a, 0), Math.min(b, U)];
+  drawAxis(); drawMiniWindow(); schedule();
+}
+
+// text widths without touching the layout, for the name column's width
+const measureCtx = document.createElement("canvas").getContext("2d");
+const widthCache = new Map();
+function textW(text, font) {
+  const key = font + "\u0000" + text;
+  let w = widthCache.get(key);
+  if (w === undefined) {
+    measureCtx.font = font; w = measureCtx.measureText(text).width;
+    if (widthCache.size < 50000) widthCache.set(key, w);
+  }
+  return w;
+}
+const FONT = 'system-ui,-apple-system,"Segoe UI",sans-serif';
+function indentStep() {
+  return Math.max(3, Math.min(14, Math.floor((state.nameW - 240) * 0.45 / Math.max(state.maxDepth, 1))));
+}
+function fitNameColumn() {  // wide enough for the rows in view: kind, name and service uncut
+  const tr = state.trace, total = $("scroller").clientWidth || 1200;
+  let depth = 0;
+  for (let k = 0; k < state.vis.length && k < 4000; k++) { const v = state.vis[k]; if (v >= 0) depth = Math.max(depth, Math.min(tr.depth[v], 40)); }
+  state.maxDepth = depth;
+  let need = 0;
+  for (let k = 0; k < state.vis.length && k < 4000; k++) {
+    const i = state.vis[k];
+    if (i < 0) continue;
+    const sk = SPAN_KINDS.get(tr.kind[i]);
+    const role = tr.roleOf(i);
+    const w = Math.min(tr.depth[i], 40) * 14 + 16 + (isAsyncRow(tr, i) ? 14 : 0) + (sk ? textW(sk, "10px " + FONT) + 10 : 0)
+      + textW(clean(NAMES[tr.name[i]]), (role === "origin" || role === "escaped" ? "700 " : "") + "13px " + FONT) + 16
+      + textW(clean(SVCS[tr.svc[i]]), "11px " + FONT) + 12 + (tr.end[i] > i + 1 ? 44 : 0);
+    need = Math.max(need, w);
+  }
+  state.nameW = Math.round(Math.max(280, Math.min(need + 10, total * 0.5)));
+  applyNameW();
+}
+function applyNameW() {
+  $("timeline").style.setProperty("--name", state.nameW + "px");
+}
+
 function layout() {
   const tr = state.trace, out = [], gaps = new Map();
   const stack = [[-1, 0, tr.n, tr.rootMode, 0]];
@@ -155,7 +257,13 @@ function showGap(parent) {
   if (parent < 0) tr.rootMode = 2; else tr.open[parent] = 2;
   layout(); paint();
 }
-function rowRoleBadges(tr, i, box) {
+function rowLabels(tr, i, box) {  // after the duration: what went wrong here, retries, outcome
+  for (const p of tr.pathsOf.get(i) || []) {
+    if (p.origin !== i) continue;
+    const b = el("span", "badge", p.kind + (p.code ? " " + p.code : ""));
+    b.style.color = kindColour(p.kind);
+    box.appendChild(b);
+  }
   const rt = tr.retryOf.get(i);
   if (rt) {
     const {g, k} = rt;
@@ -164,15 +272,13 @@ function rowRoleBadges(tr, i, box) {
       ? "×" + total + " attempts, " + (g.succeeded ? "recovered" : "failed")
       : "attempt " + (k + 1) + "/" + total));
   }
+  const ends = new Set();
   for (const p of tr.pathsOf.get(i) || []) {
-    if (p.origin === i) {
-      const b = el("span", "badge", p.kind + (p.code ? " " + p.code : ""));
-      b.style.color = kindColour(p.kind);
-      box.appendChild(b);
-    }
+    if ((p.outcome === "escaped" || p.outcome === "unobserved") && lastOnPath(p) === i && pathMatches(p)) ends.add(p.outcome);
   }
+  for (const o of ends) box.appendChild(el("span", "outc " + o, (ICON[o] || "") + " " + o));
 }
-function buildRow(k) {
+function buildRow(k, w) {
   const tr = state.trace, v = state.vis[k];
   if (v < 0) {
     const parent = -v - 2, count = state.gaps.get(parent);
@@ -181,7 +287,7 @@ function buildRow(k) {
     r.dataset.gapParent = String(parent);
     const name = el("div", "name");
     const depth = parent < 0 ? 0 : tr.depth[parent] + 1;
-    name.style.paddingLeft = (Math.min(depth, 30) * 14 + 20) + "px";
+    name.style.paddingLeft = (Math.min(depth, 40) * indentStep() + 20) + "px";
     name.appendChild(el("span", null, "… " + count + " span" + (count === 1 ? "" : "s") + " off the error paths — show"));
     r.appendChild(name);
     r.addEventListener("click", () => showGap(parent));
@@ -197,7 +303,7 @@ function buildRow(k) {
   if (unobserved) r.dataset.outcome = "unobserved";
   if (state.path && state.path.trace === tr && state.path.rows.includes(i)) r.classList.add("onsel");
   const name = el("div", "name");
-  name.style.paddingLeft = (Math.min(tr.depth[i], 30) * 14) + "px";
+  name.style.paddingLeft = (Math.min(tr.depth[i], 40) * indentStep()) + "px";
   const hasKids = tr.end[i] > i + 1;
   const tog = el("span", "tog", hasKids ? (tr.open[i] ? "▾" : "▸") : "");
   if (hasKids) tog.addEventListener("click", (ev) => { ev.stopPropagation(); toggle(i); });
@@ -213,51 +319,93 @@ function buildRow(k) {
   if (sk) name.appendChild(el("span", "sk", sk));
   const tag = el("span", "span" + (role ? " " + role : ""), NAMES[tr.name[i]]);
   tag.dataset.role = role;
+  tag.title = clean(NAMES[tr.name[i]]);
   tag.setAttribute("data-span-id", tr.id[i]);
   name.appendChild(tag);
   name.appendChild(el("span", "svc", SVCS[tr.svc[i]]));
-  rowRoleBadges(tr, i, name);
   if (hasKids && !tr.open[i]) name.appendChild(el("span", "svc", "(+" + (tr.end[i] - i - 1) + ")"));
   r.appendChild(name);
   const lane = el("div", "lane");
-  const total = tr.duration_us || 1;
-  const left = tr.start[i] / total * 100, width = Math.max(tr.dur[i] / total * 100, 0.15);
-  const bar = el("div", "bar");
-  bar.style.left = left + "%"; bar.style.width = width + "%";
-  bar.style.background = svcColour(tr.svc[i]);
-  lane.appendChild(bar);
-  const dur = el("span", "dur", fmtUs(tr.dur[i]));
-  if (left + width < 85) dur.style.left = "calc(" + (left + width) + "% + 4px)"; else dur.style.right = "calc(" + (100 - left) + "% + 4px)";
-  lane.appendChild(dur);
+  const s = tr.start[i], e = s + tr.dur[i];
+  const x1 = xOf(s, w), x2 = Math.max(xOf(e, w), x1 + 2);
+  const bl = Math.max(x1, -4), br = Math.min(x2, w + 4);
+  if (br > bl) {
+    const bar = el("div", "bar");
+    bar.style.left = bl + "px"; bar.style.width = Math.max(br - bl, 2) + "px";
+    bar.style.background = svcColour(tr.svc[i]);
+    lane.appendChild(bar);
+  }
+  const marks = tr.marksOf.get(i);
+  if (marks) {
+    for (const [t, kind] of marks) {
+      const x = xOf(t, w);
+      if (x < -6 || x > w + 6) continue;
+      const m = el("span", "mk " + (kind === "x" ? "mx" : "mr"), kind === "x" ? "✖" : "↻");
+      m.style.left = (Math.min(Math.max(x, bl), br) - 5) + "px";
+      m.title = (kind === "x" ? "exception" : "retry") + " at +" + fmtUs(t);
+      m.dataset.t = String(t);
+      lane.appendChild(m);
+    }
+  }
+  const lab = el("span", "lab");
+  lab.appendChild(el("span", "dur", fmtUs(tr.dur[i])));
+  rowLabels(tr, i, lab);
+  lab.dataset.bl = String(Math.max(bl, 0)); lab.dataset.br = String(Math.min(br, w)) ;
+  lab.dataset.marks = marks ? "1" : "";
+  lane.appendChild(lab);
   r.appendChild(lane);
-  r.addEventListener("click", () => selectRow(i));
+  r.addEventListener("click", () => { if (!dragged) selectRow(i); });
   return r;
+}
+function placeLabels(rows, w) {  // after the bar if it fits, else before it, else over it
+  const labs = rows.map((r) => r.querySelector(".lab")).filter(Boolean);
+  const widths = labs.map((l) => l.offsetWidth);  // one layout for all rows
+  labs.forEach((l, k) => {
+    const lw = widths[k], bl = +l.dataset.bl, br = +l.dataset.br, pad = l.dataset.marks ? 9 : 5;
+    let x;
+    if (br + pad + lw <= w - 2) x = br + pad;
+    else if (bl - pad - lw >= 0) x = bl - pad - lw;
+    else { x = Math.max(0, w - 2 - lw); l.classList.add("over"); }
+    l.style.left = x + "px";
+  });
 }
 let frame = 0;
 function paint() {
   frame = 0;
   const sc = $("scroller");  // read geometry before touching the DOM: no forced layout per frame
   const geo = {top: sc.scrollTop, h: sc.clientHeight || 400, w: sc.clientWidth || 800};
+  const w = Math.max(geo.w - state.nameW, 50);
   const small = state.vis.length <= SMALL;  // a small trace is built whole: no jumps, all in the DOM
   const first = small ? 0 : Math.max(0, Math.floor(geo.top / ROW) - OVER);
   const last = small ? state.vis.length : Math.min(state.vis.length, Math.ceil((geo.top + geo.h) / ROW) + OVER);
   const rows = [];
-  for (let k = first; k < last; k++) rows.push(buildRow(k));
+  for (let k = first; k < last; k++) rows.push(buildRow(k, w));
   $("rows").replaceChildren(...rows);
   $("rows").classList.toggle("dim", !!(state.path && state.path.trace === state.trace));
+  placeLabels(rows, w);
   drawOverlay(first, last, geo);
+  if (state.laneW !== w) { state.laneW = w; drawAxis(); drawMinimap(); }
 }
 function schedule() { if (!frame) frame = requestAnimationFrame(paint); }
 
 function drawOverlay(first, last, geo) {
   const tr = state.trace, ov = $("overlay"), top = geo.top, h = geo.h;
-  const x0 = geo.w * NAME_SHARE, lw = geo.w - x0;  // the lane starts where the name column ends
+  const x0 = state.nameW, lw = Math.max(geo.w - x0, 50);  // the lane starts where the name column ends
   ov.setAttribute("width", String(geo.w)); ov.setAttribute("height", String(h));
   ov.style.top = top + "px";
-  const total = tr.duration_us || 1;
-  const X = (i) => x0 + tr.start[i] / total * lw;
+  const X = (i) => x0 + xOf(tr.start[i], lw);
   const Y = (k) => k * ROW + ROW / 2 - top;
   const parts = [];
+  // idle gaps squeezed into breaks
+  for (const g of tr.segs) {
+    if (!g.gap) continue;
+    const xa = x0 + xOf(g.t0, lw), xb = x0 + xOf(g.t1, lw);
+    if (xb < x0 || xa > geo.w) continue;
+    const b = svg("g", {class: "brk"});
+    b.appendChild(svg("rect", {x: Math.max(xa, x0), y: 0, width: Math.max(Math.min(xb, geo.w) - Math.max(xa, x0), 1), height: h}));
+    b.appendChild(svg("path", {d: `M${xa} 0 V${h} M${xb} 0 V${h}`}));
+    parts.push(b);
+  }
   // async edges: dashed, from the publishing span to the consumer
   for (let k = first; k < last; k++) {
     const v = state.vis[k];
@@ -274,16 +422,18 @@ function drawOverlay(first, last, geo) {
     }
   }
   // error paths: origin ● → each propagator → absorber ✔ / escape ⇡ / unobserved ⊘
-  tr.paths.forEach((p) => {
-    if (!pathMatches(p)) return;
+  for (const p of tr.paths) {
+    if (!pathMatches(p)) continue;
     const ks = p.rows.map(posOf);
-    if (ks.some((k) => k < 0)) return;
-    if (Math.max(...ks) < first || Math.min(...ks) > last) return;
+    if (ks.some((k) => k < 0)) continue;
+    let lo = ks[0], hi = ks[0];
+    for (const k of ks) { if (k < lo) lo = k; if (k > hi) hi = k; }
+    if (hi < first || lo > last) continue;
     const colour = kindColour(p.kind), g = svg("g", {class: "epath" + (state.path === p ? " selp" : ""),
       "data-path": p.index, "data-kind": p.kind, stroke: colour, fill: colour});
     const seg = (a, b, async, cls) => {
       const ka = posOf(a), kb = posOf(b), xa = X(a) - 3, xb = X(b) - 3, ya = Y(ka), yb = Y(kb);
-      const xm = Math.min(xa, xb) - 10;
+      const xm = Math.max(Math.min(xa, xb) - 10, x0 + 2);
       g.appendChild(svg("path", {class: "seg" + (async ? " async" : "") + (cls ? " " + cls : ""),
         d: `M${xa} ${ya} H${xm} V${yb} H${xb}`, "data-from": tr.id[a], "data-to": tr.id[b]}));
       g.appendChild(svg("path", {d: `M${xb} ${yb} l-6 -4 v8 z`, stroke: "none"}));
@@ -298,29 +448,158 @@ function drawOverlay(first, last, geo) {
       g.appendChild(svg("circle", {cx: xe, cy: ye, r: 6, fill: "#16a34a", stroke: "#fff", class: "mark-absorbed"}));
     } else if (p.outcome === "escaped") {
       const xt = X(end) - 3, yt = Y(posOf(end));
-      g.appendChild(svg("path", {class: "seg", d: `M${xt} ${yt} V${yt - 16}`, stroke: "#a21caf"}));
-      g.appendChild(svg("path", {d: `M${xt} ${yt - 20} l-4 6 h8 z`, fill: "#a21caf", stroke: "none"}));
-      const t = svg("text", {x: xt + 6, y: yt - 12, fill: "#a21caf", stroke: "none", class: "mark-escaped"});
-      t.textContent = "escaped"; g.appendChild(t);
+      g.appendChild(svg("path", {class: "seg mark-escaped", d: `M${xt} ${yt} V${yt - 9}`, stroke: "#a21caf"}));
+      g.appendChild(svg("path", {d: `M${xt} ${yt - 12} l-4 5 h8 z`, fill: "#a21caf", stroke: "none"}));
     } else if (p.outcome === "unobserved") {
       const xt = X(end) - 3, yt = Y(posOf(end));
       g.appendChild(svg("circle", {cx: xt, cy: yt, r: 7, fill: "none", stroke: "#64748b", "stroke-dasharray": "2 2", class: "mark-unobserved"}));
-      const t = svg("text", {x: xt - 10, y: yt - 9, fill: "#64748b", stroke: "none", "text-anchor": "end"});
-      t.textContent = "unobserved"; g.appendChild(t);
     }
     parts.push(g);
-  });
+  }
   ov.replaceChildren(...parts);
+}
+
+// ---- time axis: round ticks per busy stretch, breaks labelled with the idle time --------------
+function niceStep(raw) {
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5]) if (m * p >= raw - 1e-12) return m * p;
+  return 10 * p;
+}
+function tickFormat(step, maxT) {
+  const [div, unit] = maxT >= 1e6 ? [1e6, " s"] : maxT >= 1e3 ? [1e3, " ms"] : [1, " µs"];
+  const dec = Math.min(6, Math.max(0, Math.ceil(-Math.log10(step / div) - 1e-9)));
+  return (t) => (t / div).toFixed(dec) + unit;
 }
 function drawAxis() {
   const tr = state.trace, ticks = $("axis").querySelector(".ticks");
-  ticks.replaceChildren();
-  for (let q = 0; q <= 4; q++) {
-    const t = el("span", "tick", fmtUs(tr.duration_us * q / 4));
-    t.style.left = (q * 25) + "%";
-    if (q === 4) { t.style.transform = "translateX(-100%)"; }
-    ticks.appendChild(t);
+  if (!tr) return;
+  const w = laneW(), [va, vb] = state.view, items = [];
+  const placed = [];
+  const free = (a, b) => placed.every(([c, d]) => b + 6 <= c || a >= d + 6);
+  const put = (text, x, cls) => {
+    const tw = textW(text, "11px " + FONT) + 2;
+    const a = Math.min(Math.max(x - tw / 2, 0), w - tw);
+    if (!free(a, a + tw)) return;
+    placed.push([a, a + tw]);
+    const t = el("span", cls, text);
+    t.style.left = a + "px";
+    items.push(t);
+  };
+  const gaps = tr.segs.filter((g) => g.gap && xOf(g.t1, w) >= 0 && xOf(g.t0, w) <= w);
+  for (const g of gaps) {
+    const xa = xOf(g.t0, w), xb = xOf(g.t1, w);
+    const band = el("span", "brkband");
+    band.style.left = Math.max(xa, 0) + "px"; band.style.width = Math.max(Math.min(xb, w) - Math.max(xa, 0), 1) + "px";
+    band.title = "idle " + fmtUs(g.t1 - g.t0) + ": no span runs (a break in the axis)";
+    items.push(band);
   }
+  for (const g of gaps) put("⋯ " + fmtUs(g.t1 - g.t0), (xOf(g.t0, w) + xOf(g.t1, w)) / 2, "tick brk");
+  for (const g of tr.segs) {
+    if (g.gap || g.t1 <= g.t0 && tr.segs.length > 1) continue;
+    const ta = Math.max(g.t0, uToT(tr, va)), tb = Math.min(g.t1, uToT(tr, vb));
+    if (tb < ta) continue;
+    const usPerPx = (g.t1 > g.t0 ? (g.t1 - g.t0) / (g.u1 - g.u0) : 1) * (vb - va) / w;
+    const step = niceStep(Math.max(usPerPx * 90, 1e-3));
+    const fmt = tickFormat(step, Math.max(tb, step));
+    let n = 0;
+    for (let t = Math.ceil(ta / step - 1e-9) * step; t <= tb + step * 1e-9 && n < 200; t += step, n++) {
+      const tt = Math.round(t / step) * step;
+      put(fmt(tt), xOf(tt, w), "tick");
+    }
+  }
+  ticks.replaceChildren(...items);
+  $("zoomreset").hidden = !zoomed();
+}
+
+// ---- minimap: the whole trace, the view as a window; drag to zoom ------------------------------
+function drawMinimap() {
+  const tr = state.trace, cv = $("minimap"), w = laneW(), H = 40;
+  if (!tr) return;
+  cv.width = w; cv.height = H;
+  const g = cv.getContext("2d");
+  g.clearRect(0, 0, w, H);
+  const U = tr.U, n = tr.n || 1, X = (t) => tToU(tr, t) / U * w;
+  for (const s of tr.segs) {
+    if (!s.gap) continue;
+    g.fillStyle = "#e5e7eb"; g.fillRect(s.u0 / U * w, 0, Math.max((s.u1 - s.u0) / U * w, 1), H);
+  }
+  const drawRows = (wantErr) => {
+    let last = "";
+    for (let i = 0; i < tr.n; i++) {
+      if ((tr.err[i] === "1") !== wantErr) continue;
+      const c = wantErr ? "#dc2626" : svcColour(tr.svc[i]);
+      if (c !== last) { g.fillStyle = c; last = c; }
+      const x = X(tr.start[i]);
+      g.fillRect(x, Math.floor(i / n * (H - 2)) + 1, Math.max(X(tr.start[i] + tr.dur[i]) - x, 1), 1.5);
+    }
+  };
+  drawRows(false); drawRows(true);
+  drawMiniWindow();
+}
+function drawMiniWindow() {
+  const tr = state.trace, w = laneW(), win = $("miniwin");
+  if (!tr) return;
+  const a = state.view[0] / tr.U * w, b = state.view[1] / tr.U * w;
+  win.style.left = a + "px"; win.style.width = Math.max(b - a, 2) + "px";
+  win.hidden = !zoomed();
+}
+
+// ---- zoom: drag a range (minimap, axis or lanes), wheel on the axis or minimap (ctrl+wheel on the lanes)
+let dragged = false;
+function dragZoom(box, toU, onClick, minX) {
+  box.addEventListener("mousedown", (ev) => {
+    if (ev.button !== 0) return;
+    const r = box.getBoundingClientRect(), x0 = ev.clientX;
+    if (minX && x0 - r.left < minX()) return;
+    const sel = $("zoomsel"), tl = $("timeline").getBoundingClientRect();
+    let moved = false;
+    const move = (e) => {
+      if (!moved && Math.abs(e.clientX - x0) < 5) return;
+      moved = true; dragged = true;
+      const a = Math.min(e.clientX, x0), b = Math.max(e.clientX, x0);
+      sel.hidden = false; sel.style.left = (a - tl.left) + "px"; sel.style.width = (b - a) + "px";
+    };
+    const up = (e) => {
+      window.removeEventListener("mousemove", move); window.removeEventListener("mouseup", up);
+      sel.hidden = true;
+      if (moved) setView(toU(x0 - r.left), toU(e.clientX - r.left));
+      else if (onClick) onClick(toU(x0 - r.left));
+      setTimeout(() => { dragged = false; }, 0);
+    };
+    window.addEventListener("mousemove", move); window.addEventListener("mouseup", up);
+  });
+}
+function wheelZoom(box, toU, needCtrl) {
+  box.addEventListener("wheel", (ev) => {
+    if (needCtrl && !ev.ctrlKey) return;
+    ev.preventDefault();
+    const r = box.getBoundingClientRect(), u = toU(ev.clientX - r.left), f = ev.deltaY > 0 ? 1.25 : 0.8;
+    const [a, b] = state.view;
+    setView(u - (u - a) * f, u + (b - u) * f);
+  }, {passive: false});
+}
+function setupZoom() {
+  const inView = (x) => state.view[0] + x / laneW() * (state.view[1] - state.view[0]);
+  const whole = (x) => x / laneW() * state.trace.U;
+  const ticks = $("axis").querySelector(".ticks"), mini = $("miniwrap");
+  dragZoom(ticks, inView, null);
+  wheelZoom(ticks, inView, false);
+  dragZoom(mini, whole, (u) => { const h = (state.view[1] - state.view[0]) / 2; setView(u - h, u + h); });
+  wheelZoom(mini, whole, false);
+  const lanes = $("scroller");
+  const inLanes = (x) => inView(x - state.nameW);
+  dragZoom(lanes, inLanes, null, () => state.nameW);
+  wheelZoom(lanes, inLanes, true);
+  ticks.addEventListener("dblclick", () => setView(0, state.trace.U));
+  $("zoomreset").addEventListener("click", () => setView(0, state.trace.U));
+  const grip = $("namegrip");
+  grip.addEventListener("mousedown", (ev) => {
+    ev.preventDefault();
+    const x0 = ev.clientX, w0 = state.nameW, total = $("scroller").clientWidth;
+    const move = (e) => { state.nameW = Math.round(Math.min(Math.max(w0 + e.clientX - x0, 160), total - 160)); applyNameW(); schedule(); };
+    const up = () => { window.removeEventListener("mousemove", move); window.removeEventListener("mouseup", up); };
+    window.addEventListener("mousemove", move); window.addEventListener("mouseup", up);
+  });
 }
 
 // ---- trace summary and error path cards -------------------------------------------------------
@@ -345,11 +624,19 @@ function renderSummary() {
 function renderPaths() {
   const tr = state.trace, list = $("pathlist");
   list.replaceChildren();
-  let shown = 0;
+  let shown = 0, group = null;
+  const recovered = tr.paths.filter((p) => p.recovered && pathMatches(p)).length;
   tr.paths.forEach((p) => {
     if (!pathMatches(p)) return;
     if (++shown > 500) return;
-    const li = el("li", "path" + (state.path === p ? " sel" : ""));
+    if (p.recovered && !group) {  // retries that recovered: last, folded under one line
+      group = el("li", "rgroup" + (state.recoveredOpen ? " open" : ""),
+        (state.recoveredOpen ? "▾ " : "▸ ") + recovered + " error" + (recovered === 1 ? "" : "s") + " recovered by a retry");
+      group.addEventListener("click", () => { state.recoveredOpen = !state.recoveredOpen; renderPaths(); });
+      list.appendChild(group);
+    }
+    const li = el("li", "path" + (state.path === p ? " sel" : "") + (p.recovered ? " recovered" : "")
+      + (p.recovered && !state.recoveredOpen && state.path !== p ? " folded" : ""));
     li.style.setProperty("--k", kindColour(p.kind));
     li.dataset.path = String(p.index);
     li.dataset.outcome = p.outcome;
@@ -487,9 +774,9 @@ function selectPath(p) {
   selectRow(p.origin);
 }
 function selectTrace(tr) {
-  state.trace = prepare(tr); state.path = null; state.row = -1;
+  state.trace = prepare(tr); state.path = null; state.row = -1; state.view = [0, tr.U];
   $("trace").value = String(D.traces.indexOf(tr));
-  renderSummary(); drawAxis(); layout(); renderPaths();
+  layout(); fitNameColumn(); renderSummary(); drawAxis(); drawMinimap(); renderPaths();
   $("scroller").scrollTop = 0;
   paint();
   $("details").replaceChildren(el("p", "muted", "Click a span or an error path."));
@@ -751,7 +1038,8 @@ function setup() {
   $("search").addEventListener("input", (ev) => { state.term = ev.target.value; refilter(); });
   $("trace").addEventListener("change", (ev) => { selectTrace(D.traces[Number(ev.target.value)]); });
   $("scroller").addEventListener("scroll", schedule, {passive: true});
-  window.addEventListener("resize", schedule);
+  window.addEventListener("resize", () => { state.laneW = 0; schedule(); });
+  setupZoom();
 }
 
 function startTraces() {
@@ -769,7 +1057,15 @@ function startTraces() {
     if (tr) { if (tr !== state.trace) selectTrace(tr); selectRow(tr.rowOf.get(wantSpan)); }
   }
 }
-if (FLEET) { setupFleet(); renderFleetSummary(); } else startTraces();
-renderFlow();
-document.body.dataset.renderMs = String(Math.round(performance.now()));
-document.body.dataset.ready = "1";
+readData().then((data) => {
+  D = data; FLEET = D.mode === "fleet"; NAMES = D.names; SVCS = D.services;
+  allKinds = FLEET
+    ? [...new Set([...D.edges, ...D.origins].flatMap((x) => x[x.length - 1].map(([k]) => k)))].filter(Boolean).sort()
+    : [...new Set(D.traces.flatMap((t) => t.paths.map((p) => p.kind)))].sort();
+  allKinds.forEach((k) => state.kinds.add(k));
+  if (!FLEET) D.traces.forEach(prepare);
+  if (FLEET) { setupFleet(); renderFleetSummary(); } else startTraces();
+  renderFlow();
+  document.body.dataset.renderMs = String(Math.round(performance.now()));
+  document.body.dataset.ready = "1";
+});
