@@ -18,6 +18,7 @@ import jsonschema
 
 from tracectx.alerting.engine import AlertEngine
 from tracectx.alerting.groups import DEFAULT_MAX_GROUPS
+from tracectx.alerting.handover import MIN_STATE_KEY
 from tracectx.alerting.rules import Rule, RuleError
 from tracectx.alerting.schema import SCHEMA
 from tracectx.alerting.sinks import AlertmanagerSink, LogSink, Sink, WebhookSink
@@ -56,6 +57,8 @@ class AlertConfig:
     resend_interval: float = 60.0
     cluster_quiet: float = 300.0
     max_groups_per_rule: int = DEFAULT_MAX_GROUPS
+    #: authenticates hand-over states in Redis (`AlertEngine(state_key=)`); never shown
+    state_key: str | None = dataclasses.field(default=None, repr=False)
 
 
 def _path_key(error: jsonschema.ValidationError) -> list[tuple[int, int, str]]:
@@ -81,6 +84,10 @@ def load_config(source: str | bytes | Path) -> AlertConfig:
         raise _refuse(origin, str(exc)) from None
     if data is None:
         data = {}
+    if isinstance(data, dict) and "state_key" in data:
+        key = data["state_key"]
+        if not isinstance(key, str) or not MIN_STATE_KEY <= len(key.encode()) <= 1024:
+            raise _refuse(origin, f"state_key: a string of {MIN_STATE_KEY} to 1024 bytes")
     errors = sorted(_validator.iter_errors(data), key=_path_key)
     if errors:
         lines = [f"{format_path(list(e.absolute_path))}: {e.message[:300]}" for e in errors[:5]]
@@ -105,6 +112,7 @@ def load_config(source: str | bytes | Path) -> AlertConfig:
         resend_interval=float(data.get("resend_interval", 60.0)),
         cluster_quiet=float(data.get("cluster_quiet", 300.0)),
         max_groups_per_rule=int(data.get("max_groups_per_rule", DEFAULT_MAX_GROUPS)),
+        state_key=data.get("state_key"),
     )
 
 
@@ -129,6 +137,8 @@ def build_engine(config: AlertConfig, **overrides: Any) -> AlertEngine:
         "cluster_quiet": config.cluster_quiet,
         "max_groups": config.max_groups_per_rule,
     }
+    if config.state_key:  # else the engine reads TRACECTX_ALERT_STATE_KEY
+        settings["state_key"] = config.state_key
     if config.redis:
         settings["windows"] = RedisWindows(config.redis)
     settings.update(overrides)

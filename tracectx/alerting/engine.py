@@ -32,7 +32,15 @@ from tracectx.alerting.alerts import MAX_SAMPLES, Alert
 from tracectx.alerting.delivery import join_queue
 from tracectx.alerting.events import ErrorEvent
 from tracectx.alerting.groups import DEFAULT_MAX_GROUPS, GroupLimiter
-from tracectx.alerting.handover import POLICY_GROUP, Handover, decode_state, encode_state
+from tracectx.alerting.handover import (
+    POLICY_GROUP,
+    STATE_KEY_ENV,
+    Handover,
+    decode_state,
+    encode_state,
+    rebuild,
+)
+from tracectx.alerting.handover import state_key as read_state_key
 from tracectx.alerting.index import RuleIndex
 from tracectx.alerting.rules import KEY_SEP, Action, Rule
 from tracectx.alerting.sinks import CallableSink, LogSink, Sink
@@ -49,6 +57,7 @@ _POLICY = "(policy clusters)"  # their name in the group limiter (a rule so name
 ORPHAN_AFTER = 2  # re-send intervals (or ticks) without a refresh before an alert is adopted
 MIN_ORPHAN_AGE = 5.0  # seconds, whatever the intervals
 MAX_ADOPTED = 100  # orphans looked at per tick and group
+_warned_unauthenticated = False
 
 
 class _LRU(collections.OrderedDict[str, Any]):
@@ -90,6 +99,11 @@ class AlertEngine:
         policy_alerts: False for an engine that evaluates its rules only (the kind policy is
             evaluated elsewhere, e.g. a stream's per-rule engines): it neither fires nor adopts
             policy alerts.
+        state_key: with Redis windows, the key (at least 16 bytes) that authenticates the
+            firing alerts engines hand over (an HMAC); default: the ``TRACECTX_ALERT_STATE_KEY``
+            environment variable. Every engine sharing the Redis needs the same key; with one,
+            states without a valid tag are dropped (counted in `refused`). Without one, states
+            are not authenticated (see SECURITY.md).
     """
 
     def __init__(
@@ -107,6 +121,7 @@ class AlertEngine:
         clock: Callable[[], float] = time.time,
         max_groups: int = DEFAULT_MAX_GROUPS,
         policy_alerts: bool = True,
+        state_key: str | bytes | None = None,
     ) -> None:
         self.rules: list[Rule] = list(rules)
         self._index = RuleIndex(self.rules)
@@ -137,6 +152,16 @@ class AlertEngine:
         self.policy_alerts = policy_alerts
         self.adopted = 0
         self.errors = 0  # sends a sink raised on (logged)
+        self.refused = 0  # hand-over states dropped: no valid tag, unreadable, not our alert
+        self._state_key = read_state_key(state_key)
+        global _warned_unauthenticated
+        if self._handover is not None and self._state_key is None and not _warned_unauthenticated:
+            _warned_unauthenticated = True  # once per process, not once per engine
+            _log.warning(
+                "tracectx: firing alerts handed over through Redis are not authenticated; "
+                "set %s (or state_key) on every engine",
+                STATE_KEY_ENV,
+            )
 
     # -- configuration -------------------------------------------------------------------
     def add_rule(self, rule: Rule) -> Rule:
@@ -291,6 +316,10 @@ class AlertEngine:
         by = f" for the same {', '.join(rule.group_by)}" if rule.group_by else ""
         return f"more than {rule.threshold:g} {kinds} errors{by} within {rule.window:g}s"
 
+    @staticmethod
+    def _policy_reason(kind_name: str, alerting: Alerting) -> str:
+        return f"{kind_name} errors alert {alerting.value} by policy"
+
     def _apply_policy(self, event: ErrorEvent) -> Alert | None:
         known = self._alerting.get(event.kind)
         if known is None:
@@ -337,7 +366,7 @@ class AlertEngine:
             error_type=event.error_type,
             code=event.code,
             policy=True,
-            reason=f"{kind_name} errors alert {alerting.value} by policy",
+            reason=self._policy_reason(kind_name, alerting),
             jaeger_template=self.jaeger_template,
             keep_stack=alerting is Alerting.ALWAYS,
         )
@@ -366,11 +395,11 @@ class AlertEngine:
     def _group(firing: _Firing) -> str:
         return firing.rule.name if firing.rule is not None else POLICY_GROUP
 
-    @staticmethod
-    def _state(firing: _Firing) -> str | None:
-        """The alert as held in Redis; None if too large to hand over (sent by this engine
-        only)."""
-        return encode_state(firing.alert, firing.rule.name if firing.rule else None)
+    def _state(self, firing: _Firing) -> str | None:
+        """The alert as held in Redis (tagged, with a key); None if too large to hand over
+        (sent by this engine only)."""
+        rule = firing.rule.name if firing.rule else None
+        return encode_state(firing.alert, rule, self._state_key)
 
     def _claim(self, firing: _Firing, cooldown: float) -> bool:
         """Win the window's claim and hold the new alert in one atomic step (see `_hold`):
@@ -389,7 +418,7 @@ class AlertEngine:
         )
         if not won:
             return False
-        found = None if before is None else decode_state(before)
+        found = None if before is None else decode_state(before, self._state_key)
         earlier = found[0] if found is not None and found[0].key == alert.key else None
         if earlier is not None and earlier.started_at < alert.started_at:
             alert.started_at = earlier.started_at
@@ -421,19 +450,32 @@ class AlertEngine:
                 continue
             if not handover.adopt(group, key, now, deadline, self._owner, ttl):
                 continue  # another engine did, or the state expired
-            found = None if state is None else decode_state(state)
+            found = None if state is None else decode_state(state, self._state_key)
             rule = rules.get(group)
-            if found is None or found[0].key != key or found[1] != (rule and rule.name):
+            alert = None
+            if found is not None and found[1] == (rule.name if rule is not None else None):
+                alert = rebuild(found[0], key, rule, now)
+            if alert is None:
                 handover.let_go(group, key, self._owner, forget=True, now=now)  # nobody can send it
-                _log.warning("tracectx: unreadable firing alert state dropped from Redis")
+                if state is not None:
+                    self.refused += 1
+                    _log.warning(
+                        "tracectx: firing alert state dropped from Redis (no valid tag, "
+                        "unreadable, or not this rule's alert)"
+                    )
                 continue
-            alert = found[0]
+            alert.reason = self._rebuilt_reason(alert, rule)
             alert.jaeger_template = self.jaeger_template
             actions = (tuple(rule.actions) if rule is not None else ()) or self.default_actions
             with self._lock:
                 self._firing[key] = _Firing(alert, rule, actions)  # never sent: due now
             self.adopted += 1
             _log.info("tracectx: adopted firing alert %s; its owner stopped", alert.public_key)
+
+    def _rebuilt_reason(self, alert: Alert, rule: Rule | None) -> str:
+        if rule is not None:
+            return self._reason(rule)
+        return self._policy_reason(alert.kind, policy_for(get_kind(alert.kind)).alerting)
 
     def hand_off(self) -> None:
         """Leave this engine's firing alerts to others at once (it is stopping): with Redis

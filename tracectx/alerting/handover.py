@@ -13,25 +13,56 @@ alerts so they are adopted at once. An engine that fires an alert still held by 
 time, so receivers see one alert. Delivery is at least once: a receiver may get a send twice,
 and Alertmanager de-duplicates it by labels.
 
-The state is our own JSON: `encode_state` / `decode_state`. Reading it checks every field's
-type, range and size, like any data that came back from outside the process. The ownership
-rules are short Lua scripts in `RedisWindows`. They are hand-written because no alerting
-library exposes an engine's firing set.
+The state is our own JSON: `encode_state` / `decode_state`. Anyone who can write to the Redis
+can write a state, so reading it checks every field's type, range and size, and the adopter
+sends nothing the state says about itself (`rebuild`): the alert's name, reason, labels and
+flags come from the adopting engine's rule (or, for a policy cluster, from the kind policy and
+the alert's key), the group values must be the ones the key was made of, and every text is
+bounded. With a key (`AlertEngine(state_key=)`, the YAML's ``state_key``, or
+`STATE_KEY_ENV`), states are tagged with an HMAC-SHA256 of their JSON; a state without a valid
+tag is dropped. The ownership rules are short Lua scripts in `RedisWindows`. They are
+hand-written because no alerting library exposes an engine's firing set.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
+import re
 import sys
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from tracectx.alerting.alerts import MAX_SAMPLES, Alert
+from tracectx.alerting.alerts import MAX_LABEL_VALUE, MAX_SAMPLES, Alert
+from tracectx.alerting.rules import KEY_SEP, MAX_GROUP_VALUE, Rule
+from tracectx.kinds import Alerting, KindError, get_kind, policy_for
 
-__all__ = ["MAX_STATE", "POLICY_GROUP", "Handover", "decode_state", "encode_state"]
+__all__ = [
+    "MAX_KEY",
+    "MAX_STATE",
+    "MIN_STATE_KEY",
+    "POLICY_GROUP",
+    "STATE_KEY_ENV",
+    "Handover",
+    "decode_state",
+    "encode_state",
+    "rebuild",
+    "state_key",
+]
 
 MAX_STATE = 64 * 1024  # characters of one alert's state: not written nor read back if larger
+MAX_KEY = 8192  # characters of an alert's key: a longer one (not ours) is not adopted
+MAX_STACK = 8192  # characters of a policy alert's stack, as events keep it
+STATE_KEY_ENV = "TRACECTX_ALERT_STATE_KEY"
+MIN_STATE_KEY = 16  # bytes: shorter keys are refused (guessable)
+_TAG = "hmac-sha256:"  # a tagged state: _TAG, 64 hex digits, ":", the JSON
+_TAGGED = len(_TAG) + 64 + 1
+_HEX_ID = re.compile(r"[0-9a-f]{1,32}")
+_KIND_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_POLICY_FIRES = (Alerting.IMMEDIATE, Alerting.ALWAYS)
 POLICY_GROUP = (
     "\x1fpolicy"  # where policy clusters are held (apart from rules, unless one is so named)
 )
@@ -83,9 +114,28 @@ class Handover(Protocol):
         (stopping)."""
 
 
-def encode_state(alert: Alert, rule: str | None) -> str | None:
-    """The alert and the name of its rule (None: a policy cluster) as JSON; None if it is
-    larger than `MAX_STATE` even without its stack."""
+def state_key(key: str | bytes | None = None) -> bytes | None:
+    """The HMAC key for hand-over states: `key`, else the `STATE_KEY_ENV` variable, else None
+    (states are then not authenticated). A key shorter than `MIN_STATE_KEY` bytes is refused
+    (ValueError)."""
+    if key is None:
+        key = os.environ.get(STATE_KEY_ENV) or None
+    if key is None:
+        return None
+    raw = key.encode() if isinstance(key, str) else bytes(key)
+    if len(raw) < MIN_STATE_KEY:
+        raise ValueError(f"an alert state key needs at least {MIN_STATE_KEY} bytes")
+    return raw
+
+
+def _tag(key: bytes, body: str) -> str:
+    data = body.encode("utf-8", "surrogatepass")
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def encode_state(alert: Alert, rule: str | None, key: bytes | None = None) -> str | None:
+    """The alert and the name of its rule (None: a policy cluster) as JSON, tagged with an
+    HMAC if `key` is given; None if it is larger than `MAX_STATE` even without its stack."""
     data: dict[str, Any] = {name: getattr(alert, name) for name in _TEXT}
     data.update(
         group=alert.group,
@@ -98,11 +148,28 @@ def encode_state(alert: Alert, rule: str | None) -> str | None:
         error_ids=list(alert.error_ids),
         error_types=sorted(alert.error_types),
     )
+    room = MAX_STATE - (_TAGGED if key is not None else 0)
     state = json.dumps({"rule": rule, "alert": data}, separators=(",", ":"), ensure_ascii=False)
-    if len(state) > MAX_STATE and alert.stack:
+    if len(state) > room and alert.stack:
         data["stack"] = ""
         state = json.dumps({"rule": rule, "alert": data}, separators=(",", ":"), ensure_ascii=False)
-    return state if len(state) <= MAX_STATE else None
+    if len(state) > room:
+        return None
+    return state if key is None else f"{_TAG}{_tag(key, state)}:{state}"
+
+
+def _verified(state: str, key: bytes | None) -> str | None:
+    """The JSON of `state` if its tag is valid for `key` (any state, without a key)."""
+    if not state.startswith(_TAG):
+        return state if key is None else None
+    body = state[_TAGGED:]
+    if key is None:
+        return body
+    if state[_TAGGED - 1] != ":" or not hmac.compare_digest(
+        state[len(_TAG) : _TAGGED - 1], _tag(key, body)
+    ):
+        return None
+    return body
 
 
 def _strings(value: Any, limit: int) -> list[str]:
@@ -121,13 +188,18 @@ def _number(value: Any, low: float, high: float) -> float:
     return number
 
 
-def decode_state(state: str | bytes) -> tuple[Alert, str | None] | None:
-    """The (alert, rule name) `encode_state` wrote; None if `state` is anything else. The
-    alert has no Jaeger template: the engine adopting it sets its own."""
+def decode_state(state: str | bytes, key: bytes | None = None) -> tuple[Alert, str | None] | None:
+    """The (alert, rule name) `encode_state` wrote; None if `state` is anything else, or has
+    no valid tag for `key`. The alert is as the state says: `rebuild` it before sending it."""
     try:
         if len(state) > MAX_STATE:
             return None
-        data = json.loads(state)
+        if isinstance(state, bytes):
+            state = state.decode("utf-8")
+        body = _verified(state, key)
+        if body is None:
+            return None
+        data = json.loads(body)
         rule, fields = data["rule"], data["alert"]
         if not (rule is None or isinstance(rule, str)) or not isinstance(fields, dict):
             return None
@@ -153,5 +225,73 @@ def decode_state(state: str | bytes) -> tuple[Alert, str | None] | None:
             error_types=set(_strings(fields["error_types"], 16)),
         )
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
-        return None
+        return None  # UnicodeDecodeError is a ValueError
     return alert, rule
+
+
+def _text(value: str, limit: int = MAX_LABEL_VALUE) -> str:
+    return value[:limit]
+
+
+def rebuild(found: Alert, key: str, rule: Rule | None, now: float) -> Alert | None:
+    """The alert an adopter may send for a state read back as `found` under `key`: None if the
+    state cannot be this key's alert. Name, reason, flags and group keys come from `rule` (None:
+    a policy cluster, whose kind, resource, error type and code are its key); the group values
+    must make `key`; the kind must be one the rule counts (or whose policy alerts); ids that
+    are not lowercase hex are left out (no Jaeger link from them), texts are cut, the start is
+    not in the future. The caller sets the reason and the Jaeger template."""
+    if len(key) > MAX_KEY or found.key != key:
+        return None
+    kind = found.kind
+    if rule is not None:
+        group = found.group
+        if set(group) != set(rule.group_by) or any(
+            len(v) > MAX_GROUP_VALUE for v in group.values()
+        ):
+            return None
+        if rule.group_key(group) != key or not _KIND_NAME.fullmatch(kind):
+            return None
+        if rule.weight(kind) is None:
+            return None
+        name, policy, keep_stack = rule.name, False, False
+        resource = rule.resource if rule.resource != "*" else _text(found.resource)
+        error_type, code = _text(found.error_type), _text(found.code)
+        group = {k: group[k] for k in rule.group_by}
+    else:
+        parts = key.split(KEY_SEP)
+        if len(parts) != 5 or parts[0] != "policy":
+            return None
+        _, kind, resource, error_type, code = parts
+        try:
+            known = get_kind(kind)
+        except KindError:
+            return None
+        alerting = policy_for(known).alerting
+        if known.name != kind or alerting not in _POLICY_FIRES:
+            return None
+        name, policy, keep_stack = (
+            f"tracectx_{kind.lower()}_error",
+            True,
+            alerting is Alerting.ALWAYS,
+        )
+        group = {}
+    alert = Alert(
+        key=key,
+        name=name,
+        kind=kind,
+        resource=resource,
+        group=group,
+        started_at=min(found.started_at, now),
+        error_type=error_type,
+        code=code,
+        service=_text(found.service),
+        stack=_text(found.stack, MAX_STACK) if keep_stack else "",
+        count=found.count,
+        score=found.score if rule is not None and rule.weighted else None,
+        keep_stack=keep_stack,
+        policy=policy,
+    )
+    alert.trace_ids.extend(t for t in found.trace_ids if _HEX_ID.fullmatch(t))
+    alert.error_ids.extend(e for e in found.error_ids if _HEX_ID.fullmatch(e))
+    alert.error_types.update(_text(t) for t in found.error_types)
+    return alert

@@ -80,5 +80,8 @@ SCHEMA: dict[str, Any] = {
         "resend_interval": _SECONDS,
         "cluster_quiet": _SECONDS,
         "max_groups_per_rule": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
+        # authenticates hand-over states (see tracectx.alerting.handover); its length is
+        # checked by `load_config`, whose messages never show it (jsonschema's would)
+        "state_key": {},
     },
 }

@@ -17,6 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
+from tracectx.alerting.handover import MAX_KEY, MAX_STATE
+
 __all__ = ["Expiry", "MemoryWindows", "RedisWindows", "Windows", "compact"]
 
 _log = logging.getLogger("tracectx.alerting")
@@ -392,7 +394,7 @@ return {added, tostring(s)}
 # when its owner is late), the alert's hash (owner, state), the claim. Every key written gets
 # a TTL. ARGV: key, deadline, owner, state, ttl ms, take ('1': a new alert, whoever held it
 # before, if the claim (ARGV[8]: its TTL in ms) is won; returns 0 if not, else the state another
-# owner held if its deadline is not before ARGV[7], else 1).
+# owner held if its deadline is not before ARGV[7], and at most ARGV[9] bytes, else 1).
 _HOLD = """
 if ARGV[6] == '1' and not redis.call('SET', KEYS[3], 1, 'NX', 'PX', ARGV[8]) then return 0 end
 local held = redis.call('HGET', KEYS[2], 'owner')
@@ -400,7 +402,10 @@ local before = false
 if held and held ~= ARGV[3] then
   if ARGV[6] ~= '1' then return 0 end
   local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
-  if at and tonumber(at) >= tonumber(ARGV[7]) then before = redis.call('HGET', KEYS[2], 'state') end
+  if at and tonumber(at) >= tonumber(ARGV[7])
+    and redis.call('HSTRLEN', KEYS[2], 'state') <= tonumber(ARGV[9]) then
+    before = redis.call('HGET', KEYS[2], 'state')
+  end
 end
 redis.call('HSET', KEYS[2], 'owner', ARGV[3], 'state', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
@@ -408,6 +413,20 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 if before then return before end
 return 1
+"""
+# What another client wrote there is read back bounded: members of at most ARGV[3] bytes
+# (ARGV: now, limit) and states of at most ARGV[1] bytes ('' for a larger one).
+_STALE = """
+local found = {}
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0,
+                                ARGV[2])) do
+  if #key <= tonumber(ARGV[3]) then found[#found + 1] = key end
+end
+return found
+"""
+_STATE = """
+if redis.call('HSTRLEN', KEYS[1], 'state') > tonumber(ARGV[1]) then return '' end
+return redis.call('HGET', KEYS[1], 'state')
 """
 # ARGV: key, now, deadline, owner, ttl ms. 1 if `owner` now holds it; a state gone is unlisted.
 _ADOPT = """
@@ -434,6 +453,12 @@ else
 end
 return 1
 """
+
+
+# What a hand-over read takes from Redis, where any client may have written: a state of
+# `MAX_STATE` characters is at most 4 bytes each in UTF-8.
+_MAX_STATE_BYTES = 4 * MAX_STATE
+_MAX_KEY_BYTES = 4 * MAX_KEY
 
 
 def _text(value: bytes | str) -> str:
@@ -469,6 +494,8 @@ class RedisWindows:
                 ("hold", _HOLD),
                 ("adopt", _ADOPT),
                 ("let_go", _LET_GO),
+                ("stale", _STALE),
+                ("state", _STATE),
             )
         }
         self._local = MemoryWindows()
@@ -576,7 +603,7 @@ class RedisWindows:
         take = cooldown is not None
         args: list[str | int | float] = [
             key, deadline, owner, state, max(int(ttl * 1000), 1), "1" if take else "0", since,
-            max(int((cooldown or 0.0) * 1000), 1),
+            max(int((cooldown or 0.0) * 1000), 1), _MAX_STATE_BYTES,
         ]  # fmt: skip
         keys = [*self._held(group, key), self.prefix + "claim:" + key]
         return self._scripts["hold"](keys=keys, args=args)
@@ -616,8 +643,10 @@ class RedisWindows:
         def remote() -> list[tuple[str, str, str | None]]:
             pipe = self._client.pipeline(transaction=False)
             for group in groups:
-                pipe.zrangebyscore(
-                    self.prefix + "firing-by:" + group, "-inf", f"({now!r}", start=0, num=limit
+                self._scripts["stale"](
+                    keys=[self.prefix + "firing-by:" + group],
+                    args=[repr(now), limit, _MAX_KEY_BYTES],
+                    client=pipe,
                 )
             found = [
                 (group, _text(key))
@@ -626,7 +655,9 @@ class RedisWindows:
             ]
             pipe = self._client.pipeline(transaction=False)
             for _, key in found:
-                pipe.hget(self.prefix + "firing:" + key, "state")
+                self._scripts["state"](
+                    keys=[self.prefix + "firing:" + key], args=[_MAX_STATE_BYTES], client=pipe
+                )
             states = pipe.execute() if found else []
             return [
                 (group, key, None if state is None else _text(state))

@@ -5,6 +5,7 @@ that comes back after being adopted stops sending."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -35,7 +36,7 @@ def shared(redis):
 class Engine:
     """An engine on the shared windows, its own clock and what its sink received."""
 
-    def __init__(self, url: str, prefix: str, **rule: object) -> None:
+    def __init__(self, url: str, prefix: str, settings: dict | None = None, **rule: object) -> None:
         self.now = T0
         self.sent: list[tuple[str, int, float]] = []
         self.alerts: list = []
@@ -45,6 +46,7 @@ class Engine:
             windows=RedisWindows(url, prefix=prefix),
             resend_interval=RESEND,
             clock=lambda: self.now,
+            **(settings or {}),
         )
 
     def receive(self, alert) -> None:
@@ -150,13 +152,10 @@ def test_unreadable_states_are_dropped_and_every_key_expires(shared):
 
 
 def test_a_state_that_reads_back_but_cannot_be_sent_does_not_stop_the_others(shared):
-    url, prefix, client = shared
+    url, prefix, _ = shared
     owner = Engine(url, prefix)
     owner.errors(3)
     owner.errors(3, account="acc_2", first=10)
-    key = owner.alerts[0].key
-    state = client.hget(prefix + "firing:" + key, "state").decode()
-    client.hset(prefix + "firing:" + key, "state", state.replace('"reason":"', '"reason":"{0}'))
     heir = Engine(url, prefix, actions=["broken"])
     heir.engine.sinks["broken"] = Broken(heir.receive)
     heir.tick(T0 + 2 * RESEND + 1)
@@ -170,7 +169,7 @@ class Broken:
         self.receive = receive
 
     def send(self, alert) -> None:
-        if alert.reason.startswith("{0}"):
+        if alert.group == {"account_id": "acc_1"}:
             raise IndexError("a sink failed on this alert")
         self.receive(alert)
 
@@ -256,3 +255,120 @@ def test_the_claim_and_the_alert_are_stored_together(shared):
     assert client.exists(prefix + "claim:k") and client.exists(prefix + "firing:k")
     assert windows.claim_and_hold("g", "k", 600.0, "{}", T0, "you", 3600.0, T0) == (False, None)
     assert client.hget(prefix + "firing:k", "owner") == b"me"  # a lost claim stores nothing
+
+
+# -- forged states: what another client of the Redis can and cannot make an engine send ------
+KEY = "k" * 32  # a hand-over state key (HMAC)
+JAEGER = {"jaeger_template": "http://jaeger:16686/trace/{trace_id}"}
+RULE = "payment-business-burst"
+
+
+def forged(alert_key: str, rule: str | None = RULE, **fields: object) -> str:
+    """A state as another Redis client could write it: the right shape, its own words."""
+    alert: dict[str, object] = {
+        "key": alert_key, "name": "PAGE-EVERYONE", "kind": "BUSINESS", "resource": "payment",
+        "error_type": "T", "code": "c", "service": "svc", "reason": "r" * 60_000,
+        "stack": "", "group": {"account_id": "acc_9"}, "started_at": T0, "count": 7,
+        "score": None, "keep_stack": True, "policy": True, "trace_ids": ["../../x?y=1"],
+        "error_ids": ["00ab", "not hex"], "error_types": ["T"],
+    }  # fmt: skip
+    alert.update(fields)
+    return json.dumps({"rule": rule, "alert": alert})
+
+
+def plant(url: str, prefix: str, key: str, state: str, group: str = RULE) -> None:
+    windows = RedisWindows(url, prefix=prefix)
+    assert windows.claim_and_hold(group, key, 600.0, state, T0, "someone", 3600.0, T0)[0]
+
+
+def test_an_adopted_alert_says_only_what_the_adopting_rule_says(shared):
+    url, prefix, _ = shared
+    key = f"{RULE}\x1facc_9"
+    plant(url, prefix, key, forged(key))
+    heir = Engine(url, prefix, settings=JAEGER)
+    heir.tick(T0 + 2 * RESEND + 1)
+    assert heir.engine.adopted == 1 and heir.engine.refused == 0
+    (alert,) = heir.alerts
+    body = alert.to_alertmanager(T0, 300.0)
+    assert body["labels"] == {
+        "alertname": RULE, "severity": "warning", "kind": "BUSINESS", "resource": "payment",
+        "error_type": "T", "service": "svc", "account_id": "acc_9",
+    }  # fmt: skip
+    assert body["annotations"]["description"] == heir.engine._reason(heir.engine.rules[0])
+    assert "jaeger" not in body["annotations"] and "generatorURL" not in body  # not hex
+    assert body["annotations"]["error_ids"] == "00ab" and not alert.policy and not alert.stack
+    assert all(len(v) <= 256 for v in body["labels"].values())
+
+
+@pytest.mark.parametrize(
+    ("key", "group", "fields"),
+    [
+        (f"{RULE}\x1facc_9", RULE, {"group": {"account_id": "acc_9", "team": "ops"}}),
+        (f"{RULE}\x1facc_9", RULE, {"group": {"account_id": "acc_8"}}),  # not the key's
+        (f"{RULE}\x1facc_9", RULE, {"kind": "FATAL"}),  # a kind the rule does not count
+        (f"{RULE}\x1facc_9", RULE, {"kind": "BUSINESS\nx"}),
+        (f"{RULE}\x1facc_9", RULE, {"key": f"{RULE}\x1facc_8"}),  # not where it is held
+        ("policy\x1fBUSINESS\x1fpayment\x1fT\x1fc", "\x1fpolicy", {"group": {}}),  # no policy
+        ("policy\x1fFATAL\x1fpayment", "\x1fpolicy", {"group": {}}),  # not a cluster's key
+    ],
+)
+def test_a_state_that_cannot_be_its_keys_alert_is_dropped_and_counted(shared, key, group, fields):
+    url, prefix, client = shared
+    rule = None if group == "\x1fpolicy" else RULE
+    plant(url, prefix, key, forged(key, rule=rule, **fields), group=group)
+    heir = Engine(url, prefix, settings=JAEGER)
+    heir.tick(T0 + 2 * RESEND + 1)
+    assert heir.sent == [] and heir.engine.adopted == 0 and heir.engine.refused == 1
+    assert not client.exists(prefix + "firing:" + key)
+
+
+def test_a_policy_state_is_rebuilt_from_its_key_and_the_kind_policy(shared):
+    url, prefix, _ = shared
+    key = "policy\x1fFATAL\x1f/pay\x1fDiskFull\x1fE_DISK"
+    state = forged(key, rule=None, name="x", kind="FATAL", group={"a": "b"}, stack="s" * 900)
+    plant(url, prefix, key, state, group="\x1fpolicy")
+    heir = Engine(url, prefix, settings=JAEGER)
+    heir.engine.default_actions = (heir.receive,)  # where policy alerts go
+    heir.tick(T0 + 2 * RESEND + 1)
+    (alert,) = heir.alerts
+    assert alert.labels() == {
+        "alertname": "tracectx_fatal_error", "severity": "critical", "kind": "FATAL",
+        "resource": "/pay", "error_type": "DiskFull", "code": "E_DISK", "service": "svc",
+    }  # fmt: skip
+    assert alert.reason == "FATAL errors alert immediate by policy" and alert.stack == ""
+
+
+def test_with_a_key_only_states_tagged_with_it_are_adopted(shared):
+    url, prefix, client = shared
+    owner = Engine(url, prefix, settings={"state_key": KEY})
+    owner.errors(3)
+    real = owner.alerts[0].key
+    tagged = client.hget(prefix + "firing:" + real, "state").decode()
+    assert tagged.startswith("hmac-sha256:")
+    for account, state in [
+        ("acc_7", forged(f"{RULE}\x1facc_7", group={"account_id": "acc_7"})),  # untagged
+        ("acc_8", tagged.replace(real, f"{RULE}\x1facc_8").replace("acc_1", "acc_8")),
+        ("acc_9", tagged.replace('"count":3', '"count":9')),  # tampered
+    ]:
+        plant(url, prefix, f"{RULE}\x1f{account}", state)
+    other = Engine(url, prefix, settings={"state_key": "another key, 16+ bytes"})
+    other.errors(3, account="acc_6", first=50)
+    heir = Engine(url, prefix, settings={"state_key": KEY})
+    heir.tick(T0 + 2 * RESEND + 1)
+    assert heir.sent == [("firing", 3, T0)] and heir.alerts[0].group == {"account_id": "acc_1"}
+    assert heir.engine.adopted == 1 and heir.engine.refused == 4
+
+
+def test_a_state_too_large_to_be_ours_is_not_read(shared):
+    url, prefix, client = shared
+    key = f"{RULE}\x1facc_9"
+    plant(url, prefix, key, "{" + " " * (5 * 65536) + "}")
+    client.zadd(prefix + "firing-by:" + RULE, {"x" * 100_000: 0})
+    heir = Engine(url, prefix)
+    heir.tick(T0 + 2 * RESEND + 1)
+    assert heir.sent == [] and heir.engine.refused == 1  # the long key is never listed
+
+
+def test_a_short_state_key_is_refused():
+    with pytest.raises(ValueError, match="16 bytes"):
+        AlertEngine([], state_key="short")
