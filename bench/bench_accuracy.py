@@ -6,7 +6,9 @@ tracectx (error ids) — runs the visualiser's analysis on each, and prints, nex
 rule (deepest errored span is the origin, errored ancestors propagate, the first non-error
 ancestor absorbs), the share of true origins found (over true and reported origins together)
 and of errors whose outcome — absorber, escaped or unobserved — is right, overall and per
-scenario. Writes ``bench/results/accuracy.json``.
+scenario, and apart for the errors touching spans of each category of the generator (spans named
+like tasks or threads, HTTP servers that answered 4xx; a made-up origin among those spans counts
+against the category's origin figure). Writes ``bench/results/accuracy.json``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench.harness import RESULTS, machine
-from tests.viz.generator import Scores, Variant, generate
+from tests.viz.generator import CATEGORIES, Scores, Variant, generate
 from tracectx.viz import analyse
 from tracectx.viz.model import Span
 
@@ -68,6 +70,16 @@ def main() -> None:
                     "origin": round(origins / count, 4),
                     "outcome": round(outcomes / count, 4),
                 }
+            categories: dict[str, dict[str, Any]] = {}
+            for name in CATEGORIES:
+                origin, outcome = s.category(name)
+                count, _, _, made_up = s.by_category[name]
+                categories[name] = {
+                    "errors": count,
+                    "made_up_origins": made_up,
+                    "origin": round(origin, 4),
+                    "outcome": round(outcome, 4),
+                }
             out["results"].append(
                 {
                     "variant": variant,
@@ -77,6 +89,7 @@ def main() -> None:
                     "origin": round(s.origin, 4),
                     "absorber": round(s.absorber, 4),
                     "scenarios": scenarios,
+                    "categories": categories,
                 }
             )
             print(
@@ -87,6 +100,11 @@ def main() -> None:
                 print(
                     f"{'':28}{name:17} n={row['errors']:5}  origin {row['origin']:6.1%}  "
                     f"outcome {row['outcome']:6.1%}"
+                )
+            for name, row in categories.items():
+                print(
+                    f"{'':28}[{name}] n={row['errors']:5}  origin {row['origin']:6.1%}  "
+                    f"outcome {row['outcome']:6.1%}  made-up origins {row['made_up_origins']}"
                 )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "accuracy.json").write_text(json.dumps(out, indent=2) + "\n")

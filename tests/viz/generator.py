@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 import traceback
 from collections import defaultdict
 from collections.abc import Iterator
@@ -42,9 +43,11 @@ from tracectx.recording import mark_handled, record_error
 from tracectx.viz.model import Span
 from tracectx.viz.sources.memory import from_readable_spans
 
-__all__ = ["GeneratedTrace", "Scores", "TruePath", "Variant", "generate", "measure"]
+__all__ = ["CATEGORIES", "GeneratedTrace", "Scores", "TruePath", "Variant", "generate", "measure"]
 
 Variant = Literal["plain", "tracectx"]
+CATEGORIES = ("task/thread-named", "http 4xx server")  # spans whose errors are also scored apart
+_TASK_LIKE = re.compile(r"^(thread |task |Task-\d+$)")  # named like a task's or a thread's
 MS = 1_000_000
 
 
@@ -123,6 +126,7 @@ class GeneratedTrace:
     trace_id: str
     spans: list[Span]
     truth: list[TruePath]
+    categories: dict[str, set[str]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(slots=True)
@@ -151,6 +155,10 @@ class _Recorder:
 
     def __init__(self, profiles: dict[str, _Profile]) -> None:
         self.profiles = profiles
+        self.now: int | None = None  # the simulated time, for the events written next
+
+    def async_retry(self, span: Any, attempt: int) -> None:
+        """A consumer run failed and its message will run again (stock OTel says nothing)."""
 
     def escape(self, span: Any, service: str, exc: BaseException) -> None:
         """`exc` left `span` (what ``start_as_current_span`` does when an exception leaves)."""
@@ -185,7 +193,7 @@ class _Recorder:
         }
         if profile.stack:
             attrs[sc.EXC_STACKTRACE] = "".join(traceback.format_exception(exc))
-        span.add_event(sc.EVENT_EXCEPTION, attrs)
+        span.add_event(sc.EVENT_EXCEPTION, attrs, timestamp=self.now)
 
 
 class _TracectxRecorder(_Recorder):
@@ -214,6 +222,10 @@ class _TracectxRecorder(_Recorder):
         span.set_attribute("http.response.status_code", code)
         record_error(exc, span)  # the ASGI middleware records every escaping error
 
+    def async_retry(self, span: Any, attempt: int) -> None:
+        span.set_attribute("celery.state", "RETRY")  # what the Celery integration writes
+        span.add_event(sc.EVENT_RETRY, {sc.ATTR_ATTEMPT: attempt})
+
     def caller_error(self, exc: BaseException, code: int, url: str) -> BaseException:
         return exc  # the problem+json envelope rebuilds the error with its id and origin
 
@@ -234,6 +246,7 @@ class _Program:
         self.dropped: set[str] = set()
         self.late: list[tuple[str, str, int]] = []  # (detached span, its parent, how late)
         self.consumers: list[tuple[Any, Any, int, str, str]] = []
+        self.tagged: dict[str, set[str]] = defaultdict(set)  # category -> its span ids
 
     # -- helpers ---------------------------------------------------------------------------
     def _start(
@@ -276,10 +289,31 @@ class _Program:
     def run_root(self) -> None:
         service = "gateway"
         t = 1_700_000_000_000 * MS + self.rng.randint(0, 10**9)
+        if self.rng.random() < 0.08:
+            self.probe(t)
+            return
         name = f"POST /{self.rng.choice(['checkout', 'orders', 'refunds', 'carts'])}"
-        _, exc, _ = self.op(None, t, 0, service, name, SpanKind.SERVER)
-        if exc is not None:
-            self.paths[id(exc)].outcome = "escaped"
+        _, exc, span = self.op(None, t, 0, service, name, SpanKind.SERVER)
+        if exc is None:
+            return
+        path = self.paths[id(exc)]
+        if _status_code(exc) >= 500 or self.rec.variant == "tracectx":
+            path.outcome = "escaped"
+        elif path.origin == _sid(span):  # a 4xx answer of its own: no error by the conventions
+            self.truth.remove(path)
+        else:  # the framework answered the error as a 4xx: the request absorbed it
+            path.propagators.remove(_sid(span))
+            self._absorbed(span, exc)
+
+    def probe(self, t: int) -> None:
+        """A readiness probe answered 404 (not ready yet): no error anywhere."""
+        span = self._start("GET /ready", "gateway", SpanKind.SERVER, None, t)
+        t += self._work(0.02, 0.2)
+        if self.rng.random() < 0.5:
+            t, _ = self.db(span, t, "gateway", False, "SELECT 1", fail=False)
+        span.set_attribute("http.response.status_code", 404)
+        self.tagged["http 4xx server"].add(_sid(span))
+        span.end(end_time=t + self._work(0.02, 0.2))
 
     def op(
         self,
@@ -305,6 +339,7 @@ class _Program:
             t += self._work(0.01, 0.3)
             if exc is None:
                 continue
+            self.rec.now = t
             failing, own_after, stop = self.react(span, service, exc, own_after)
             if stop:
                 break
@@ -315,11 +350,20 @@ class _Program:
                     span, _LEAF_ERRORS if n_children == 0 else _OWN_ERRORS, "own failure"
                 )
         if failing is None and own_after:
+            t += self._work(0.3, 3.0)  # its own work, then its own failure
             failing = self._new_error(span, _OWN_ERRORS, "absorb-then-fail")
         t += self._work(0.02, 1.0)
+        self.rec.now = t
         if failing is not None:
             self._escaped(span, failing)
-            if kind == SpanKind.SERVER and parent is not None:
+            if kind == SpanKind.SERVER and parent is None and self.rec.variant == "plain":
+                code = _status_code(failing)
+                span.set_attribute("http.response.status_code", code)
+                if code >= 500:
+                    self.rec.escape(span, service, failing)
+                else:
+                    self.tagged["http 4xx server"].add(_sid(span))
+            elif kind == SpanKind.SERVER and parent is not None:
                 code = _status_code(failing)
                 self.rec.server_failed(span, service, failing, code)
             else:
@@ -368,7 +412,7 @@ class _Program:
                 ["call", "db", "http", "retry", "detach", "publish"], [3, 3, 3, 0.7, 0.6, 0.8]
             )[0]
         if choice == "call":
-            end, exc, _ = self.op(span, t, depth + 1, service)
+            end, exc, _ = self.op(span, t, depth + 1, service, self._task_name(service))
             return end, exc
         if choice == "db":
             return self.db(span, t, service, False, self._db_name())
@@ -380,6 +424,15 @@ class _Program:
             return self.detach(span, t, depth, service)
         return self.publish(span, t, service)
 
+    def _task_name(self, service: str) -> str | None:
+        """Now and then a name like a task's or a thread's, for work that is awaited all the
+        same (plain-OTel users name awaited spans so too); else None (the usual name)."""
+        if self.rng.random() >= 0.2:
+            return None
+        self.threads += 1
+        op = self.rng.choice(_OPS)
+        return f"task {service}.{op}" if self.rng.random() < 0.6 else f"thread {op}-{self.threads}"
+
     def _db_name(self) -> str:
         return f"{self.rng.choice(['SELECT', 'INSERT', 'UPDATE'])} {self.rng.choice(_TABLES)}"
 
@@ -388,15 +441,16 @@ class _Program:
         return target, f"/{target}/{self.rng.choice(_OPS)}", self.rng.choice(["GET", "POST"])
 
     def db(
-        self, parent: Any, t: int, service: str, force: bool, name: str
+        self, parent: Any, t: int, service: str, force: bool, name: str, fail: bool = True
     ) -> tuple[int, BaseException | None]:
         span = self._start(name, service, SpanKind.CLIENT, parent, t)
         span.set_attribute("db.system", "postgresql")
         t += self._work(0.1, 4.0)
         exc: BaseException | None = None
-        if self.rng.random() < (0.55 if force else 0.1):
+        if self.rng.random() < (0.55 if force else 0.1) and fail:
             exc = self._new_error(span, _LEAF_ERRORS[:2], "database")
             self._escaped(span, exc)
+            self.rec.now = t
             self.rec.escape(span, service, exc)
         span.end(end_time=t)
         return t, exc
@@ -420,10 +474,11 @@ class _Program:
                 client, [(ConnectionRefused, f"connect to {target} ({{n}})")], "http"
             )
             self._escaped(client, exc)
+            self.rec.now = t
             self.rec.escape(client, service, exc)
             client.end(end_time=t)
             return t, exc
-        end, served_exc, _ = self.op(
+        end, served_exc, server = self.op(
             client, t, depth + 1, target, f"{method} {path}", SpanKind.SERVER, force
         )
         t = end + self._work(0.1, 0.5)
@@ -432,6 +487,8 @@ class _Program:
             client.end(end_time=t)
             return t, None
         code = _status_code(served_exc)
+        if code < 500:
+            self.tagged["http 4xx server"].add(_sid(server))
         client.set_attribute("http.response.status_code", code)
         client.set_status(Status(StatusCode.ERROR))  # instrumentations leave no description
         self._escaped(client, served_exc)
@@ -474,7 +531,8 @@ class _Program:
         own_span = rng.random() < 0.6
         long_running = rng.random() < 0.75
         if own_span:
-            _, exc, child = self.op(span, t, depth + 1, service, force_fail=True)
+            name = f"task {service}.{rng.choice(_OPS)}" if rng.random() < 0.5 else None
+            _, exc, child = self.op(span, t, depth + 1, service, name, force_fail=True)
             if exc is not None:
                 self.paths[id(exc)].scenario = "fire-and-forget"
                 self._absorbed(span, exc, "unobserved")
@@ -483,6 +541,7 @@ class _Program:
             child = self._start(f"thread bg-{self.threads}", service, SpanKind.INTERNAL, span, t)
             exc = self._new_error(child, _LEAF_ERRORS, "fire-and-forget")
             self._absorbed(child, exc, "unobserved")
+            self.rec.now = t
             if self.rec.variant == "tracectx":
                 self.rec.escape(child, service, exc)
             else:  # no span in a plain trace: drop it, and its error from the truth
@@ -503,6 +562,7 @@ class _Program:
                 producer, [(ConnectionRefused, "broker unreachable ({n})")], "messaging"
             )
             self._escaped(producer, exc)
+            self.rec.now = t
             self.rec.escape(producer, service, exc)
             producer.end(end_time=t)
             return t, exc
@@ -514,10 +574,44 @@ class _Program:
         return t, None
 
     def consume(self, producer: Any, link: Any, start: int, service: str, topic: str) -> None:
-        """A consumer run of a published message: a new async root in the same trace."""
-        consumer = self._start(
-            f"process {topic}", service, SpanKind.CONSUMER, producer, start, [link] if link else ()
-        )
+        """Consumer runs of a published message: each a new async root in the same trace. A
+        run that fails may be run again (a Celery retry, linked to the failed run, or a Kafka
+        redelivery): the next run absorbs its error, as an in-process retry does."""
+        retried: TruePath | None = None
+        links = [link] if link else []
+        message_id = f"msg-{self.rng.randint(1, 10**9)}"
+        for attempt in range(1, 4):
+            consumer = self._start(
+                f"process {topic}", service, SpanKind.CONSUMER, producer, start, links
+            )
+            consumer.set_attribute("messaging.message.id", message_id)
+            if retried is not None:
+                retried.absorber = _sid(consumer)
+            failing, t = self._consumer_run(consumer, start, service)
+            if failing is None:
+                consumer.end(end_time=t)
+                return
+            path = self.paths[id(failing)]
+            path.outcome = "escaped"
+            self._escaped(consumer, failing)
+            self.rec.now = t
+            self.rec.escape(consumer, service, failing)
+            if attempt == 3 or self.rng.random() >= 0.5:
+                consumer.end(end_time=t)
+                return
+            path.scenario = "async retry"
+            self._absorbed(consumer, failing)  # the absorber is the next run, set when it starts
+            self.rec.async_retry(consumer, attempt)
+            consumer.end(end_time=t)
+            retried = path
+            celery_retry = self.rng.random() < 0.5
+            links = [Link(consumer.get_span_context())] if celery_retry else []
+            start = t + self._work(5.0, 500.0)
+
+    def _consumer_run(
+        self, consumer: Any, start: int, service: str
+    ) -> tuple[BaseException | None, int]:
+        """The work of one consumer run: what left it (None: it succeeded) and when it ended."""
         t = start + self._work(0.05, 0.3)
         failing: BaseException | None = None
         for _ in range(self.rng.randint(1, 2)):
@@ -526,17 +620,13 @@ class _Program:
                 continue
             self.paths[id(exc)].scenario = "consumer"
             if self.rng.random() < 0.5:  # dead-lettered: the consumer handled it
+                self.rec.now = t
                 self.rec.absorb(consumer, service, exc, True)
                 self._absorbed(consumer, exc)
             else:
                 failing = exc
                 break
-        t += self._work(0.05, 0.3)
-        if failing is not None:
-            self.paths[id(failing)].outcome = "escaped"
-            self._escaped(consumer, failing)
-            self.rec.escape(consumer, service, failing)
-        consumer.end(end_time=t)
+        return failing, t + self._work(0.05, 0.3)
 
 
 def generate(n: int, seed: int, variant: Variant = "plain") -> Iterator[GeneratedTrace]:
@@ -562,7 +652,12 @@ def generate(n: int, seed: int, variant: Variant = "plain") -> Iterator[Generate
         exporter.clear()
         spans = [s for s in from_readable_spans(readable).spans if s.span_id not in program.dropped]
         _outlive(spans, program.late)
-        yield GeneratedTrace(spans[0].trace_id, spans, program.truth)
+        program.tagged["task/thread-named"].update(
+            s.span_id for s in spans if _TASK_LIKE.match(s.name)
+        )
+        yield GeneratedTrace(
+            spans[0].trace_id, spans, program.truth, {k: set(v) for k, v in program.tagged.items()}
+        )
 
 
 def _outlive(spans: list[Span], late: list[tuple[str, str, int]]) -> None:
@@ -602,6 +697,18 @@ class Scores:
     outcomes_right: int = 0
     by_scenario: dict[str, list[int]] = dataclasses.field(default_factory=dict)
     misses: list[tuple[str, TruePath]] = dataclasses.field(default_factory=list)
+    # per category (CATEGORIES): [errors touching its spans, origins found, outcomes right,
+    # paths reported with an origin among its spans that is no true origin]
+    by_category: dict[str, list[int]] = dataclasses.field(
+        default_factory=lambda: {c: [0, 0, 0, 0] for c in CATEGORIES}
+    )
+
+    def category(self, name: str) -> tuple[float, float]:
+        """(origin, outcome) accuracy over the errors that touch a category's spans; a made-up
+        origin among its spans counts against the origin figure."""
+        n, origins, outcomes, made_up = self.by_category[name]
+        union = n + made_up
+        return (origins / union if union else 1.0), (outcomes / n if n else 1.0)
 
     @property
     def origin(self) -> float:
@@ -617,20 +724,31 @@ class Scores:
         reported = {e.origin: e for e in errors}
         self.errors += len(trace.truth)
         self.reported += len(reported)
+        tagged = [(self.by_category[c], trace.categories.get(c, set())) for c in CATEGORIES]
         for true in trace.truth:
             row = self.by_scenario.setdefault(true.scenario, [0, 0, 0])
-            row[0] += 1
+            touched = {true.origin, *true.propagators, true.absorber}
+            rows = [row] + [crow for crow, ids in tagged if not ids.isdisjoint(touched)]
+            for r in rows:
+                r[0] += 1
             found = reported.get(true.origin)
             if found is None:
                 self.misses.append((trace.trace_id, true))
                 continue
             self.origins_found += 1
-            row[1] += 1
+            for r in rows:
+                r[1] += 1
             if found.outcome == true.outcome and found.absorber == true.absorber:
                 self.outcomes_right += 1
-                row[2] += 1
+                for r in rows:
+                    r[2] += 1
             else:
                 self.misses.append((trace.trace_id, true))
+        true_origins = {true.origin for true in trace.truth}
+        for origin in reported.keys() - true_origins:
+            for crow, ids in tagged:
+                if origin in ids:
+                    crow[3] += 1
 
 
 def measure(n: int, seed: int, variant: Variant) -> Scores:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.viz.generator import generate, measure
+from tests.viz.generator import CATEGORIES, generate, measure
 from tracectx.viz import analyse
 
 SEED, TRACES = 20240601, 300
@@ -34,6 +34,7 @@ def test_plain_otel_traces_meet_the_targets(plain):
 def test_every_scenario_is_generated_and_mostly_right(plain):
     assert set(plain.by_scenario) >= {
         "absorb-then-fail",
+        "async retry",
         "consumer",
         "database",
         "fire-and-forget",
@@ -50,10 +51,32 @@ def test_tracectx_ids_find_every_origin(with_ids):
 
 
 def test_tracectx_ids_miss_only_what_the_spans_do_not_carry(with_ids):
-    """The one gap: fire-and-forget work with its own span that finished before its parent.
-    tracectx records no mark saying nobody waited (see the report), so it reads as absorbed."""
+    """The gaps: fire-and-forget work with its own span that finished before its parent
+    (tracectx records no mark saying nobody waited), and an error swallowed without a mark on a
+    childless span the user named ``task …`` (read as tracectx's own failure span of a task)."""
     assert with_ids.absorber >= 0.97
-    assert {true.scenario for _, true in with_ids.misses} <= {"fire-and-forget"}
+    for generated in generate(TRACES, SEED, "tracectx"):
+        [analysis] = analyse(generated.spans)
+        found = {e.origin: e for e in analysis.errors}
+        named = generated.categories.get("task/thread-named", set())
+        for true in generated.truth:
+            got = found[true.origin]
+            if (got.outcome, got.absorber) != (true.outcome, true.absorber):
+                assert true.scenario == "fire-and-forget" or true.origin in named, true
+
+
+def test_every_category_is_generated_and_mostly_right(plain):
+    """Spans named like tasks or threads (awaited or not) and HTTP servers that answered 4xx:
+    decided by structure and the HTTP conventions (bench_accuracy reports them over 3,000)."""
+    for category in CATEGORIES:
+        n, _, _, made_up = plain.by_category[category]
+        origin, outcome = plain.category(category)
+        assert n >= 50 and origin >= 0.9 and outcome >= 0.8, (category, n, origin, outcome, made_up)
+
+
+def test_async_retries_are_generated_and_absorbed_by_the_next_run(plain):
+    n, _, outcomes = plain.by_scenario["async retry"]
+    assert n >= 5 and outcomes == n
 
 
 def test_the_two_variants_run_the_same_programs():

@@ -10,7 +10,7 @@ from tracectx import ErrorKind, new_error, traced
 from tracectx.executors import ContextThread
 from tracectx.viz import analyse, flow_graph
 from tracectx.viz.analysis import OUTCOMES
-from tracectx.viz.model import Span, SpanSet
+from tracectx.viz.model import Link, Span, SpanEvent, SpanSet
 from tracectx.viz.sources.memory import from_readable_spans
 
 
@@ -302,3 +302,203 @@ class TestExactOutcomes:
         graph = flow_graph([a])
         assert graph.unobserved["tracectx-test: starter"] == 1 and not graph.absorbed
         assert not graph.edges
+
+
+# -- issue 25: what the conventions and the structure say, not names -------------------------
+
+
+def _at(sid, parent=None, start=0, end=10, **kw):
+    """A span of one trace with a time range (µs-free integers are fine for the analysis)."""
+    attrs = kw.pop("attrs", {})
+    return Span(
+        "c" * 32, sid, parent, kw.pop("name", sid), "svc", start, end, attributes=attrs, **kw
+    )
+
+
+class TestHttpConventions:
+    """4xx is an error on CLIENT spans, not on SERVER spans; 5xx on both; explicit status wins."""
+
+    def test_a_readiness_probe_answered_404_is_no_error(self):
+        probe = _at(
+            "1" * 16, name="GET /ready", kind="server", attrs={"http.response.status_code": 404}
+        )
+        [a] = analyse([probe])
+        assert a.errors == []
+
+    def test_a_4xx_server_is_the_origin_of_its_clients_error(self):
+        spans = [
+            _at("1" * 16, end=100, name="checkout"),
+            _at(
+                "2" * 16,
+                "1" * 16,
+                10,
+                50,
+                kind="client",
+                error=True,
+                attrs={"http.response.status_code": 404},
+            ),
+            _at(
+                "3" * 16, "2" * 16, 20, 40, kind="server", attrs={"http.response.status_code": 404}
+            ),
+        ]
+        [a] = analyse(spans)
+        [err] = a.errors
+        assert err.origin == "3" * 16 and err.propagators == ["2" * 16]
+        assert err.error_type == "HTTP 404" and err.outcome == "absorbed"
+        assert any("answer HTTP 404" in ev for ev in err.evidence)
+
+    def test_a_4xx_server_that_absorbed_its_childs_error_does_not_carry_it(self):
+        """The exception a 4xx server recorded (no error status) was turned into its answer."""
+        server = _at(
+            "3" * 16, "2" * 16, 20, 40, kind="server", attrs={"http.response.status_code": 422}
+        )
+        server.events = [
+            SpanEvent("exception", {"exception.type": "ValueError", "exception.message": "bad sku"})
+        ]
+        spans = [
+            _at("1" * 16, end=100, name="checkout"),
+            _at(
+                "2" * 16,
+                "1" * 16,
+                10,
+                50,
+                kind="client",
+                error=True,
+                attrs={"http.response.status_code": 422},
+            ),
+            server,
+            _at("4" * 16, "3" * 16, 21, 25, error=True, status_message="ValueError: bad sku"),
+        ]
+        [a] = analyse(spans)
+        child = next(e for e in a.errors if e.origin == "4" * 16)
+        assert child.propagators == [] and child.absorber == "3" * 16
+
+    def test_5xx_and_explicit_status(self):
+        spans = [
+            _at("1" * 16, kind="server", attrs={"http.response.status_code": 503}),
+            _at("2" * 16, kind="server", error=True, attrs={"http.response.status_code": 404}),
+            _at(
+                "3" * 16,
+                kind="server",
+                attrs={"http.response.status_code": 500, "otel.status_code": "OK"},
+            ),
+        ]
+        [a] = analyse(spans)
+        assert sorted(e.origin for e in a.errors) == ["1" * 16, "2" * 16]
+
+
+class TestFireAndForgetByStructure:
+    def test_an_awaited_task_named_span_is_the_origin_of_its_parents_error(self):
+        """Named like a task, but it ended inside its parent, which failed with its error."""
+        sig = "TimeoutError: prices timed out"
+        spans = [
+            _at("1" * 16, end=100, name="quote", error=True, status_message=sig),
+            _at(
+                "2" * 16, "1" * 16, 10, 60, name="task fetch-prices", error=True, status_message=sig
+            ),
+        ]
+        [a] = analyse(spans)
+        [err] = a.errors
+        assert err.origin == "2" * 16 and err.propagators == ["1" * 16] and err.escaped
+
+    def test_a_task_named_span_the_parent_waited_for_is_absorbed_not_unobserved(self):
+        spans = [
+            _at("1" * 16, end=100, name="quote"),
+            _at("2" * 16, "1" * 16, 10, 60, name="thread warm-cache", error=True),
+        ]
+        [a] = analyse(spans)
+        [err] = a.errors
+        assert err.outcome == "absorbed" and err.absorber == "1" * 16
+
+    def test_work_the_parent_did_not_wait_for_is_unobserved_and_says_why(self):
+        """No name needed: the parent started other work while it still ran, and did not fail."""
+        spans = [
+            _at("1" * 16, end=100, name="checkout"),
+            _at("2" * 16, "1" * 16, 10, 60, name="audit.write", error=True),
+            _at("3" * 16, "1" * 16, 12, 30, name="charge"),
+        ]
+        [a] = analyse(spans)
+        [err] = a.errors
+        assert err.outcome == "unobserved" and err.absorber is None
+        assert any("started charge while" in ev and "not joined" in ev for ev in err.evidence)
+
+
+def _consumer(
+    sid, start, end, error=False, links=(), group="g", producer="p" * 16, name="process orders"
+):
+    attrs = {"messaging.consumer.group.name": group, "messaging.message.id": "m1"}
+    return Span(
+        "c" * 32,
+        sid,
+        producer,
+        name,
+        "svc",
+        start,
+        end,
+        error=error,
+        kind="consumer",
+        attributes=attrs,
+        links=[Link("c" * 32, x) for x in links],
+    )
+
+
+class TestAsyncRetries:
+    """A consumer run that failed and ran again is absorbed by the retry, as in-process retries are."""
+
+    def _producer(self):
+        return [
+            _at("a" * 16, end=5, name="checkout"),
+            _at("p" * 16, "a" * 16, 1, 2, kind="producer", name="send orders"),
+        ]
+
+    def test_a_redelivered_message_absorbs_the_failed_run(self):
+        spans = [
+            *self._producer(),
+            _consumer("1" * 16, 10, 20, error=True),
+            _consumer("2" * 16, 30, 40),
+        ]
+        [a] = analyse(spans)
+        [err] = a.errors
+        assert (err.outcome, err.absorber, err.escaped) == ("absorbed", "2" * 16, False)
+        assert any("ran again (redelivery; 2 runs, recovered)" in ev for ev in err.evidence)
+
+    def test_a_celery_retry_linked_to_the_failed_run_absorbs_it(self):
+        spans = [
+            *self._producer(),
+            _consumer("1" * 16, 10, 20, error=True),
+            _consumer("2" * 16, 30, 40, error=True, links=["1" * 16]),
+        ]
+        [a] = analyse(spans)
+        first, last = sorted(a.errors, key=lambda e: e.origin)
+        assert (
+            first.absorber == "2" * 16 and "a retry; 2 runs, did not recover" in first.evidence[-1]
+        )
+        assert last.outcome == "escaped"
+
+    def test_another_consumer_group_reading_the_message_is_no_retry(self):
+        spans = [
+            *self._producer(),
+            _consumer("1" * 16, 10, 20, error=True),
+            _consumer("2" * 16, 30, 40, group="other"),
+        ]
+        [a] = analyse(spans)
+        assert a.errors[0].escaped
+
+    def test_a_dead_letter_hand_off_absorbs_the_failed_run(self):
+        spans = [
+            *self._producer(),
+            _consumer("1" * 16, 10, 20, error=True),
+            _at(
+                "d" * 16,
+                "1" * 16,
+                15,
+                16,
+                kind="producer",
+                name="send orders.dlq",
+                attrs={"messaging.destination.name": "orders.dlq"},
+            ),
+            _consumer("e" * 16, 50, 60, producer="d" * 16, name="process orders.dlq"),
+        ]
+        [a] = analyse(spans)
+        [err] = a.errors
+        assert err.absorber == "e" * 16 and "dead-letter queue orders.dlq" in err.evidence[-1]

@@ -158,13 +158,16 @@ class _Trace:
         self.children: dict[str, list[str]] = defaultdict(list)
         self.async_edges: list[AsyncEdge] = []
         self.roots: list[str] = []
-        self.failing: list[str] = []  # failing spans, in span order
+        self.failing: list[str] = []  # failing spans, in span order (4xx servers last)
+        self.failing_set: set[str] = set()
         self.tracectx: list[str] = []  # spans carrying a tracectx error id or any event
         self._views: dict[str, ContractView] = {}
+        self._next_runs: dict[str, str] | None = None  # `next_run`'s index, made on first use
         by_id = self.spans
         roots, failing, tracectx = self.roots, self.failing, self.tracectx
         parents, children = self.parent, self.children
         attr_id = sc.ATTR_ID
+        answered_4xx: list[str] = []  # server spans that answered 4xx with no error status
         for sid, span in by_id.items():
             pid = span.parent_id
             parent = by_id.get(pid) if pid else None
@@ -186,11 +189,23 @@ class _Trace:
                     self.async_edges.append(
                         AsyncEdge(link.span_id, sid, "link", source_trace=link.trace_id)
                     )
-            if span.error or (span.kind in _ANSWERING and _answer_failed(span)):
+            if span.error:
                 failing.append(sid)
+            elif span.kind in _ANSWERING:
+                answer = _answer(span)
+                if answer == _FAILED:
+                    failing.append(sid)
+                elif answer == _CLIENT_ERROR:
+                    answered_4xx.append(sid)
             if span.events or attr_id in span.attributes:
                 tracectx.append(sid)
         self._break_cycles(problems)
+        self.failing_set = set(failing)
+        for sid in answered_4xx:  # a 4xx server: only its client's error (HTTP conventions)
+            pid = parents.get(sid)
+            if pid is not None and pid in self.failing_set and by_id[pid].kind == "client":
+                failing.append(sid)
+                self.failing_set.add(sid)
         for kids in self.children.values():
             if len(kids) > 1:
                 _sort_by_start(kids, by_id)
@@ -223,6 +238,52 @@ class _Trace:
             view = read_contract(s.attributes, events, s.status_message)
             self._views[span_id] = view
         return view
+
+    def next_run(self, span_id: str) -> str | None:
+        """The consumer run that took over `span_id`'s message after it: a later run linking
+        to it (a Celery retry), else the next run of the same message (same producer, name,
+        service and consumer group, message id if both say one) started after it ended (a
+        redelivery). The index is made on the first call: only an escaping consumer asks."""
+        if self._next_runs is None:
+            self._next_runs = self._index_runs()
+        return self._next_runs.get(span_id)
+
+    def _index_runs(self) -> dict[str, str]:
+        spans = self.spans
+        runs: dict[tuple[Any, ...], list[Span]] = defaultdict(list)
+        out: dict[str, str] = {}
+        for span in spans.values():
+            if span.kind != "consumer":
+                continue
+            for link in span.links:
+                before = spans.get(link.span_id)
+                if (
+                    before is not None
+                    and before.kind == "consumer"
+                    and before.start_ns <= span.start_ns
+                    and link.span_id not in out
+                ):
+                    out[link.span_id] = span.span_id
+            if span.parent_id:
+                attrs = span.attributes
+                group = attrs.get("messaging.consumer.group.name")
+                runs[(span.parent_id, span.name, span.service, str(group))].append(span)
+        for same in runs.values():
+            if len(same) < 2:
+                continue
+            same.sort(key=operator.attrgetter("start_ns"))
+            for i, run in enumerate(same):
+                if run.span_id in out:
+                    continue
+                message = run.attributes.get("messaging.message.id")
+                for later in same[i + 1 :]:
+                    other = later.attributes.get("messaging.message.id")
+                    if later.start_ns >= run.end_ns and (
+                        message is None or other is None or message == other
+                    ):
+                        out[run.span_id] = later.span_id
+                        break
+        return out
 
     def has_error(self, span_id: str) -> bool:
         """True if tracectx recorded an error on the span (`ContractView.has_error`)."""
@@ -301,20 +362,22 @@ def _rpc_failed(span: Span) -> bool:
 
 
 _ANSWERING = ("server", "client")  # the kinds whose answer (HTTP or gRPC status) can fail
+_FAILED, _CLIENT_ERROR = 2, 1  # what `_answer` says (0: the answer says nothing failed)
 
 
-def _answer_failed(span: Span) -> bool:
-    """A server or client span answered with an error (a server's >= 400 carries an error to
-    the client even when, by the HTTP conventions, its status is not ERROR)."""
+def _answer(span: Span) -> int:
+    """What a server or client span's answer says, by OTel's HTTP conventions: a 5xx (or a gRPC
+    error) failed on both sides; a 4xx failed on a CLIENT span and is no error of a SERVER span
+    (`_CLIENT_ERROR`: it is only the origin of its client's error, if the client failed). An
+    explicit OK status (Jaeger's ``otel.status_code``) wins over the code."""
     code = _status_code(span)
-    if code is not None:
-        return code >= 500 or (code >= 400 and span.kind == "server")
-    return _rpc_failed(span)
-
-
-def _failing(span: Span) -> bool:
-    """The span failed, or answered with an error."""
-    return span.error or (span.kind in _ANSWERING and _answer_failed(span))
+    if code is None:
+        return _FAILED if _rpc_failed(span) else 0
+    if code < 400 or span.attributes.get("otel.status_code") == "OK":
+        return 0
+    if code >= 500 or span.kind == "client":
+        return _FAILED
+    return _CLIENT_ERROR
 
 
 def _short_type(name: str) -> str:
@@ -324,10 +387,20 @@ def _short_type(name: str) -> str:
 Signature = tuple[str, str]  # (short exception type, message)
 
 
+def _own_event(span: Span) -> bool:
+    """True if `span`'s last exception event may be the error that left it: always, but on a
+    server span that only answered 4xx (no error status), whose recorded exceptions were turned
+    into the answer, unless the event says ``exception.escaped``."""
+    if span.error or span.kind != "server" or _answer(span) != _CLIENT_ERROR:
+        return True
+    last = next((e for e in reversed(span.events) if e.name == sc.EVENT_EXCEPTION), None)
+    return last is not None and str(last.attributes.get("exception.escaped", "")).lower() == "true"
+
+
 def _signature(span: Span, view: ContractView) -> Signature | None:
     """The (type, message) of the error that left `span`: its last exception event, else its
     status message when that reads ``Type: message``."""
-    if view.exception_type:
+    if view.exception_type and _own_event(span):
         return _short_type(view.exception_type), view.exception_message
     match = _STATUS_SIG.match(span.status_message)
     if match:
@@ -335,7 +408,7 @@ def _signature(span: Span, view: ContractView) -> Signature | None:
     return None
 
 
-def _caught(span: Span) -> set[Signature]:
+def _caught(span: Span, failing: bool) -> set[Signature]:
     """The (type, message) of exceptions `span` recorded and did not let out: every exception
     event of a span that did not fail, all but the last of one that did."""
     found = [
@@ -346,7 +419,7 @@ def _caught(span: Span) -> set[Signature]:
         for e in span.events
         if e.name == sc.EVENT_EXCEPTION
     ]
-    if found and _failing(span):
+    if found and failing and _own_event(span):
         found.pop()
     return set(found)
 
@@ -369,14 +442,54 @@ def _chain(stack: str) -> tuple[str, Signature] | None:
     return None
 
 
-def _detached(t: _Trace, child: Span, parent: Span) -> str | None:
-    """Why nobody can have waited for `child` in `parent`, or None."""
+def _left_behind(t: _Trace, child: Span, parent: Span) -> str | None:
+    """Why `child` was surely never waited for in `parent` (it ended after `parent`), or None."""
     if child.end_ns > parent.end_ns:
         return f"{t.label(child.span_id)} ended after {t.label(parent.span_id)}: never waited for"
-    if _DETACHED_NAME.match(child.name):
-        what = "thread" if child.name.startswith("thread ") else "task"
-        return f"{t.label(child.span_id)} is fire-and-forget work (a {what} nobody joined)"
     return None
+
+
+def _unjoined(t: _Trace, child: Span, parent: Span) -> tuple[float, str] | None:
+    """(confidence, why) when the timing says `parent` did not wait for `child`: it started other
+    work while `child` still ran. Only asked once the parent's outcome (its failure with the
+    child's error, or a record of catching it) did not show a join. A ``task …``/``thread …``
+    name adds a little; alone it decides nothing (plain-OTel users name awaited work so too)."""
+    start, end, sid = child.start_ns, child.end_ns, child.span_id
+    spans = t.spans
+    alongside = next(
+        (
+            k
+            for k in t.children.get(parent.span_id, ())
+            if k != sid and start < spans[k].start_ns < end
+        ),
+        None,
+    )
+    if alongside is None:
+        return None
+    named = _DETACHED_NAME.match(child.name) is not None
+    why = (
+        f"{t.label(parent.span_id)} started {spans[alongside].name} while "
+        f"{t.label(sid)} still ran and did not fail with its error: not joined"
+    )
+    if named:
+        why += " (its name says fire-and-forget work too)"
+    return (0.8 if named else 0.7), why
+
+
+def _tracectx_failure_span(t: _Trace, child: Span) -> str | None:
+    """Why `child` is the span tracectx gives the error of a thread or of an asyncio task
+    nobody retrieved (``thread …``/``task …``, the error's origin, no children), or None. Only
+    tracectx makes such spans on those paths, so its own name is strong evidence there."""
+    sid = child.span_id
+    if (
+        not _DETACHED_NAME.match(child.name)
+        or sid in t.children
+        or sc.ATTR_ID not in child.attributes
+        or t.view(sid).role != sc.ROLE_ORIGIN
+    ):
+        return None
+    what = "thread" if child.name.startswith("thread ") else "task"
+    return f"{t.label(sid)} is tracectx's span for a failed {what} nobody joined"
 
 
 # -- exact paths: tracectx error ids -----------------------------------------------------------
@@ -435,7 +548,7 @@ def _exact_errors(t: _Trace) -> tuple[list[ErrorPath], set[str]]:
             up = t.parent.get(node)  # without a tracectx record (an HTTP client's span)
             if up is None:
                 break
-            carries = up in rest or (not t.has_error(up) and _failing(t.spans[up]))
+            carries = up in rest or (not t.has_error(up) and up in t.failing_set)
             if not carries and not rest:
                 break
             path.propagators.append(up)
@@ -491,6 +604,11 @@ def _finish_by_position(t: _Trace, path: ErrorPath, confidence: float, why: str)
     top = path.top
     parent = t.parent.get(top)
     if parent is None:
+        taken = _taken_over(t, top)
+        if taken is not None:
+            _set_outcome(path, "absorbed", taken[0])
+            path.evidence.append(f"absorbed by {t.label(taken[0])}: {taken[1]}")
+            return
         _set_outcome(path, "escaped", None)
         kind = t.spans[top].kind
         where = (
@@ -498,15 +616,53 @@ def _finish_by_position(t: _Trace, path: ErrorPath, confidence: float, why: str)
         )
         path.evidence.append(f"escaped: {t.label(top)} is the top of {where}")
         return
-    detached = _detached(t, t.spans[top], t.spans[parent])
-    if detached:
+    span, above = t.spans[top], t.spans[parent]
+    detached = _left_behind(t, span, above) or _tracectx_failure_span(t, span)
+    unjoined = None if detached else _unjoined(t, span, above)
+    if detached or unjoined:
+        sure, why_not = (0.9, detached) if detached else unjoined  # type: ignore[misc]
         _set_outcome(path, "unobserved", None)
-        path.evidence.append(f"unobserved: {detached}")
-        path.confidence *= 0.9
+        path.evidence.append(f"unobserved: {why_not}")
+        path.confidence *= sure
         return
     _set_outcome(path, "absorbed", parent)
     path.evidence.append(f"absorbed by {t.label(parent)}: {why}")
     path.confidence *= confidence
+
+
+_DEAD_LETTER = re.compile(r"(?i)(dlq|dlt|dead[._ -]?letter)")
+
+
+def _taken_over(t: _Trace, top: str) -> tuple[str, str] | None:
+    """(absorber, why) when the failed consumer run `top` was handed on: run again by a retry
+    or a redelivery (the later run absorbs it, as an in-process retry does), or sent to a
+    dead-letter queue (its consumer, else the send, absorbs it). None otherwise: it escaped."""
+    span = t.spans[top]
+    if span.kind != "consumer":
+        return None
+    after = t.next_run(top)
+    if after is not None:
+        runs = [top, after]
+        while len(runs) <= len(t.spans) and (more := t.next_run(runs[-1])) is not None:
+            if more in runs:
+                break
+            runs.append(more)
+        last = runs[-1]
+        recovered = "recovered" if last not in t.failing_set else "did not recover"
+        how = "a retry" if any(lk.span_id == top for lk in t.spans[after].links) else "redelivery"
+        return after, (f"retried: {t.label(top)} ran again ({how}; {len(runs)} runs, {recovered})")
+    for kid in t.children.get(top, ()):
+        send = t.spans[kid]
+        if send.kind != "producer":
+            continue
+        queue = str(send.attributes.get("messaging.destination.name", send.name))
+        if _DEAD_LETTER.search(queue):
+            consumer = next(
+                (e.target for e in t.async_edges if e.kind == "messaging" and e.source == kid),
+                None,
+            )
+            return consumer or kid, f"handed to the dead-letter queue {queue}"
+    return None
 
 
 def _set_outcome(path: ErrorPath, outcome: str, absorber: str | None) -> None:
@@ -537,20 +693,29 @@ def _weigh_children(
     if not bad:
         return {}
     fates: dict[str, _Fate] = {}
-    caught = _caught(parent)
+    caught = _caught(parent, pid in t.failing_set)
     starts = sorted((t.spans[k].start_ns for k in kids), reverse=True)[:2]
     candidates: list[str] = []
+    parent_failing = pid in failing
     for kid in bad:
         span = t.spans[kid]
-        detached = _detached(t, span, parent)
-        if detached:
-            fates[kid] = _Fate("unobserved", 0.9, detached)
+        left = _left_behind(t, span, parent)
+        if left:
+            fates[kid] = _Fate("unobserved", 0.9, left)
             continue
         if kid in retried:
             fates[kid] = _Fate("absorbed", 0.95, retried[kid])
             continue
-        if _signature(span, t.view(kid)) in caught:
+        sig = _signature(span, t.view(kid))
+        if sig in caught:
             fates[kid] = _Fate("absorbed", 0.95, f"{t.label(pid)} recorded it as caught")
+            continue
+        if parent_failing and _fails_with(t, pid, sig):
+            candidates.append(kid)  # the parent failed with its error: it was joined
+            continue
+        unjoined = _unjoined(t, span, parent)
+        if unjoined:
+            fates[kid] = _Fate("unobserved", *unjoined)
             continue
         later = [s for s in starts if s >= span.end_ns and s > span.start_ns]
         if later:
@@ -559,7 +724,6 @@ def _weigh_children(
             )
             continue
         candidates.append(kid)
-    parent_failing = pid in failing
     chosen: tuple[str, _Fate] | None = None
     if parent_failing and candidates:
         chosen = _continuation(t, pid, candidates)
@@ -572,6 +736,18 @@ def _weigh_children(
         else:
             fates[kid] = _Fate("absorbed", 0.75, f"{t.label(pid)} failed with an error of its own")
     return fates
+
+
+def _fails_with(t: _Trace, pid: str, sig: Signature | None) -> bool:
+    """True if the failing span `pid` failed with the error `sig` (same type and message), or
+    its stack says its error came from it."""
+    if sig is None:
+        return False
+    view = t.view(pid)
+    if _signature(t.spans[pid], view) == sig:
+        return True
+    chain = _chain(view.stack) if view.stack else None
+    return chain is not None and chain[1][0] == sig[0] and chain[1][1] in ("", sig[1])
 
 
 def _continuation(t: _Trace, pid: str, candidates: list[str]) -> tuple[str, _Fate] | None:
@@ -594,7 +770,15 @@ def _continuation(t: _Trace, pid: str, candidates: list[str]) -> tuple[str, _Fat
         code = _status_code(child)
         http_error = child.kind == "client" and code is not None and code >= 400
         label = t.label(kid)
-        if psig is not None and sig is not None and psig == sig:
+        if (
+            child.kind == "server"
+            and parent.kind == "client"
+            and code is not None
+            and code >= 400
+            and code == _status_code(parent)
+        ):
+            offer(kid, _Fate("continued", 0.95, f"the answer HTTP {code} of {label}"))
+        elif psig is not None and sig is not None and psig == sig:
             offer(kid, _Fate("continued", 0.95, f"same {sig[0]} and message as {label}"))
         elif (
             chain is not None
@@ -643,7 +827,7 @@ def _retried_attempts(t: _Trace, groups: list[RetryGroup]) -> dict[str, str]:
     for group in groups:
         outcome = "recovered" if group.succeeded else "did not recover"
         for n, sid in enumerate(group.attempts[:-1], 1):
-            if t.spans[sid].error or _failing(t.spans[sid]):
+            if sid in t.failing_set:
                 out[sid] = f"retried: attempt {n} of {len(group.attempts)} ({outcome})"
     return out
 
