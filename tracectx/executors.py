@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+from opentelemetry.trace import Tracer
+
 from tracectx.context import bind, get_bound, local_bound
 from tracectx.envelope import from_dict, to_dict
 from tracectx.errors import TracedError
@@ -403,8 +405,11 @@ class ContextThread(threading.Thread):
 _CONTEXT_ATTR = "_tracectx_context"
 
 
-def prepare_thread(thread: threading.Thread, ctx: contextvars.Context) -> None:
-    """Make `thread` run in `ctx` and record what escapes its ``run()``, overridden or not.
+def prepare_thread(
+    thread: threading.Thread, ctx: contextvars.Context, tracer: Tracer | None = None
+) -> None:
+    """Make `thread` run in `ctx` and record what escapes its ``run()``, overridden or not
+    (the failure span by `tracer`; default: the global provider's).
 
     A no-op if the thread is prepared already (a `ContextThread` under `hooks.instrument`).
     The wrapper removes itself when ``run()`` returns: a finished thread holds no cycle.
@@ -421,7 +426,7 @@ def prepare_thread(thread: threading.Thread, ctx: contextvars.Context) -> None:
             run()
         except Exception as exc:
             _keep_metadata(exc)
-            record_failure(exc, name, start_time=start)
+            record_failure(exc, name, start_time=start, tracer=tracer)
             report_unobserved(exc, name)
             if threading.excepthook is not threading.__excepthook__:
                 raise  # the application's hook (or tracectx's) still sees it
@@ -438,11 +443,14 @@ def _forget(thread: threading.Thread) -> None:
 
 
 def start_in_context(
-    thread: threading.Thread, ctx: contextvars.Context, start: Callable[[], None]
+    thread: threading.Thread,
+    ctx: contextvars.Context,
+    start: Callable[[], None],
+    tracer: Tracer | None = None,
 ) -> None:
     """`prepare_thread` then `start` (the original ``Thread.start``); undone if it fails."""
     fresh = not isinstance(getattr(thread, _CONTEXT_ATTR, None), contextvars.Context)
-    prepare_thread(thread, ctx)
+    prepare_thread(thread, ctx, tracer)
     try:
         start()
     except BaseException:

@@ -26,9 +26,10 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import thread as futures_thread
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.trace import Tracer, TracerProvider
 
 from tracectx.aio import keep_worker_errors
+from tracectx.checked import CheckedInstrumentor
 from tracectx.executors import (
     is_bound,
     run_thread_in_context,
@@ -38,6 +39,7 @@ from tracectx.executors import (
 )
 from tracectx.patching import Patches
 from tracectx.recording import record_failure
+from tracectx.tracing import tracer as tracer_of
 from tracectx.unobserved import report_unobserved
 
 __all__ = ["TracectxInstrumentor", "excepthook", "instrument", "is_instrumented", "uninstrument"]
@@ -45,6 +47,7 @@ __all__ = ["TracectxInstrumentor", "excepthook", "instrument", "is_instrumented"
 _lock = threading.Lock()
 _patches = Patches()
 _previous_excepthook: Callable[[threading.ExceptHookArgs], Any] | None = None
+_failure_tracer: Tracer | None = None  # the instrumentor's tracer_provider's (None: global)
 _Args = tuple[Any, ...]
 _Kwargs = dict[str, Any]
 
@@ -54,7 +57,7 @@ def excepthook(args: threading.ExceptHookArgs) -> None:
     exc = args.exc_value
     if isinstance(exc, Exception):
         name = args.thread.name if args.thread is not None else "thread"
-        record_failure(exc, f"thread {name}")
+        record_failure(exc, f"thread {name}", tracer=_failure_tracer)
         report_unobserved(exc, f"thread {name}")
         previous = _previous_excepthook
         if previous is not None and previous is not threading.__excepthook__:
@@ -70,7 +73,7 @@ def _start(
         ctx = contextvars.Context()  # pool workers: never the first submitter's context
     else:
         ctx = contextvars.copy_context()
-    start_in_context(thread, ctx, lambda: wrapped(*args, **kw))
+    start_in_context(thread, ctx, lambda: wrapped(*args, **kw), _failure_tracer)
 
 
 def _bootstrap(
@@ -101,12 +104,14 @@ def _convert_future_exc(wrapped: Callable[..., Any], _: Any, args: _Args, kw: _K
     return keep_worker_errors(wrapped)(*args, **kw)  # only ever called with an exception
 
 
-def instrument() -> None:
-    """Install the patches and the thread excepthook. Idempotent."""
-    global _previous_excepthook
+def instrument(tracer_provider: TracerProvider | None = None) -> None:
+    """Install the patches and the thread excepthook. Idempotent. A crashed thread's failure
+    span is made by `tracer_provider`'s tracer (default: the global provider's)."""
+    global _previous_excepthook, _failure_tracer
     with _lock:
         if _patches:
             return
+        _failure_tracer = None if tracer_provider is None else tracer_of(tracer_provider)
         _patches.wrap(threading.Thread, "start", _start)
         _patches.wrap(threading.Thread, "_bootstrap_inner", _bootstrap)
         _patches.wrap(ThreadPoolExecutor, "submit", _thread_submit)
@@ -120,9 +125,10 @@ def instrument() -> None:
 def uninstrument() -> None:
     """Undo `instrument()`: what was there before each patch, and the previous excepthook,
     come back exactly."""
-    global _previous_excepthook
+    global _previous_excepthook, _failure_tracer
     with _lock:
         _patches.undo()
+        _failure_tracer = None
         if threading.excepthook is excepthook and _previous_excepthook is not None:
             threading.excepthook = _previous_excepthook
         _previous_excepthook = None
@@ -132,14 +138,17 @@ def is_instrumented() -> bool:
     return bool(_patches)
 
 
-class TracectxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """OTel instrumentor form of `instrument()`, for ``opentelemetry-instrument``."""
+class TracectxInstrumentor(CheckedInstrumentor):
+    """OTel instrumentor form of `instrument()`, for ``opentelemetry-instrument``; its one
+    option is ``tracer_provider`` (any other is a `TypeError`, on every call)."""
+
+    OPTIONS = frozenset({"tracer_provider"})
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return []
 
     def _instrument(self, **kwargs: Any) -> None:
-        instrument()
+        instrument(kwargs.get("tracer_provider"))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         uninstrument()

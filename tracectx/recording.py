@@ -351,17 +351,20 @@ def record_failure(
     start_time: int | None = None,
     context: Any = None,
     attributes: Mapping[str, Any] | None = None,
+    tracer: trace.Tracer | None = None,
 ) -> str | None:
     """Give an error that escaped work with no span of its own a span in the starter's trace.
 
     Used by the executor and task wrappers on their failure path only, so success costs no
     span. A span named `name`, child of `context` (default: current), starting at `start_time`
-    (ns), records `exc` by the contract and ends at once. Returns the role given, or None when
-    the error already has an origin (a span inside the work recorded it).
+    (ns), records `exc` by the contract and ends at once (made by `tracer`; default: the global
+    provider's ``tracectx`` tracer). Returns the role given, or None when the error already has
+    an origin (a span inside the work recorded it).
     """
     if get_origin(exc) is not None or not isinstance(exc, Exception):
         return None
-    tracer = _tracer()
+    if tracer is None:
+        tracer = _tracer()
     span = tracer.start_span(name, context=context, start_time=start_time, attributes=attributes)
     try:
         return record_error(exc, span)

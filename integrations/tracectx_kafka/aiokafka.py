@@ -35,14 +35,15 @@ except ImportError as exc:
         "tracectx_kafka.aiokafka needs aiokafka: pip install aiokafka", name="aiokafka"
     ) from exc
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.trace import Tracer
 
+from tracectx.checked import CheckedInstrumentor
 from tracectx.patching import Patches
 from tracectx_kafka import classification
 from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import client_attributes
 from tracectx_kafka.consumer import ConsumerState, RecordMode, now, state_of
+from tracectx_kafka.instrumenting import OPTIONS as KAFKA_OPTIONS
 from tracectx_kafka.instrumenting import options
 from tracectx_kafka.package import AIOKAFKA
 from tracectx_kafka.producer import (
@@ -50,6 +51,7 @@ from tracectx_kafka.producer import (
     SendMode,
     SendSpan,
     bind_call,
+    is_tombstone,
     propagation_headers,
     sending,
 )
@@ -120,6 +122,7 @@ async def traced_send(
             _producer_attributes(producer),
             kwargs.get("partition"),
             kwargs.get("key"),
+            is_tombstone(args, kwargs),
         )
         kwargs["headers"] = scope.headers(kwargs.get("headers"))
         try:
@@ -219,11 +222,13 @@ class TracedAIOKafkaConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
         await super().__aexit__(exc_type, exc, tb)
 
 
-class AIOKafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class AIOKafkaInstrumentor(CheckedInstrumentor):
     """Patch `aiokafka.AIOKafkaProducer` and `aiokafka.AIOKafkaConsumer` in place (undone
     exactly by ``uninstrument()``). Options as `tracectx_kafka.KafkaInstrumentor`:
     ``tracer_provider``, ``send_mode``, ``link_to_producer``, ``record_mode``; any other is a
     `TypeError`."""
+
+    OPTIONS = KAFKA_OPTIONS
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return AIOKAFKA

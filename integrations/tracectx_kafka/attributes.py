@@ -7,6 +7,7 @@ makes, not the delivery of a message to it.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ __all__ = [
     "MAX_KEY_CHARS",
     "SYSTEM",
     "SendAttributes",
+    "TOMBSTONE",
     "key_text",
     "receive_attributes",
     "record_attributes",
@@ -24,12 +26,23 @@ SYSTEM = "kafka"
 MAX_KEY_CHARS = 256  # a key is inbound data: bounded before it becomes an attribute
 
 
+TOMBSTONE = "messaging.kafka.message.tombstone"
+
+
 def key_text(key: Any) -> str | None:
-    """``messaging.kafka.message.key``: a text, bytes (UTF-8, undecodable bytes replaced) or
-    integer key as text, cut to `MAX_KEY_CHARS`; None for no key or any other type (a
-    deserialised object is not turned into text)."""
+    """``messaging.kafka.message.key``: a text, UTF-8 bytes or integer key as text, cut to
+    `MAX_KEY_CHARS`; None for no key, bytes that are not UTF-8 (the conventions: a key with no
+    canonical text form is left out, not written as replacement characters) or any other type
+    (a deserialised object is not turned into text)."""
     if isinstance(key, bytes | bytearray | memoryview):
-        key = bytes(key[: MAX_KEY_CHARS * 4]).decode("utf-8", "replace")
+        # Only the bytes that can become MAX_KEY_CHARS characters are read; the incremental
+        # decoder keeps a character cut at that boundary back instead of calling it invalid.
+        try:
+            key = codecs.getincrementaldecoder("utf-8")().decode(
+                bytes(key[: MAX_KEY_CHARS * 4]), final=len(key) <= MAX_KEY_CHARS * 4
+            )
+        except UnicodeDecodeError:
+            return None
     elif isinstance(key, int) and not isinstance(key, bool):
         key = str(key)
     if not isinstance(key, str) or not key:
@@ -42,8 +55,10 @@ def send_attributes(
     partition: int | None,
     key: Any = None,
     client: Mapping[str, Any] | None = None,
+    tombstone: bool = False,
 ) -> dict[str, Any]:
-    """Attributes of a ``send <topic>`` PRODUCER span."""
+    """Attributes of a ``send <topic>`` PRODUCER span (`tombstone`: the record has no value,
+    ``messaging.kafka.message.tombstone``, which the conventions require when true)."""
     attrs: dict[str, Any] = {
         "messaging.system": SYSTEM,
         "messaging.operation.type": "send",
@@ -55,6 +70,8 @@ def send_attributes(
     text = key_text(key)
     if text is not None:
         attrs["messaging.kafka.message.key"] = text
+    if tombstone:
+        attrs[TOMBSTONE] = True
     if client:
         attrs.update(client)
     return attrs
@@ -71,7 +88,9 @@ class SendAttributes:
         self.client = client
         self._topics: dict[str, tuple[str, dict[str, Any]]] = {}
 
-    def of(self, topic: str, partition: Any = None, key: Any = None) -> tuple[str, dict[str, Any]]:
+    def of(
+        self, topic: str, partition: Any = None, key: Any = None, tombstone: bool = False
+    ) -> tuple[str, dict[str, Any]]:
         """The span name and attributes for a send of `key` to `topic`/`partition` (the shared
         dict is only read: the SDK copies attributes into the span)."""
         found = self._topics.get(topic)
@@ -82,9 +101,9 @@ class SendAttributes:
                 f"send {topic}",
                 send_attributes(topic, None, None, self.client),
             )
-        if partition is None and key is None:
+        if partition is None and key is None and not tombstone:
             return found
-        return found[0], send_attributes(topic, partition, key, self.client)
+        return found[0], send_attributes(topic, partition, key, self.client, tombstone)
 
 
 def record_attributes(
@@ -94,8 +113,10 @@ def record_attributes(
     key: Any = None,
     client: Mapping[str, Any] | None = None,
     operation: str = "process",
+    tombstone: bool = False,
 ) -> dict[str, Any]:
-    """Attributes of a ``process <topic>`` CONSUMER span for one consumed record."""
+    """Attributes of a ``process <topic>`` CONSUMER span for one consumed record (`tombstone`:
+    it has no value)."""
     attrs: dict[str, Any] = {
         "messaging.system": SYSTEM,
         "messaging.operation.type": operation,
@@ -109,6 +130,8 @@ def record_attributes(
     text = key_text(key)
     if text is not None:
         attrs["messaging.kafka.message.key"] = text
+    if tombstone:
+        attrs[TOMBSTONE] = True
     if client:
         attrs.update(client)
     return attrs

@@ -40,14 +40,15 @@ except ImportError as exc:
     ) from exc
 
 from opentelemetry import context as otel_context
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.trace import Tracer
 
+from tracectx.checked import CheckedInstrumentor
 from tracectx.patching import Patches
 from tracectx_kafka import classification
 from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import config_attributes
 from tracectx_kafka.consumer import STATE, RecordMode, now, state_of
+from tracectx_kafka.instrumenting import OPTIONS as KAFKA_OPTIONS
 from tracectx_kafka.instrumenting import options
 from tracectx_kafka.package import CONFLUENT_KAFKA
 from tracectx_kafka.producer import (
@@ -55,6 +56,7 @@ from tracectx_kafka.producer import (
     SendMode,
     SendSpan,
     bind_call,
+    is_tombstone,
     propagation_headers,
     sending,
 )
@@ -80,6 +82,17 @@ def _config(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = dict(args[0]) if args and isinstance(args[0], Mapping) else {}
     config.update((k, v) for k, v in kwargs.items() if isinstance(k, str))
     return config
+
+
+RDKAFKA_CLIENT_ID = "rdkafka"  # librdkafka's default ``client.id``: what the broker sees
+
+
+def _client(config: Mapping[str, Any], *, consumer: bool) -> dict[str, Any]:
+    """The client's span attributes; ``messaging.client.id`` is librdkafka's default when the
+    configuration sets none."""
+    attrs = config_attributes(config, consumer=consumer)
+    attrs.setdefault("messaging.client.id", RDKAFKA_CLIENT_ID)
+    return attrs
 
 
 def _delivery(pending: Pending, user: Callable[..., Any] | None) -> Callable[[Any, Any], None]:
@@ -128,6 +141,7 @@ def traced_produce(
             attributes if attributes is not None else SendAttributes(),
             kwargs.get("partition"),
             kwargs.get("key"),
+            is_tombstone(args, kwargs),
         )
         kwargs["headers"] = scope.headers(kwargs.get("headers"))
         pending = scope.pending()
@@ -150,15 +164,17 @@ class TracedProducer(confluent_kafka.Producer):
     """A confluent-kafka `Producer` whose ``produce()`` carries the trace; ``send_mode=``
     (keyword, not a librdkafka setting) picks span or propagation-only."""
 
+    # Who holds the Kafka-error classifier for this client: the wrappers for good, the
+    # instrumentor's subclasses until its uninstrument()
+    _tracectx_holder = classification.WRAPPERS
+
     def __init__(
         self, *args: Any, send_mode: SendMode | str = SendMode.SPAN, **kwargs: Any
     ) -> None:
-        classification.register()
+        classification.register(self._tracectx_holder)
         self._tracectx_mode = SendMode(send_mode)
         self._tracectx_tracer: Tracer | None = None
-        self._tracectx_attributes = SendAttributes(
-            config_attributes(_config(args, kwargs), consumer=False)
-        )
+        self._tracectx_attributes = SendAttributes(_client(_config(args, kwargs), consumer=False))
         super().__init__(*args, **kwargs)
 
     def produce(self, *args: Any, **kwargs: Any) -> Any:
@@ -178,6 +194,8 @@ class TracedConsumer(confluent_kafka.Consumer):
     `tracectx_kafka.consumer` for the spans, the parent/link choice and the context-only
     mode)."""
 
+    _tracectx_holder = classification.WRAPPERS
+
     def __init__(
         self,
         *args: Any,
@@ -185,8 +203,8 @@ class TracedConsumer(confluent_kafka.Consumer):
         record_mode: RecordMode | str = RecordMode.SPAN,
         **kwargs: Any,
     ) -> None:
-        classification.register()
-        client = config_attributes(_config(args, kwargs), consumer=True)
+        classification.register(self._tracectx_holder)
+        client = _client(_config(args, kwargs), consumer=True)
         state_of(self, link_to_producer, None, client, record_mode)
         super().__init__(*args, **kwargs)
 
@@ -215,11 +233,26 @@ class TracedConsumer(confluent_kafka.Consumer):
         return super().__exit__(exc_type, exc, tb)
 
 
-class ConfluentKafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class _InstrumentedProducer(TracedProducer):
+    """What ``confluent_kafka.Producer`` builds while instrumented: its hold on the classifier
+    ends with ``uninstrument()`` (a `TracedProducer`'s lasts)."""
+
+    _tracectx_holder = HOLDER
+
+
+class _InstrumentedConsumer(TracedConsumer):
+    """What ``confluent_kafka.Consumer`` builds while instrumented (see `_InstrumentedProducer`)."""
+
+    _tracectx_holder = HOLDER
+
+
+class ConfluentKafkaInstrumentor(CheckedInstrumentor):
     """Make ``confluent_kafka.Producer``/``Consumer`` build traced clients (see module docs
     for what that reaches); ``uninstrument()`` puts the names back exactly. Options as
     `tracectx_kafka.KafkaInstrumentor`: ``tracer_provider``, ``send_mode``,
     ``link_to_producer``, ``record_mode``; any other is a `TypeError`."""
+
+    OPTIONS = KAFKA_OPTIONS
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return CONFLUENT_KAFKA
@@ -228,14 +261,14 @@ class ConfluentKafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         opts = options("ConfluentKafkaInstrumentor", kwargs)
 
         def producer(wrapped: Any, instance: Any, args: Any, kw: Any) -> Any:
-            made = TracedProducer(*args, send_mode=kw.pop("send_mode", opts.mode), **kw)
+            made = _InstrumentedProducer(*args, send_mode=kw.pop("send_mode", opts.mode), **kw)
             made._tracectx_tracer = opts.tracer
             return made
 
         def consumer(wrapped: Any, instance: Any, args: Any, kw: Any) -> Any:
             link = kw.pop("link_to_producer", opts.link)
             mode = kw.pop("record_mode", opts.records)
-            made = TracedConsumer(*args, link_to_producer=link, record_mode=mode, **kw)
+            made = _InstrumentedConsumer(*args, link_to_producer=link, record_mode=mode, **kw)
             state_of(made).tracer = opts.tracer
             return made
 

@@ -139,7 +139,9 @@ class RecordSpan:
                 links.append(Link(remote_sc))
         else:
             parent = remote
-        attrs = record_attributes(info.topic, info.partition, info.offset, info.key, client)
+        attrs = record_attributes(
+            info.topic, info.partition, info.offset, info.key, client, tombstone=info.tombstone
+        )
         if group:
             attrs["messaging.consumer.group.name"] = group
         self.span = _tracer(tracer).start_span(

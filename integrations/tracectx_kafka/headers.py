@@ -10,7 +10,7 @@ propagation headers instead of appending to them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import propagate, trace
 from opentelemetry.baggage import get_all as get_baggage
@@ -41,12 +41,26 @@ __all__ = [
     "encoded",
     "header_map",
     "normalise",
+    "well_formed",
     "with_context",
 ]
 
 Headers = list[tuple[str, bytes]]
 TRANSPORT = "kafka"
 TRACESTATE = "tracestate"
+
+
+def well_formed(headers: Any) -> bool:
+    """Whether `headers` has a shape some client takes: a mapping, or a list or tuple of
+    2-item pairs named by text."""
+    if isinstance(headers, Mapping):
+        return True
+    if not isinstance(headers, list | tuple):
+        return False
+    return all(
+        isinstance(pair, tuple | list) and len(pair) == 2 and isinstance(pair[0], str)
+        for pair in headers
+    )
 
 
 def normalise(headers: Any) -> Headers:
@@ -247,7 +261,11 @@ def _w3c_values(headers: list[Any] | tuple[Any, ...]) -> tuple[Any, ...] | None:
 def with_context(headers: Any, context: Context | None = None, span: Span | None = None) -> Headers:
     """`headers` with the propagation headers of `context` (default: current; with `span`, as
     if `span` were its current span) replacing any already there; the caller's list is not
-    modified."""
+    modified. Headers the client would not take (a text, pairs that are not pairs …) come
+    back untouched: the client then raises its own error for them (kafka-python and
+    confluent-kafka a TypeError), as it would uninstrumented."""
+    if headers is not None and not well_formed(headers):
+        return cast(Headers, headers)
     given = normalise(headers)
     if not given:
         return encoded(context, span)

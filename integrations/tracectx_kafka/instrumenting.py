@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from opentelemetry.trace import Tracer, TracerProvider
 
+from tracectx.checked import check_options
 from tracectx_kafka.consumer import RecordMode
 from tracectx_kafka.producer import SendMode
 from tracectx_kafka.tracing import tracer_of
@@ -30,9 +31,7 @@ class Options(NamedTuple):
 def options(instrumentor: str, kwargs: Mapping[str, Any]) -> Options:
     """Resolve `kwargs`; an unknown (misspelt) option or a bad mode is an error, raised
     before anything is patched. The given provider's tracer is looked up once, here."""
-    unknown = sorted(set(kwargs) - OPTIONS)
-    if unknown:
-        raise TypeError(f"{instrumentor}.instrument() got unexpected option(s) {unknown}")
+    check_options(instrumentor, kwargs, OPTIONS)
     provider: TracerProvider | None = kwargs.get("tracer_provider")
     return Options(
         tracer_of(provider) if provider is not None else None,

@@ -29,15 +29,16 @@ except ImportError as exc:
         "tracectx_kafka needs kafka-python 3.x: pip install 'tracectx[kafka]'", name="kafka"
     ) from exc
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.trace import Tracer
 
+from tracectx.checked import CheckedInstrumentor
 from tracectx.patching import Patches
 from tracectx_kafka import classification
 from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import config_attributes
 from tracectx_kafka.consumer import STATE, ConsumerState, RecordMode, now, state_of
 from tracectx_kafka.headers import EMPTY, context_from_headers
+from tracectx_kafka.instrumenting import OPTIONS as KAFKA_OPTIONS
 from tracectx_kafka.instrumenting import options
 from tracectx_kafka.package import KAFKA_PYTHON
 from tracectx_kafka.producer import (
@@ -45,6 +46,7 @@ from tracectx_kafka.producer import (
     SendMode,
     SendSpan,
     bind_call,
+    is_tombstone,
     propagation_headers,
     sending,
 )
@@ -113,6 +115,7 @@ def traced_send(
             _producer_attributes(producer),
             kwargs.get("partition"),
             kwargs.get("key"),
+            is_tombstone(args, kwargs),
         )
         kwargs["headers"] = scope.headers(kwargs.get("headers"))
         try:
@@ -293,7 +296,7 @@ def trace_consumer(
     return consumer
 
 
-class KafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class KafkaInstrumentor(CheckedInstrumentor):
     """Patch `kafka.KafkaProducer` and `kafka.KafkaConsumer` in place (with
     `tracectx.patching.Patches`: ``uninstrument()`` puts back exactly what was there).
 
@@ -303,6 +306,8 @@ class KafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     (``"span"``, default, or ``"context"``: each record's context current, no span); any
     other is a `TypeError`.
     """
+
+    OPTIONS = KAFKA_OPTIONS
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return KAFKA_PYTHON

@@ -42,6 +42,7 @@ __all__ = [
     "SendMode",
     "SendSpan",
     "bind_call",
+    "is_tombstone",
     "propagation_headers",
     "sending",
 ]
@@ -84,7 +85,8 @@ def propagation_headers(given: Any, kind: Callable[[Headers], Headers] = list) -
     global _last
     ctx = otel_context.get_current() if VAR is None else VAR.get()
     if given:
-        return kind(with_context(given, ctx))
+        out = with_context(given, ctx)
+        return out if out is given else kind(out)  # the same: malformed, for the client
     last = _last
     textmap: object
     current: object
@@ -95,6 +97,11 @@ def propagation_headers(given: Any, kind: Callable[[Headers], Headers] = list) -
     if last[0] is not ctx or last[1] is not textmap or last[2] is not current:
         last = _last = (ctx, textmap, current, encoded(ctx))
     return kind(last[3])
+
+
+def is_tombstone(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
+    """Whether a send call (``send(topic, value, ...)``, bound or not) sends no value."""
+    return (args[1] if len(args) > 1 else kwargs.get("value")) is None
 
 
 def bind_call(
@@ -118,9 +125,10 @@ class SendSpan:
         attributes: SendAttributes,
         partition: Any = None,
         key: Any = None,
+        tombstone: bool = False,
     ) -> None:
         self.tracer, self.topic = tracer, topic
-        name, attrs = attributes.of(topic, partition, key)
+        name, attrs = attributes.of(topic, partition, key, tombstone)
         self.span = tracer.start_span(name, kind=SpanKind.PRODUCER, attributes=attrs)
 
     def headers(self, given: Any) -> Headers:

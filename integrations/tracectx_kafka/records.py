@@ -22,10 +22,14 @@ class RecordInfo(NamedTuple):
     offset: int
     key: Any
     headers: Any
+    tombstone: bool = False  # the record has no value (None)
 
 
 def _call(value: Any) -> Any:
     return value() if callable(value) else value
+
+
+_NO_VALUE = object()  # a record without a value field is no tombstone
 
 
 def record_info(record: Any) -> RecordInfo:
@@ -37,6 +41,7 @@ def record_info(record: Any) -> RecordInfo:
         _call(getattr(record, "offset", None)),
         _call(getattr(record, "key", None)),
         _call(getattr(record, "headers", None)),
+        _call(getattr(record, "value", _NO_VALUE)) is None,
     )
 
 

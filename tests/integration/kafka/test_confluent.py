@@ -340,3 +340,15 @@ def test_context_mode_poll_restores_each_records_context_without_a_span(
     assert seen == sent
     assert current_ids()[0] == "0" * 32
     assert spans.get_finished_spans() == ()
+
+
+def test_send_spans_carry_librdkafkas_default_client_id(spans, bootstrap, make_topic):
+    """No ``client.id`` configured: the span says what the broker sees, librdkafka's
+    ``rdkafka`` (the README promises ``messaging.client.id`` on every span)."""
+    topic = make_topic()
+    producer = TracedProducer({"bootstrap.servers": bootstrap})
+    producer.produce(topic, None, key=b"k")
+    producer.flush(10)
+    (send,) = all_named(spans, f"send {topic}")
+    assert send.attributes["messaging.client.id"] == "rdkafka"
+    assert send.attributes["messaging.kafka.message.tombstone"] is True

@@ -242,3 +242,50 @@ def test_opentelemetry_instrument_skips_missing_kafka_quietly(no_kafka):
     assert out.stdout.strip() == "app ran"
     assert "tracectx_kafka" not in out.stderr, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_misspelt_options_refused_on_every_call_with_the_valid_names(client):
+    """Not only before the first instrument(): BaseInstrumentor returns early when already
+    instrumented, and a typo then was silently ignored."""
+    pytest.importorskip(client)
+    from tracectx_kafka import KafkaInstrumentor
+    from tracectx_kafka.aiokafka import AIOKafkaInstrumentor
+    from tracectx_kafka.confluent import ConfluentKafkaInstrumentor
+
+    cls = {
+        "kafka": KafkaInstrumentor,
+        "aiokafka": AIOKafkaInstrumentor,
+        "confluent_kafka": ConfluentKafkaInstrumentor,
+    }[client]
+    instrumentor = cls()
+    instrumentor.instrument()
+    try:
+        with pytest.raises(TypeError, match=r"\['sendmode'\].*valid options: .*'send_mode'"):
+            instrumentor.instrument(sendmode="propagate")
+    finally:
+        instrumentor.uninstrument()
+
+
+def test_confluent_uninstrument_removes_the_classification_after_a_client_was_built(bootstrap):
+    pytest.importorskip("confluent_kafka")
+    out = run(
+        f"""
+        from confluent_kafka import KafkaError, KafkaException
+        import confluent_kafka
+        from tracectx import classify
+        from tracectx_kafka.confluent import ConfluentKafkaInstrumentor
+
+        error = KafkaException(KafkaError(KafkaError._TRANSPORT, retriable=True))
+        instrumentor = ConfluentKafkaInstrumentor()
+        instrumentor.instrument()
+        producer = confluent_kafka.Producer({{"bootstrap.servers": "{bootstrap}"}})
+        consumer = confluent_kafka.Consumer({{"bootstrap.servers": "{bootstrap}", "group.id": "g"}})
+        print(classify(error).name)
+        instrumentor.uninstrument()
+        print(classify(error).name)
+        consumer.close()
+        """
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["TRANSIENT", "UNKNOWN"]

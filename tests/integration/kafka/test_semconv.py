@@ -69,3 +69,45 @@ def test_server_of(setting, expected):
 def test_key_text_is_bounded_text_or_none(key):
     text = key_text(key)
     assert text is None or (isinstance(text, str) and 0 < len(text) <= MAX_KEY_CHARS)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        (b"\x00\xff\xfe", None),  # not UTF-8: left out, not written as replacement characters
+        (b"\xc3", None),  # a cut character in a whole (short) key is not text either
+        # a long key whose character is cut only by the bytes read (1,024) is still text
+        (b"a" + "é".encode() * 600, ("a" + "é" * 600)[:MAX_KEY_CHARS]),
+        (b"order-7", "order-7"),
+        (7, "7"),
+    ],
+)
+def test_key_text_leaves_out_keys_that_are_not_text(key, expected):
+    assert key_text(key) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_key_text_of_bytes_is_the_keys_own_text(key):
+    """Whatever is recorded of a binary key is the start of the key itself, never a stand-in."""
+    text = key_text(key)
+    assert text is None or key.startswith(text.encode())
+
+
+@pytest.mark.integration
+def test_tombstones_are_marked_on_send_and_process_spans(spans, bootstrap, make_topic):
+    """``messaging.kafka.message.tombstone`` (required when true) for a record with no value."""
+    topic = make_topic()
+    producer = TracedProducer(bootstrap_servers=[bootstrap])
+    producer.send(topic, None, key=b"k").get(10)
+    producer.send(topic, b"v", key=b"k").get(10)
+    producer.close()
+    consumer = consumer_for(bootstrap, topic)
+    for _record in traced_records(poll_until(consumer, 2), consumer):
+        pass
+    consumer.close()
+    tombstone = "messaging.kafka.message.tombstone"
+    sends = all_named(spans, f"send {topic}")
+    process = all_named(spans, f"process {topic}")
+    assert [s.attributes.get(tombstone) for s in sends] == [True, None]
+    assert [s.attributes.get(tombstone) for s in process] == [True, None]
