@@ -31,7 +31,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -409,14 +409,21 @@ class _Run:
 
 
 def generate_broken(
-    seconds: float = 20.0, seed: int = 1, drop: float = 0.3, rate: float = 10.0
+    seconds: float = 20.0,
+    seed: int = 1,
+    drop: float = 0.3,
+    rate: float = 10.0,
+    also: SpanExporter | None = None,
 ) -> BrokenRun:
-    """`seconds` of traffic at `rate` requests per second; each hop drops with `drop`."""
+    """`seconds` of traffic at `rate` requests per second; each hop drops with `drop`. The
+    spans go to `also` too (e.g. a file exporter), as the SDK exports them."""
     exporter = InMemorySpanExporter()
     tracers = {}
     for service in _SERVICES:
         provider = TracerProvider(resource=Resource.create({"service.name": service}))
         provider.add_span_processor(SimpleSpanProcessor(exporter))
+        if also is not None:
+            provider.add_span_processor(SimpleSpanProcessor(also))
         tracers[service] = provider.get_tracer("generator_broken")
     rng = random.Random(seed)
     run = _Run(rng, drop, tracers)

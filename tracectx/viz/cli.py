@@ -32,6 +32,7 @@ from tracectx.viz.sources.jaeger_api import JaegerAPIError, TraceSearch, parse_l
 
 if TYPE_CHECKING:  # rich (the viz extra) is imported only when the command runs
     from tracectx.viz.progress import Stages
+    from tracectx.viz.propagation_check import PropagationReport
 
 __all__ = ["add_graph_parser", "run_graph"]
 
@@ -98,6 +99,13 @@ def add_graph_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     graph.add_argument("-o", "--output", help="write here instead of stdout")
     graph.add_argument("--full", action="store_true", help="show every span, not only error paths")
     graph.add_argument("--jaeger-ui", metavar="URL", help="Jaeger UI base URL for deep links")
+    graph.add_argument(
+        "--check-propagation",
+        action="store_true",
+        help="find the hops that lost trace context (dropped hops, orphans, split traces, "
+        "clock skew, in-process loss), join split traces for the error paths, and show a "
+        "propagation health table (terminal, json and html formats)",
+    )
 
 
 def _search(args: argparse.Namespace) -> TraceSearch:
@@ -182,8 +190,8 @@ def run_graph(args: argparse.Namespace) -> int:
                 out.write(page)
 
             return _emit(args, write)
-    if args.format == "json" and not args.jaeger:
-        return _stream_json(args)
+    if args.format == "json" and not args.jaeger and not args.check_propagation:
+        return _stream_json(args)  # the check needs every trace at once: no streaming then
     with Stages() as stages:
         try:
             spans = _load(args, stages)
@@ -192,7 +200,15 @@ def run_graph(args: argparse.Namespace) -> int:
             _warn(str(exc))
             return 1
         stages.stage(f"analysing {len(spans.spans):,} spans")
-        analyses = analyse(spans)
+        report = None
+        if args.check_propagation:
+            from tracectx.viz.propagation_check import check_propagation
+            from tracectx.viz.trace_join import analyse_joined
+
+            report = check_propagation(spans)
+            analyses = analyse_joined(spans, report)
+        else:
+            analyses = analyse(spans)
         stages.stop()
         # analyse() puts the input's problems first on the first trace; with no trace, only here.
         problems = [p for a in analyses for p in a.problems] if analyses else spans.problems
@@ -203,7 +219,7 @@ def run_graph(args: argparse.Namespace) -> int:
             _warn(f"no spans found in {sources}")
             return 1
     with Stages() as stages:
-        return _render(args, analyses, stages)
+        return _render(args, analyses, stages, report)
 
 
 def _spool_dir(args: argparse.Namespace) -> str | None:
@@ -284,8 +300,18 @@ def _emit(args: argparse.Namespace, write: Callable[[IO[bytes]], None]) -> int:
     return 0
 
 
-def _render(args: argparse.Namespace, analyses: list[TraceAnalysis], stages: Stages) -> int:
+def _render(
+    args: argparse.Namespace,
+    analyses: list[TraceAnalysis],
+    stages: Stages,
+    report: PropagationReport | None = None,
+) -> int:
     from tracectx.viz import renderers
+    from tracectx.viz.renderers.propagation import propagation_data, propagation_lines
+
+    if report is not None and args.format not in ("terminal", "json", "html"):
+        shown = "the terminal, json and html formats"
+        _warn(f"--check-propagation is shown in {shown}, not {args.format}")
 
     ui = args.jaeger_ui or args.jaeger
     if args.format == "terminal":
@@ -302,12 +328,16 @@ def _render(args: argparse.Namespace, analyses: list[TraceAnalysis], stages: Sta
         if ui:
             for a in analyses:
                 print(escape_control(renderers.jaeger_link(ui, a)))
+        if report is not None:
+            print("\n".join(propagation_lines(report)))
         return 0
     if args.format == "json":
         from tracectx.viz.renderers.json import JsonWriter
 
         stages.stop()
         with JsonWriter(ui, _spool_dir(args)) as writer:
+            if report is not None:
+                writer.sections["propagation"] = propagation_data(report)
             for analysis in analyses:
                 writer.add(analysis)
             return _emit(args, writer.finish)

@@ -233,10 +233,17 @@ def _path(span: Span) -> str | None:
                 path = urlsplit(full).path or "/"
             except ValueError:
                 path = None
-    if path is None and " " in span.name:
-        rest = span.name.split(" ", 1)[1]
-        path = rest if rest.startswith("/") else None
+    if path is None and span.kind == "client":
+        path = _name_path(span)
     return path
+
+
+def _name_path(span: Span) -> str | None:
+    """The path in a span name ``GET /orders/{id}`` (a server's route, a client's path)."""
+    if " " not in span.name:
+        return None
+    rest = span.name.split(" ", 1)[1]
+    return rest if rest.startswith("/") else None
 
 
 def _route_matches(route: str, path: str) -> bool:
@@ -296,12 +303,12 @@ def _match_http(caller: Span, root: Span) -> tuple[int, list[str]] | None:
     path = _path(caller)
     if path is None:
         return None
-    route = _attr(root, "http.route")
+    route = _attr(root, "http.route") or _name_path(root)
     target = _path(root)
     evidence: list[str] = []
     if target is not None and target == path:
         evidence.append(f"path {path} matches")
-    elif route is not None and _route_matches(route, path):
+    elif target is None and route is not None and _route_matches(route, path):
         evidence.append(f"path {path} matches route {route}")
     else:
         return None

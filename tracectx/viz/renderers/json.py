@@ -282,6 +282,8 @@ class JsonWriter:
         self._first: TraceAnalysis | None = None
         self._flow = FlowGraph()
         self._spool: IO[bytes] = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - closed by finish/close
+        #: more top-level keys written after ``flow``, e.g. ``propagation`` (--check-propagation)
+        self.sections: dict[str, Any] = {}
 
     def add(self, analysis: TraceAnalysis) -> None:
         """Write (or, for the first, keep) one analysed trace and count it in the flow."""
@@ -306,7 +308,10 @@ class JsonWriter:
             out.write(b"\n  ]")
         else:
             out.write(b"]")
-        out.write(b',\n  "flow": ' + _dumps(_flow(self._flow), 1) + b"\n}")
+        out.write(b',\n  "flow": ' + _dumps(_flow(self._flow), 1))
+        for key, value in self.sections.items():
+            out.write(b",\n  " + _dumps(key, 0) + b": " + _dumps(value, 1))
+        out.write(b"\n}")
         self.close()
 
     def close(self) -> None:

@@ -1,0 +1,110 @@
+"""``tracectx graph --check-propagation`` on span files: a real two-process app whose one hop
+is deliberately uninstrumented (tests/viz/two_process_app.py), and generated traffic."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.viz.generator_broken import generate_broken
+from tracectx.cli import main
+from tracectx.file_exporter import OTLPJsonFileExporter
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKOUTS = 6
+
+
+def _wait_for(path: Path, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text():
+            return path.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never written")
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    """Span files of a server and a client process (real processes, loopback, free port)."""
+    where = tmp_path_factory.mktemp("two_process")
+    server_spans, client_spans, port_file = (
+        where / "server.otlp.jsonl",
+        where / "client.otlp.jsonl",
+        where / "port",
+    )
+    app = [sys.executable, "-m", "tests.viz.two_process_app"]
+    server = subprocess.Popen([*app, "serve", str(server_spans), str(port_file)], cwd=ROOT)
+    try:
+        port = int(_wait_for(port_file))
+        subprocess.run(
+            [*app, "call", str(client_spans), str(port), str(CHECKOUTS)],
+            cwd=ROOT,
+            check=True,
+            timeout=120,
+        )
+        httpx.get(f"http://127.0.0.1:{port}/shutdown", timeout=30)
+        server.wait(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    return client_spans, server_spans
+
+
+def test_the_finding_names_the_uninstrumented_hop(two_processes, tmp_path):
+    client, server = two_processes
+    out = tmp_path / "graph.json"
+    argv = ["graph", str(client), str(server), "--check-propagation", "--format", "json"]
+    assert main([*argv, "-o", str(out)]) == 0
+    check = json.loads(out.read_text())["propagation"]
+    dropped = [f for f in check["findings"] if f["kind"] == "dropped-hop"]
+    assert len(dropped) == CHECKOUTS and len(check["findings"]) == CHECKOUTS
+    for f in dropped:
+        assert f["hop"] == "http"
+        assert (f["caller"]["service"], f["caller"]["operation"]) == ("checkout", "GET")
+        assert (f["callee"]["service"], f["callee"]["operation"]) == (
+            "stock-and-pay",
+            "GET /stock/{n}",
+        )
+        assert any(e.startswith("path /stock/") for e in f["evidence"])
+    [row] = check["health"]
+    assert (row["caller"], row["callee"], row["hop"]) == ("checkout", "stock-and-pay", "http")
+    assert (row["seen"], row["connected"], row["broken"]) == (2 * CHECKOUTS, CHECKOUTS, CHECKOUTS)
+    assert len(check["split_traces"]) == CHECKOUTS
+
+
+def test_the_terminal_shows_the_section(two_processes, capsys):
+    client, server = two_processes
+    assert main(["graph", str(client), str(server), "--check-propagation"]) == 0
+    out = capsys.readouterr().out
+    assert "checkout -> stock-and-pay over http: 12 seen, 6 connected, 6 broken (50% broken)" in out
+    assert (
+        out.count("checkout: GET -> stock-and-pay: GET /stock/{n} over http: lost the context") == 6
+    )
+
+
+def test_generated_traffic_joins_error_paths_in_the_json(tmp_path):
+    spans = tmp_path / "spans.otlp.jsonl"
+    exporter = OTLPJsonFileExporter(spans)
+    run = generate_broken(seconds=5, seed=3, drop=0.5, also=exporter)
+    exporter.shutdown()
+    out = tmp_path / "graph.json"
+    assert (
+        main(["graph", str(spans), "--check-propagation", "--format", "json", "-o", str(out)]) == 0
+    )
+    doc = json.loads(out.read_text())
+    lost = sum(h.dropped for h in run.hops)
+    assert len([f for f in doc["propagation"]["findings"] if f["kind"] != "clock-skew"]) == lost
+    inferred = [
+        e
+        for t in doc["traces"]
+        for e in t["errors"]
+        if any("inferred: " in x for x in e["evidence"])
+    ]
+    assert inferred and all(not e["exact"] for e in inferred)
