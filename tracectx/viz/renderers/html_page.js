@@ -212,7 +212,7 @@ function fitNameColumn() {  // wide enough for the rows in view: kind, name and 
       + textW(clean(SVCS[tr.svc[i]]), "11px " + FONT) + 12 + (tr.end[i] > i + 1 ? 44 : 0);
     need = Math.max(need, w);
   }
-  state.nameW = Math.round(Math.max(280, Math.min(need + 10, total * 0.5)));
+  state.nameW = Math.round(Math.max(Math.min(280, total * 0.4), Math.min(need + 10, total * 0.5, total - 360)));
   applyNameW();
 }
 function applyNameW() {
@@ -596,7 +596,7 @@ function setupZoom() {
   grip.addEventListener("mousedown", (ev) => {
     ev.preventDefault();
     const x0 = ev.clientX, w0 = state.nameW, total = $("scroller").clientWidth;
-    const move = (e) => { state.nameW = Math.round(Math.min(Math.max(w0 + e.clientX - x0, 160), total - 160)); applyNameW(); schedule(); };
+    const move = (e) => { state.userNameW = true; state.nameW = Math.round(Math.min(Math.max(w0 + e.clientX - x0, 160), total - 160)); applyNameW(); schedule(); };
     const up = () => { window.removeEventListener("mousemove", move); window.removeEventListener("mouseup", up); };
     window.addEventListener("mousemove", move); window.addEventListener("mouseup", up);
   });
@@ -1038,7 +1038,14 @@ function setup() {
   $("search").addEventListener("input", (ev) => { state.term = ev.target.value; refilter(); });
   $("trace").addEventListener("change", (ev) => { selectTrace(D.traces[Number(ev.target.value)]); });
   $("scroller").addEventListener("scroll", schedule, {passive: true});
-  window.addEventListener("resize", () => { state.laneW = 0; schedule(); });
+  window.addEventListener("resize", () => {
+    if (!state.trace) return;
+    if (state.userNameW) {
+      state.nameW = Math.max(160, Math.min(state.nameW, ($("scroller").clientWidth || 800) - 320));
+      applyNameW();
+    } else fitNameColumn();
+    state.laneW = 0; schedule();
+  });
   setupZoom();
 }
 
