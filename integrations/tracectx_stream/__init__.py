@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tracectx_stream.paths import FlowWindow, path_records
 from tracectx_stream.settings import StreamSettings
+from tracectx_stream.supervise import StageFailed
 from tracectx_stream.worker import PathHandler, SpanStream, Stage
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "PathHandler",
     "SpanStream",
     "Stage",
+    "StageFailed",
     "StreamSettings",
     "build_stream",
     "path_records",
@@ -36,10 +38,12 @@ def build_stream(
 ) -> SpanStream:
     """A `SpanStream` with the optional outputs wired: OTLP write-back, alert rules."""
     out = list(handlers or [])
+    writer = None
     if otlp_endpoint:
         from tracectx_stream.writeback import PathWriter
 
-        out.append(PathWriter.over_http(otlp_endpoint))
+        writer = PathWriter.over_http(otlp_endpoint)
+        out.append(writer)
     stages: list[Stage] = []
     stage = None
     if alerts is not None:
@@ -49,6 +53,7 @@ def build_stream(
         out.append(stage)
         stages.append(stage)
     stream = SpanStream(settings, out, stages=stages)
-    if stage is not None:
-        stage.stats = stream.stats  # its counters show in GET /stats and the metrics
+    for output in (stage, writer):
+        if output is not None:
+            output.stats = stream.stats  # its counters show in GET /stats and the metrics
     return stream

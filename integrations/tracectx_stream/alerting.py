@@ -17,9 +17,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import threading
+import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from tracectx import semconv as sc
 from tracectx.alerting import AlertEngine, ErrorEvent, build_engine, load_config
 from tracectx.alerting.config import AlertConfig
 from tracectx.kinds import Alerting, KindError, get_kind, policy_for
+from tracectx_stream.delivery import Outbox, producer_config
 from tracectx_stream.settings import StreamSettings
 from tracectx_stream.stats import StreamStats
 from tracectx_stream.worker import CLOSE_TIMEOUT_MS
@@ -65,13 +66,46 @@ def _event_json(event: ErrorEvent) -> dict[str, Any]:
     return data
 
 
-def _event_from(data: dict[str, Any], role: str | None = None) -> ErrorEvent:
-    """The event `_event_json` wrote (with `role` instead of its own, if given)."""
-    data = dict(data)
-    data["resources"] = tuple(data["resources"])
+_TEXT_FIELDS = ("error_id", "kind", "code", "error_type", "role", "trace_id", "span_id")
+_OPTIONAL_TEXT = ("service", "message", "stack")
+MAX_TEXT = 4096  # characters of any one text field of an event read back
+MAX_RESOURCES = 16
+MAX_METADATA = 64
+
+
+def _text(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"event field {field} is not a string")
+    return value[:MAX_TEXT]
+
+
+def _event_from(data: Any, role: str | None = None) -> ErrorEvent:
+    """The event `_event_json` wrote (with `role` instead of its own, if given), checked field
+    by field: the events topic is writable by any client, so a record of another shape raises
+    TypeError/KeyError/ValueError here instead of failing a whole batch in the engine."""
+    if not isinstance(data, dict):
+        raise TypeError("event is not an object")
+    fields: dict[str, Any] = {f: _text(data[f], f) for f in _TEXT_FIELDS}
+    fields.update({f: _text(data.get(f, ""), f) for f in _OPTIONAL_TEXT})
+    resources = data["resources"]
+    if not isinstance(resources, list) or not resources or len(resources) > MAX_RESOURCES:
+        raise ValueError("event resources must be a non-empty list")
+    fields["resources"] = tuple(_text(r, "resources") for r in resources)
+    stamp = data["timestamp"]
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float) or not math.isfinite(stamp):
+        raise ValueError("event timestamp is not a finite number")
+    fields["timestamp"] = float(stamp)
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, dict) or len(metadata) > MAX_METADATA:
+        raise ValueError("event metadata must be an object of at most 64 entries")
+    fields["metadata"] = {
+        _text(k, "metadata"): v if isinstance(v, bool | int | float) else _text(v, "metadata")
+        for k, v in metadata.items()
+        if v is not None
+    }
     if role is not None:
-        data["role"] = role
-    return ErrorEvent(**data)
+        fields["role"] = role
+    return ErrorEvent(**fields)
 
 
 def _policy_alerts(kind_name: str) -> bool:
@@ -108,72 +142,91 @@ class AlertStage:
             for rule in config.rules
         }
         self._producer: KafkaProducer | None = None
+        self._outbox: Outbox | None = None
+        self.consumer: KafkaConsumer | None = None
+        self._last_tick = time.monotonic()
         self.routed = 0
         self.observed = 0
+        self.unreadable = 0  # records on the events topic that are not events (skipped)
         self.failed = 0  # evaluations or ticks that raised (logged; the stage goes on)
         self.stats: StreamStats | None = None  # the instance's, to show `failed` and adoptions
 
     # -- routing (in the assembling stage) ------------------------------------------------
 
     def __call__(self, record: dict[str, Any]) -> None:
-        if self._producer is None:
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.settings.bootstrap_servers, linger_ms=5, acks="all"
-            )
+        if self._outbox is None:
+            s = self.settings
+            self._producer = KafkaProducer(**producer_config(s.bootstrap_servers, s.client_id))
+            self._outbox = Outbox(self._producer, self.stats)
         event = event_of(record)
         payload = _event_json(event)
+        owner = str(record.get("trace_id"))
         for name, engine in self.engines.items():
             rule = engine.rules[0]
             group = rule.group(event.metadata) if rule.accepts(event) is not None else None
             if group is not None:
-                self._send(SEP.join(("rule", name, *group)), {"rule": name, "event": payload})
+                value = {"rule": name, "event": payload}
+                self._send(SEP.join(("rule", name, *group)), value, owner)
         if _policy_alerts(event.kind):
             key = SEP.join(("policy", event.kind, event.resource, event.error_type, event.code))
-            self._send(key, {"rule": None, "event": payload})
+            self._send(key, {"rule": None, "event": payload}, owner)
 
-    def _send(self, key: str, value: dict[str, Any]) -> None:
-        assert self._producer is not None
-        self._producer.send(
-            self.topic, key=key.encode(), value=json.dumps(value, default=str).encode()
-        )
+    def _send(self, key: str, value: dict[str, Any], owner: str) -> None:
+        assert self._outbox is not None
+        data = json.dumps(value, default=str).encode()
+        self._outbox.send(self.topic, key.encode(), data, owner)
         self.routed += 1
 
-    def flush(self) -> None:
-        if self._producer is not None:
-            self._producer.flush()
+    def settle(self) -> set[Hashable]:
+        """Wait for the events routed so far to be acknowledged: the traces whose events were
+        refused (the stream undoes and re-reads them; windows count each error id once)."""
+        if self._outbox is None:
+            return set()
+        return self._outbox.settle()
 
-    # -- evaluation (its own consumer group) ---------------------------------------------
+    # -- evaluation (its own consumer group, a supervised stage) --------------------------
 
-    def run(self, stop: threading.Event) -> None:
+    name = "alerts"
+
+    def open(self) -> None:
         s = self.settings
-        consumer = KafkaConsumer(self.topic, **s.consumer_config(f"{s.group}.alerts"))
-        last_tick = time.monotonic()
-        try:
-            while not stop.is_set():
-                batches = consumer.poll(timeout_ms=200)
-                for records in batches.values():
-                    self._observe_all(record.value for record in records)
-                if batches:
-                    consumer.commit()
-                if time.monotonic() - last_tick >= 1.0:
-                    last_tick = time.monotonic()
-                    engines = (self.policy, *self.engines.values())
-                    for engine in engines:
-                        self._guarded(engine.tick)
-                    if self.stats is not None:
-                        self.stats.alerts_adopted = sum(e.adopted for e in engines)
-                        self.stats.alert_errors = self.failed + sum(e.errors for e in engines)
-        finally:
-            consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
-            self.close()
+        self.consumer = KafkaConsumer(self.topic, **s.consumer_config(f"{s.group}.alerts"))
+
+    def step(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        batches = consumer.poll(timeout_ms=200)
+        for records in batches.values():
+            self._observe_all(record.value for record in records)
+        if batches:
+            consumer.commit()
+        if time.monotonic() - self._last_tick >= 1.0:
+            self._last_tick = time.monotonic()
+            engines = (self.policy, *self.engines.values())
+            for engine in engines:
+                self._guarded(engine.tick)
+            if self.stats is not None:
+                self.stats.alerts_adopted = sum(e.adopted for e in engines)
+                self.stats.alert_errors = self.failed + sum(e.errors for e in engines)
 
     def close(self) -> None:
-        """Send what is still queued for the sinks, then hand the firing alerts over to the
-        other instances (with Redis windows): an heir's first send comes after our last."""
+        """A clean stop: close the consumer, send what is still queued for the sinks, then
+        hand the firing alerts over to the other instances (with Redis windows)."""
+        self.abandon()
         for sink in self.policy.sinks.values():
             sink.close()
         for engine in (self.policy, *self.engines.values()):
             engine.hand_off()
+
+    def abandon(self) -> None:
+        """After a failure: close the consumer without committing (events not committed are
+        read again; windows count each error id once)."""
+        if self.consumer is not None:
+            try:
+                self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+            except Exception:
+                _log.debug("tracectx stream: alert consumer close failed", exc_info=True)
+            self.consumer = None
 
     def _observe(self, raw: bytes | None) -> None:
         self._observe_all((raw,))
@@ -217,7 +270,10 @@ class AlertStage:
             # a rule's engine evaluates this rule only: as 'propagated' it adds no policy alert
             role = sc.ROLE_PROPAGATED if engine is not None else None
             event = _event_from(data["event"], role)
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            self.unreadable += 1
+            if self.stats is not None:
+                self.stats.poison_records += 1
             _log.warning("tracectx stream: unreadable alert event skipped")
             return None
         self.observed += 1

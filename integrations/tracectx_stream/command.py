@@ -43,7 +43,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=Path,
         help="write the flow graph here on exit: the HTML page if PATH ends in .html, else JSON",
     )
-    p.add_argument("--http", metavar="HOST:PORT", help="serve /flow, /flow.html, /stats, /healthz")
+    p.add_argument(
+        "--http", metavar="HOST:PORT", help="serve /flow, /flow.html, /stats, /healthz, /readyz"
+    )
+    p.add_argument(
+        "--stall",
+        type=float,
+        default=30.0,
+        help="seconds without a good step before a stage is unhealthy (/healthz 503)",
+    )
+    p.add_argument(
+        "--give-up",
+        type=float,
+        default=300.0,
+        help="seconds a stage may fail without a good step before the instance exits 1",
+    )
     p.add_argument("--otlp-endpoint", help="write each error path back as a trace (OTLP/HTTP)")
     p.add_argument("--alerts", type=Path, help="alert YAML: evaluate rules on the error paths")
     p.set_defaults(handler=_run)
@@ -66,6 +80,7 @@ def _write_flow_snapshot(path: Path, snapshot: dict[str, Any]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from tracectx_stream import StreamSettings, build_stream
+    from tracectx_stream.supervise import StageFailed
 
     settings = StreamSettings(
         bootstrap_servers=args.bootstrap_servers,
@@ -80,6 +95,8 @@ def _run(args: argparse.Namespace) -> int:
         grace_s=args.grace,
         max_traces=args.max_traces,
         idle_exit_s=args.idle_exit,
+        stall_s=args.stall,
+        give_up_s=args.give_up,
     )
     stream = build_stream(settings, otlp_endpoint=args.otlp_endpoint, alerts=args.alerts)
     stopping = threading.Event()
@@ -101,19 +118,30 @@ def _run(args: argparse.Namespace) -> int:
             {
                 "/flow": stream.flow.snapshot,
                 "/stats": stream.stats.as_dict,
-                "/healthz": lambda: {"ok": True},
+                "/healthz": lambda: _probe(stream.healthy()),
+                "/readyz": lambda: _probe(stream.ready()),
             },
             host or "127.0.0.1",
             int(port),
             pages={"/flow.html": lambda: _flow_page(stream.flow.snapshot())},
         )
         print(f"tracectx stream: serving on {server.server_address}", file=sys.stderr, flush=True)
+    failed = False
     try:
         stream.run()
+    except StageFailed as exc:  # logged by the supervisor; the orchestrator restarts us
+        print(f"tracectx stream: exiting, {exc}", file=sys.stderr, flush=True)
+        failed = True
     finally:
         if server is not None:
             server.shutdown()
         if args.flow_snapshot:
             _write_flow_snapshot(args.flow_snapshot, stream.flow.snapshot())
         print(json.dumps(stream.stats.as_dict(), default=str), file=sys.stderr, flush=True)
-    return 0
+    return 1 if failed else 0
+
+
+def _probe(result: tuple[bool, dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """A probe's answer: 200 when `ok`, else 503 (the Kubernetes probe convention)."""
+    ok, detail = result
+    return (200 if ok else 503), detail

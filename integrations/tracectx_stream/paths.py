@@ -102,6 +102,10 @@ class SeenTraces:
     def get(self, trace_id: str) -> TraceOutput | None:
         return self._traces.get(trace_id)
 
+    def pop(self, trace_id: str) -> TraceOutput | None:
+        """Forget a trace (its output was refused: it is produced again when re-read)."""
+        return self._traces.pop(trace_id, None)
+
     def put(self, trace_id: str, output: TraceOutput) -> None:
         self._traces[trace_id] = output
         self._traces.move_to_end(trace_id)

@@ -27,6 +27,8 @@ class StreamSettings:
     max_traces: most traces held at once (the oldest is analysed early past it, and counted).
     commit_interval_s: how often processed offsets are committed.
     idle_exit_s: stop after this long without input, everything analysed (batch runs, tests).
+    stall_s: a stage with no good step for this long is unhealthy (``/healthz`` answers 503).
+    give_up_s: a stage failing this long without a good step stops the instance (exit 1).
     """
 
     bootstrap_servers: str
@@ -42,6 +44,8 @@ class StreamSettings:
     max_traces: int = 100_000
     commit_interval_s: float = 2.0
     idle_exit_s: float | None = None
+    stall_s: float = 30.0
+    give_up_s: float = 300.0
     client_id: str = "tracectx-stream"
     consumer_options: dict[str, object] = dataclasses.field(default_factory=dict)
 

@@ -3,6 +3,7 @@ the OTel metrics API as ``tracectx.stream.*`` once the app sets a MeterProvider.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections import Counter
 from typing import Any
@@ -12,6 +13,8 @@ __all__ = ["StreamStats", "register_metrics"]
 COUNTERS = (
     "spans_in",
     "poison_records",
+    "poison_traces",
+    "redone_traces",
     "traces_assembled",
     "late_spans",
     "reopened_traces",
@@ -24,6 +27,7 @@ COUNTERS = (
     "rebalances",
     "dropped_on_rebalance",
     "alert_errors",
+    "writeback_errors",
     "alerts_adopted",
 )
 GAUGES = ("traces_in_flight", "lag")
@@ -35,6 +39,8 @@ MAX_PROBLEMS = 20
 class StreamStats:
     spans_in: int = 0
     poison_records: int = 0
+    poison_traces: int = 0  # traces the analysis failed on (hostile spans): skipped, counted
+    redone_traces: int = 0  # traces whose output was refused: undone and read again
     traces_assembled: int = 0
     traces_in_flight: int = 0
     late_spans: int = 0
@@ -55,6 +61,12 @@ class StreamStats:
     assigned: list[str] = dataclasses.field(default_factory=list)
     errors_by_kind: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
     problems: list[str] = dataclasses.field(default_factory=list)
+    # records acknowledged / refused by the broker, by topic (`delivery.Outbox`)
+    produced: Counter[str] = dataclasses.field(default_factory=Counter)
+    produce_errors: Counter[str] = dataclasses.field(default_factory=Counter)
+    writeback_errors: int = 0  # write-back exports that failed after the exporter's retries
+    # each stage's health (`supervise.StageHealth`), by stage name
+    stages: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def note_problem(self, text: str) -> None:
         """Keep the first few input problems, for the operator (bounded)."""
@@ -73,7 +85,14 @@ class StreamStats:
                 del self.errors_by_kind[(kind, service)]
 
     def as_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
+        out = {
+            f.name: copy.copy(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name != "stages"
+        }
+        out["stages"] = {name: h.as_dict() for name, h in list(self.stages.items())}
+        out["produced"] = dict(self.produced)
+        out["produce_errors"] = dict(self.produce_errors)
         out["errors_by_kind"] = [
             {"kind": k, "service": s, "count": n} for (k, s), n in self.errors_by_kind.items()
         ]
@@ -107,3 +126,11 @@ def register_metrics(stats: StreamStats, meter_provider: Any = None) -> None:
         ]
 
     meter.create_observable_counter("tracectx.stream.errors", callbacks=[errors])
+
+    def refused(options: CallbackOptions) -> list[Observation]:
+        return [
+            Observation(n, {"messaging.destination.name": topic})
+            for topic, n in list(stats.produce_errors.items())
+        ]
+
+    meter.create_observable_counter("tracectx.stream.produce_errors", callbacks=[refused])

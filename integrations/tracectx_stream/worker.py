@@ -11,10 +11,13 @@ rebalance moves it:
    ``tracectx graph``), and hand each error path to the outputs: the paths topic, the rolling
    flow graph, callbacks (alerting, OTLP write-back).
 
-Offsets are committed only for records whose traces were all analysed (`OffsetTracker`), so a
-crash or a rebalance loses nothing: the new owner re-reads from there (at-least-once; paths keep
-their key, so re-delivery is recognised downstream). Poison records are counted and skipped.
-Shutdown (`stop()`) commits what was analysed and leaves open traces to the next owner.
+Delivery is at-least-once, and nothing is committed on a hope: input offsets move only past
+records whose traces were all analysed (`OffsetTracker`) *and* whose outputs were acknowledged
+(`Outbox`; a handler with ``settle()`` is asked too). An output refused past the producer's
+retries undoes its trace and the stage reads it again. Every record of every topic is hostile
+input: a record that cannot be read, or that makes the analysis fail, is counted and skipped.
+Each stage runs under `supervise`: a Kafka or network fault reopens the stage with backoff; a
+stage that cannot recover stops the instance (`run` raises `StageFailed`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from tracectx.viz.analysis import analyse
 from tracectx.viz.model import Span, SpanSet
 from tracectx_stream.assembler import TraceAssembler, TraceBuffer
 from tracectx_stream.decode import decode_record, decode_trace_batch, encode_trace_batch
+from tracectx_stream.delivery import Outbox, OutputFailed, producer_config
 from tracectx_stream.offsets import OffsetTracker
 from tracectx_stream.paths import (
     FlowCount,
@@ -44,8 +48,10 @@ from tracectx_stream.paths import (
 )
 from tracectx_stream.settings import StreamSettings
 from tracectx_stream.stats import StreamStats, register_metrics
+from tracectx_stream.supervise import Stage as Supervised
+from tracectx_stream.supervise import StageFailed, StageHealth, supervise
 
-__all__ = ["PathHandler", "SpanStream", "Stage"]
+__all__ = ["PathHandler", "SpanStream", "Stage", "StageFailed"]
 
 PathHandler = Callable[[dict[str, Any]], None]
 
@@ -60,17 +66,28 @@ def canonical_order(spans: list[Span]) -> list[Span]:
 
 
 class Stage(Protocol):
-    """Work run beside the stream in its own thread (e.g. the alert stage's consumer)."""
+    """Work run beside the stream in its own supervised thread (e.g. the alert stage)."""
 
-    def run(self, stop: threading.Event) -> None: ...
+    name: str
 
-    def flush(self) -> None: ...
+    def open(self) -> None: ...
+
+    def step(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abandon(self) -> None: ...
+
+    def settle(self) -> set[Hashable]: ...
 
 
 _log = logging.getLogger("tracectx.stream")
 POLL_MS = 200
 LAG_INTERVAL_S = 5.0
 CLOSE_TIMEOUT_MS = 10_000  # a broker gone at shutdown must not keep the instance alive
+# Work on one poll's records stops after this long; the rest is read again by the next poll,
+# so the consumer polls well within max_poll_interval_ms (30 s) however slow the records.
+BATCH_BUDGET_S = 5.0
 
 
 def _by_trace(spans: list[Span]) -> dict[str, list[Span]]:
@@ -78,6 +95,39 @@ def _by_trace(spans: list[Span]) -> dict[str, list[Span]]:
     for span in spans:
         out.setdefault(span.trace_id, []).append(span)
     return out
+
+
+def _within_budget(
+    consumer: KafkaConsumer,
+    batches: dict[TopicPartition, list[Any]],
+    take: Callable[[TopicPartition, Any], None],
+    budget_s: float = BATCH_BUDGET_S,
+) -> None:
+    """`take` each polled record until `budget_s` is spent; rewind each partition to its first
+    record not taken, so the next poll returns it again."""
+    deadline = time.monotonic() + budget_s
+    for tp, records in batches.items():
+        for i, record in enumerate(records):
+            if i and time.monotonic() > deadline:
+                consumer.seek(tp, record.offset)
+                break
+            take(tp, record)
+
+
+def _lag(consumer: KafkaConsumer) -> int:
+    """Records behind the end of the partitions this instance owns, from what the last fetches
+    said (no request: a broker gone must not stall the loop); -1 if not known yet."""
+    total, known = 0, False
+    try:
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            known = True
+            total += max(high - consumer.position(tp), 0)
+    except Exception:  # a rebalance or a broker hiccup: try again next time
+        return -1
+    return total if known else (0 if not consumer.assignment() else -1)
 
 
 class SpanStream:
@@ -98,10 +148,15 @@ class SpanStream:
         self.flow = FlowWindow()
         self._stop = threading.Event()
         self._seen = SeenTraces()
-        # What each path of a trace not final yet added to the flow graph, so that the path of
-        # a re-opened trace replaces its earlier version there too (dropped once final).
+        # What each path of a trace not committed yet added to the flow graph, so that the path
+        # of a re-opened trace replaces its earlier version there (dropped once committed).
         self._flow_counts: dict[str, dict[str, FlowCount]] = {}
         self._producer: KafkaProducer | None = None
+        self._outbox: Outbox | None = None
+        self.health: dict[str, StageHealth] = {}
+        self.failure: BaseException | None = None
+        self._handler_failed: set[Hashable] = set()  # traces a path handler raised on
+        self.stats.stages = self.health
 
     # -- control -------------------------------------------------------------------------
 
@@ -110,134 +165,81 @@ class SpanStream:
         self._stop.set()
 
     def run(self) -> None:
-        """Run both stages until `stop()` (or `idle_exit_s` without input)."""
+        """Run every stage until `stop()` (or `idle_exit_s` without input); raise `StageFailed`
+        if a stage could not recover (the instance should exit non-zero and be restarted)."""
         s = self.settings
-        self._producer = KafkaProducer(
-            bootstrap_servers=s.bootstrap_servers, client_id=s.client_id, linger_ms=5, acks="all"
-        )
-        threads = [
-            threading.Thread(target=stage.run, args=(self._stop,), name="tracectx-stage")
-            for stage in self.stages
-        ]
+        self._producer = KafkaProducer(**producer_config(s.bootstrap_servers, s.client_id))
+        self._outbox = Outbox(self._producer, self.stats)
+        stages: list[Supervised] = list(self.stages)
         if not s.partitioned_by_trace:
-            threads.append(threading.Thread(target=self._rekey_loop, name="tracectx-rekey"))
+            stages.append(_RekeyStage(self))
+        threads = [
+            threading.Thread(target=self._supervised, args=(st,), name=f"tracectx-{st.name}")
+            for st in stages
+        ]
+        assemble = _AssembleStage(self)
         try:
             for thread in threads:
                 thread.start()
-            self._assemble_loop()
+            self._supervised(assemble)
         finally:
             self._stop.set()
             for thread in threads:
                 thread.join()
-            self._producer.flush(timeout=CLOSE_TIMEOUT_MS / 1000)
-            self._producer.close(timeout=CLOSE_TIMEOUT_MS / 1000)
+            try:
+                self._producer.flush(timeout=CLOSE_TIMEOUT_MS / 1000)
+                self._producer.close(timeout=CLOSE_TIMEOUT_MS / 1000)
+            except Exception:  # the broker is gone: what was not sent is re-read by the group
+                _log.warning("tracectx stream: producer not flushed at exit", exc_info=True)
+        if self.failure is not None:
+            raise StageFailed(str(self.failure)) from self.failure
 
-    # -- stage 1: re-key -----------------------------------------------------------------
-
-    def _rekey_loop(self) -> None:
-        s = self.settings
-        consumer = KafkaConsumer(*s.topics, **s.consumer_config(f"{s.group}.rekey"))
-        producer = self._producer
-        assert producer is not None
+    def _supervised(self, stage: Supervised) -> None:
+        health = self.health.setdefault(stage.name, StageHealth(stage.name))
         try:
-            while not self._stop.is_set():
-                batches = consumer.poll(timeout_ms=POLL_MS)
-                if not batches:
-                    continue
-                for records in batches.values():
-                    for record in records:
-                        decoded = decode_record(record.value, s.input_format)
-                        if decoded.problems and not decoded.spans:
-                            self.stats.poison_records += 1
-                            self.stats.note_problem(decoded.problems[0])
-                            continue
-                        self.stats.spans_in += len(decoded.spans)
-                        for trace_id, spans in _by_trace(decoded.spans).items():
-                            producer.send(
-                                s.rekey_topic,
-                                key=trace_id.encode(),
-                                value=encode_trace_batch(spans),
-                            )
-                producer.flush()  # written before the input offsets move on
-                consumer.commit()
-        finally:
-            consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+            supervise(stage, health, self._stop, give_up_s=self.settings.give_up_s)
+        except BaseException as exc:  # StageFailed, or a bug in the supervisor itself
+            if self.failure is None:
+                self.failure = exc
+            self._stop.set()
+            if not isinstance(exc, Exception):
+                raise
 
-    # -- stage 2: assemble, analyse, emit ------------------------------------------------
+    def healthy(self) -> tuple[bool, dict[str, Any]]:
+        """Liveness: every stage alive and stepping (no good step for ``stall_s`` is a stall)."""
+        now = time.monotonic()
+        stall = self.settings.stall_s
+        stages = {name: h.as_dict(now) for name, h in list(self.health.items())}
+        bad = [
+            name
+            for name, h in list(self.health.items())
+            if h.stalled(stall, now) and not self._stop.is_set()
+        ]
+        ok = not bad and self.failure is None and bool(stages)
+        return ok, {"ok": ok, "stalled": bad, "stages": stages}
 
-    def _assemble_loop(self) -> None:
-        s = self.settings
-        source = (s.rekey_topic,) if not s.partitioned_by_trace else s.topics
-        assembler = TraceAssembler(s.wait_s, grace_s=s.grace_s, max_traces=s.max_traces)
-        tracker = OffsetTracker()
-        consumer = KafkaConsumer(**s.consumer_config(s.group))
-        consumer.subscribe(list(source), listener=_Rebalance(self, consumer, assembler, tracker))
-        last_commit = last_input = last_lag = time.monotonic()
-        try:
-            while not self._stop.is_set():
-                batches = consumer.poll(timeout_ms=POLL_MS)
-                now = time.monotonic()
-                for tp, records in batches.items():
-                    last_input = now
-                    for record in records:
-                        self._take(record, tp, now, assembler, tracker)
-                for buf in assembler.due(now):
-                    self._analyse(buf)
-                for buf in assembler.final(now):
-                    tracker.done(buf.sources)  # type: ignore[arg-type]
-                    self._flow_counts.pop(buf.trace_id, None)
-                self.stats.traces_in_flight = len(assembler)
-                self.stats.late_spans = assembler.stats.late_spans
-                self.stats.reopened_traces = assembler.stats.reopened
-                self.stats.evicted_traces = assembler.stats.evicted
-                if now - last_commit >= s.commit_interval_s:
-                    self._commit(consumer, tracker)
-                    last_commit = now
-                if now - last_lag >= LAG_INTERVAL_S:
-                    last_lag = now
-                    self.stats.lag = _lag(consumer)
-                if (
-                    s.idle_exit_s is not None
-                    and now - last_input >= s.idle_exit_s
-                    and not len(assembler)
-                ):
-                    break
-        finally:
-            self._commit(consumer, tracker)
-            consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        """Readiness: alive, and the assembling stage is in its group with partitions."""
+        ok, detail = self.healthy()
+        assemble = self.health.get("assemble")
+        owns = assemble is not None and assemble.partitions > 0
+        return ok and owns, {**detail, "ok": ok and owns, "partitions": self.stats.assigned}
 
-    def _take(
-        self,
-        record: Any,
-        tp: TopicPartition,
-        now: float,
-        assembler: TraceAssembler,
-        tracker: OffsetTracker,
-    ) -> None:
-        s = self.settings
-        decoded = (
-            decode_trace_batch(record.value)
-            if not s.partitioned_by_trace
-            else decode_record(record.value, s.input_format)
-        )
-        if decoded.problems and not decoded.spans:
-            self.stats.poison_records += 1
-            self.stats.note_problem(decoded.problems[0])
-            tracker.seen(tp, record.offset, 0)
-            return
-        if s.partitioned_by_trace:
-            self.stats.spans_in += len(decoded.spans)
-        # seen() before add(): a trace evicted by add() is only handed over by the next due().
-        taken = assembler.add(decoded.spans, now, source=(tp, record.offset))
-        tracker.seen(tp, record.offset, len(taken))
+    # -- output --------------------------------------------------------------------------
 
     def _analyse(self, buf: TraceBuffer) -> None:
         started = time.perf_counter()
-        records = [
-            record
-            for analysis in analyse(SpanSet(canonical_order(buf.spans)))
-            for record in path_records(analysis)
-        ]
+        try:
+            records = [
+                record
+                for analysis in analyse(SpanSet(canonical_order(buf.spans)))
+                for record in path_records(analysis)
+            ]
+        except Exception as exc:  # hostile spans the analysis did not expect: skip the trace
+            self.stats.poison_traces += 1
+            self.stats.note_problem(f"trace {buf.trace_id[:32]}: analysis failed: {exc!r}")
+            _log.exception("tracectx stream: analysis of a trace failed; skipped")
+            return
         self.stats.traces_assembled += 1
         before = self._seen.get(buf.trace_id)
         if before is None and not records:
@@ -262,6 +264,7 @@ class SpanStream:
         earlier = before.paths if before is not None else {}
         flows = self._flow_counts.setdefault(trace_id, {})
         now: dict[str, tuple[int, str, str]] = {}
+        self._seen.put(trace_id, TraceOutput(spans, now))  # before the sends: undo finds it
         for record in records:
             key = record["key"]
             value = json.dumps(record, separators=(",", ":"), default=str).encode()
@@ -277,7 +280,7 @@ class SpanStream:
             if key in flows:
                 self.flow.retract(flows[key])
             flows[key] = self.flow.add(record)
-            self._emit(record, value)
+            self._emit(trace_id, record, value)
         for key, (_, kind, service) in earlier.items():
             if key in now:
                 continue
@@ -286,50 +289,243 @@ class SpanStream:
             if key in flows:
                 self.flow.retract(flows.pop(key))
             s = self.settings
-            if s.paths_topic and self._producer is not None:  # a tombstone: compaction drops it
-                self._producer.send(s.paths_topic, key=key.encode(), value=None)
-        self._seen.put(trace_id, TraceOutput(spans, now))
+            if s.paths_topic and self._outbox is not None:  # a tombstone: compaction drops it
+                self._outbox.send(s.paths_topic, key.encode(), None, trace_id)
 
-    def _emit(self, record: dict[str, Any], value: bytes) -> None:
+    def _emit(self, trace_id: str, record: dict[str, Any], value: bytes) -> None:
         """Produce a path (`value` is its JSON) and hand it to the handlers."""
         self.stats.paths_out += 1
         s = self.settings
-        if s.paths_topic and self._producer is not None:
-            self._producer.send(s.paths_topic, key=record["key"].encode(), value=value)
+        if s.paths_topic and self._outbox is not None:
+            self._outbox.send(s.paths_topic, record["key"].encode(), value, trace_id)
         for handler in self.handlers:
             try:
                 handler(record)
-            except Exception:  # a failing output must not stop the stream
+            except Exception:  # a failing output must not stop the stream; its trace is redone
                 self.stats.handler_errors += 1
                 _log.exception("tracectx stream: a path handler failed")
+                self._handler_failed.add(trace_id)
 
-    def _commit(self, consumer: KafkaConsumer, tracker: OffsetTracker) -> None:
-        offsets = tracker.committable()
+    def _settle_outputs(self) -> set[Hashable]:
+        """Wait for every output's answer: the traces some output was refused for."""
+        failed: set[Hashable] = set(self._handler_failed)
+        self._handler_failed = set()
+        if self._outbox is not None:
+            failed |= self._outbox.settle()
+        for output in [*self.stages, *self.handlers]:
+            settle = getattr(output, "settle", None)
+            if settle is not None:
+                failed |= settle()
+        return failed
+
+    def _undo(self, trace_id: Hashable) -> None:
+        """Forget what a trace produced (its output was refused), so reading it again produces
+        it again: its paths, its counts, its share of the flow graph."""
+        if not isinstance(trace_id, str):
+            return
+        before = self._seen.pop(trace_id)
+        if before is not None:
+            for _, kind, service in before.paths.values():
+                self.stats.uncount_kind(kind, service)
+        for count in self._flow_counts.pop(trace_id, {}).values():
+            self.flow.retract(count)
+        self.stats.redone_traces += 1
+
+
+class _RekeyStage:
+    """Stage 1: input records split by trace id, written to the re-key topic."""
+
+    name = "rekey"
+
+    def __init__(self, stream: SpanStream) -> None:
+        self.stream = stream
+        self.consumer: KafkaConsumer | None = None
+        self.outbox: Outbox | None = None
+        self.last_lag = 0.0
+
+    def open(self) -> None:
+        s = self.stream.settings
+        assert self.stream._producer is not None
+        self.outbox = Outbox(self.stream._producer, self.stream.stats)
+        self.consumer = KafkaConsumer(*s.topics, **s.consumer_config(f"{s.group}.rekey"))
+
+    def step(self) -> None:
+        consumer, outbox = self.consumer, self.outbox
+        assert consumer is not None and outbox is not None
+        batches = consumer.poll(timeout_ms=POLL_MS)
+        now = time.monotonic()
+        health = self.stream.health[self.name]
+        if now - self.last_lag >= LAG_INTERVAL_S:
+            self.last_lag = now
+            health.lag = _lag(consumer)
+            health.partitions = len(consumer.assignment())
+        if not batches:
+            return
+        _within_budget(consumer, batches, self._rekey)
+        failed = outbox.settle()  # written before the input offsets move on
+        if failed:
+            raise OutputFailed(failed, "re-keyed span batches")
+        consumer.commit()
+
+    def _rekey(self, tp: TopicPartition, record: Any) -> None:
+        s, stats = self.stream.settings, self.stream.stats
+        assert self.outbox is not None
+        try:
+            decoded = decode_record(record.value, s.input_format)
+            batches = [
+                (trace_id.encode(), encode_trace_batch(spans))
+                for trace_id, spans in _by_trace(decoded.spans).items()
+            ]
+        except Exception as exc:  # the decoder promises not to raise: this is a bug, not a crash
+            decoded, batches = SpanSet(problems=[f"record not decoded: {exc!r}"]), []
+            _log.exception("tracectx stream: a record broke the decoder; skipped")
+        if decoded.problems and not decoded.spans:
+            stats.poison_records += 1
+            stats.note_problem(f"{tp.topic}[{tp.partition}]@{record.offset}: {decoded.problems[0]}")
+            return
+        stats.spans_in += len(decoded.spans)
+        for key, value in batches:
+            self.outbox.send(s.rekey_topic, key, value, None)
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            try:
+                if self.outbox is not None and not self.outbox.settle():
+                    self.consumer.commit()
+            except Exception:
+                _log.warning("tracectx stream: re-key commit at close failed", exc_info=True)
+            self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+            self.consumer = None
+
+    def abandon(self) -> None:
+        if self.consumer is not None:
+            try:
+                self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+            except Exception:
+                _log.debug("tracectx stream: re-key consumer close failed", exc_info=True)
+            self.consumer = None
+
+
+class _AssembleStage:
+    """Stage 2: traces assembled, analysed, their paths produced; offsets committed."""
+
+    name = "assemble"
+
+    def __init__(self, stream: SpanStream) -> None:
+        self.stream = stream
+        self.consumer: KafkaConsumer | None = None
+        self._fresh()
+
+    def _fresh(self) -> None:
+        s = self.stream.settings
+        self.assembler = TraceAssembler(s.wait_s, grace_s=s.grace_s, max_traces=s.max_traces)
+        self.tracker = OffsetTracker()
+        self.finalised: list[str] = []  # final since the last commit: flow counts go after it
+        now = time.monotonic()
+        self.last_commit = self.last_input = self.last_lag = now
+
+    def open(self) -> None:
+        s = self.stream.settings
+        source = (s.rekey_topic,) if not s.partitioned_by_trace else s.topics
+        self.consumer = KafkaConsumer(**s.consumer_config(s.group))
+        self.consumer.subscribe(list(source), listener=_Rebalance(self))
+
+    def step(self) -> None:
+        s, stats, consumer = self.stream.settings, self.stream.stats, self.consumer
+        assert consumer is not None
+        batches = consumer.poll(timeout_ms=POLL_MS)
+        now = time.monotonic()
+        if batches:
+            self.last_input = now
+            _within_budget(consumer, batches, lambda tp, record: self._take(record, tp, now))
+        for buf in self.assembler.due(now):
+            self.stream._analyse(buf)
+        for buf in self.assembler.final(now):
+            self.tracker.done(buf.sources)  # type: ignore[arg-type]
+            self.finalised.append(buf.trace_id)
+        stats.traces_in_flight = len(self.assembler)
+        stats.late_spans = self.assembler.stats.late_spans
+        stats.reopened_traces = self.assembler.stats.reopened
+        stats.evicted_traces = self.assembler.stats.evicted
+        if now - self.last_commit >= s.commit_interval_s:
+            self.commit()
+            self.last_commit = now
+        if now - self.last_lag >= LAG_INTERVAL_S:
+            self.last_lag = now
+            health = self.stream.health[self.name]
+            stats.lag = health.lag = _lag(consumer)
+            health.partitions = len(consumer.assignment())
+        if (
+            s.idle_exit_s is not None
+            and now - self.last_input >= s.idle_exit_s
+            and not len(self.assembler)
+        ):
+            self.stream._stop.set()
+
+    def _take(self, record: Any, tp: TopicPartition, now: float) -> None:
+        s, stats = self.stream.settings, self.stream.stats
+        try:
+            decoded = (
+                decode_trace_batch(record.value)
+                if not s.partitioned_by_trace
+                else decode_record(record.value, s.input_format)
+            )
+            if decoded.problems and not decoded.spans:
+                raise ValueError(decoded.problems[0])
+            # seen() before add(): a trace evicted by add() is only handed over by due().
+            taken = self.assembler.add(decoded.spans, now, source=(tp, record.offset))
+        except Exception as exc:  # hostile record: counted, skipped, committed past
+            stats.poison_records += 1
+            stats.note_problem(f"{tp.topic}[{tp.partition}]@{record.offset}: {exc}")
+            self.tracker.seen(tp, record.offset, 0)
+            return
+        if s.partitioned_by_trace:
+            stats.spans_in += len(decoded.spans)
+        self.tracker.seen(tp, record.offset, len(taken))
+
+    def commit(self) -> None:
+        """Commit input whose traces are final and whose outputs were all acknowledged; an
+        output refused undoes its traces and raises `OutputFailed` (the stage re-reads)."""
+        stream, consumer = self.stream, self.consumer
+        assert consumer is not None
+        failed = stream._settle_outputs()
+        if failed:
+            for trace_id in failed:
+                stream._undo(trace_id)
+            raise OutputFailed(failed, "paths, events or write-back")
+        for trace_id in self.finalised:
+            stream._flow_counts.pop(trace_id, None)
+        self.finalised = []
+        offsets = self.tracker.committable()
         if not offsets:
             return
-        if self._producer is not None:
-            self._producer.flush()  # paths out before the input they came from is committed
-        for stage in self.stages:
-            stage.flush()
-        try:
-            consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()})
-        except Exception:  # rebalancing: the listener commits, or the next owner re-reads
-            _log.warning("tracectx stream: offset commit failed; will retry", exc_info=True)
+        consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()})
+        self.tracker.committed(offsets)
+        stream.stats.commits += 1
+
+    def close(self) -> None:
+        if self.consumer is None:
             return
-        tracker.committed(offsets)
-        self.stats.commits += 1
+        try:
+            self.commit()
+        except Exception:  # the next owner re-reads what was not committed
+            _log.warning("tracectx stream: commit at close failed", exc_info=True)
+        self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+        self.consumer = None
 
-
-def _lag(consumer: KafkaConsumer) -> int:
-    """Records behind the end of the partitions this instance owns (-1 if unknown right now)."""
-    assigned = list(consumer.assignment())
-    if not assigned:
-        return 0
-    try:
-        ends = consumer.end_offsets(assigned)
-        return sum(max(ends[tp] - consumer.position(tp), 0) for tp in assigned)
-    except Exception:  # a rebalance or a broker hiccup: try again next time
-        return -1
+    def abandon(self) -> None:
+        """Drop every trace in flight; reading resumes at the committed offsets."""
+        for buf in self.assembler.drop(lambda b: False):
+            self.stream._flow_counts.pop(buf.trace_id, None)
+        self._fresh()
+        self.stream.stats.assigned = []
+        self.stream.health[self.name].partitions = 0
+        if self.consumer is not None:
+            try:
+                self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+            except Exception:
+                _log.debug("tracectx stream: consumer close failed", exc_info=True)
+            self.consumer = None
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -341,36 +537,35 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     kafka-python >= 3.0.12 keeps them, so the records of the dropped traces would otherwise
     never be read again and those traces would stay analysed in part."""
 
-    def __init__(
-        self,
-        stream: SpanStream,
-        consumer: KafkaConsumer,
-        assembler: TraceAssembler,
-        tracker: OffsetTracker,
-    ) -> None:
-        self.stream, self.consumer = stream, consumer
-        self.assembler, self.tracker = assembler, tracker
+    def __init__(self, stage: _AssembleStage) -> None:
+        self.stage = stage
         self._rewind: dict[TopicPartition, int] = {}
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.stream._commit(self.consumer, self.tracker)
+        stage, stream = self.stage, self.stage.stream
+        try:
+            stage.commit()
+        except Exception:  # refused output undone already; the rewind below reads it again
+            _log.warning("tracectx stream: commit on revocation failed", exc_info=True)
         self._rewind.clear()  # only for this rebalance (a cooperative one may not assign after)
         gone: set[Hashable] = set(revoked)
         for tp in revoked:
-            offset = self.tracker.safe_offset(tp)
+            offset = stage.tracker.safe_offset(tp)
             if offset is not None:
                 self._rewind[tp] = offset
-        dropped = self.assembler.drop(lambda b: not any(src[0] in gone for src in b.sources))  # type: ignore[index]
-        self.tracker.forget(gone)
+        dropped = stage.assembler.drop(lambda b: not any(src[0] in gone for src in b.sources))  # type: ignore[index]
+        stage.tracker.forget(gone)
         for buf in dropped:
-            self.stream._flow_counts.pop(buf.trace_id, None)
-        self.stream.stats.rebalances += 1
-        self.stream.stats.dropped_on_rebalance += len(dropped)
+            stream._flow_counts.pop(buf.trace_id, None)
+        stream.stats.rebalances += 1
+        stream.stats.dropped_on_rebalance += len(dropped)
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        stage = self.stage
         for tp in assigned:
             offset = self._rewind.get(tp)
-            if offset is not None:
-                self.consumer.seek(tp, offset)
+            if offset is not None and stage.consumer is not None:
+                stage.consumer.seek(tp, offset)
         self._rewind.clear()
-        self.stream.stats.assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
+        stage.stream.stats.assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
+        stage.stream.health[stage.name].partitions = len(assigned)

@@ -1,40 +1,63 @@
 """Error paths written back over OTLP as small traces: propagation graphs inside Jaeger.
 
-Each path becomes its own trace from service ``tracectx``: a root span ``<kind> <code>`` and one
-span per hop — origin, each propagator, then the absorber, the escape or "unobserved" — each the
-child of the hop before, so Jaeger's trace view and trace graph draw the path as a chain. Every
-hop span is linked to the original span (Jaeger: one click to the original trace) and carries the
-hop's role, service, operation, the error's kind, code, id and redacted metadata, with the
-original span's start and end times.
+Each path becomes its own trace from service ``tracectx``: one span per hop — origin (the root,
+status ERROR, carrying the error's kind, code, id and redacted metadata), each propagator, then
+the absorber, or an ``escaped``/``unobserved`` tail (status ERROR) — each the child of the hop
+before, so Jaeger's trace view and trace graph draw the path as a chain. Every hop span is
+linked to the original span (Jaeger: one click to the original trace) and has the original
+span's start and end times.
+
+Idempotent: the trace id is derived from the path key and each span id from the key and the
+hop, with the same times every time, so a path written again (a re-delivery, a restart, a
+rebalance) writes the same spans; stores keyed by trace and span id (Jaeger's Badger, Cassandra)
+keep one copy. Spans are built as `ReadableSpan`s and fed to a `BatchSpanProcessor` directly,
+because the SDK's tracer would draw random ids. Failed exports (after the exporter's own
+retries) are counted and their traces reported by `settle()`, so the stream re-reads them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections.abc import Hashable, Sequence
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from tracectx import semconv as sc
 from tracectx.recording import meta_attributes
 
-__all__ = ["PathWriter"]
+__all__ = ["PathWriter", "path_span_ids"]
 
 SERVICE = "tracectx"
 ATTR_SOURCE_TRACE = "tracectx.source.trace_id"
 ATTR_SOURCE_SPAN = "tracectx.source.span_id"
 ATTR_OUTCOME = "tracectx.error.outcome"
+_SCOPE = InstrumentationScope("tracectx.stream")
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+FLUSH_TIMEOUT_MS = 60_000
+
+
+def _digest(text: str, size: int) -> int:
+    value = int.from_bytes(hashlib.sha256(text.encode()).digest()[:size], "big")
+    return value or 1  # 0 is the invalid id
+
+
+def path_span_ids(key: str, hops: int) -> tuple[int, list[int]]:
+    """The written-back trace id of path `key`, and the span id of each of its `hops`."""
+    return _digest(f"tracectx.path/{key}", 16), [
+        _digest(f"tracectx.path/{key}/{i}", 8) for i in range(hops)
+    ]
 
 
 def _link(trace_id: str, span_id: str) -> list[Link]:
     try:
-        ctx = SpanContext(
-            int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=TraceFlags(1)
-        )
-    except ValueError:
+        ctx = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=_SAMPLED)
+    except (ValueError, TypeError):
         return []
     return (
         [Link(ctx, {ATTR_SOURCE_TRACE: trace_id, ATTR_SOURCE_SPAN: span_id})]
@@ -43,13 +66,41 @@ def _link(trace_id: str, span_id: str) -> list[Link]:
     )
 
 
+def _ns(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+class _Acknowledged(SpanExporter):
+    """The exporter, with each failed export's source traces remembered and counted."""
+
+    def __init__(self, inner: SpanExporter, writer: PathWriter) -> None:
+        self.inner, self.writer = inner, writer
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception:
+            result = SpanExportResult.FAILURE
+        if result is not SpanExportResult.SUCCESS:
+            self.writer._refused({(s.attributes or {}).get(ATTR_SOURCE_TRACE) for s in spans})
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
 class PathWriter:
     """A path handler for `SpanStream` that exports each path as a trace."""
 
     def __init__(self, exporter: SpanExporter) -> None:
-        self.provider = TracerProvider(resource=Resource.create({"service.name": SERVICE}))
-        self.provider.add_span_processor(BatchSpanProcessor(exporter))
-        self.tracer = self.provider.get_tracer("tracectx.stream")
+        self.resource = Resource.create({"service.name": SERVICE})
+        self.processor = BatchSpanProcessor(_Acknowledged(exporter, self), max_queue_size=65_536)
+        self.stats: Any = None  # the stream's StreamStats: writeback_errors
+        self._lock = threading.Lock()
+        self._failed: set[Hashable] = set()
 
     @classmethod
     def over_http(cls, endpoint: str) -> PathWriter:
@@ -59,12 +110,22 @@ class PathWriter:
         return cls(OTLPSpanExporter(endpoint.rstrip("/") + "/v1/traces"))
 
     def __call__(self, record: dict[str, Any]) -> None:
+        for span in self.spans(record):
+            self.processor.on_end(span)
+
+    def spans(self, record: dict[str, Any]) -> list[ReadableSpan]:
+        """The spans `record` is written back as (the same ones every time)."""
         hops: list[tuple[str, dict[str, Any]]] = [("origin", record["origin"])]
         hops += [("propagated", h) for h in record["propagators"]]
         if record["absorber"]:
             hops.append(("absorbed", record["absorber"]))
-        starts = [int(h["start_ns"]) for _, h in hops if h.get("start_ns")]
-        ends = [int(h["end_ns"]) for _, h in hops if h.get("end_ns")]
+        tail = record["outcome"] != "absorbed"  # escaped, or unobserved (fire-and-forget)
+        starts = [t for _, h in hops if (t := _ns(h.get("start_ns")))]
+        ends = [t for _, h in hops if (t := _ns(h.get("end_ns")))]
+        if not starts:
+            return []  # no span of the path was seen: nothing to draw on a time axis
+        first, last = min(starts), max([*ends, *starts])
+        trace_id, span_ids = path_span_ids(str(record["key"]), len(hops) + tail)
         common: dict[str, Any] = {
             sc.ATTR_KIND: record["kind"],
             sc.ATTR_CODE: record["code"] or "",
@@ -73,40 +134,71 @@ class PathWriter:
             ATTR_OUTCOME: record["outcome"],
             ATTR_SOURCE_TRACE: record["trace_id"],
         }
-        root = self.tracer.start_span(
-            f"{record['kind']} {record['code'] or record['type']}".strip(),
-            context=trace.set_span_in_context(trace.INVALID_SPAN),
-            attributes={**common, **meta_attributes(record["metadata"]), "exact": record["exact"]},
-            start_time=min(starts) if starts else None,
-        )
-        parent = root
-        for role, hop in hops:
-            span = self.tracer.start_span(
-                f"{role}: {hop.get('service', '?')} {hop.get('name', hop['span_id'])}",
-                context=trace.set_span_in_context(parent),
-                kind=SpanKind.INTERNAL,
-                links=_link(record["trace_id"], hop["span_id"]),
-                attributes={
-                    **common,
-                    sc.ATTR_ROLE: role,
-                    ATTR_SOURCE_SPAN: hop["span_id"],
-                    "service.name.original": hop.get("service", ""),
-                },
-                start_time=hop.get("start_ns"),
-            )
+        error = Status(StatusCode.ERROR, f"{record['kind']} {record['code'] or ''}".strip())
+        out: list[ReadableSpan] = []
+        parent: SpanContext | None = None
+        previous = first
+        for i, (role, hop) in enumerate(hops):
+            ctx = SpanContext(trace_id, span_ids[i], is_remote=False, trace_flags=_SAMPLED)
+            start = _ns(hop.get("start_ns")) or previous
+            end = max(_ns(hop.get("end_ns")) or start, start)
+            attributes = {
+                **common,
+                sc.ATTR_ROLE: role,
+                ATTR_SOURCE_SPAN: hop["span_id"],
+                "service.name.original": hop.get("service", ""),
+            }
             if role == "origin":
-                span.set_attribute("exception.message", record["message"] or "")
-            span.end(end_time=hop.get("end_ns"))
-            parent = span
-        if record["outcome"] != "absorbed":  # escaped, or unobserved (fire-and-forget)
-            tail = self.tracer.start_span(
-                "escaped" if record["outcome"] == "escaped" else "unobserved",
-                context=trace.set_span_in_context(parent),
-                attributes=common,
-                start_time=max(ends) if ends else None,
+                attributes.update(meta_attributes(record["metadata"]))
+                attributes["exception.message"] = record["message"] or ""
+                attributes["tracectx.error.exact"] = bool(record["exact"])
+            out.append(
+                ReadableSpan(
+                    f"{role}: {hop.get('service', '?')} {hop.get('name', hop['span_id'])}",
+                    context=ctx,
+                    parent=parent,
+                    resource=self.resource,
+                    attributes=attributes,
+                    links=_link(record["trace_id"], hop["span_id"]),
+                    kind=SpanKind.INTERNAL,
+                    status=error if role == "origin" else Status(StatusCode.UNSET),
+                    start_time=start,
+                    end_time=end,
+                    instrumentation_scope=_SCOPE,
+                )
             )
-            tail.end(end_time=max(ends) if ends else None)
-        root.end(end_time=max(ends) if ends else None)
+            parent, previous = ctx, start
+        if tail:
+            ctx = SpanContext(trace_id, span_ids[-1], is_remote=False, trace_flags=_SAMPLED)
+            out.append(
+                ReadableSpan(
+                    "escaped" if record["outcome"] == "escaped" else "unobserved",
+                    context=ctx,
+                    parent=parent,
+                    resource=self.resource,
+                    attributes=common,
+                    kind=SpanKind.INTERNAL,
+                    status=error,
+                    start_time=last,
+                    end_time=last,
+                    instrumentation_scope=_SCOPE,
+                )
+            )
+        return out
+
+    def _refused(self, traces: set[Any]) -> None:
+        with self._lock:
+            self._failed |= {t for t in traces if isinstance(t, str)}
+        if self.stats is not None:
+            self.stats.writeback_errors += 1
+
+    def settle(self) -> set[Hashable]:
+        """Export what is queued and wait: the source traces whose export failed since the last
+        call (the stream undoes and re-reads them)."""
+        self.processor.force_flush(FLUSH_TIMEOUT_MS)
+        with self._lock:
+            failed, self._failed = self._failed, set()
+        return failed
 
     def shutdown(self) -> None:
-        self.provider.shutdown()
+        self.processor.shutdown()  # type: ignore[no-untyped-call]

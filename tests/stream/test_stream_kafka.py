@@ -293,48 +293,78 @@ def test_two_instances_share_the_work_and_survive_a_kill(spans, bootstrap, make_
     assert all(len(starts) == 1 for starts in fired.values()), hook.alerts
 
 
+class OtlpReceiver:
+    """A local OTLP/HTTP receiver, as Jaeger runs on :4318: keeps every span it is sent."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.bodies.append(self.rfile.read(int(self.headers["content-length"])))
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def spans(self) -> list[tuple[Any, Any]]:
+        """(resource, span) for every span received."""
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        out = []
+        for body in self.bodies:
+            request = ExportTraceServiceRequest()
+            request.MergeFromString(body)
+            for resource in request.resource_spans:
+                for scope in resource.scope_spans:
+                    out += [(resource.resource, span) for span in scope.spans]
+        return out
+
+
 def test_write_back_sends_each_path_as_a_linked_trace(spans):
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
+    from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
     from tracectx.viz.analysis import analyse
     from tracectx.viz.sources.memory import from_readable_spans
     from tracectx_stream import path_records
 
-    bodies: list[bytes] = []
-
-    class Receiver(BaseHTTPRequestHandler):  # an OTLP/HTTP receiver, as Jaeger runs on :4318
-        def do_POST(self) -> None:
-            bodies.append(self.rfile.read(int(self.headers["content-length"])))
-            self.send_response(200)
-            self.send_header("content-type", "application/x-protobuf")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver = OtlpReceiver()
     try:
         [members], _ = make_traces(spans, 1)
         [analysis] = analyse(from_readable_spans(members))
         [record] = path_records(analysis)
-        writer = PathWriter.over_http(f"http://127.0.0.1:{server.server_port}")
+        writer = PathWriter.over_http(receiver.endpoint)
         writer(record)
+        assert writer.settle() == set()
         writer.shutdown()
     finally:
-        server.shutdown()
-    request = ExportTraceServiceRequest()
-    for body in bodies:
-        request.MergeFromString(body)
-    [resource] = request.resource_spans
-    service = {a.key: a.value.string_value for a in resource.resource.attributes}["service.name"]
-    written = [s for scope in resource.scope_spans for s in scope.spans]
-    names = sorted(s.name for s in written)
-    assert service == "tracectx"
+        receiver.server.shutdown()
+    written = receiver.spans()
+    services = {
+        {a.key: a.value.string_value for a in r.attributes}["service.name"] for r, _ in written
+    }
+    assert services == {"tracectx"}
     svc = record["origin"]["service"]
-    assert names == ["BUSINESS E_CARD", f"absorbed: {svc} checkout-0", f"origin: {svc} charge-0"]
-    origin = next(s for s in written if s.name.startswith("origin:"))
+    names = sorted(s.name for _, s in written)
+    assert names == [f"absorbed: {svc} checkout-0", f"origin: {svc} charge-0"]  # no extra root
+    origin = next(s for _, s in written if s.name.startswith("origin:"))
+    absorber = next(s for _, s in written if s.name.startswith("absorbed:"))
+    assert not origin.parent_span_id and absorber.parent_span_id == origin.span_id
+    assert origin.status.code == Status.STATUS_CODE_ERROR  # the error was born here
+    attrs = {a.key: a.value for a in origin.attributes}
+    assert attrs["tracectx.error.kind"].string_value == "BUSINESS"
+    assert attrs["tracectx.error.code"].string_value == "E_CARD"
     assert origin.links and origin.links[0].trace_id.hex() == record["trace_id"]
     assert origin.links[0].span_id.hex() == record["origin"]["span_id"]
