@@ -70,7 +70,10 @@ def _key(span: Any) -> Key:
 
 
 class _Run:
-    def __init__(self, rng: random.Random, drop: float, tracers: dict[str, trace.Tracer]) -> None:
+    def __init__(
+        self, rng: random.Random, drop: float, tracers: dict[str, trace.Tracer], sparse: bool
+    ) -> None:
+        self.sparse = sparse
         self.rng = rng
         self.drop = drop
         self.tracers = tracers
@@ -160,13 +163,17 @@ class _Run:
             None if lost else client,
             t,
             *on,
-            **{
-                "http.request.method": method,
-                "url.path": path,
-                "http.route": route,
-                "server.address": target,
-                "server.port": port,
-            },
+            **(
+                {"http.request.method": method, "http.route": route}
+                if self.sparse
+                else {
+                    "http.request.method": method,
+                    "url.path": path,
+                    "http.route": route,
+                    "server.address": target,
+                    "server.port": port,
+                }
+            ),
         )
         self.last_http = TrueHop("http", _key(client), _key(server), lost)
         self.hops.append(self.last_http)
@@ -196,7 +203,7 @@ class _Run:
         return end + self.ms(0.05, 0.3)
 
     def kafka(self, parent: Any, t: int, thread: str, order: int) -> int:
-        keyed = self.rng.random() < 0.75
+        keyed = self.rng.random() < 0.75 and not self.sparse
         partition = order % 3
         attrs: dict[str, Any] = {
             "messaging.system": "kafka",
@@ -414,9 +421,12 @@ def generate_broken(
     drop: float = 0.3,
     rate: float = 10.0,
     also: SpanExporter | None = None,
+    sparse: bool = False,
 ) -> BrokenRun:
     """`seconds` of traffic at `rate` requests per second; each hop drops with `drop`. The
-    spans go to `also` too (e.g. a file exporter), as the SDK exports them."""
+    spans go to `also` too (e.g. a file exporter), as the SDK exports them. `sparse`: what
+    thinner instrumentation leaves, server spans with only method and route (no path, no
+    address) and Kafka records without keys."""
     exporter = InMemorySpanExporter()
     tracers = {}
     for service in _SERVICES:
@@ -426,7 +436,7 @@ def generate_broken(
             provider.add_span_processor(SimpleSpanProcessor(also))
         tracers[service] = provider.get_tracer("generator_broken")
     rng = random.Random(seed)
-    run = _Run(rng, drop, tracers)
+    run = _Run(rng, drop, tracers, sparse)
     start = 1_700_000_000_000 * MS
     t = start
     end = start + int(seconds * 1e9)

@@ -37,6 +37,13 @@ def test_every_hop_kind_meets_the_targets(broken):
         assert s.precision >= 0.95 and s.recall >= 0.90, (hop, s)
 
 
+def test_thin_instrumentation_still_meets_the_targets():
+    """Servers with a route only (no path, no address), Kafka records without keys."""
+    run = generate_broken(seconds=30, seed=12, drop=0.3, rate=10, sparse=True)
+    for hop, s in score(run, check_propagation(run.spans).findings).items():
+        assert s.precision >= 0.95 and s.recall >= 0.90, (hop, s)
+
+
 def test_whole_traffic_gives_no_finding():
     run = generate_broken(seconds=30, seed=11, drop=0.0, rate=10)
     report = check_propagation(run.spans)
