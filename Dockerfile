@@ -2,7 +2,7 @@
 # Installs the `demo` and `stream` extras (no embedded broker binaries: compose provides the
 # services)
 # and runs as an unprivileged user.
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY tracectx ./tracectx

@@ -174,3 +174,16 @@ def test_instrumentors_declare_the_extras_lower_bounds():
         ]
     )
     assert instruments == {n: declared[n] for n in instruments}
+
+
+def test_readme_zero_code_section_lists_every_instrumentor_entry_point():
+    import re
+
+    declared = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"][
+            "opentelemetry_instrumentor"
+        ]
+    )
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Zero-code", 1)[1].split("\n## ", 1)[0]
+    assert set(re.findall(r"`(tracectx_\w+)`", section)) == declared
