@@ -108,3 +108,35 @@ def test_generated_traffic_joins_error_paths_in_the_json(tmp_path):
         if any("inferred: " in x for x in e["evidence"])
     ]
     assert inferred and all(not e["exact"] for e in inferred)
+
+
+@pytest.mark.integration
+def test_the_page_shows_the_section_in_chromium(two_processes, tmp_path):
+    from tests.viz.html_browser import Browser
+
+    client, server = two_processes
+    page = tmp_path / "graph.html"
+    argv = ["graph", str(client), str(server), "--check-propagation", "--format", "html"]
+    assert main([*argv, "-o", str(page)]) == 0
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.open(page)
+        text = browser.eval("document.querySelector('#propagation').innerText")
+        assert "checkout: GET -> stock-and-pay: GET /stock/{n} over http: lost the context" in text
+        assert browser.eval("document.querySelectorAll('#propagation tbody tr').length") == 1
+        assert browser.errors() == []  # the page's script and CSP are untouched
+    finally:
+        browser.close()
+
+
+def test_span_text_in_the_section_is_escaped():
+    from tracectx.viz.model import Span
+    from tracectx.viz.propagation_check import check_propagation
+    from tracectx.viz.renderers import render_html
+    from tracectx.viz.renderers.propagation import add_propagation_section
+
+    orphan = Span("a" * 32, "s1", "gone", "<script>alert(1)</script>", "svc\x1b[2J", 0, 10)
+    page = add_propagation_section(render_html([]), check_propagation([orphan], now_ns=10**12))
+    section = page[page.index('<section id="propagation">') : page.index("</main>")]
+    assert "<script>" not in section and "\x1b" not in section
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in section

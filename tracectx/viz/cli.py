@@ -344,6 +344,10 @@ def _render(
     stages.stage(f"rendering {args.format}")
     if args.format == "html":
         text = renderers.render_html(analyses, jaeger_url=ui, full=args.full)
+        if report is not None:
+            from tracectx.viz.renderers.propagation import add_propagation_section
+
+            text = add_propagation_section(text, report)
     elif args.format == "mermaid":
         text = renderers.render_mermaid(analyses)
     elif args.format == "dot":

@@ -1,18 +1,28 @@
 """The propagation check's section (`tracectx graph --check-propagation`): as JSON-ready data
-(the JSON output's ``propagation`` and the page's), and as text for the terminal.
+(the JSON output's ``propagation``), as text for the terminal, and as a static section of the
+HTML page.
 
 Every text from a span goes through `escape_control` (span names and attribute values are
-outside data).
+outside data), and into the page through `html.escape`. The page's section is plain HTML put
+in place after the page is filled (no script, no style attribute: the page's CSP stays as it
+is, and the page's own script and data are untouched).
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from tracectx.safetext import escape_control
 from tracectx.viz.propagation_check import Finding, HealthRow, PropagationReport, SpanRef
 
-__all__ = ["MAX_SHOWN", "propagation_data", "propagation_lines"]
+__all__ = [
+    "MAX_SHOWN",
+    "add_propagation_section",
+    "propagation_data",
+    "propagation_html",
+    "propagation_lines",
+]
 
 MAX_SHOWN = 50  # findings per kind the terminal lists (the JSON has them all)
 
@@ -99,3 +109,64 @@ def propagation_lines(report: PropagationReport) -> list[str]:
         for s in report.splits[:MAX_SHOWN]:
             lines.append("  " + " -> ".join(_safe(t, 80) for t in s.trace_ids))
     return lines
+
+
+def _h(value: Any, limit: int = 200) -> str:
+    return html.escape(_safe(value, limit))
+
+
+def propagation_html(report: PropagationReport) -> str:
+    """The report as a ``<section id="propagation">``: health table, findings with their
+    evidence (at most `MAX_SHOWN` per kind), split traces."""
+    out = ['<section id="propagation"><h2>Where the trace broke</h2>']
+    out.append(
+        "<table><thead><tr><th>caller</th><th>callee</th><th>hop</th><th>seen</th>"
+        "<th>connected</th><th>broken</th><th>% broken</th></tr></thead><tbody>"
+    )
+    for r in report.health:
+        out.append(
+            f"<tr><td>{_h(r.caller, 80)}</td><td>{_h(r.callee, 80)}</td><td>{_h(r.hop)}</td>"
+            f"<td>{r.seen}</td><td>{r.connected}</td><td>{r.broken}</td>"
+            f"<td>{r.broken_share:.0%}</td></tr>"
+        )
+    out.append("</tbody></table>")
+    if not report.findings:
+        out.append('<p class="muted">No hop lost its context.</p>')
+    for kind in ("dropped-hop", "in-process-loss", "orphan", "in-flight", "clock-skew"):
+        found = report.of_kind(kind)
+        if not found:
+            continue
+        out.append(f"<h3>{kind} ({len(found)})</h3><ol>")
+        for f in found[:MAX_SHOWN]:
+            evidence = "".join(f"<li>{_h(why, 400)}</li>" for why in f.evidence)
+            out.append(
+                f"<li><b>{_h(f.summary, 400)}</b> "
+                f'<span class="muted">confidence {f.confidence:.2f}</span>'
+                f"<ul>{evidence}</ul></li>"
+            )
+        out.append("</ol>")
+        if len(found) > MAX_SHOWN:
+            out.append(f'<p class="muted">… {len(found) - MAX_SHOWN} more in --format json</p>')
+    if report.splits:
+        out.append(f"<h3>split traces ({len(report.splits)})</h3><ol>")
+        for split in report.splits[:MAX_SHOWN]:
+            out.append("<li>" + " → ".join(_h(t, 80) for t in split.trace_ids) + "</li>")
+        out.append("</ol>")
+    out.append("</section>")
+    return "".join(out)
+
+
+_MAIN_END = "</main>"
+
+
+def add_propagation_section(page: str, report: PropagationReport) -> str:
+    """`page` (from `render_html`) with the section at the end of its main column (before
+    ``</body>`` if the page has no ``</main>``). The page's data comes after ``</main>`` and
+    has every ``<`` escaped, so the first ``</main>`` is the page's own."""
+    section = propagation_html(report)
+    at = page.find(_MAIN_END)
+    if at < 0:
+        at = page.rfind("</body>")
+    if at < 0:
+        return page + section
+    return page[:at] + section + page[at:]
