@@ -255,8 +255,18 @@ def fetch_trace(base_url: str, trace_id: str, *, timeout: float = 10.0) -> SpanS
         return found
 
 
-def _filtered(found: SpanSet, search: TraceSearch, base_url: str) -> SpanSet:
-    """Keep the traces with a span matching `search`, the newest `limit` at most."""
+#: Why a server's answer was not filtered, by the parameter the attributes were sent in.
+_IGNORED = {
+    "query.attributes": "query.attributes needs Jaeger v2.19+",
+    "tags": "its v1 /api/traces ignored the tags parameter",
+}
+
+
+def _filtered(
+    found: SpanSet, search: TraceSearch, base_url: str, sent: str = "query.attributes"
+) -> SpanSet:
+    """Keep the traces with a span matching `search`, the newest `limit` at most; `sent` names
+    the parameter the attributes went to the server in (for the note when it ignored them)."""
     by_trace: dict[str, list[Span]] = {}
     for span in found.spans:
         by_trace.setdefault(span.trace_id, []).append(span)
@@ -266,7 +276,7 @@ def _filtered(found: SpanSet, search: TraceSearch, base_url: str) -> SpanSet:
     if dropped:
         out.problems.append(
             f"Jaeger at {base_url} did not filter by {json.dumps(dict(search.attributes))} "
-            f"(query.attributes needs Jaeger v2.19+): {dropped} of {len(by_trace)} traces "
+            f"({_IGNORED[sent]}): {dropped} of {len(by_trace)} traces "
             f"dropped here; raise --limit to look further back"
         )
     kept.sort(key=lambda spans: min(s.start_ns for s in spans), reverse=True)
@@ -290,8 +300,10 @@ def fetch_service(
     query = TraceSearch(search) if isinstance(search, str) else search
     moment = now or dt.datetime.now(dt.UTC)
     with _client(base_url, timeout) as client:
+        sent = "query.attributes"
         reply = _get(client, "/api/v3/traces", search_params(query, moment))
         if not reply.route:
+            sent = "tags"
             reply = _get(client, "/api/traces", _v1_params(query, moment))
         if not reply.route:
             raise JaegerAPIError(
@@ -299,4 +311,4 @@ def fetch_service(
             )
         if reply.doc is None:
             return SpanSet()
-        return _filtered(parse_document(reply.doc), query, base_url)
+        return _filtered(parse_document(reply.doc), query, base_url, sent)
