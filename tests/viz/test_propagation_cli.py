@@ -140,3 +140,25 @@ def test_span_text_in_the_section_is_escaped():
     section = page[page.index('<section id="propagation">') : page.index("</main>")]
     assert "<script>" not in section and "\x1b" not in section
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in section
+
+
+def test_the_readme_command_works_as_printed(two_processes, tmp_path):
+    """The README's --check-propagation block, run as printed on the two processes' files."""
+    import re
+    import shutil
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Where the trace broke") :]
+    command, shown = re.findall(r"```(?:bash)?\n(.*?)```", section, flags=re.S)[:2]
+    client, server = two_processes
+    shutil.copy(client, tmp_path / "client.otlp.jsonl")
+    shutil.copy(server, tmp_path / "server.otlp.jsonl")
+    tracectx = Path(sys.executable).with_name("tracectx")
+    argv = command.strip().split()
+    assert argv[0] == "tracectx"
+    done = subprocess.run(
+        [str(tracectx), *argv[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    for line in shown.splitlines()[:5]:  # the lines without a trace id or a path
+        assert line in done.stdout
