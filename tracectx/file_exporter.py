@@ -1,20 +1,31 @@
 """Write spans as OTLP JSON lines (the OTel file-exporter shape the visualiser reads back).
 
-Ids are lowercase hex, times nanosecond strings, attributes ``AnyValue`` objects — per the
-OTLP/JSON encoding. One ``{"resourceSpans": [...]}`` document per line, one line per export.
+Ids are lowercase hex, times nanosecond strings, attributes ``AnyValue`` objects (bytes as
+base64 ``bytesValue``, mappings as ``kvlistValue``, non-finite doubles as ``"NaN"``/
+``"Infinity"``), span and link ``flags`` (the W3C trace flags in bits 0-7, whether the parent
+or linked context is remote in bits 8-9) — per the OTLP/JSON encoding: the protobuf JSON
+mapping except for hex ids. One ``{"resourceSpans": [...]}`` document per line, one line per
+export.
+
+Hand-written rather than the official ``opentelemetry-exporter-otlp-json-file`` (a beta that
+pins the SDK version): about twice as fast; a test checks its output parses with protobuf's
+``json_format`` into what the official OTLP encoder builds.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanContext
 
 __all__ = ["OTLPJsonFileExporter", "spans_to_otlp"]
 
@@ -22,29 +33,59 @@ _KIND = {"INTERNAL": 1, "SERVER": 2, "CLIENT": 3, "PRODUCER": 4, "CONSUMER": 5}
 _STATUS = {"UNSET": 0, "OK": 1, "ERROR": 2}
 
 
+_HAS_IS_REMOTE = 0x100  # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
+_IS_REMOTE = 0x200  # SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
+
+
 def _value(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"stringValue": value}
     if isinstance(value, bool):
         return {"boolValue": value}
     if isinstance(value, int):
         return {"intValue": str(value)}
     if isinstance(value, float):
-        return {"doubleValue": value}
+        if math.isfinite(value):
+            return {"doubleValue": value}
+        return {
+            "doubleValue": "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        }
+    if isinstance(value, bytes | bytearray):
+        return {"bytesValue": base64.b64encode(value).decode("ascii")}
     if isinstance(value, list | tuple):
         return {"arrayValue": {"values": [_value(v) for v in value]}}
+    if isinstance(value, Mapping):
+        return {"kvlistValue": {"values": _attrs(value)}}
     return {"stringValue": str(value)}
 
 
 def _attrs(attributes: Any) -> list[dict[str, Any]]:
-    return [{"key": k, "value": _value(v)} for k, v in (attributes or {}).items()]
+    return [{"key": str(k), "value": _value(v)} for k, v in (attributes or {}).items()]
+
+
+def _flags(own: SpanContext | None, other: SpanContext | None) -> int:
+    """`own`'s W3C trace flags, and whether `other` (the parent, or the linked context) is
+    remote."""
+    flags = _HAS_IS_REMOTE | (int(own.trace_flags) & 0xFF if own is not None else 0)
+    if other is not None and other.is_remote:
+        flags |= _IS_REMOTE
+    return flags
+
+
+def _trace_state(ctx: SpanContext) -> dict[str, str]:
+    state = ctx.trace_state
+    return {"traceState": state.to_header()} if state else {}
 
 
 def _span(span: ReadableSpan) -> dict[str, Any]:
     ctx = span.get_span_context()
     assert ctx is not None
-    return {
+    out = {
         "traceId": format(ctx.trace_id, "032x"),
         "spanId": format(ctx.span_id, "016x"),
+        **_trace_state(ctx),
         "parentSpanId": format(span.parent.span_id, "016x") if span.parent else "",
+        "flags": _flags(ctx, span.parent),
         "name": span.name,
         "kind": _KIND.get(span.kind.name, 1),
         "startTimeUnixNano": str(span.start_time or 0),
@@ -55,6 +96,7 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
                 "timeUnixNano": str(e.timestamp),
                 "name": e.name,
                 "attributes": _attrs(e.attributes),
+                **_dropped(e.dropped_attributes),
             }
             for e in span.events
         ],
@@ -62,7 +104,10 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
             {
                 "traceId": format(lk.context.trace_id, "032x"),
                 "spanId": format(lk.context.span_id, "016x"),
+                **_trace_state(lk.context),
                 "attributes": _attrs(lk.attributes),
+                "flags": _flags(lk.context, lk.context),
+                **_dropped(lk.dropped_attributes),
             }
             for lk in span.links
         ],
@@ -71,6 +116,15 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
             "message": span.status.description or "",
         },
     }
+    if span.dropped_attributes or span.dropped_events or span.dropped_links:
+        out["droppedAttributesCount"] = span.dropped_attributes
+        out["droppedEventsCount"] = span.dropped_events
+        out["droppedLinksCount"] = span.dropped_links
+    return out
+
+
+def _dropped(count: int) -> dict[str, int]:
+    return {"droppedAttributesCount": count} if count else {}
 
 
 def spans_to_otlp(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
