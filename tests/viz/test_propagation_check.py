@@ -219,6 +219,33 @@ def test_orphans_are_told_apart_from_spans_in_flight():
     assert kinds == {"o1": "orphan", "o2": "in-flight"}
     [orphan] = report.of_kind("orphan")
     assert orphan.caller.span_id == "gone" and orphan.callee.service == "payments"
+    [group] = report.orphans
+    assert (group.service, group.operation, group.orphans, group.in_flight) == (
+        "payments",
+        "POST /pay",
+        1,
+        1,
+    )
+
+
+def test_a_lost_grpc_call_is_matched_by_service_and_method():
+    rpc = {"rpc.system": "grpc", "rpc.service": "shop.Payments", "rpc.method": "Charge"}
+    client = _span("a" * 32, "c1", None, "checkout", "shop.Payments/Charge", "client", 0, 20, **rpc)
+    other = _span(
+        "c" * 32,
+        "s2",
+        None,
+        "payments",
+        "shop.Payments/Refund",
+        "server",
+        2,
+        9,
+        **{**rpc, "rpc.method": "Refund"},
+    )
+    server = _span("b" * 32, "s1", None, "payments", "shop.Payments/Charge", "server", 3, 18, **rpc)
+    [finding] = check_propagation([client, other, server]).findings
+    assert finding.hop == "grpc" and finding.callee.span_id == "s1"
+    assert "rpc.service/rpc.method shop.Payments/Charge match" in finding.evidence
 
 
 def test_clock_skew_is_reported_with_its_offset():

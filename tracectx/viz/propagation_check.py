@@ -42,6 +42,7 @@ __all__ = [
     "HOP_KINDS",
     "Finding",
     "HealthRow",
+    "OrphanGroup",
     "PropagationReport",
     "SpanRef",
     "SplitTrace",
@@ -133,6 +134,18 @@ class HealthRow:
 
 
 @dataclasses.dataclass(slots=True)
+class OrphanGroup:
+    """Spans of one service and operation whose parent never arrived (`orphans`) or has not
+    arrived yet (`in_flight`)."""
+
+    service: str
+    operation: str
+    hop: str
+    orphans: int = 0
+    in_flight: int = 0
+
+
+@dataclasses.dataclass(slots=True)
 class SplitTrace:
     """Traces one request made together: `trace_ids` (the earliest first) and the `hops` (the
     dropped-hop and in-process-loss findings) that chain them."""
@@ -144,11 +157,13 @@ class SplitTrace:
 @dataclasses.dataclass(slots=True)
 class PropagationReport:
     """What `check_propagation` found: findings (best first within each kind), split traces,
-    and the health table (worst share broken first)."""
+    the health table (worst share broken first), and orphans by service and operation (most
+    first)."""
 
     findings: list[Finding]
     splits: list[SplitTrace]
     health: list[HealthRow]
+    orphans: list[OrphanGroup] = dataclasses.field(default_factory=list)
 
     def of_kind(self, *kinds: str) -> list[Finding]:
         return [f for f in self.findings if f.kind in kinds]
@@ -365,7 +380,7 @@ def _match_messaging(caller: Span, root: Span) -> tuple[int, list[str]] | None:
     if points == 0:
         return None
     for keys, what in (
-        (("messaging.kafka.message.key",), "message key"),
+        ((_KEY,), "message key"),
         (("messaging.destination.partition.id", "messaging.kafka.partition"), "partition"),
     ):
         mine, theirs = _attr(caller, *keys), _attr(root, *keys)
@@ -385,6 +400,8 @@ _MATCHERS = {
     "messaging": _match_messaging,
 }
 _MESSAGE_ID = ("messaging.message.id", "messaging.message_id")
+_KEY = "messaging.kafka.message.key"
+_MAX_CANDIDATES = 256  # roots weighed per call without an id or key: bounds the check's cost
 
 
 class _Index:
@@ -429,30 +446,76 @@ def _no_answer(caller: Span) -> bool:
     )
 
 
-def _candidate_roots(index: _Index) -> dict[str, tuple[list[int], list[Span]]]:
-    """Roots that may be a lost hop's callee, by hop kind, sorted by start: SERVER/CONSUMER
-    roots without a link (a link carried the context)."""
-    by_hop: dict[str, list[Span]] = defaultdict(list)
-    for root in index.roots:
-        if root.kind not in ("server", "consumer") or root.links:
-            continue
-        hop = hop_kind(root)
-        if hop is not None:
-            by_hop["messaging" if hop in ("celery", "kafka") else hop].append(root)
-            if hop in ("celery", "kafka"):
-                by_hop[hop].append(root)
-    out = {}
-    for hop, roots in by_hop.items():
-        roots.sort(key=lambda s: s.start_ns)
-        out[hop] = ([r.start_ns for r in roots], roots)
-    return out
+def _bucket(span: Span, hop: str) -> str | None:
+    """What narrows a hop's candidate roots: the task name (Celery), the destination
+    (messaging), the RPC service (gRPC); None for HTTP (a call's window is short)."""
+    if hop == "celery":
+        return _attr(span, "celery.task.name", "celery.task_name")
+    if hop in ("kafka", "messaging"):
+        return _attr(span, "messaging.destination.name", "messaging.destination")
+    if hop == "grpc":
+        return _attr(span, "rpc.service")
+    return None
+
+
+class _Roots:
+    """Roots that may be a lost hop's callee (SERVER/CONSUMER roots without a link: a link
+    carried the context), by hop kind and bucket in start order, and by message id and by
+    destination and message key, so a call looks at few roots however long its window."""
+
+    def __init__(self, index: _Index) -> None:
+        lists: dict[tuple[str, str | None], list[Span]] = defaultdict(list)
+        self.by_id: dict[str, list[Span]] = defaultdict(list)
+        self.by_key: dict[tuple[str, str], list[Span]] = defaultdict(list)
+        for root in index.roots:
+            if root.kind not in ("server", "consumer") or root.links:
+                continue
+            hop = hop_kind(root)
+            if hop is None:
+                continue
+            pools = [hop, "messaging"] if hop in ("celery", "kafka") else [hop]
+            for pool in pools:
+                lists[(pool, None)].append(root)
+                bucket = _bucket(root, pool)
+                if bucket is not None:
+                    lists[(pool, bucket)].append(root)
+            message_id = _attr(root, *_MESSAGE_ID)
+            if message_id is not None:
+                self.by_id[message_id].append(root)
+            key = _attr(root, _KEY)
+            destination = _attr(root, "messaging.destination.name")
+            if key is not None and destination is not None:
+                self.by_key[(destination, key)].append(root)
+        self.timelines: dict[tuple[str, str | None], tuple[list[int], list[Span]]] = {}
+        for name, roots in lists.items():
+            roots.sort(key=lambda s: s.start_ns)
+            self.timelines[name] = ([r.start_ns for r in roots], roots)
+
+    def candidates(self, call: Span, hop: str, lo: int, hi: int) -> list[Span]:
+        """The roots starting in [lo, hi] that `call` may have started: those with its message
+        id or its key when any has, else (at most `_MAX_CANDIDATES`) by time."""
+        message_id = _attr(call, *_MESSAGE_ID)
+        exact = self.by_id.get(message_id) if message_id is not None else None
+        if not exact:
+            key, destination = _attr(call, _KEY), _attr(call, "messaging.destination.name")
+            if key is not None and destination is not None:
+                exact = self.by_key.get((destination, key))
+        if exact:
+            return [r for r in exact if lo <= r.start_ns <= hi]
+        timeline = self.timelines.get((hop, _bucket(call, hop)))
+        if timeline is None:
+            return []
+        starts, roots = timeline
+        first = bisect.bisect_left(starts, lo)
+        last = min(bisect.bisect_right(starts, hi), first + _MAX_CANDIDATES)
+        return roots[first:last]
 
 
 def _dropped_hops(
     index: _Index, slack_ns: int, max_delay_ns: int
 ) -> tuple[list[Finding], list[Span]]:
     """Dropped-hop findings (one root per call, best match first), and the calls seen."""
-    roots = _candidate_roots(index)
+    roots = _Roots(index)
     calls: list[Span] = []
     matches: list[_Match] = []
     ambiguity: Counter[tuple[str, str]] = Counter()
@@ -465,14 +528,9 @@ def _dropped_hops(
         calls.append(span)
         if _callee_answered(index, span) or _no_answer(span):
             continue
-        pool = roots.get(hop)
-        if pool is None:
-            continue
-        starts, spans = pool
         lo = span.start_ns - slack_ns
         hi = span.end_ns + slack_ns if span.kind == "client" else span.start_ns + max_delay_ns
-        for i in range(bisect.bisect_left(starts, lo), bisect.bisect_right(starts, hi)):
-            root = spans[i]
+        for root in roots.candidates(span, hop, lo, hi):
             if root.trace_id == span.trace_id and root.span_id == span.span_id:
                 continue
             matched = _MATCHERS[hop](span, root)
@@ -799,10 +857,29 @@ def check_propagation(
     in_process = _in_process_losses(index)
     broken = [*dropped, *in_process]
     now = index.last_end if now_ns is None else now_ns
+    orphans = _orphans(index, now, int(in_flight_s * 1e9))
     findings = [
         *sorted(dropped, key=lambda f: -f.confidence),
         *sorted(in_process, key=lambda f: -f.confidence),
-        *_orphans(index, now, int(in_flight_s * 1e9)),
+        *orphans,
         *_clock_skew(index, int(skew_tolerance_ms * MS)),
     ]
-    return PropagationReport(findings, _splits(index, broken), _health(index, calls, broken))
+    return PropagationReport(
+        findings, _splits(index, broken), _health(index, calls, broken), _orphan_groups(orphans)
+    )
+
+
+def _orphan_groups(orphans: list[Finding]) -> list[OrphanGroup]:
+    groups: dict[tuple[str, str, str], OrphanGroup] = {}
+    for f in orphans:
+        if f.callee is None:
+            continue
+        key = (f.callee.service, f.callee.operation, f.hop)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = OrphanGroup(*key)
+        if f.kind == "orphan":
+            group.orphans += 1
+        else:
+            group.in_flight += 1
+    return sorted(groups.values(), key=lambda g: (-g.orphans, -g.in_flight, g.service))

@@ -65,7 +65,8 @@ def _row(r: HealthRow) -> dict[str, Any]:
 
 
 def propagation_data(report: PropagationReport) -> dict[str, Any]:
-    """The report as JSON-ready data: ``findings``, ``split_traces``, ``health``."""
+    """The report as JSON-ready data: ``findings``, ``split_traces``, ``health``, ``orphans``
+    (by service and operation)."""
     return {
         "findings": [_finding(f) for f in report.findings],
         "split_traces": [
@@ -73,6 +74,16 @@ def propagation_data(report: PropagationReport) -> dict[str, Any]:
             for s in report.splits
         ],
         "health": [_row(r) for r in report.health],
+        "orphans": [
+            {
+                "service": g.service,
+                "operation": g.operation,
+                "hop": g.hop,
+                "orphans": g.orphans,
+                "in_flight": g.in_flight,
+            }
+            for g in report.orphans
+        ],
     }
 
 
@@ -90,6 +101,13 @@ def propagation_lines(report: PropagationReport) -> list[str]:
         lines.append(
             f"  {_safe(r.caller, 60)} -> {_safe(r.callee, 60)} over {r.hop}: {r.seen} seen, "
             f"{r.connected} connected, {r.broken} broken ({r.broken_share:.0%} broken)"
+        )
+    if report.orphans:
+        lines.append("orphans by service and operation (parent never arrived, not yet):")
+    for g in report.orphans[:MAX_SHOWN]:
+        lines.append(
+            f"  {_safe(g.service, 60)}: {_safe(g.operation, 120)} ({g.hop}): "
+            f"{g.orphans} orphaned, {g.in_flight} in flight"
         )
     if not report.findings:
         lines.append("no hop lost its context")
@@ -130,6 +148,14 @@ def propagation_html(report: PropagationReport) -> str:
             f"<td>{r.broken_share:.0%}</td></tr>"
         )
     out.append("</tbody></table>")
+    if report.orphans:
+        out.append("<h3>orphans by service and operation</h3><ul>")
+        for g in report.orphans[:MAX_SHOWN]:
+            out.append(
+                f"<li>{_h(g.service, 60)}: {_h(g.operation, 120)} ({_h(g.hop)}): "
+                f"{g.orphans} orphaned, {g.in_flight} in flight</li>"
+            )
+        out.append("</ul>")
     if not report.findings:
         out.append('<p class="muted">No hop lost its context.</p>')
     for kind in ("dropped-hop", "in-process-loss", "orphan", "in-flight", "clock-skew"):
