@@ -162,3 +162,39 @@ def test_the_readme_command_works_as_printed(two_processes, tmp_path):
     assert done.returncode == 0, done.stderr
     for line in shown.splitlines()[:5]:  # the lines without a trace id or a path
         assert line in done.stdout
+
+
+@pytest.mark.integration
+def test_kafka_records_sent_without_headers_are_the_broken_hop(bootstrap, make_topic, tmp_path):
+    """A producer process whose propagator writes nothing (``OTEL_PROPAGATORS=none``) next to
+    one that propagates, one consumer process, on the real broker: the finding names the
+    headerless records' sends, and the health table counts checkout -> payments over Kafka."""
+    import os
+
+    topic = make_topic()
+    app = [sys.executable, "-m", "tests.viz.kafka_two_process_app"]
+    producer, consumer = tmp_path / "producer.otlp.jsonl", tmp_path / "consumer.otlp.jsonl"
+    for tag, env in (("kept", {}), ("lost", {"OTEL_PROPAGATORS": "none"})):
+        subprocess.run(
+            [*app, "produce", bootstrap, topic, str(producer), "4", tag],
+            cwd=ROOT,
+            check=True,
+            timeout=120,
+            env={**os.environ, **env},
+        )
+    subprocess.run(
+        [*app, "consume", bootstrap, topic, str(consumer), "8"], cwd=ROOT, check=True, timeout=180
+    )
+    out = tmp_path / "graph.json"
+    argv = ["graph", str(producer), str(consumer), "--check-propagation", "--format", "json"]
+    assert main([*argv, "-o", str(out)]) == 0
+    check = json.loads(out.read_text())["propagation"]
+    dropped = [f for f in check["findings"] if f["kind"] == "dropped-hop"]
+    assert len(dropped) == 4 and len(check["findings"]) == 4, check["findings"]
+    for f in dropped:
+        assert f["hop"] == "kafka"
+        assert (f["caller"]["service"], f["callee"]["service"]) == ("checkout", "payments")
+        assert any(e.startswith("message key order-lost-") for e in f["evidence"])
+    [row] = [r for r in check["health"] if r["hop"] == "kafka"]
+    assert (row["caller"], row["callee"]) == ("checkout", "payments")
+    assert (row["seen"], row["connected"], row["broken"]) == (8, 4, 4)
