@@ -221,4 +221,5 @@ def test_exceptions_and_retries_are_marked_where_they_happened():
     [tr] = page_data(analyse(spans))["traces"]
     row = tr["id"].index("c")
     assert tr["marks"] == [[row, 25.0, "x"], [row, 30.0, "r"]]
-    assert [e.get("t") for e in tr["events"][str(row)]] == [25.0, 30.0, None]
+    events = json.loads(tr["detail"])["events"][str(row)]
+    assert [e.get("t") for e in events] == [25.0, 30.0, None]

@@ -1,10 +1,16 @@
 """A big trace stays light: only the rows in view are in the DOM, scrolling swaps them, folding
-is index arithmetic, and the error rows deep in the trace are reachable."""
+is index arithmetic, and the error rows deep in the trace are reachable; a 100k-span trace with
+about 3,900 error paths makes a page under 10 MB (its data packed) with bounded memory, which
+opens in Chromium and shows a deep span's stack."""
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 import pytest
 
+from tests.viz.big_trace import big_trace
 from tests.viz.html_browser import Browser
 from tracectx.viz import analyse
 from tracectx.viz.model import Span
@@ -84,6 +90,44 @@ def test_only_the_rows_in_view_are_built(tmp_path):
         origin = browser.eval("document.querySelector('#rows .row.cur')")
         assert browser.eval("document.querySelector('#rows .row.cur').dataset.role") == "origin"
         assert origin is not None and browser.eval("!!document.querySelector('#overlay .epath')")
+        assert browser.errors() == []
+    finally:
+        browser.close()
+
+
+def test_a_100k_span_trace_makes_a_small_page_that_opens(tmp_path):
+    [a] = analyse(big_trace(100_000))
+    assert 3_500 < len(a.errors) < 4_500
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        html = render_html([a])
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert len(html.encode()) <= 10_000_000  # was 21.4 MB
+    assert peak <= 160_000_000, f"rendering took {peak / 1e6:.0f} MB"
+    page = tmp_path / "big.html"
+    page.write_text(html, encoding="utf-8")
+    del html
+    browser = Browser(tmp_path / "profile", 1600, 1200)
+    try:
+        browser.open(page)
+        assert browser.errors() == []
+        assert browser.eval("state.trace.n") == 100_000
+        assert browser.eval("state.trace.paths.length") == len(a.errors)
+        assert browser.eval("document.querySelectorAll('#pathlist .path').length") == 100
+        # the last card is an error deep in the trace; its span's details come packed
+        browser.eval("[...document.querySelectorAll('#pathlist .path')].at(-1).click()")
+        browser.eval(FRAMES)
+        for _ in range(200):
+            if browser.eval("!!document.querySelector('#details pre.stack')"):
+                break
+            browser.eval("new Promise(r => setTimeout(r, 50))")
+        stack = browser.eval("document.querySelector('#details pre.stack').textContent")
+        assert "ConnectionError: refused" in stack
+        assert browser.eval("!!document.querySelector('#rows .row.cur')")
         assert browser.errors() == []
     finally:
         browser.close()

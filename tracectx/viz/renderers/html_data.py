@@ -9,7 +9,9 @@ virtual scrolling are index arithmetic in the page, even at 100k spans.
 
 Columns (one list per field, names and services through string tables) keep the embedded JSON
 small; times are microseconds from the trace's first start, because nanoseconds since the epoch
-do not fit a JavaScript number exactly.
+do not fit a JavaScript number exactly. What only the details pane shows (attributes, status
+messages, events, links) is one JSON text per trace, ``detail``, that the page parses on the
+first click: most of a big trace's bytes, none of its load time. Big texts are `pack`-ed.
 
 Paths come in order of impact (`impact_order`): what escaped first, then by severity, then what
 nobody observed, and retries that recovered last. The time axis gets its idle gaps (`idle_gaps`:
@@ -19,6 +21,9 @@ page can draw them as breaks; exceptions and retries become marks at the time th
 
 from __future__ import annotations
 
+import base64
+import json
+import zlib
 from collections import defaultdict
 from typing import Any
 
@@ -35,12 +40,13 @@ from tracectx.viz.renderers.json import (
 )
 from tracectx.viz.renderers.paths import roles, visible_spans
 
-__all__ = ["idle_gaps", "impact_order", "page_data"]
+__all__ = ["COMPRESS_OVER", "dumps", "idle_gaps", "impact_order", "pack", "page_data"]
 
 _KINDS = {"server": "S", "client": "C", "producer": "P", "consumer": "K", "internal": "I"}
 _HANDLED = (sc.EVENT_HANDLED, sc.EVENT_EXPECTED)
 _SEVERITY = {"FATAL": 0, "UNKNOWN": 1, "BUSINESS": 3, "TRANSIENT": 4}  # custom kinds: 2
 _GROUP = {"escaped": 0, "absorbed": 1, "unobserved": 2}
+COMPRESS_OVER = 1_000_000  # characters of JSON: a 100k-span trace's detail is about 17 MB
 GAP_SHARE = 0.05  # an idle stretch longer than this share of the trace is drawn as a break
 MAX_GAPS = 50
 _MARKS = {sc.EVENT_EXCEPTION: "x", sc.LOG_EVENT_EXCEPTION: "x", sc.EVENT_RETRY: "r"}
@@ -112,6 +118,28 @@ def _handled_by(a: TraceAnalysis) -> dict[str, list[str]]:
             if event.name in _HANDLED and isinstance(eid, str) and span.span_id not in out[eid]:
                 out[eid].append(span.span_id)
     return out
+
+
+def dumps(data: Any) -> str:
+    """Compact JSON; orjson when the viz extra is installed (three times faster on big pages)."""
+    try:
+        import orjson
+    except ImportError:
+        pass
+    else:
+        try:
+            return orjson.dumps(data, default=str).decode("utf-8")
+        except (TypeError, orjson.JSONEncodeError):  # an int over 64 bits, say
+            pass
+    return json.dumps(data, separators=(",", ":"), default=str)
+
+
+def pack(text: str) -> str:
+    """`text` as is, or over `COMPRESS_OVER` characters deflated and in base64 behind ``z:``
+    (the page inflates it with the browser's own DecompressionStream)."""
+    if len(text) <= COMPRESS_OVER:
+        return text
+    return "z:" + base64.b64encode(zlib.compress(text.encode("utf-8"), 1)).decode("ascii")
 
 
 def _recovered(a: TraceAnalysis) -> set[str]:
@@ -274,16 +302,26 @@ def _trace(
             for e in s.events
             if (m := _mark(e))
         ],
-        "attrs": {str(i): at for i, s in enumerate(spans) if (at := _attrs(s))},
-        "status": {str(i): s.status_message for i, s in enumerate(spans) if s.status_message},
-        "events": {
-            str(i): [_event(e, t0) for e in s.events] for i, s in enumerate(spans) if s.events
-        },
-        "links": {
-            str(i): [[lk.trace_id, lk.span_id] for lk in s.links]
-            for i, s in enumerate(spans)
-            if s.links
-        },
+        "detail": pack(
+            dumps(
+                {
+                    "attrs": {str(i): at for i, s in enumerate(spans) if (at := _attrs(s))},
+                    "status": {
+                        str(i): s.status_message for i, s in enumerate(spans) if s.status_message
+                    },
+                    "events": {
+                        str(i): [_event(e, t0) for e in s.events]
+                        for i, s in enumerate(spans)
+                        if s.events
+                    },
+                    "links": {
+                        str(i): [[lk.trace_id, lk.span_id] for lk in s.links]
+                        for i, s in enumerate(spans)
+                        if s.links
+                    },
+                }
+            )
+        ),
     }
 
 

@@ -9,8 +9,8 @@
 // DecompressionStream, no network.
 let D, FLEET, NAMES, SVCS, allKinds;
 const ROW = 24, OVER = 12, SMALL = 300, SVGNS = "http://www.w3.org/2000/svg";
-async function readData() {
-  const raw = document.getElementById("data").textContent;
+const readData = () => unpack(document.getElementById("data").textContent);
+async function unpack(raw) {
   if (!raw.startsWith("z:")) return JSON.parse(raw);
   const bin = atob(raw.slice(2)), bytes = new Uint8Array(bin.length);
   for (let k = 0; k < bin.length; k++) bytes[k] = bin.charCodeAt(k);
@@ -111,7 +111,7 @@ function lastOnPath(p) { return p.chain[p.chain.length - (p.absorber >= 0 ? 2 : 
 // ---- state & filters ------------------------------------------------------------------------
 const state = {trace: null, path: null, row: -1, kinds: new Set(), outcomes: new Set(OUTCOMES),
   service: "", term: "", node: null, vis: [], gaps: new Map(), posOf: null, view: [0, 1], nameW: 400,
-  maxDepth: 1, laneW: 0, recoveredOpen: false};
+  maxDepth: 1, laneW: 0, recoveredOpen: false, cards: 100};
 
 function pathMatches(p) {
   const tr = p.trace;
@@ -523,17 +523,20 @@ function drawMinimap() {
     if (!s.gap) continue;
     g.fillStyle = "#e5e7eb"; g.fillRect(s.u0 / U * w, 0, Math.max((s.u1 - s.u0) / U * w, 1), H);
   }
-  const drawRows = (wantErr) => {
-    let last = "";
-    for (let i = 0; i < tr.n; i++) {
-      if ((tr.err[i] === "1") !== wantErr) continue;
-      const c = wantErr ? "#dc2626" : svcColour(tr.svc[i]);
-      if (c !== last) { g.fillStyle = c; last = c; }
+  const byColour = new Map();  // one fill colour at a time: 100k rows draw in a few ms
+  for (let i = 0; i < tr.n; i++) {
+    const c = tr.err[i] === "1" ? "#dc2626" : svcColour(tr.svc[i]);
+    if (!byColour.has(c)) byColour.set(c, []);
+    byColour.get(c).push(i);
+  }
+  const order = [...byColour.keys()].sort((a, b) => (a === "#dc2626") - (b === "#dc2626"));  // errors on top
+  for (const c of order) {
+    g.fillStyle = c;
+    for (const i of byColour.get(c)) {
       const x = X(tr.start[i]);
       g.fillRect(x, Math.floor(i / n * (H - 2)) + 1, Math.max(X(tr.start[i] + tr.dur[i]) - x, 1), 1.5);
     }
-  };
-  drawRows(false); drawRows(true);
+  }
   drawMiniWindow();
 }
 function drawMiniWindow() {
@@ -628,7 +631,7 @@ function renderPaths() {
   const recovered = tr.paths.filter((p) => p.recovered && pathMatches(p)).length;
   tr.paths.forEach((p) => {
     if (!pathMatches(p)) return;
-    if (++shown > 500) return;
+    if (++shown > state.cards) return;
     if (p.recovered && !group) {  // retries that recovered: last, folded under one line
       group = el("li", "rgroup" + (state.recoveredOpen ? " open" : ""),
         (state.recoveredOpen ? "▾ " : "▸ ") + recovered + " error" + (recovered === 1 ? "" : "s") + " recovered by a retry");
@@ -670,11 +673,20 @@ function renderPaths() {
     li.addEventListener("click", () => selectPath(p));
     list.appendChild(li);
   });
-  if (shown > 500) list.appendChild(el("li", "muted", "… " + (shown - 500) + " more paths (narrow with the filters)"));
+  if (shown > state.cards) {  // a few hundred cards at a time: a big trace's list stays light
+    const more = el("li", "rgroup more", "… " + (shown - state.cards) + " more paths — show " + Math.min(shown - state.cards, 200) + " more");
+    more.addEventListener("click", () => { state.cards += 200; renderPaths(); });
+    list.appendChild(more);
+  }
   if (!shown) list.appendChild(el("li", "muted", tr.paths.length ? "No path matches the filters." : "No errors in this trace."));
 }
 
 // ---- details pane -----------------------------------------------------------------------------
+function detail(tr) {  // attributes, status messages, events, links: parsed on the first click
+  if (!tr.detailData) tr.detailData = JSON.parse(tr.detail);
+  return tr.detailData;
+}
+const detailReady = (tr) => !!tr.detailData || !tr.detail.startsWith("z:");
 function table(rows) {
   const t = el("table");
   for (const [k, v] of rows) { const r = el("tr"); r.appendChild(el("td", null, k)); r.appendChild(el("td", null, v)); t.appendChild(r); }
@@ -682,12 +694,17 @@ function table(rows) {
 }
 function showDetails(i) {
   const tr = state.trace, box = $("details");
+  if (!detailReady(tr)) {  // a big trace's details come packed: inflate once, then show
+    box.replaceChildren(el("p", "muted", "Reading the trace's details…"));
+    unpack(tr.detail).then((d) => { tr.detailData = d; if (state.trace === tr && state.row === i) showDetails(i); });
+    return;
+  }
   box.replaceChildren();
   box.appendChild(el("h2", null, NAMES[tr.name[i]]));
   const rows = [["service", SVCS[tr.svc[i]]], ["span kind", SPAN_KINDS.get(tr.kind[i]) || "internal"],
     ["span id", tr.id[i]], ["trace id", tr.trace_id], ["start", "+" + fmtUs(tr.start[i])], ["duration", fmtUs(tr.dur[i])],
     ["status", tr.err[i] === "1" ? "ERROR" : "ok"]];
-  const status = get(tr.status, i);
+  const status = get(detail(tr).status, i);
   if (status) rows.push(["status message", status]);
   const from = get(tr.async, i);
   if (from !== undefined) rows.push(["async hop", "published by " + NAMES[tr.name[from]] + " (" + tr.id[from] + ")"]);
@@ -714,7 +731,7 @@ function showDetails(i) {
     eb.appendChild(table(er));
     box.appendChild(eb);
   }
-  const events = get(tr.events, i) || [];
+  const events = get(detail(tr).events, i) || [];
   for (const ev of events) {
     const st = ev.attributes["exception.stacktrace"];
     if (ev.name === "exception" && typeof st === "string" && Object.prototype.hasOwnProperty.call(ev.attributes, "exception.stacktrace")) {
@@ -733,12 +750,12 @@ function showDetails(i) {
       box.appendChild(d);
     }
   }
-  const links = get(tr.links, i) || [];
+  const links = get(detail(tr).links, i) || [];
   if (links.length) {
     box.appendChild(el("h3", null, "Links"));
     box.appendChild(table(links.map(([t, s]) => ["trace " + t, "span " + s])));
   }
-  const attrs = get(tr.attrs, i);
+  const attrs = get(detail(tr).attrs, i);
   if (attrs) { box.appendChild(el("h3", null, "Attributes")); box.appendChild(table(Object.entries(attrs))); }
 }
 
@@ -774,7 +791,7 @@ function selectPath(p) {
   selectRow(p.origin);
 }
 function selectTrace(tr) {
-  state.trace = prepare(tr); state.path = null; state.row = -1; state.view = [0, tr.U];
+  state.trace = prepare(tr); state.path = null; state.row = -1; state.view = [0, tr.U]; state.cards = 100;
   $("trace").value = String(D.traces.indexOf(tr));
   layout(); fitNameColumn(); renderSummary(); drawAxis(); drawMinimap(); renderPaths();
   $("scroller").scrollTop = 0;
