@@ -10,9 +10,9 @@ A lost worker is TRANSIENT wherever it is lost: ``BrokenProcessPool`` here, Cele
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures.process import BrokenProcessPool
 
 from tracectx.errors import TracedError
 from tracectx.kinds import ErrorKind
@@ -51,8 +51,10 @@ _DEFAULT_TYPES: dict[type[BaseException], ErrorKind] = {
     MemoryError: ErrorKind.FATAL,
     SystemError: ErrorKind.FATAL,
     RecursionError: ErrorKind.FATAL,
-    BrokenProcessPool: ErrorKind.TRANSIENT,  # a pool worker died: lost work, like WorkerLostError
+    # + BrokenProcessPool: TRANSIENT (a pool worker died: lost work, like WorkerLostError),
+    # added by `_add_late_defaults` once concurrent.futures.process is imported
 }
+_late_pending = True
 # Severity when one kind must stand for a group: the one that most limits what callers may do.
 _SEVERITY = {"FATAL": 3, "UNKNOWN": 2, "BUSINESS": 1, "TRANSIENT": 0}
 
@@ -124,6 +126,8 @@ def _direct_kind(exc: BaseException) -> ErrorKind | None:
     for cls in type(exc).__mro__:
         if cls in table:
             return table[cls]
+    if _late_pending and _add_late_defaults():
+        return _direct_kind(exc)
     for predicate in predicates:
         try:
             kind = predicate(exc)
@@ -132,6 +136,28 @@ def _direct_kind(exc: BaseException) -> ErrorKind | None:
         if kind is not None:
             return kind
     return None
+
+
+def _add_late_defaults() -> bool:
+    """Add ``BrokenProcessPool`` to the defaults once its module is imported; True if added.
+
+    Not imported by tracectx itself: ``concurrent.futures.process`` brings multiprocessing and
+    pickle, ~10 % of ``import tracectx``. No such error can exist before the module is imported,
+    so the first classification that misses the table after that adds it (a kind registered
+    for it meanwhile is kept).
+    """
+    global _late_pending
+    module = sys.modules.get("concurrent.futures.process")
+    if module is None:
+        return False
+    with _lock:
+        if not _late_pending:
+            return False
+        _late_pending = False
+        _DEFAULT_TYPES[module.BrokenProcessPool] = ErrorKind.TRANSIENT
+        _by_type.setdefault(module.BrokenProcessPool, ErrorKind.TRANSIENT)
+        _publish()
+    return True
 
 
 def walk_chain(exc: BaseException) -> Iterator[BaseException]:

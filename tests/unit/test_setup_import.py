@@ -24,6 +24,8 @@ HEAVY = (
     "tracectx.bootstrap",
     "opentelemetry.sdk",
     "importlib.metadata",
+    "multiprocessing",  # concurrent.futures.process, for BrokenProcessPool
+    "hmac",  # secrets
 )
 
 
@@ -52,6 +54,16 @@ def test_core_use_still_loads_no_rich_or_structlog():
         "    tracectx.record_error(tracectx.new_error(tracectx.ErrorKind.BUSINESS, 'x'))"
     )
     assert [m for m in loaded if m.startswith(("rich", "structlog", "tenacity"))] == []
+
+
+def test_broken_process_pool_is_transient_though_classify_never_imports_it():
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tracectx.classify import reset_classifiers
+
+    assert tracectx.classify(BrokenProcessPool("a worker died")) is tracectx.ErrorKind.TRANSIENT
+    reset_classifiers()
+    assert tracectx.classify(BrokenProcessPool("again")) is tracectx.ErrorKind.TRANSIENT
 
 
 def test_every_lazy_name_resolves_to_its_module_object():
