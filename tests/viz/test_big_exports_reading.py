@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from tracectx.viz.sources import otlp_typed, reader
 from tracectx.viz.sources.documents import parse_bytes, trace_ids_of
+from tracectx.viz.sources.limits import Limits
 from tracectx.viz.sources.otlp_json import parse_otlp
 
 line_bytes = st.lists(
@@ -46,11 +47,10 @@ def test_lines_cut_from_reads_are_the_files_lines(data, chunk, gzipped):
         assert lines.problem is None
 
 
-def test_a_gzip_bomb_stops_at_the_cap_with_the_lines_before_it(monkeypatch):
-    monkeypatch.setattr(reader, "_CHUNK", 4)
-    monkeypatch.setattr(reader, "MAX_INFLATED_BYTES", 10)
+def test_a_gzip_bomb_stops_at_the_cap_with_the_lines_before_it():
     raw = io.BytesIO(gzip.compress(b"abc\ndefg\n" + b"x" * 1000))
-    lines = reader._Lines(raw, 0, "reading", None)
+    limits = Limits(max_inflated=10, max_ratio=1000, max_document=1000)
+    lines = reader._Lines(raw, 0, "reading", None, limits)
     assert list(lines) == [(1, b"abc\n"), (2, b"defg\n")]
     assert lines.problem is not None and "inflates to more than 10 bytes" in lines.problem
 

@@ -13,7 +13,8 @@ from tracectx import ErrorKind, new_error, traced
 from tracectx.viz import load_spans
 from tracectx.viz.analysis import analyse
 from tracectx.viz.sources import loads_spans
-from tracectx.viz.sources.otlp_proto import inflate
+from tracectx.viz.sources.inflate import inflate_bytes
+from tracectx.viz.sources.limits import Limits
 
 
 @pytest.fixture
@@ -56,8 +57,10 @@ def test_gzip_and_bare_resource_spans_array(request_bytes, tmp_path):
 def test_broken_protobuf_and_gzip_are_problems_not_errors():
     assert loads_spans(b"\x0a\xff\xff\xff").problems
     assert loads_spans(b"\x1f\x8b garbage").problems
-    with pytest.raises(ValueError, match="inflates to more than"):
-        inflate(gzip.compress(b"x" * 10_000), limit=1_000)
+    limits = Limits(max_inflated=1_000, max_ratio=1000, max_document=1_000)
+    kept, problem, over_limit = inflate_bytes(gzip.compress(b"x" * 10_000), limits)
+    assert kept == b"x" * 1_000 and over_limit
+    assert problem is not None and "inflates to more than 1000 bytes" in problem
 
 
 def test_protobuf_spans_and_events_are_masked_as_the_model_masks_them():

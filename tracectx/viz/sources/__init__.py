@@ -20,12 +20,16 @@ from tracectx.viz.sources.documents import (
     parse_bytes,
     parse_document,
 )
+from tracectx.viz.sources.limits import FILE_LIMITS, RECORD_LIMITS, Limits
 from tracectx.viz.sources.otlp_proto import parse_otlp_proto
 from tracectx.viz.sources.reader import ProblemSink, file_items, text_items
 
 __all__ = [
     "ACCEPTED_SHAPES",
+    "FILE_LIMITS",
     "MAX_PROBLEMS",
+    "RECORD_LIMITS",
+    "Limits",
     "Progress",
     "load_spans",
     "loads_json",
@@ -43,12 +47,13 @@ def _collect(items: Iterable[SpanSet | str], out: SpanSet, sink: ProblemSink) ->
             sink.extend(item.problems)
 
 
-def loads_spans(text: bytes | str) -> SpanSet:
-    """Parse a whole file's text; broken parts become problems, the rest is kept."""
+def loads_spans(text: bytes | str, *, limits: Limits | None = None) -> SpanSet:
+    """Parse a whole file's text; broken parts become problems, the rest is kept. Gzip input
+    is inflated within `limits` (`FILE_LIMITS` and its environment variables by default)."""
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     out = SpanSet()
     sink = ProblemSink(out.problems)
-    _collect(text_items(raw, parse_bytes, parse_otlp_proto), out, sink)
+    _collect(text_items(raw, parse_bytes, parse_otlp_proto, limits), out, sink)
     sink.close()
     return out
 
@@ -57,16 +62,18 @@ def load_spans(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
     progress: Progress | None = None,
+    limits: Limits | None = None,
 ) -> SpanSet:
     """Spans from one file or several; an unreadable file is a problem, not an exception.
     Every problem is prefixed with the file it came from. `progress`, when given, hears of
-    the bytes read (parsing goes along)."""
+    the bytes read (parsing goes along); `limits` as for `loads_spans`."""
     files = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     out = SpanSet()
     for path in files:
         sink = ProblemSink(out.problems, f"{os.fspath(path)}: ")
         try:
-            _collect(file_items(Path(path), parse_bytes, parse_otlp_proto, progress), out, sink)
+            items = file_items(Path(path), parse_bytes, parse_otlp_proto, progress, limits=limits)
+            _collect(items, out, sink)
         except OSError as exc:
             sink.add(exc.strerror or str(exc))
         sink.close()

@@ -10,6 +10,7 @@ from typing import Any
 from tracectx.viz.model import SpanSet
 from tracectx.viz.sources.fields import SOURCE_SPAN_ID, SOURCE_TRACE_ID, describe
 from tracectx.viz.sources.jaeger_json import is_jaeger_span, parse_jaeger
+from tracectx.viz.sources.limits import charge
 from tracectx.viz.sources.otlp_json import parse_otlp
 from tracectx.viz.sources.otlp_typed import decode_otlp, decode_trace_ids
 
@@ -90,6 +91,7 @@ def _parse(doc: Any, depth: int) -> SpanSet:
             )
         return out
     if isinstance(doc, list):
+        charge(len(doc))
         if any(is_jaeger_span(item) for item in doc):
             return parse_jaeger(doc)
         if depth >= _MAX_ARRAY_DEPTH:

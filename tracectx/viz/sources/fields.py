@@ -13,6 +13,8 @@ import hashlib
 import math
 from typing import Any
 
+from tracectx.viz.sources.limits import charge
+
 __all__ = [
     "MAX_TIME_NS",
     "MAX_VALUE_DEPTH",
@@ -48,8 +50,10 @@ def describe(value: Any) -> str:
 
 
 def as_list(value: Any, what: str, problems: list[str]) -> list[Any]:
-    """`value` if it is a JSON array; ``[]`` (and a problem unless it is missing) otherwise."""
+    """`value` if it is a JSON array; ``[]`` (and a problem unless it is missing) otherwise.
+    Its entries are charged to the active work budget (`limits.charge`)."""
     if isinstance(value, list):
+        charge(len(value))
         return value
     if value is not None:
         problems.append(f"{what}: expected an array, got {describe(value)}")
@@ -57,8 +61,10 @@ def as_list(value: Any, what: str, problems: list[str]) -> list[Any]:
 
 
 def as_dict(value: Any, what: str, problems: list[str]) -> dict[str, Any]:
-    """`value` if it is a JSON object; ``{}`` (and a problem unless it is missing) otherwise."""
+    """`value` if it is a JSON object; ``{}`` (and a problem unless it is missing) otherwise.
+    Its entries are charged to the active work budget."""
     if isinstance(value, dict):
+        charge(len(value))
         return value
     if value is not None:
         problems.append(f"{what}: expected an object, got {describe(value)}")
@@ -133,8 +139,10 @@ def plain_value(value: Any, depth: int = 0, problems: list[str] | None = None) -
             problems.append(f"attribute value nested deeper than {MAX_VALUE_DEPTH}, cut")
         return TOO_DEEP
     if isinstance(value, dict):
+        charge(len(value))
         return {str(k): plain_value(v, depth + 1, problems) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        charge(len(value))
         return [plain_value(v, depth + 1, problems) for v in value]
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
         return str(value) if abs(value) < 10**4000 else "<huge int>"

@@ -5,45 +5,25 @@ encoding of ``ExportTraceServiceRequest``, which is the same on the wire as ``Tr
 (field 1, repeated ``ResourceSpans``). It is parsed with `opentelemetry-proto` and read straight
 from the message objects into the span model — the typed fields need none of the JSON reader's
 type checks, and going through a JSON-shaped dict cost 150x the parse (the span stream reads
-this on every record). Gzip input is inflated with a size cap first (a small gzip file can
-inflate to gigabytes).
+this on every record). Gzip input is inflated by `inflate` within limits first. A message upb
+refuses (a part nested past its depth limit) is read by `proto_salvage`, keeping every other
+span.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-import zlib
 from typing import Any
 
 from tracectx.viz.model import Link, Span, SpanEvent, SpanSet
 from tracectx.viz.sources.fields import MAX_TIME_NS, MAX_VALUE_DEPTH, TOO_DEEP
+from tracectx.viz.sources.limits import charge
+from tracectx.viz.sources.proto_salvage import salvage
 
 __all__ = [
-    "GZIP_MAGIC",
-    "MAX_INFLATED_BYTES",
-    "inflate",
     "looks_like_proto",
     "parse_otlp_proto",
     "spans_from_message",
 ]
-
-GZIP_MAGIC = b"\x1f\x8b"
-MAX_INFLATED_BYTES = 4 * 1024**3
-
-
-def inflate(data: bytes, limit: int = MAX_INFLATED_BYTES) -> bytes:
-    """Gunzip `data` (concatenated members too); `ValueError` if broken or over `limit` bytes."""
-    out = io.BytesIO()
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            while chunk := stream.read(1 << 20):
-                out.write(chunk)
-                if out.tell() > limit:
-                    raise ValueError(f"gzip input inflates to more than {limit} bytes")
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ValueError(f"broken gzip input: {exc}") from None
-    return out.getvalue()
 
 
 def looks_like_proto(data: bytes) -> bool:
@@ -79,6 +59,8 @@ def _attributes(items: Any) -> dict[str, Any]:
     reads each value. A non-empty ``string_value`` can only be the oneof's set member, so the
     commonest type costs one read and no ``WhichOneof``: this runs per attribute."""
     out: dict[str, Any] = {}
+    if len(items) > 64:  # the usual few are not worth a budget check
+        charge(len(items))
     for kv in items:
         value = kv.value
         text = value.string_value
@@ -125,7 +107,9 @@ def spans_from_message(message: Any) -> SpanSet:
     for resource_spans in message.resource_spans[:]:
         service = _service(resource_spans.resource.attributes[:])
         for scope_spans in resource_spans.scope_spans[:]:
-            for raw in scope_spans.spans[:]:
+            raws = scope_spans.spans[:]
+            charge(len(raws))
+            for raw in raws:
                 raw_trace = raw.trace_id
                 trace_id = trace_ids.get(raw_trace, _UNSEEN)
                 if trace_id is _UNSEEN:
@@ -186,10 +170,16 @@ def parse_otlp_proto(data: bytes) -> SpanSet:
     except ImportError as exc:
         return SpanSet(problems=[f"OTLP protobuf input needs opentelemetry-proto ({exc.name})"])
     message = TracesData()
+    problems: list[str] = []
     try:
         message.ParseFromString(data)
     except (DecodeError, RecursionError, ValueError) as exc:
-        return SpanSet(problems=[f"not OTLP protobuf (TracesData): {str(exc)[:200]}"])
+        salvaged, problems = salvage(TracesData, data, _value)
+        if salvaged is None or not salvaged.resource_spans:
+            return SpanSet(problems=[f"not OTLP protobuf (TracesData): {str(exc)[:200]}"])
+        message = salvaged
     if not message.resource_spans:
         return SpanSet(problems=["OTLP protobuf input holds no resource spans"])
-    return spans_from_message(message)
+    out = spans_from_message(message)
+    out.problems[:0] = problems
+    return out

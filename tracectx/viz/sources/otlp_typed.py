@@ -25,6 +25,7 @@ from tracectx.viz.sources.fields import (
     text,
     time_value,
 )
+from tracectx.viz.sources.limits import charge
 from tracectx.viz.sources.otlp_json import KINDS as _KINDS
 from tracectx.viz.sources.otlp_json import any_value, kind_name
 
@@ -165,6 +166,8 @@ def _attributes(items: list[Any] | None, sink: list[str]) -> dict[str, Any]:
         return {}
     intern = sys.intern  # the same few keys on every span: one string each, not one per span
     out: dict[str, Any] = {}
+    if len(items) > 64:  # the usual few are not worth a budget check
+        charge(len(items))
     for kv in items:
         value = kv.value
         if value is not None and value.stringValue.__class__ is str:
@@ -350,6 +353,8 @@ def _spans(raws: list[Any], services: list[str], sink: list[str]) -> list[Span]:
         attributes: dict[str, Any] = {}
         items = raw.attributes
         if items:
+            if len(items) > 64:
+                charge(len(items))
             for kv in items:  # `_attributes`, inline
                 value = kv.value
                 key = keys.get(kv.key) or _new_key(kv.key)
@@ -399,6 +404,7 @@ def decode_otlp(data: bytes) -> SpanSet | None:
                 if scope.spans:
                     raws += scope.spans
                     services += [service] * len(scope.spans)
+        charge(len(raws))
         spans = _spans(raws, services, sink)
     except (_Unusual, RecursionError):
         return None

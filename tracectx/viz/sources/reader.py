@@ -14,20 +14,15 @@ Yielded strings are problems.
 
 from __future__ import annotations
 
-import gzip
 import os
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
 from tracectx.viz.sources.documents import MAX_PROBLEMS, Progress
-from tracectx.viz.sources.otlp_proto import (
-    GZIP_MAGIC,
-    MAX_INFLATED_BYTES,
-    inflate,
-    looks_like_proto,
-)
+from tracectx.viz.sources.inflate import GZIP_MAGIC, GzipStream, inflate_bytes
+from tracectx.viz.sources.limits import Limits, charge, current_budget, file_limits
+from tracectx.viz.sources.otlp_proto import looks_like_proto
 
 __all__ = ["MAX_BAD_LINES", "ProblemSink", "file_items", "text_items"]
 
@@ -70,6 +65,7 @@ def _line_items(
     held: list[str] = []
     bad = 0
     for number, line in lines:
+        charge(1)
         if not line.strip():
             continue
         result = parse(line)
@@ -94,26 +90,40 @@ def _line_items(
 
 
 def text_items(
-    raw: bytes, parse: Callable[[bytes], T | ValueError], parse_proto: Callable[[bytes], T]
+    raw: bytes,
+    parse: Callable[[bytes], T | ValueError],
+    parse_proto: Callable[[bytes], T],
+    limits: Limits | None = None,
 ) -> Iterator[T | str]:
-    """The documents of a whole input held in memory (gzip inflated first, with a cap)."""
+    """The documents of a whole input held in memory (gzip inflated first, within `limits`).
+    A gzip stream that breaks or goes over a limit keeps the documents inflated before it
+    (the last, cut-off line dropped) and lists the problem; inside a budget (`limits`) going
+    over a limit refuses the whole input instead."""
+    limits = limits or file_limits()
+    problem = None
     if raw[:2] == GZIP_MAGIC:
-        try:
-            raw = inflate(raw)
-        except ValueError as exc:
-            yield str(exc)
-            return
+        raw, problem, over_limit = inflate_bytes(raw, limits)
+        budget = current_budget()
+        if over_limit and budget is not None:
+            budget.refuse(problem or "over a limit")
+        if problem is not None and not looks_like_proto(raw):
+            raw = raw[: raw.rfind(b"\n") + 1]  # a line cut off by the break: not kept
+    elif len(raw) > limits.max_document:
+        yield f"input of {len(raw)} bytes is over the limit of {limits.max_document}, not read"
+        return
     if not raw.strip():
-        yield "empty input"
+        yield problem or "empty input"
         return
     if looks_like_proto(raw):
         yield parse_proto(raw)
-        return
-    whole = parse(raw)
-    if not isinstance(whole, ValueError):
-        yield whole
-        return
-    yield from _line_items(enumerate(raw.splitlines(), 1), parse, str(whole))
+    else:
+        whole = parse(raw)
+        if not isinstance(whole, ValueError):
+            yield whole
+        else:
+            yield from _line_items(enumerate(raw.splitlines(), 1), parse, str(whole))
+    if problem is not None:
+        yield problem
 
 
 class _Lines:
@@ -125,35 +135,45 @@ class _Lines:
     cost more than msgspec's whole skip over the same bytes on a Collector export. The lines
     are the same: each keeps its ``\\n``, the last may have none."""
 
-    def __init__(self, raw: IO[bytes], size: int, what: str, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        raw: IO[bytes],
+        size: int,
+        what: str,
+        progress: Progress | None,
+        limits: Limits | None = None,
+    ) -> None:
         self._raw, self._size, self._what, self._progress = raw, size, what, progress
+        self._limits = limits or file_limits()
         self.gzipped = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
         self.problem: str | None = None
 
     def _chunks(self) -> Iterator[bytes]:
-        # read1 for gzip: what one inflate step gives, so a broken stream loses only its tail
+        # gzip: one inflate step at a time, so a broken stream loses only its tail
         if self.gzipped:
-            read_some: Callable[[int], bytes] = gzip.GzipFile(fileobj=self._raw).read1
-        else:
-            read_some = self._raw.read
-        read = 0
-        while chunk := read_some(_CHUNK):
-            read += len(chunk)
+            stream = GzipStream(self._raw.read, self._limits)
+            yield from stream
+            self.problem = stream.problem
+            return
+        while chunk := self._raw.read(_CHUNK):
             yield chunk
-            if self.gzipped and read > MAX_INFLATED_BYTES:  # the rest can only go over the cap
-                self.problem = f"gzip input inflates to more than {MAX_INFLATED_BYTES} bytes"
-                return
 
     def _raw_lines(self) -> Iterator[bytes]:
         """The file's lines, each with its newline; parts of a line longer than a read are
         joined once (never copied read after read)."""
         parts: list[bytes] = []
+        held = 0  # bytes in parts
+        cap = self._limits.max_document
         for chunk in self._chunks():
             find = chunk.find
             end = find(b"\n")
             if end < 0:
                 parts.append(chunk)
+                held += len(chunk)
+                if held > cap:
+                    self.problem = f"a line longer than {cap} bytes (limit): the rest not read"
+                    return
                 continue
             start = end + 1
             if parts:
@@ -165,8 +185,10 @@ class _Lines:
             while (end := find(b"\n", start)) >= 0:
                 yield chunk[start : end + 1]
                 start = end + 1
+            held = 0
             if start < len(chunk):
                 parts.append(chunk[start:])
+                held = len(chunk) - start
         if parts and self.problem is None:
             yield b"".join(parts)
 
@@ -174,26 +196,22 @@ class _Lines:
         inflated = reported = 0
         if self._progress is not None:
             self._progress(self._what, 0, self._size)
-        try:
-            for number, line in enumerate(self._raw_lines(), 1):
-                inflated += len(line)
-                if self.gzipped and inflated > MAX_INFLATED_BYTES:
-                    self.problem = f"gzip input inflates to more than {MAX_INFLATED_BYTES} bytes"
-                    return
-                if self._progress is not None:
-                    done = self._raw.tell() if self.gzipped else inflated
-                    if done - reported >= _REPORT_EVERY:
-                        self._progress(self._what, done - reported, self._size)
-                        reported = done
-                if b"\r" in line:  # the text reader splits at \r too (bytes.splitlines)
-                    for part in line.splitlines():
-                        yield number, part
-                    continue
-                yield number, line
-        except (OSError, EOFError, zlib.error) as exc:
-            if not self.gzipped:
-                raise
-            self.problem = f"broken gzip input: {exc}"
+        cap = self._limits.max_document
+        for number, line in enumerate(self._raw_lines(), 1):
+            inflated += len(line)
+            if len(line) > cap:  # (a longer line is never joined: see `_raw_lines`)
+                self.problem = f"a line longer than {cap} bytes (limit): the rest not read"
+                return
+            if self._progress is not None:
+                done = self._raw.tell() if self.gzipped else inflated
+                if done - reported >= _REPORT_EVERY:
+                    self._progress(self._what, done - reported, self._size)
+                    reported = done
+            if b"\r" in line:  # the text reader splits at \r too (bytes.splitlines)
+                for part in line.splitlines():
+                    yield number, part
+                continue
+            yield number, line
 
 
 def file_items(
@@ -202,11 +220,15 @@ def file_items(
     parse_proto: Callable[[bytes], T],
     progress: Progress | None = None,
     what: str = "reading",
+    limits: Limits | None = None,
 ) -> Iterator[T | str]:
-    """The documents of the file at `path`, JSON lines streamed (see the module docstring).
-    `OSError` when the file cannot be read; `progress` hears of the bytes read."""
+    """The documents of the file at `path`, JSON lines streamed (see the module docstring),
+    within `limits` (`file_limits()` by default). `OSError` when the file cannot be read;
+    `progress` hears of the bytes read."""
+    limits = limits or file_limits()
     with path.open("rb") as f:
-        lines = _Lines(f, os.fstat(f.fileno()).st_size, f"{what} {path.name}", progress)
+        size = os.fstat(f.fileno()).st_size
+        lines = _Lines(f, size, f"{what} {path.name}", progress, limits)
         numbered = iter(lines)
         first: tuple[int, bytes] | None = None
         for number, line in numbered:
@@ -221,8 +243,11 @@ def file_items(
             if lines.problem is not None:
                 yield lines.problem
                 return
+            if not lines.gzipped and size > limits.max_document:
+                yield f"input of {size} bytes is over the limit of {limits.max_document}, not read"
+                return
             f.seek(0)
-            yield from text_items(f.read(), parse, parse_proto)
+            yield from text_items(f.read(), parse, parse_proto, limits)
             return
         assert result is not None
         yield result
