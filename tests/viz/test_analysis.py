@@ -502,3 +502,38 @@ class TestAsyncRetries:
         [a] = analyse(spans)
         [err] = a.errors
         assert err.absorber == "e" * 16 and "dead-letter queue orders.dlq" in err.evidence[-1]
+
+
+class TestAbsorbThenFailWithoutStack:
+    """No stack to read: the timing of the parent's failure and its own error decide."""
+
+    MS = 1_000_000
+
+    def _spans(self, parent_message: str, failed_at_ms: int):
+        ms = self.MS
+        parent = _at("1" * 16, end=20 * ms, name="report", error=True)
+        parent.status_message = parent_message
+        kind, _, message = parent_message.partition(": ")
+        attributes = {"exception.type": kind, "exception.message": message}
+        parent.events = [SpanEvent("exception", attributes, failed_at_ms * ms)]
+        child = _at("2" * 16, "1" * 16, 1 * ms, 5 * ms, name="SELECT rows", error=True)
+        child.status_message = "TimeoutError: query timed out"
+        return [parent, child]
+
+    def test_a_failure_long_after_the_child_is_the_parents_own_error(self):
+        [a] = analyse(self._spans("ReportFailed: totals do not match", failed_at_ms=19))
+        child = next(e for e in a.errors if e.origin == "2" * 16)
+        assert child.outcome == "absorbed" and child.absorber == "1" * 16
+        assert "an error of its own" in child.evidence[-1]
+        own = next(e for e in a.errors if e.origin == "1" * 16)
+        assert own.escaped and own.error_type
+
+    def test_a_failure_right_after_the_child_is_a_translation(self):
+        [a] = analyse(self._spans("ReportFailed: totals do not match", failed_at_ms=5))
+        [err] = a.errors
+        assert err.origin == "2" * 16 and err.propagators == ["1" * 16]
+
+    def test_an_error_that_names_the_childs_is_a_translation_whenever_it_came(self):
+        [a] = analyse(self._spans("Unavailable: rows failed: TimeoutError", failed_at_ms=19))
+        [err] = a.errors
+        assert err.origin == "2" * 16 and any("names" in ev for ev in err.evidence)

@@ -19,9 +19,20 @@ with a confidence:
 - a child that failed and was followed by more work of its parent (a later sibling started
   after it ended, e.g. the next attempt of a retry group) was caught: absorbed, never continued;
 - a client span answered with an HTTP or gRPC error status continues into the caller's error;
-  a server span answering >= 400 carries its error to the client;
-- a child that ended after its parent ended, or a ``thread …`` / ``task …`` failure span, was
-  never waited for: unobserved, not absorbed.
+- no stack and another exception type: the parent's error translates the child's when its
+  message names the child's error or it failed right after the child; a parent that failed
+  long after (over 1.5 ms and 40 % of its time) failed for a reason of its own;
+- HTTP by OTel's conventions: 5xx (or a gRPC error) is an error on both sides, 4xx only on a
+  CLIENT span; a SERVER span that answered 4xx is no error, only the origin of its client's
+  error (a readiness probe answering 404 is nothing); an explicit status wins;
+- fire-and-forget by structure: a child that ended after its parent, or that its parent did not
+  wait for (it started other work while the child ran and did not fail with its error), is
+  unobserved, not absorbed. A ``thread …``/``task …`` name alone decides nothing (awaited work
+  is named so too), except on tracectx's own failure span of a thread or an unretrieved task.
+
+A failed consumer run that ran again (a Celery retry linked to it, a redelivery of the same
+message) or was handed to a dead-letter queue is absorbed by that retry or hand-off, as an
+in-process retry is; only the last run's error escapes.
 
 Async hops (links, FOLLOWS_FROM, producer→consumer) are not blocking: an error on the consuming
 side is its own origin connected by an async edge, never blamed on the producer. The analysis is
@@ -30,6 +41,7 @@ linear in the number of spans: each span's children are weighed once, paths clim
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import operator
@@ -163,6 +175,7 @@ class _Trace:
         self.tracectx: list[str] = []  # spans carrying a tracectx error id or any event
         self._views: dict[str, ContractView] = {}
         self._next_runs: dict[str, str] | None = None  # `next_run`'s index, made on first use
+        self._starts: dict[str, list[int]] = {}  # `starts`, by parent asked
         by_id = self.spans
         roots, failing, tracectx = self.roots, self.failing, self.tracectx
         parents, children = self.parent, self.children
@@ -238,6 +251,14 @@ class _Trace:
             view = read_contract(s.attributes, events, s.status_message)
             self._views[span_id] = view
         return view
+
+    def starts(self, span_id: str) -> list[int]:
+        """The start times of `span_id`'s children, in order (made once per parent asked)."""
+        found = self._starts.get(span_id)
+        if found is None:
+            spans = self.spans
+            found = self._starts[span_id] = [spans[k].start_ns for k in self.children[span_id]]
+        return found
 
     def next_run(self, span_id: str) -> str | None:
         """The consumer run that took over `span_id`'s message after it: a later run linking
@@ -454,18 +475,12 @@ def _unjoined(t: _Trace, child: Span, parent: Span) -> tuple[float, str] | None:
     work while `child` still ran. Only asked once the parent's outcome (its failure with the
     child's error, or a record of catching it) did not show a join. A ``task …``/``thread …``
     name adds a little; alone it decides nothing (plain-OTel users name awaited work so too)."""
-    start, end, sid = child.start_ns, child.end_ns, child.span_id
-    spans = t.spans
-    alongside = next(
-        (
-            k
-            for k in t.children.get(parent.span_id, ())
-            if k != sid and start < spans[k].start_ns < end
-        ),
-        None,
-    )
-    if alongside is None:
+    kids = t.children.get(parent.span_id, ())
+    starts = t.starts(parent.span_id)  # kids are in start order: the next start after its own
+    at = bisect.bisect_right(starts, child.start_ns)
+    if at == len(starts) or starts[at] >= child.end_ns:
         return None
+    alongside, sid, spans = kids[at], child.span_id, t.spans
     named = _DETACHED_NAME.match(child.name) is not None
     why = (
         f"{t.label(parent.span_id)} started {spans[alongside].name} while "
@@ -725,8 +740,9 @@ def _weigh_children(
             continue
         candidates.append(kid)
     chosen: tuple[str, _Fate] | None = None
+    own: dict[str, str] = {}
     if parent_failing and candidates:
-        chosen = _continuation(t, pid, candidates)
+        chosen = _continuation(t, pid, candidates, own)
     for kid in candidates:
         if chosen is not None and kid == chosen[0]:
             fates[kid] = chosen[1]
@@ -734,7 +750,8 @@ def _weigh_children(
         if not parent_failing:
             fates[kid] = _Fate("absorbed", 0.85, f"{t.label(pid)} did not fail")
         else:
-            fates[kid] = _Fate("absorbed", 0.75, f"{t.label(pid)} failed with an error of its own")
+            why = own.get(kid, f"{t.label(pid)} failed with an error of its own")
+            fates[kid] = _Fate("absorbed", 0.75, why)
     return fates
 
 
@@ -750,8 +767,57 @@ def _fails_with(t: _Trace, pid: str, sig: Signature | None) -> bool:
     return chain is not None and chain[1][0] == sig[0] and chain[1][1] in ("", sig[1])
 
 
-def _continuation(t: _Trace, pid: str, candidates: list[str]) -> tuple[str, _Fate] | None:
-    """Which candidate child's error (if any) the failing parent's error continues."""
+def _names(psig: Signature, sig: Signature) -> bool:
+    """True if the parent's error message names the child's error (its type or its message),
+    as a translation's often does (``raise Unavailable(f"... {exc!r}") from exc``)."""
+    return sig[0] in psig[1] or (len(sig[1]) >= 4 and sig[1] in psig[1])
+
+
+_QUICK_NS = 1_500_000  # a translation raises at once; a parent that went on longer ...
+_QUICK_SHARE = 0.4  # ... (and for this share of its own time) failed for a reason of its own
+
+
+def _late(parent: Span, child: Span) -> int | None:
+    """How long (ns) after `child` ended `parent` failed, when that is too long for a
+    translation; else None. The failure is the parent's last exception event when it has a
+    time inside the parent, else the parent's end."""
+    failed = parent.end_ns
+    for event in reversed(parent.events):
+        if event.name == sc.EVENT_EXCEPTION:
+            if event.time_ns is not None and child.end_ns <= event.time_ns <= parent.end_ns:
+                failed = event.time_ns
+            break
+    gap = failed - child.end_ns
+    duration = max(parent.end_ns - parent.start_ns, 1)
+    return gap if gap > _QUICK_NS and gap > _QUICK_SHARE * duration else None
+
+
+def _own_answer(t: _Trace, parent: Span, child: Span, code: int | None) -> str | None:
+    """Why a parent that failed with nothing to say (no exception, no status message) failed
+    for a reason of its own rather than with `child`'s error, or None: it answered 4xx (the
+    request's fault) when a call it made failed otherwise (a dependency's failure that escapes
+    is answered 5xx; a 4xx passed on is the same code), or it failed long after the child."""
+    answered = _status_code(parent)
+    if _answer(parent) == _CLIENT_ERROR and child.kind == "client" and code != answered:
+        what = f"answered {code}" if code is not None else "failed"
+        return (
+            f"{t.label(parent.span_id)} answered {answered} (the request's fault) after "
+            f"{t.label(child.span_id)} {what}: its own verdict"
+        )
+    late = _late(parent, child)
+    if late is None:
+        return None
+    return (
+        f"{t.label(parent.span_id)} failed {late / 1e6:.3g} ms after {t.label(child.span_id)} "
+        "ended: an error of its own"
+    )
+
+
+def _continuation(
+    t: _Trace, pid: str, candidates: list[str], own: dict[str, str]
+) -> tuple[str, _Fate] | None:
+    """Which candidate child's error (if any) the failing parent's error continues; `own`
+    gets, by child, why the parent's error was read as one of its own."""
     parent = t.spans[pid]
     view = t.view(pid)
     psig = _signature(parent, view)
@@ -799,15 +865,28 @@ def _continuation(t: _Trace, pid: str, candidates: list[str]) -> tuple[str, _Fat
         elif child.kind == "client" and _rpc_failed(child):
             offer(kid, _Fate("continued", 0.8, f"{label} answered a gRPC error"))
         elif psig is None:
+            why_own = _own_answer(t, parent, child, code)
+            if why_own is not None:
+                own[kid] = why_own
+                continue
             offer(
                 kid, _Fate("continued", 0.75, f"{t.label(pid)} failed with no exception of its own")
             )
         elif view.stack or (sig is not None and psig[0] == sig[0]):
             continue  # a stack with no chain, or one type with another message: a new error
+        elif sig is not None and _names(psig, sig):
+            offer(kid, _Fate("continued", 0.8, f"{psig[0]} names {label}'s {sig[0]}: translated"))
         else:
+            late = _late(parent, child)
+            if late is not None:
+                own[kid] = (
+                    f"{t.label(pid)} failed {late / 1e6:.3g} ms after {label} ended, with a "
+                    f"{psig[0]} that does not name its error: an error of its own"
+                )
+                continue
             offer(
                 kid,
-                _Fate("continued", 0.55, f"{psig[0]} after {label}'s failure: taken as translated"),
+                _Fate("continued", 0.6, f"{psig[0]} right after {label}'s failure: translated"),
             )
     if best is None:
         return None
