@@ -49,6 +49,7 @@ _GROUP = {"escaped": 0, "absorbed": 1, "unobserved": 2}
 COMPRESS_OVER = 1_000_000  # characters of JSON: a 100k-span trace's detail is about 17 MB
 GAP_SHARE = 0.05  # an idle stretch longer than this share of the trace is drawn as a break
 MAX_GAPS = 50
+_SCALARS = (str, int, float, bool)
 _MARKS = {sc.EVENT_EXCEPTION: "x", sc.LOG_EVENT_EXCEPTION: "x", sc.EVENT_RETRY: "r"}
 
 
@@ -193,7 +194,15 @@ def _mark(event: SpanEvent) -> str | None:
 
 
 def _attrs(span: Span) -> dict[str, Any] | None:
-    return {k: plain(v) for k, v in span.attributes.items()} or None
+    """The span's attributes, JSON-ready: the dict itself when its values already are (most are;
+    a copy per span is a second of a 100k-span page)."""
+    attributes = span.attributes
+    if not attributes:
+        return None
+    for value in attributes.values():
+        if not isinstance(value, _SCALARS):
+            return {k: plain(v) for k, v in attributes.items()}
+    return attributes
 
 
 def _event(event: SpanEvent, t0: int) -> dict[str, Any]:
@@ -217,10 +226,11 @@ def _trace(
             parent[row[kid]] = i
     end = list(range(1, n + 1))
     for i in range(n - 1, -1, -1):
-        if parent[i] >= 0:
-            end[parent[i]] = max(end[parent[i]], end[i])
+        if parent[i] >= 0 and end[i] > end[parent[i]]:
+            end[parent[i]] = end[i]
     t0 = min((s.start_ns for s in spans), default=0)
-    t1 = max((max(s.end_ns, s.start_ns) for s in spans), default=0)
+    t1 = max((s.end_ns for s in spans), default=0)
+    t1 = max(t1, max((s.start_ns for s in spans), default=0))
 
     handled_by = _handled_by(a)
     keep = visible_spans(a, full)
@@ -271,8 +281,8 @@ def _trace(
         "name": [names(s.name) for s in spans],
         "svc": [services(s.service) for s in spans],
         "kind": "".join(_KINDS.get(s.kind, "I") for s in spans),
-        "start": [round((s.start_ns - t0) / 1000, 1) for s in spans],
-        "dur": [round(max(s.end_ns - s.start_ns, 0) / 1000, 1) for s in spans],
+        "start": [(s.start_ns - t0) // 100 / 10 for s in spans],  # 0.1 µs, no round() per span
+        "dur": [(s.end_ns - s.start_ns) // 100 / 10 if s.end_ns > s.start_ns else 0 for s in spans],
         "err": "".join("1" if s.error else "0" for s in spans),
         "depth": depth,
         "parent": parent,
