@@ -34,6 +34,7 @@ __all__ = [
     "ATTR_RETRY_WAIT_S",
     "ATTR_ROLE",
     "ATTR_TASK_CANCELLED",
+    "ATTR_TASK_NAME",
     "EVENT_BREAKER_STATE_CHANGE",
     "EVENT_CELERY_BEAT_LATE",
     "EVENT_EXCEPTION",
@@ -67,6 +68,7 @@ ATTR_MEMBER_IDS = "tracectx.error.member_ids"
 ATTR_ATTEMPT = "tracectx.retry.attempt"
 ATTR_RETRY_WAIT_S = "tracectx.retry.wait_s"
 ATTR_TASK_CANCELLED = "tracectx.task.cancelled"  # an aio task span whose task was cancelled
+ATTR_TASK_NAME = "tracectx.task.name"  # the asyncio task a span started in (ThreadAttributes)
 ATTR_LINK = "tracectx.link"  # on a link: why it is there (one of LINK_*)
 ATTR_BREAKER = "breaker"  # on EVENT_BREAKER_STATE_CHANGE: the breaker's name
 ATTR_BREAKER_FROM = "from"

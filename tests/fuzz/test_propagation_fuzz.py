@@ -38,7 +38,7 @@ _KEYS = [
     "celery.task.name",
     "thread.name",
     "thread.id",
-    "asyncio.task.name",
+    "tracectx.task.name",
     "http.response.status_code",
 ]
 _IDS = st.sampled_from(["t1", "t2", "t3"])

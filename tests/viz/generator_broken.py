@@ -97,7 +97,7 @@ class _Run:
         ctx = trace.set_span_in_context(parent) if parent is not None else None
         attributes = {"thread.name": thread, **attrs}
         if task is not None:
-            attributes["asyncio.task.name"] = task
+            attributes["tracectx.task.name"] = task
         return self.tracers[service].start_span(
             name, context=ctx, kind=kind, start_time=start, attributes=attributes
         )

@@ -10,7 +10,8 @@ When a hop drops it, the callee starts a new trace, and the spans still say so:
   name and message id); each root is given to one call at most, best match first;
 - **in-process loss**: a root span on a pool thread (or an asyncio task) starting inside a
   span of the same service running on another thread or task: a pool without context copy.
-  Only said where ``thread.id``/``thread.name`` or ``asyncio.task.name`` attributes show it;
+  Only said where ``thread.id``/``thread.name`` or ``tracectx.task.name`` attributes show it
+  (`tracectx.thread_attributes.ThreadAttributes` writes them);
 - **orphan**: a span whose parent never arrives, told apart from one whose parent may still be
   running (it ended less than `in_flight_s` before the last span seen);
 - **clock skew**: a server (consumer) span of another service outside its client's window
@@ -35,6 +36,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from tracectx import semconv as sc
 from tracectx.viz.model import Span, SpanSet
 
 __all__ = [
@@ -202,7 +204,7 @@ def hop_kind(span: Span) -> str | None:
     if span.kind in ("producer", "consumer"):
         if (
             system == "celery"
-            or "celery.task.name" in attributes
+            or sc.ATTR_CELERY_TASK_NAME in attributes
             or "celery.task_name" in attributes
         ):
             return "celery"
@@ -295,7 +297,7 @@ def _thread(span: Span) -> str | None:
 
 
 def _task(span: Span) -> str | None:
-    return _attr(span, "asyncio.task.name")
+    return _attr(span, sc.ATTR_TASK_NAME)
 
 
 # -- matching a call to a root ----------------------------------------------------------------
@@ -364,9 +366,9 @@ def _match_grpc(caller: Span, root: Span) -> tuple[int, list[str]] | None:
 def _match_messaging(caller: Span, root: Span) -> tuple[int, list[str]] | None:
     evidence: list[str] = []
     points = 0
-    task = _attr(caller, "celery.task.name", "celery.task_name")
+    task = _attr(caller, sc.ATTR_CELERY_TASK_NAME, "celery.task_name")
     if task is not None:
-        if task != _attr(root, "celery.task.name", "celery.task_name"):
+        if task != _attr(root, sc.ATTR_CELERY_TASK_NAME, "celery.task_name"):
             return None
         evidence.append(f"celery task {task} matches")
         points += 1
@@ -450,7 +452,7 @@ def _bucket(span: Span, hop: str) -> str | None:
     """What narrows a hop's candidate roots: the task name (Celery), the destination
     (messaging), the RPC service (gRPC); None for HTTP (a call's window is short)."""
     if hop == "celery":
-        return _attr(span, "celery.task.name", "celery.task_name")
+        return _attr(span, sc.ATTR_CELERY_TASK_NAME, "celery.task_name")
     if hop in ("kafka", "messaging"):
         return _attr(span, "messaging.destination.name", "messaging.destination")
     if hop == "grpc":
