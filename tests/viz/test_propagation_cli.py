@@ -198,3 +198,17 @@ def test_kafka_records_sent_without_headers_are_the_broken_hop(bootstrap, make_t
     [row] = [r for r in check["health"] if r["hop"] == "kafka"]
     assert (row["caller"], row["callee"]) == ("checkout", "payments")
     assert (row["seen"], row["connected"], row["broken"]) == (8, 4, 4)
+
+
+def test_exports_keep_the_traces_as_read(two_processes, tmp_path, capsys):
+    """jaeger-json (and mermaid, dot) write the traces as read, not joined: a note says where
+    the check is shown."""
+    client, server = two_processes
+    out = tmp_path / "annotated.json"
+    argv = ["graph", str(client), str(server), "--check-propagation", "--format", "jaeger-json"]
+    assert main([*argv, "-o", str(out)]) == 0
+    assert (
+        "--check-propagation is shown in the terminal, json, html formats"
+        in capsys.readouterr().err
+    )
+    assert len(json.loads(out.read_text())["data"]) == 2 * CHECKOUTS  # the split traces apart

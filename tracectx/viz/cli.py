@@ -38,6 +38,7 @@ __all__ = ["add_graph_parser", "run_graph"]
 
 FORMATS = ("terminal", "html", "mermaid", "dot", "json", "jaeger-json")
 _SEARCH_OPTIONS = ("lookback", "limit", "operation", "errors_only", "tag")
+_PROPAGATION_FORMATS = ("terminal", "json", "html")  # where --check-propagation is shown
 
 
 def _lookback(text: str) -> dt.timedelta:
@@ -201,7 +202,7 @@ def run_graph(args: argparse.Namespace) -> int:
             return 1
         stages.stage(f"analysing {len(spans.spans):,} spans")
         report = None
-        if args.check_propagation:
+        if args.check_propagation and args.format in _PROPAGATION_FORMATS:
             from tracectx.viz.propagation_check import check_propagation
             from tracectx.viz.trace_join import analyse_joined
 
@@ -309,9 +310,9 @@ def _render(
     from tracectx.viz import renderers
     from tracectx.viz.renderers.propagation import propagation_data, propagation_lines
 
-    if report is not None and args.format not in ("terminal", "json", "html"):
-        shown = "the terminal, json and html formats"
-        _warn(f"--check-propagation is shown in {shown}, not {args.format}")
+    if args.check_propagation and report is None:  # exports show the traces as they were read
+        shown = ", ".join(_PROPAGATION_FORMATS)
+        _warn(f"--check-propagation is shown in the {shown} formats, not {args.format}")
 
     ui = args.jaeger_ui or args.jaeger
     if args.format == "terminal":
