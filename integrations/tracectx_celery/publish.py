@@ -59,7 +59,8 @@ def on_before_publish(
     attrs: dict[str, Any] = {
         "messaging.system": "celery",
         "messaging.operation.type": "send",
-        "messaging.operation.name": "publish",  # Celery's word (``before_task_publish``)
+        # the span is "{messaging.operation.name} {task}", as the conventions name spans
+        "messaging.operation.name": "send",
         sc.ATTR_CELERY_TASK_NAME: task_name,
     }
     if isinstance(task_id, str):

@@ -96,7 +96,8 @@ def _attributes(task: Any, request: Any, task_id: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         "messaging.system": "celery",
         "messaging.operation.type": "process",
-        "messaging.operation.name": "process",
+        # the span is "{messaging.operation.name} {task}": Celery's word for it (task_prerun)
+        "messaging.operation.name": "run",
         "messaging.message.id": task_id,
         sc.ATTR_CELERY_TASK_NAME: task.name,
         sc.ATTR_ATTEMPT: int(getattr(request, "retries", 0) or 0) + 1,
@@ -104,10 +105,25 @@ def _attributes(task: Any, request: Any, task_id: str) -> dict[str, Any]:
     delivery = getattr(request, "delivery_info", None)
     if isinstance(delivery, Mapping) and isinstance(delivery.get("routing_key"), str):
         attrs["messaging.destination.name"] = delivery["routing_key"]
+    elif getattr(request, "is_eager", False):
+        queue = _eager_queue(task)
+        if queue is not None:
+            attrs["messaging.destination.name"] = queue
     entry = carrier.read(request, schedule.ENTRY_HEADER)
     if isinstance(entry, str):
         attrs[schedule.ATTR_ENTRY] = entry[: schedule.MAX_ENTRY_NAME]
     return attrs
+
+
+def _eager_queue(task: Any) -> str | None:
+    """The queue an eager run's task would have been sent to (the app's routes), as the
+    destination a worker's run would report; None if the router cannot say."""
+    try:
+        queue = task.app.amqp.router.route({}, task.name)["queue"]
+    except Exception:  # a broken route must not fail the task
+        return None
+    name = getattr(queue, "name", queue)
+    return name if isinstance(name, str) and name else None
 
 
 def _scheduled_start(task: Any, request: Any, task_id: str, span: Span) -> None:

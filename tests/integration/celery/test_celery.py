@@ -88,12 +88,15 @@ class TestPublishAndRun:
         assert (send["messaging.system"], run["messaging.system"]) == ("celery", "celery")
         assert (send["messaging.operation.type"], send["messaging.operation.name"]) == (
             "send",
-            "publish",
+            "send",
         )
         assert (run["messaging.operation.type"], run["messaging.operation.name"]) == (
             "process",
-            "process",
+            "run",
         )
+        # the conventions' span name: "{messaging.operation.name} {target}"
+        assert by_name(spans, "send t.add").name.split()[0] == send["messaging.operation.name"]
+        assert run_span(prefork_json, result.id).name.split()[0] == run["messaging.operation.name"]
 
 
 class TestErrorsComeBack:

@@ -254,3 +254,24 @@ def test_refused_headers_counted_by_fixed_reason(caplog):
     refused = [r.getMessage() for r in caplog.records if "refused inbound" in r.getMessage()]
     assert any("(wrong_type_header: 'traceparent')" in m for m in refused), refused
     assert any("(oversized_header: 'traceparent')" in m for m in refused), refused
+
+
+def test_eager_run_span_names_its_queue_like_a_workers_run(spans, celery_instrumented):
+    """An eager run reports the queue its task routes to, as a worker's run span does."""
+    app = Celery("eager-routes", set_as_current=False)
+    app.conf.task_always_eager = True
+    app.conf.task_routes = {"e.routed": {"queue": "math"}}
+
+    @app.task(name="e.routed", shared=False)
+    def routed():
+        return 1
+
+    @app.task(name="e.default", shared=False)
+    def default():
+        return 2
+
+    assert routed.delay().get() == 1 and default.delay().get() == 2
+    run = by_name(spans, "run e.routed").attributes
+    assert run["messaging.destination.name"] == "math"
+    assert run["messaging.operation.name"] == "run"
+    assert by_name(spans, "run e.default").attributes["messaging.destination.name"] == "celery"
