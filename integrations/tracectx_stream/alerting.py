@@ -29,7 +29,7 @@ from tracectx import semconv as sc
 from tracectx.alerting import AlertEngine, ErrorEvent, build_engine, load_config
 from tracectx.alerting.config import AlertConfig
 from tracectx.kinds import Alerting, KindError, get_kind, policy_for
-from tracectx_stream.delivery import Outbox, producer_config
+from tracectx_stream.delivery import Outbox
 from tracectx_stream.settings import StreamSettings
 from tracectx_stream.stats import StreamStats
 from tracectx_stream.worker import CLOSE_TIMEOUT_MS
@@ -156,7 +156,7 @@ class AlertStage:
     def __call__(self, record: dict[str, Any]) -> None:
         if self._outbox is None:
             s = self.settings
-            self._producer = KafkaProducer(**producer_config(s.bootstrap_servers, s.client_id))
+            self._producer = KafkaProducer(**s.producer_config())
             self._outbox = Outbox(self._producer, self.stats)
         event = event_of(record)
         payload = _event_json(event)

@@ -59,8 +59,13 @@ class Outbox:
         self.last_error = ""
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, owner: Hashable) -> None:
-        """Queue one record; its answer is counted when it comes."""
-        future = self.producer.send(topic, key=key, value=value)
+        """Queue one record; its answer is counted when it comes. A record the producer will
+        not even queue (no metadata within ``max_block_ms``, a full buffer) is refused too."""
+        try:
+            future = self.producer.send(topic, key=key, value=value)
+        except Exception as exc:
+            self._refused(topic, owner, exc)
+            return
         future.add_callback(self._acked, topic)
         future.add_errback(self._refused, topic, owner)
 

@@ -26,6 +26,8 @@ class StreamSettings:
         committed only once a trace is past its grace.
     max_traces: most traces held at once (the oldest is analysed early past it, and counted).
     commit_interval_s: how often processed offsets are committed.
+    consumer_options, producer_options: kafka-python settings over the defaults (e.g. a
+        shorter ``delivery_timeout_ms``).
     idle_exit_s: stop after this long without input, everything analysed (batch runs, tests).
     stall_s: a stage with no good step for this long is unhealthy (``/healthz`` answers 503).
     give_up_s: a stage failing this long without a good step stops the instance (exit 1).
@@ -48,6 +50,14 @@ class StreamSettings:
     give_up_s: float = 300.0
     client_id: str = "tracectx-stream"
     consumer_options: dict[str, object] = dataclasses.field(default_factory=dict)
+    producer_options: dict[str, object] = dataclasses.field(default_factory=dict)
+
+    def producer_config(self) -> dict[str, object]:
+        """kafka-python producer settings for the stream's outputs (`delivery.producer_config`
+        with `producer_options` over it)."""
+        from tracectx_stream.delivery import producer_config
+
+        return {**producer_config(self.bootstrap_servers, self.client_id), **self.producer_options}
 
     def consumer_config(self, group: str) -> dict[str, object]:
         """kafka-python consumer settings for one stage's group (manual commits)."""

@@ -37,7 +37,7 @@ from tracectx.viz.analysis import analyse
 from tracectx.viz.model import Span, SpanSet
 from tracectx_stream.assembler import TraceAssembler, TraceBuffer
 from tracectx_stream.decode import decode_record, decode_trace_batch, encode_trace_batch
-from tracectx_stream.delivery import Outbox, OutputFailed, producer_config
+from tracectx_stream.delivery import Outbox, OutputFailed
 from tracectx_stream.offsets import OffsetTracker
 from tracectx_stream.paths import (
     FlowCount,
@@ -168,7 +168,7 @@ class SpanStream:
         """Run every stage until `stop()` (or `idle_exit_s` without input); raise `StageFailed`
         if a stage could not recover (the instance should exit non-zero and be restarted)."""
         s = self.settings
-        self._producer = KafkaProducer(**producer_config(s.bootstrap_servers, s.client_id))
+        self._producer = KafkaProducer(**s.producer_config())
         self._outbox = Outbox(self._producer, self.stats)
         stages: list[Supervised] = list(self.stages)
         if not s.partitioned_by_trace:
