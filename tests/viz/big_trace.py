@@ -1,8 +1,9 @@
 """One big trace shaped like a busy production request, for the HTML page's size and load tests
-and ``bench/bench_html.py``: `n` spans under one root, each parent among the last eight spans
-(so the tree is deep and wide), HTTP client/server attributes with a unique URL each, and about
-4 % of the spans failing — an ``exception`` event with a stack at the failing span, ERROR status
-on one to four of its ancestors. At 100k spans that is about 3,900 error paths."""
+and ``bench/bench_html.py``: `n` spans under one root, each parent among the last eight spans (or
+its ancestor, to stay within 14 levels), each child within its parent, HTTP client/server
+attributes with a unique URL each, and about 4 % of the spans failing: an ``exception`` event
+with a stack at the failing span, ERROR status on one to four of its ancestors. At 100k spans
+that is about 3,900 error paths, most absorbed on the way up."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from tracectx.viz.model import Span, SpanEvent
 __all__ = ["big_trace"]
 
 SERVICES = ["frontend", "checkout", "payments", "inventory", "shipping", "orders"]
+MAX_DEPTH = 14
 STACK = (
     'Traceback (most recent call last):\n  File "app.py", line 42, in call\n'
     "    return session.get(url)\nConnectionError: refused"
 )
 
 
-def big_trace(n: int = 100_000, seed: int = 7, failing: float = 0.0155) -> list[Span]:
+def big_trace(n: int = 100_000, seed: int = 7, failing: float = 0.039) -> list[Span]:
     """`n` spans of one trace (see the module docstring), parents before children."""
     rng = random.Random(seed)
     trace_id = f"{rng.getrandbits(128):032x}"
@@ -27,13 +29,17 @@ def big_trace(n: int = 100_000, seed: int = 7, failing: float = 0.0155) -> list[
     starts: list[int] = []
     ends: list[int] = []
     parents: list[int] = []
+    depths: list[int] = []
     spans: list[Span] = []
     for k in range(n):
         parent = -1 if k == 0 else rng.randrange(max(k - 8, 0), k)
+        while parent >= 0 and depths[parent] >= MAX_DEPTH:
+            parent = parents[parent]
         p_start = 0 if parent < 0 else starts[parent]
-        p_end = 60_000_000_000 if parent < 0 else ends[parent]
-        s = p_start + (p_end - p_start) // 10 + rng.randrange(1000)
-        e = s + max((p_end - s) // 2, 1000)
+        p_end = 30_000_000_000 if parent < 0 else ends[parent]
+        room = max(p_end - p_start, 2_000)
+        s = p_start + int(room * rng.uniform(0.0, 0.6))
+        e = min(s + max(int((p_end - s) * rng.uniform(0.2, 0.8)), 1_000), max(p_end, s + 1_000))
         service = SERVICES[0] if parent < 0 else rng.choice(SERVICES)
         method = rng.choice(["GET", "POST", "PUT"])
         spans.append(
@@ -57,6 +63,7 @@ def big_trace(n: int = 100_000, seed: int = 7, failing: float = 0.0155) -> list[
         starts.append(s)
         ends.append(e)
         parents.append(parent)
+        depths.append(0 if parent < 0 else depths[parent] + 1)
     for k in range(1, n):
         if rng.random() >= failing:
             continue
