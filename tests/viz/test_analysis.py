@@ -409,6 +409,7 @@ class TestFireAndForgetByStructure:
         [a] = analyse(spans)
         [err] = a.errors
         assert err.outcome == "absorbed" and err.absorber == "1" * 16
+        assert "named like fire-and-forget work, but waited for" in err.evidence[-1]
 
     def test_work_the_parent_did_not_wait_for_is_unobserved_and_says_why(self):
         """No name needed: the parent started other work while it still ran, and did not fail."""

@@ -752,6 +752,9 @@ def _weigh_children(
         else:
             why = own.get(kid, f"{t.label(pid)} failed with an error of its own")
             fates[kid] = _Fate("absorbed", 0.75, why)
+    for kid, fate in fates.items():
+        if fate.how != "unobserved" and _DETACHED_NAME.match(t.spans[kid].name):
+            fate.why += " (named like fire-and-forget work, but waited for)"
     return fates
 
 
