@@ -58,6 +58,10 @@ class StreamStats:
     alert_errors: int = 0  # alert evaluations or ticks that raised (logged; the stage went on)
     alerts_adopted: int = 0  # firing alerts taken over from a stopped instance (with Redis)
     analyse_seconds: float = 0.0
+    # process CPU seconds (time.process_time) when the first input record was read and when the
+    # last path was produced: the instance's cost for its work, start-up excluded
+    cpu_first_input: float | None = None
+    cpu_last_output: float | None = None
     assigned: list[str] = dataclasses.field(default_factory=list)
     errors_by_kind: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
     problems: list[str] = dataclasses.field(default_factory=list)

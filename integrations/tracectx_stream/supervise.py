@@ -64,6 +64,7 @@ class StageHealth:
     last_error: str = ""
     lag: int = -1  # records behind the end of the owned partitions (-1: not known yet)
     partitions: int = 0
+    cpu_s: float = 0.0  # CPU time of this stage's thread in its steps
 
     def progress(self) -> None:
         self.last_progress = time.monotonic()
@@ -97,6 +98,7 @@ class StageHealth:
             "last_error": self.last_error,
             "lag": self.lag,
             "partitions": self.partitions,
+            "cpu_s": round(self.cpu_s, 3),
         }
 
 
@@ -117,7 +119,9 @@ def supervise(
             try:
                 stage.open()
                 while not stop.is_set():
+                    cpu = time.thread_time()
                     stage.step()
+                    health.cpu_s += time.thread_time() - cpu
                     health.progress()
                     delay = BACKOFF_MIN_S
                 stage.close()

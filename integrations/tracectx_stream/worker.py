@@ -228,7 +228,7 @@ class SpanStream:
     # -- output --------------------------------------------------------------------------
 
     def _analyse(self, buf: TraceBuffer) -> None:
-        started = time.perf_counter()
+        started = time.thread_time()
         try:
             records = [
                 record
@@ -250,7 +250,7 @@ class SpanStream:
             self.stats.duplicate_paths += len(records)
         else:
             self._produce(buf.trace_id, len(buf.spans), records, before)
-        self.stats.analyse_seconds += time.perf_counter() - started
+        self.stats.analyse_seconds += time.thread_time() - started
 
     def _produce(
         self,
@@ -295,6 +295,7 @@ class SpanStream:
     def _emit(self, trace_id: str, record: dict[str, Any], value: bytes) -> None:
         """Produce a path (`value` is its JSON) and hand it to the handlers."""
         self.stats.paths_out += 1
+        self.stats.cpu_last_output = time.process_time()
         s = self.settings
         if s.paths_topic and self._outbox is not None:
             self._outbox.send(s.paths_topic, record["key"].encode(), value, trace_id)
@@ -361,6 +362,8 @@ class _RekeyStage:
             health.partitions = len(consumer.assignment())
         if not batches:
             return
+        if self.stream.stats.cpu_first_input is None:
+            self.stream.stats.cpu_first_input = time.process_time()
         _within_budget(consumer, batches, self._rekey)
         failed = outbox.settle()  # written before the input offsets move on
         if failed:
@@ -437,6 +440,8 @@ class _AssembleStage:
         now = time.monotonic()
         if batches:
             self.last_input = now
+            if s.partitioned_by_trace and stats.cpu_first_input is None:
+                stats.cpu_first_input = time.process_time()
             _within_budget(consumer, batches, lambda tp, record: self._take(record, tp, now))
         for buf in self.assembler.due(now):
             self.stream._analyse(buf)

@@ -303,3 +303,53 @@ def test_broker_stopped_20s_under_load_every_stage_survives(spans, s3_broker, tm
     assert sorted(fired) == ACCOUNTS, tails()
     assert all(len(starts) == 1 for starts in fired.values()), hook.alerts
     assert [p.returncode for p in instances] == [0, 0], tails()
+
+
+def test_hostile_records_on_every_topic_are_counted_once_and_skipped(
+    spans, bootstrap, make_topic, tmp_path
+):
+    """An unreadable record and an over-budget one (a gzip bomb) on each topic an instance
+    reads — input, re-key, error events — are counted and committed past: the instance keeps
+    working (the good trace's path is produced), and a restarted instance does not meet them
+    again (no crash loop, each counted once)."""
+    import gzip
+
+    from tracectx_stream import build_stream
+
+    prefix = f"p{uuid.uuid4().hex[:6]}"
+    topic = make_topic(f"{prefix}.otlp", partitions=1)
+    settings = settings_for(
+        bootstrap, make_topic, prefix, topics=(topic,), idle_exit_s=12.0, grace_s=0.5
+    )
+    alerts_yaml = tmp_path / "alerts.yaml"
+    alerts_yaml.write_text(
+        "alert_rules:\n"
+        "  - {name: burst, resource: '*', kinds: [BUSINESS], threshold: 100, window: 60,\n"
+        "     group_by: [account_id], actions: []}\n"
+    )
+    bomb = gzip.compress(b"\0" * (20 << 20))  # 20 KB that inflate to 20 MiB: over the ratio
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    hostile = {
+        topic: [b"\x00\xffnot spans", bomb],
+        settings.rekey_topic: [b'{"v":1,"spans":[{"trace_id":5}]}', bomb],
+        settings.alerts_topic: [b'{"rule":"burst","event":{"error_id":[]}}', b"\xc1"],
+    }
+    for name, values in hostile.items():
+        for value in values:
+            producer.send(name, key=b"k", value=value)
+    producer.flush()
+    producer.close()
+    traces, keys = make_traces(spans, 1)
+    produce_split(bootstrap, topic, traces)
+    counted = []
+    for _ in range(2):  # the second run is the restarted instance
+        found: list[dict[str, Any]] = []
+        stream = build_stream(settings, alerts=alerts_yaml, handlers=[found.append])
+        stream.run()
+        stages = stream.stats.as_dict()["stages"]
+        assert set(stages) == {"assemble", "rekey", "alerts"}
+        assert all(s["failures"] == 0 for s in stages.values()), stages
+        counted.append(stream.stats.poison_records)
+        if not counted[1:]:
+            assert {r["key"] for r in found} == keys
+    assert counted == [6, 0], (counted, stream.stats.problems)
