@@ -191,5 +191,7 @@ def test_asyncio_pools(procs: Processes):
     assert spans[error["origin"]]["name"] == "score"
     assert (spans[error["absorber"]]["name"], error["outcome"]) == ("job job-2-bad", "absorbed")
     # the origin span is in the pool child's own file, not the parent's
-    child_file = next(p for p in procs.spans.iterdir() if p.name.startswith("scorer-"))
-    assert error["origin"] in {s.span_id for s in load_spans([child_file]).spans}
+    children = [p for p in procs.spans.iterdir() if p.name.startswith("scorer-")]
+    assert error["origin"] in {s.span_id for s in load_spans(children).spans}
+    parent = load_spans([procs.spans / "scorer.otlp.jsonl"]).spans
+    assert error["origin"] not in {s.span_id for s in parent}

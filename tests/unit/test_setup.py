@@ -98,6 +98,28 @@ class TestNewProvider:
         )
         assert not (tmp_path / "s.jsonl").exists()
 
+    def test_set_up_again_after_teardown_reuses_its_provider(self, tmp_path: Path):
+        """OTel lets a process set its provider once: a second setup adds to the first's."""
+        out = run_app(
+            """
+            import tracectx
+            first = tracectx.setup("svc", spans_file="a.jsonl")
+            with tracectx.traced("first"):
+                pass
+            tracectx.teardown()
+            with tracectx.traced("between"):
+                pass
+            second = tracectx.setup("svc", spans_file="b.jsonl")
+            with tracectx.traced("second"):
+                pass
+            print(second.provider is first.provider, second.created_provider)
+            """,
+            tmp_path,
+        )
+        assert out.stdout.split() == ["True", "True"]
+        assert [s.name for s in spans_in(tmp_path / "a.jsonl")] == ["first"]
+        assert [s.name for s in spans_in(tmp_path / "b.jsonl")] == ["second"]
+
     def test_forked_children_write_their_own_files(self, tmp_path: Path):
         """multiprocessing children and process-pool workers (fork) write `<name>-<pid>` files
         with no user code, in the parent's trace; the parent's file holds only its own spans."""
