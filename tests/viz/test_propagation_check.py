@@ -257,6 +257,16 @@ def test_clock_skew_is_reported_with_its_offset():
     assert skew.callee.service == "payments" and skew.caller.service == "checkout"
 
 
+def test_a_server_ending_after_its_client_got_the_answer_is_no_skew():
+    spans = _http_pair("a" * 32, "a" * 32, connected=True)
+    spans[2].end_ns = spans[1].end_ns + 3 * MS  # the span ends after the answer went out
+    assert check_propagation(spans, skew_tolerance_ms=1).findings == []
+    spans[2].start_ns = spans[1].end_ns + 2 * MS  # started after the answer: the clocks differ
+    spans[2].end_ns = spans[2].start_ns + 5 * MS
+    [skew] = check_propagation(spans, skew_tolerance_ms=1).findings
+    assert skew.kind == "clock-skew" and skew.offset_ms == pytest.approx(2.0)
+
+
 def test_a_pool_root_inside_a_waiting_span_is_an_in_process_loss():
     caller = _span(
         "a" * 32,

@@ -14,8 +14,9 @@ When a hop drops it, the callee starts a new trace, and the spans still say so:
   (`tracectx.thread_attributes.ThreadAttributes` writes them);
 - **orphan**: a span whose parent never arrives, told apart from one whose parent may still be
   running (it ended less than `in_flight_s` before the last span seen);
-- **clock skew**: a server (consumer) span of another service outside its client's window
-  (starting before its producer) by more than a tolerance, with the offset;
+- **clock skew**: a server (consumer) span of another service starting before its client
+  (producer), or after its client had the answer, by more than a tolerance, with the offset
+  (at least that much);
 - **split traces**: the traces joined by dropped hops and in-process losses, chained.
 
 Across traces, `PropagationReport.health` counts per caller service, callee service and hop
@@ -716,12 +717,14 @@ def _clock_skew(index: _Index, tolerance_ns: int) -> list[Finding]:
         for child in kids:
             if (child.kind, parent.kind) not in _SKEW_PAIRS or child.service == parent.service:
                 continue
+            # A server ending a little after its client is normal (the answer is sent before
+            # the span ends); starting after the client had its answer is not.
             early = parent.start_ns - child.start_ns
-            late = child.end_ns - parent.end_ns if child.kind == "server" else 0
+            late = child.start_ns - parent.end_ns if child.kind == "server" else 0
             if early > tolerance_ns:
                 offset, how = -early, f"starts {early / MS:.1f} ms before"
-            elif late > tolerance_ns and early < 0:
-                offset, how = late, f"ends {late / MS:.1f} ms after"
+            elif late > tolerance_ns:
+                offset, how = late, f"starts {late / MS:.1f} ms after the end of"
             else:
                 continue
             evidence = [
