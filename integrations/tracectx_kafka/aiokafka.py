@@ -7,7 +7,8 @@ core.
     producer = TracedAIOKafkaProducer(bootstrap_servers=...)   # or only these
 
 - ``send()`` (and so ``send_and_wait()``, which calls it): a ``send <topic>`` PRODUCER span
-  ending when ``send()`` returns its delivery future; a failure of that future later is a
+  ending when ``send()`` returns its delivery future, with the partition aiokafka's
+  partitioner chose (its ``_partition``, patched too); a failure of that future later is a
   ``deliver <topic>`` child span. Or, with ``send_mode="propagate"``, only the headers.
 - ``getone()`` (and so ``async for``, which calls it): the record's ``process <topic>`` span
   (with ``record_mode="context"``: only its producer's context) is current in the calling
@@ -24,6 +25,7 @@ each traced.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -65,6 +67,12 @@ __all__ = [
 ]
 
 HOLDER = "instrumentor:aiokafka"
+# The partition aiokafka's partitioner picked inside the traced send running in this task
+# (``send()`` keeps it to itself and resolves its future only on delivery): the send span's
+# ``messaging.destination.partition.id``. A ContextVar: concurrent tasks each see their own.
+_chosen: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "tracectx_aiokafka_partition", default=None
+)
 _SEND_PARAMS = ("topic", "value", "key", "partition", "timestamp_ms", "headers")
 _PROPAGATE = SendMode.PROPAGATE
 classification.add_errors(KafkaError, lambda exc: bool(getattr(exc, "retriable", False)))
@@ -125,18 +133,31 @@ async def traced_send(
             is_tombstone(args, kwargs),
         )
         kwargs["headers"] = scope.headers(kwargs.get("headers"))
+        chosen: list[int] = []
+        box = _chosen.set(chosen)
         try:
             future = await send(*args, **kwargs)
         except Exception as exc:
             scope.failed(exc)
             raise
+        finally:
+            _chosen.reset(box)
         pending = scope.pending()
-        scope.end()
+        scope.end(chosen[-1] if chosen else None)
         if pending is not None and isinstance(future, asyncio.Future):
             future.add_done_callback(_on_done(pending.sent_at()))
         return future
     finally:
         sending.reset(token)
+
+
+def traced_partition(partition: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """Call aiokafka's partitioner; a traced send running in this task notes its choice."""
+    chosen = partition(*args, **kwargs)
+    box = _chosen.get()
+    if box is not None and isinstance(chosen, int):
+        box.append(chosen)
+    return chosen
 
 
 def _state(
@@ -190,6 +211,9 @@ class TracedAIOKafkaProducer(aiokafka.AIOKafkaProducer):  # type: ignore[misc]
 
     async def send(self, *args: Any, **kwargs: Any) -> Any:
         return await traced_send(super().send, self._tracectx_mode, args, kwargs, producer=self)
+
+    def _partition(self, *args: Any, **kwargs: Any) -> Any:
+        return traced_partition(super()._partition, args, kwargs)
 
 
 class TracedAIOKafkaConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
@@ -268,6 +292,11 @@ class AIOKafkaInstrumentor(CheckedInstrumentor):
         classification.register(HOLDER)
         self._patches = Patches()
         self._patches.wrap(aiokafka.AIOKafkaProducer, "send", send)
+        self._patches.wrap(
+            aiokafka.AIOKafkaProducer,
+            "_partition",
+            lambda wrapped, _instance, args, kw: traced_partition(wrapped, args, kw),
+        )
         consumer = aiokafka.AIOKafkaConsumer
         for name, hook in (
             ("getone", getone),

@@ -339,3 +339,30 @@ async def test_context_mode_getone_restores_each_records_context_without_a_span(
     assert seen == sent
     assert current_ids()[0] == "0" * 32
     assert spans.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize("how", ["wrapper", "instrumentor"])
+async def test_send_spans_carry_the_partition_aiokafka_chose(spans, bootstrap, make_topic, how):
+    """No partition given: the span still says where the record went (aiokafka's partitioner
+    picks it inside send(); the delivery future reports it only later)."""
+    from tracectx_kafka.aiokafka import AIOKafkaInstrumentor
+
+    topic = make_topic(partitions=4)
+    instrumentor = AIOKafkaInstrumentor()
+    if how == "instrumentor":
+        instrumentor.instrument()
+    try:
+        cls = TracedAIOKafkaProducer if how == "wrapper" else AIOKafkaProducer
+        producer = await started(cls(bootstrap_servers=bootstrap))
+        metadata = [
+            await (await producer.send(topic, b"v", key=f"k{i}".encode())) for i in range(6)
+        ]
+        await producer.stop()
+    finally:
+        if how == "instrumentor":
+            instrumentor.uninstrument()
+    sends = all_named(spans, f"send {topic}")
+    assert [s.attributes["messaging.destination.partition.id"] for s in sends] == [
+        str(m.partition) for m in metadata
+    ]
+    assert len({m.partition for m in metadata}) > 1  # really chosen per key, not one default
