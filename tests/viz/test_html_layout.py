@@ -277,9 +277,13 @@ def test_zoom_by_drag_and_wheel_and_the_minimap(browser, tmp_path):
     assert whole[0] < zoomed[0] < zoomed[1] < whole[1]
     assert browser.eval("!document.getElementById('zoomreset').hidden")
     assert browser.eval("!document.getElementById('miniwin').hidden")
-    # ticks are still round in the zoomed view
+    # ticks are still round in the zoomed view; a span out of view says which way it is; the
+    # lanes' drawing stays out of the name column
     _round_steps(_ticks(browser))
     _assert_clean(browser)
+    labels = browser.eval("[...document.querySelectorAll('#rows .lab')].map(l => l.textContent)")
+    assert any(t.endswith("▸") for t in labels), labels
+    assert browser.eval("document.querySelector('#overlay > g').getAttribute('clip-path')")
     # wheel on the minimap zooms back out around the pointer
     x, y = browser.eval(
         "(() => { const r = document.getElementById('miniwrap').getBoundingClientRect();"
@@ -306,7 +310,7 @@ def test_zoom_by_drag_and_wheel_and_the_minimap(browser, tmp_path):
 
 
 def _gap_trace_page(tmp_path: Path) -> Path:
-    return _write(tmp_path, _gap_trace())
+    return _write(tmp_path, _gap_trace(), full=True)
 
 
 def test_name_column_resizes(browser, tmp_path):

@@ -350,7 +350,10 @@ function buildRow(k, w) {
   const lab = el("span", "lab");
   lab.appendChild(el("span", "dur", fmtUs(tr.dur[i])));
   rowLabels(tr, i, lab);
-  lab.dataset.bl = String(Math.max(bl, 0)); lab.dataset.br = String(Math.min(br, w)) ;
+  const clampX = (x) => Math.min(Math.max(x, 0), w);  // a bar out of view: its label at that edge
+  lab.dataset.bl = String(clampX(bl)); lab.dataset.br = String(clampX(br));
+  if (br <= 0) lab.prepend(el("span", "dur", "◂"));
+  else if (bl >= w) lab.appendChild(el("span", "dur", "▸"));
   lab.dataset.marks = marks ? "1" : "";
   lane.appendChild(lab);
   r.appendChild(lane);
@@ -456,7 +459,12 @@ function drawOverlay(first, last, geo) {
     }
     parts.push(g);
   }
-  ov.replaceChildren(...parts);
+  // nothing of the lanes' drawing reaches into the name column when zoomed
+  const clip = svg("clipPath", {id: "laneclip"});
+  clip.appendChild(svg("rect", {x: x0, y: -40, width: lw, height: h + 80}));
+  const body = svg("g", {"clip-path": "url(#laneclip)"});
+  body.replaceChildren(...parts);
+  ov.replaceChildren(clip, body);
 }
 
 // ---- time axis: round ticks per busy stretch, breaks labelled with the idle time --------------
