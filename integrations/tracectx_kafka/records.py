@@ -8,6 +8,7 @@ dead-letter code is written once for all three clients.
 
 from __future__ import annotations
 
+import types
 from typing import Any, NamedTuple
 
 __all__ = ["RecordInfo", "is_event", "record_info"]
@@ -32,6 +33,15 @@ def _call(value: Any) -> Any:
 _NO_VALUE = object()  # a record without a value field is no tombstone
 
 
+def _value_of(record: Any) -> Any:
+    """`record`'s value: a confluent ``Message``'s accessor is called, a deserialised value
+    never is (even a callable one)."""
+    value = getattr(record, "value", _NO_VALUE)
+    if isinstance(value, types.BuiltinMethodType | types.MethodType):
+        return value()
+    return value
+
+
 def record_info(record: Any) -> RecordInfo:
     """`record`'s topic, partition, offset, key and headers, from attributes or (a confluent
     ``Message``) accessor methods; a missing field reads as None."""
@@ -41,7 +51,7 @@ def record_info(record: Any) -> RecordInfo:
         _call(getattr(record, "offset", None)),
         _call(getattr(record, "key", None)),
         _call(getattr(record, "headers", None)),
-        _call(getattr(record, "value", _NO_VALUE)) is None,
+        _value_of(record) is None,
     )
 
 

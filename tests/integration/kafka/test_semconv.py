@@ -111,3 +111,20 @@ def test_tombstones_are_marked_on_send_and_process_spans(spans, bootstrap, make_
     process = all_named(spans, f"process {topic}")
     assert [s.attributes.get(tombstone) for s in sends] == [True, None]
     assert [s.attributes.get(tombstone) for s in process] == [True, None]
+
+
+def test_a_callable_deserialised_value_is_never_called():
+    """Tombstone detection calls a confluent Message's ``value()`` accessor, never a value."""
+    from tracectx_kafka.records import record_info
+
+    calls = []
+
+    class Record:
+        topic, partition, offset, key, headers = "t", 0, 1, None, None
+
+        def __init__(self, value):
+            self.value = value
+
+    assert record_info(Record(None)).tombstone is True
+    assert record_info(Record(lambda: calls.append(1))).tombstone is False
+    assert calls == []
