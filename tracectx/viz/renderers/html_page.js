@@ -170,6 +170,7 @@ function xOf(t, w) {  // pixels from the lane's left edge
 }
 const zoomed = () => state.view[0] > 1e-9 || state.view[1] < state.trace.U - 1e-9;
 function setView(a, b) {
+  if (!state.trace) return;
   const U = state.trace.U, min = Math.max(U * 1e-6, 1e-3);
   if (b < a) [a, b] = [b, a];
   if (b - a < min) { const m = (a + b) / 2; a = m - min / 2; b = m + min / 2; }
@@ -507,7 +508,7 @@ function drawAxis() {
     const ta = Math.max(g.t0, uToT(tr, va)), tb = Math.min(g.t1, uToT(tr, vb));
     if (tb < ta) continue;
     const usPerPx = (g.t1 > g.t0 ? (g.t1 - g.t0) / (g.u1 - g.u0) : 1) * (vb - va) / w;
-    const step = niceStep(Math.max(usPerPx * 90, 1e-3));
+    const step = niceStep(Math.max(usPerPx * 90, 0.1));  // the data's resolution is 0.1 µs
     const fmt = tickFormat(step, Math.max(tb, step));
     let n = 0;
     for (let t = Math.ceil(ta / step - 1e-9) * step; t <= tb + step * 1e-9 && n < 200; t += step, n++) {
@@ -559,7 +560,7 @@ function drawMiniWindow() {
 let dragged = false;
 function dragZoom(box, toU, onClick, minX) {
   box.addEventListener("mousedown", (ev) => {
-    if (ev.button !== 0) return;
+    if (ev.button !== 0 || !state.trace) return;
     const r = box.getBoundingClientRect(), x0 = ev.clientX;
     if (minX && x0 - r.left < minX()) return;
     const sel = $("zoomsel"), tl = $("timeline").getBoundingClientRect();
@@ -582,7 +583,7 @@ function dragZoom(box, toU, onClick, minX) {
 }
 function wheelZoom(box, toU, needCtrl) {
   box.addEventListener("wheel", (ev) => {
-    if (needCtrl && !ev.ctrlKey) return;
+    if ((needCtrl && !ev.ctrlKey) || !state.trace) return;
     ev.preventDefault();
     const r = box.getBoundingClientRect(), u = toU(ev.clientX - r.left), f = ev.deltaY > 0 ? 1.25 : 0.8;
     const [a, b] = state.view;
@@ -601,10 +602,11 @@ function setupZoom() {
   const inLanes = (x) => inView(x - state.nameW);
   dragZoom(lanes, inLanes, null, () => state.nameW);
   wheelZoom(lanes, inLanes, true);
-  ticks.addEventListener("dblclick", () => setView(0, state.trace.U));
-  $("zoomreset").addEventListener("click", () => setView(0, state.trace.U));
+  ticks.addEventListener("dblclick", () => setView(0, Infinity));
+  $("zoomreset").addEventListener("click", () => setView(0, Infinity));
   const grip = $("namegrip");
   grip.addEventListener("mousedown", (ev) => {
+    if (!state.trace) return;
     ev.preventDefault();
     const x0 = ev.clientX, w0 = state.nameW, total = $("scroller").clientWidth;
     const move = (e) => { state.userNameW = true; state.nameW = Math.round(Math.min(Math.max(w0 + e.clientX - x0, 160), total - 160)); applyNameW(); schedule(); };
