@@ -338,3 +338,17 @@ def test_name_column_resizes(browser, tmp_path):
         browser.eval(FRAMES)
     assert browser.eval(lane) == pytest.approx(before + 150, abs=1)
     _assert_clean(browser)
+
+
+def test_zoom_gestures_on_a_page_without_traces(browser, tmp_path):
+    page = tmp_path / "empty.html"
+    page.write_text(render_html([]), encoding="utf-8")
+    _open(browser, page)
+    x, y = browser.eval(
+        "(() => { const r = document.querySelector('#axis .ticks').getBoundingClientRect();"
+        " return [r.left + r.width / 2, r.top + r.height / 2]; })()"
+    )
+    browser.call("Input.dispatchMouseEvent", type="mouseWheel", x=x, y=y, deltaX=0, deltaY=-120)
+    _drag(browser, "#axis .ticks", 0.2, 0.4)
+    _drag(browser, "#miniwrap", 0.2, 0.4)
+    assert browser.errors() == []
