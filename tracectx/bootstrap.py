@@ -134,7 +134,7 @@ def _setup(
     unobserved: bool,
     flush_on_sigterm: bool,
 ) -> Setup:
-    global _state, _owned_provider
+    global _state
     wanted = _wanted_integrations(integrations)
     provider, created = _provider(service_name, sample_rate)
     service = str(
@@ -155,20 +155,13 @@ def _setup(
     if provider is not None and (path or spec.otlp_traces_url is not None or spec.console):
         sinks = span_sinks.ProcessSinks(spec, path=path)
         provider.add_span_processor(sinks)
-    previous_service = config.settings().service_name
-    config.configure(service_name=service)
-    undo.append(lambda: config.configure(service_name=previous_service))
-    done, before = _instrument(wanted, explicit=integrations is not None, undo=undo)
-    if logs:
-        undo.append(wiring.wire_logging())
-        structlog_undo = wiring.wire_structlog()
-        if structlog_undo is not None:
-            undo.append(structlog_undo)
-    if unobserved:
-        undo.append(wiring.wire_asyncio())
-    if flush_on_sigterm and threading.current_thread() is threading.main_thread():
-        shutdown.flush_on_sigterm()
-        undo.append(shutdown.remove_flush_on_sigterm)
+    try:
+        done, before = _wire(
+            service, integrations, wanted, logs, unobserved, flush_on_sigterm, undo
+        )
+    except BaseException:
+        _undo(sinks, undo, timeout=0.0)  # a failed setup leaves nothing behind
+        raise
     result = Setup(
         service_name=service,
         provider=provider,
@@ -194,6 +187,46 @@ def _setup(
     return result
 
 
+def _wire(
+    service: str,
+    integrations: Iterable[str] | None,
+    wanted: dict[str, bool],
+    logs: bool,
+    unobserved: bool,
+    flush_on_sigterm: bool,
+    undo: list[Callable[[], object]],
+) -> tuple[list[str], list[str]]:
+    """Everything besides spans, each step's undo appended to `undo` as it is done."""
+    previous_service = config.settings().service_name
+    config.configure(service_name=service)
+    undo.append(lambda: config.configure(service_name=previous_service))
+    done, before = _instrument(wanted, explicit=integrations is not None, undo=undo)
+    if logs:
+        undo.append(wiring.wire_logging())
+        structlog_undo = wiring.wire_structlog()
+        if structlog_undo is not None:
+            undo.append(structlog_undo)
+    if unobserved:
+        undo.append(wiring.wire_asyncio())
+    if flush_on_sigterm and threading.current_thread() is threading.main_thread():
+        shutdown.flush_on_sigterm()
+        undo.append(shutdown.remove_flush_on_sigterm)
+    return done, before
+
+
+def _undo(
+    sinks: span_sinks.ProcessSinks | None, undo: list[Callable[[], object]], timeout: float
+) -> None:
+    if sinks is not None:
+        sinks.force_flush(int(timeout * 1000))
+        sinks.shutdown()
+    for step in reversed(undo):
+        try:
+            step()
+        except Exception:
+            _log.warning("tracectx.teardown: an undo step failed", exc_info=True)
+
+
 def teardown(timeout: float = 5.0) -> bool:
     """Flush the spans `setup` routed (at most `timeout` seconds) and undo what it did:
     integrations it instrumented are uninstrumented, log and loop hooks removed, its span
@@ -203,14 +236,7 @@ def teardown(timeout: float = 5.0) -> bool:
         state, _state = _state, None
         if state is None:
             return False
-        if state.sinks is not None:
-            state.sinks.force_flush(int(timeout * 1000))
-            state.sinks.shutdown()
-        for undo in reversed(state.undo):
-            try:
-                undo()
-            except Exception:
-                _log.warning("tracectx.teardown: an undo step failed", exc_info=True)
+        _undo(state.sinks, state.undo, timeout)
         return True
 
 

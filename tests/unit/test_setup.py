@@ -374,6 +374,32 @@ class TestExistingProvider:
         assert bootstrap.current() is None
 
 
+def test_a_library_that_is_not_installed(tmp_path: Path):
+    """Named explicitly, a missing library fails setup (and leaves nothing behind); by
+    default its integration is skipped."""
+    out = run_app(
+        """
+        import sys
+        sys.modules["celery"] = None  # as if Celery were not installed
+        import tracectx
+        from tracectx import bootstrap, hooks
+        try:
+            tracectx.setup("svc", spans_file="a.jsonl", integrations=["threading", "celery"])
+        except ModuleNotFoundError as exc:
+            print("refused:", "tracectx[celery]" in str(exc))
+        print("left:", bootstrap.current(), hooks.is_instrumented())
+        with tracectx.traced("nowhere"):
+            pass
+        print("default:", tracectx.setup("svc", spans_file="b.jsonl").integrations)
+        """,
+        tmp_path,
+    )
+    lines = out.stdout.splitlines()
+    assert lines[:2] == ["refused: True", "left: None False"]
+    assert "'threading'" in lines[2] and "celery" not in lines[2]
+    assert not (tmp_path / "a.jsonl").exists()
+
+
 def test_under_opentelemetry_instrument(tmp_path: Path):
     """`opentelemetry-instrument` has already instrumented tracectx's integrations: setup keeps
     them and still routes spans."""
