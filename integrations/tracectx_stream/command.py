@@ -47,6 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--http", metavar="HOST:PORT", help="serve /flow, /flow.html, /stats, /healthz, /readyz"
     )
     p.add_argument(
+        "--check-propagation",
+        action="store_true",
+        help="find hops that lost trace context across recent traces (GET /propagation)",
+    )
+    p.add_argument(
         "--stall",
         type=float,
         default=30.0,
@@ -95,6 +100,7 @@ def _run(args: argparse.Namespace) -> int:
         grace_s=args.grace,
         max_traces=args.max_traces,
         idle_exit_s=args.idle_exit,
+        check_propagation=args.check_propagation,
         stall_s=args.stall,
         give_up_s=args.give_up,
     )
@@ -117,7 +123,10 @@ def _run(args: argparse.Namespace) -> int:
         server = serve(
             {
                 "/flow": stream.flow.snapshot,
-                "/stats": stream.stats.as_dict,
+                "/stats": lambda: _stats(stream),
+                "/propagation": lambda: (
+                    stream.propagation_report() or (404, {"error": "run with --check-propagation"})
+                ),
                 "/healthz": lambda: _probe(stream.healthy()),
                 "/readyz": lambda: _probe(stream.ready()),
             },
@@ -139,6 +148,15 @@ def _run(args: argparse.Namespace) -> int:
             _write_flow_snapshot(args.flow_snapshot, stream.flow.snapshot())
         print(json.dumps(stream.stats.as_dict(), default=str), file=sys.stderr, flush=True)
     return 1 if failed else 0
+
+
+def _stats(stream: Any) -> dict[str, Any]:
+    """The instance's counters, with the propagation health table when it is checked."""
+    out: dict[str, Any] = stream.stats.as_dict()
+    report = stream.propagation_report()
+    if report is not None:
+        out["propagation"] = report["health"]
+    return out
 
 
 def _probe(result: tuple[bool, dict[str, Any]]) -> tuple[int, dict[str, Any]]:

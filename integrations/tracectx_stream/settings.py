@@ -29,6 +29,8 @@ class StreamSettings:
     consumer_options, producer_options: kafka-python settings over the defaults (e.g. a
         shorter ``delivery_timeout_ms``).
     idle_exit_s: stop after this long without input, everything analysed (batch runs, tests).
+    check_propagation: keep the last 5 minutes of traces (at most 100k spans) and find the hops
+        that lost trace context across them (``GET /propagation``, ``propagation`` in /stats).
     stall_s: a stage with no good step for this long is unhealthy (``/healthz`` answers 503).
     give_up_s: a stage failing this long without a good step stops the instance (exit 1).
     """
@@ -46,6 +48,7 @@ class StreamSettings:
     max_traces: int = 100_000
     commit_interval_s: float = 2.0
     idle_exit_s: float | None = None
+    check_propagation: bool = False
     stall_s: float = 30.0
     give_up_s: float = 300.0
     client_id: str = "tracectx-stream"

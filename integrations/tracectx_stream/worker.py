@@ -35,6 +35,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from tracectx.viz.analysis import analyse
 from tracectx.viz.model import Span, SpanSet
+from tracectx.viz.propagation_window import PropagationWindow
 from tracectx_stream.assembler import TraceAssembler, TraceBuffer
 from tracectx_stream.decode import decode_record, decode_trace_batch, encode_trace_batch
 from tracectx_stream.delivery import Outbox, OutputFailed
@@ -156,6 +157,12 @@ class SpanStream:
         self.health: dict[str, StageHealth] = {}
         self.failure: BaseException | None = None
         self._handler_failed: set[Hashable] = set()  # traces a path handler raised on
+        # recent traces checked together for lost context (`--check-propagation`)
+        self.propagation: PropagationWindow | None = (
+            PropagationWindow() if settings.check_propagation else None
+        )
+        self._propagation_lock = threading.Lock()
+        self._propagation_report: tuple[float, dict[str, Any]] | None = None
         self.stats.stages = self.health
 
     # -- control -------------------------------------------------------------------------
@@ -225,6 +232,24 @@ class SpanStream:
         owns = assemble is not None and assemble.partitions > 0
         return ok and owns, {**detail, "ok": ok and owns, "partitions": self.stats.assigned}
 
+    def propagation_report(self, max_age_s: float = 30.0) -> dict[str, Any] | None:
+        """Lost-context findings and the propagation health table over the recent traces
+        (`tracectx graph --check-propagation`'s JSON section); computed off the stream's thread
+        at most every `max_age_s`. None unless ``check_propagation`` is set."""
+        if self.propagation is None:
+            return None
+        cached = self._propagation_report
+        if cached is not None and time.monotonic() - cached[0] < max_age_s:
+            return cached[1]
+        from tracectx.viz.propagation_check import check_propagation
+        from tracectx.viz.renderers.propagation import propagation_data
+
+        with self._propagation_lock:  # a copy: the check runs without holding the stream up
+            spans, newest = self.propagation.snapshot()
+        data = propagation_data(check_propagation(spans, now_ns=newest))
+        self._propagation_report = (time.monotonic(), data)
+        return data
+
     # -- output --------------------------------------------------------------------------
 
     def _analyse(self, buf: TraceBuffer) -> None:
@@ -241,6 +266,9 @@ class SpanStream:
             _log.exception("tracectx stream: analysis of a trace failed; skipped")
             return
         self.stats.traces_assembled += 1
+        if self.propagation is not None:
+            with self._propagation_lock:
+                self.propagation.add(buf.spans)
         before = self._seen.get(buf.trace_id)
         if before is None and not records:
             pass  # no error, now or before (the usual trace): nothing to produce or remember

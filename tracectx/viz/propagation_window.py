@@ -63,11 +63,16 @@ class PropagationWindow:
             del self._traces[trace_id]
             self._count -= len(spans)
 
+    def snapshot(self) -> tuple[list[Span], int]:
+        """The spans held and the newest end time (ns): what `report` checks, for a caller that
+        checks them on another thread (copy under its lock, check outside it)."""
+        return [s for _, trace_spans in self._traces.values() for s in trace_spans], self._newest
+
     def report(self) -> PropagationReport:
         """`check_propagation` over the window (cached until the next `add`)."""
         if self._report is None:
-            spans = [s for _, trace_spans in self._traces.values() for s in trace_spans]
-            self._report = check_propagation(spans, now_ns=self._newest)
+            spans, newest = self.snapshot()
+            self._report = check_propagation(spans, now_ns=newest)
         return self._report
 
     def health(self) -> list[dict[str, Any]]:
