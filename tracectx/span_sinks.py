@@ -9,6 +9,7 @@ OTLP exporter. The parent's queued spans stay the parent's to export.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing.util
 import os
@@ -25,6 +26,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+
+from tracectx.file_exporter import spans_to_otlp
 
 __all__ = [
     "FileOnFirstSpan",
@@ -91,29 +94,36 @@ def otlp_exporter(url: str | None) -> SpanExporter:
 
 
 class FileOnFirstSpan(SpanExporter):
-    """`tracectx.file_exporter.OTLPJsonFileExporter`, opened at the first span: a process that
-    ends no span (a pool worker never used) leaves no empty file for ``tracectx graph``."""
+    """OTLP JSON lines appended to `path` (what `tracectx.file_exporter.OTLPJsonFileExporter`
+    writes), with two differences, which is why it writes for itself: the file is opened at the
+    first span, so a process that ends none (a pool worker never used) leaves no empty file for
+    ``tracectx graph``; and each line is one ``write`` on an ``O_APPEND`` descriptor, so
+    processes that share a file (``uvicorn --workers``, each calling `setup`) append whole
+    lines, never interleaved ones."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._exporter: SpanExporter | None = None
+        self._fd: int | None = None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if not spans:
             return SpanExportResult.SUCCESS
+        line = (json.dumps(spans_to_otlp(spans), separators=(",", ":")) + "\n").encode()
         with self._lock:
-            if self._exporter is None:
-                from tracectx.file_exporter import OTLPJsonFileExporter
-
+            if self._fd is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._exporter = OTLPJsonFileExporter(self.path)
-        return self._exporter.export(spans)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            view = memoryview(line)
+            while view:  # a regular file takes it all at once; a short write only on errors
+                view = view[os.write(self._fd, view) :]
+        return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
         with self._lock:
-            if self._exporter is not None:
-                self._exporter.shutdown()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 class ProcessSinks(SpanProcessor):

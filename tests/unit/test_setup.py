@@ -153,6 +153,35 @@ class TestNewProvider:
         assert {s.name for s in spans} == {"parent", "child 0", "child 1", "child 2", "child 3"}
         assert len({s.trace_id for s in spans}) == 1
 
+    def test_processes_sharing_one_file_append_whole_lines(self, tmp_path: Path):
+        """Two services started apart (as `uvicorn --workers` starts them) with one spans file:
+        every line stays whole JSON, big batches included."""
+        code = textwrap.dedent(
+            """
+            import sys, tracectx
+            tracectx.setup("svc", spans_file="shared.jsonl", integrations=[])
+            for i in range(300):
+                with tracectx.traced(f"{sys.argv[1]} {i}") as span:
+                    span.set_attribute("padding", "x" * 2000)
+            """
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRACECTX_"))}
+        env = {**env, "PYTHONPATH": str(ROOT), "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "64"}
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, name], cwd=tmp_path, env=env)
+            for name in ("a", "b")
+        ]
+        assert [p.wait(60) for p in procs] == [0, 0]
+        lines = (tmp_path / "shared.jsonl").read_text().splitlines()
+        names = [
+            span["name"]
+            for line in lines
+            for rs in json.loads(line)["resourceSpans"]
+            for ss in rs["scopeSpans"]
+            for span in ss["spans"]
+        ]
+        assert sorted(names) == sorted(f"{n} {i}" for n in "ab" for i in range(300))
+
     def test_sigterm_flushes_batched_spans(self, tmp_path: Path):
         """A service killed with SIGTERM still leaves its spans (batched for an hour here)."""
         code = """
