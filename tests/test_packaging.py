@@ -187,3 +187,20 @@ def test_readme_zero_code_section_lists_every_instrumentor_entry_point():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Zero-code", 1)[1].split("\n## ", 1)[0]
     assert set(re.findall(r"`(tracectx_\w+)`", section)) == declared
+
+
+def test_declared_pythons_are_the_ones_ci_runs():
+    """Each `Programming Language :: Python :: 3.X` classifier is a Python CI tests on: the
+    main run's (3.11, requires-python's floor) or one of scripts/test-pythons.sh's."""
+    import re
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {
+        c.rsplit(" :: ", 1)[1]
+        for c in project["classifiers"]
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    }
+    script = (ROOT / "scripts" / "test-pythons.sh").read_text()
+    others = re.search(r"\$\{TRACECTX_PYTHONS:-([\d. ]+)\}", script).group(1).split()
+    assert project["requires-python"] == ">=3.11"
+    assert declared == {"3.11", *others} == {"3.11", "3.12", "3.13"}
