@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from tests.fuzz.bounds import BUDGET, bounded
 from tracectx import ErrorKind, new_error, traced
 from tracectx.executors import ContextThread
 from tracectx.viz import analyse, flow_graph
@@ -504,6 +507,27 @@ class TestAsyncRetries:
         [err] = a.errors
         assert err.absorber == "e" * 16 and "dead-letter queue orders.dlq" in err.evidence[-1]
 
+    def test_links_to_itself_or_back_and_forth_absorb_nothing_into_itself(self):
+        both_ways = [
+            *self._producer(),
+            _consumer("1" * 16, 10, 20, error=True, links=["2" * 16, "1" * 16]),
+            _consumer("2" * 16, 10, 20, error=True, links=["1" * 16]),
+        ]
+        [a] = analyse(both_ways)
+        assert all(e.absorber != e.origin for e in a.errors)
+        assert [e.outcome for e in a.errors] == ["escaped", "escaped"]
+
+    def test_a_dead_letter_send_consumed_by_the_failed_run_itself_is_no_hand_off(self):
+        """A loop (the run is the DLQ send's consumer and its parent): not absorbed by itself."""
+        dlq = {"messaging.destination.name": "orders.dlq"}
+        spans = [
+            _consumer("1" * 16, 10, 20, error=True, producer="d" * 16),
+            _at("d" * 16, "1" * 16, 12, 13, kind="producer", name="send", attrs=dlq),
+        ]
+        [a] = analyse(spans)
+        [err] = a.errors
+        assert err.absorber == "d" * 16
+
 
 class TestAbsorbThenFailWithoutStack:
     """No stack to read: the timing of the parent's failure and its own error decide."""
@@ -538,3 +562,48 @@ class TestAbsorbThenFailWithoutStack:
         [a] = analyse(self._spans("Unavailable: rows failed: TimeoutError", failed_at_ms=19))
         [err] = a.errors
         assert err.origin == "2" * 16 and any("names" in ev for ev in err.evidence)
+
+
+_ids16 = st.sampled_from([f"{n:016x}" for n in range(1, 9)])
+
+
+@st.composite
+def _hop_traces(draw):
+    """Producer/consumer traces with redeliveries, links (to anything, itself included), DLQ
+    sends and 4xx/5xx answers, on one small id space so they collide."""
+    spans = []
+    for sid in draw(st.lists(_ids16, min_size=1, max_size=8, unique=True)):
+        start = draw(st.integers(0, 100))
+        attrs = {}
+        if draw(st.booleans()):
+            attrs["http.response.status_code"] = draw(st.sampled_from([200, 404, 422, 500]))
+        if draw(st.booleans()):
+            attrs["messaging.destination.name"] = draw(st.sampled_from(["orders", "orders.dlq"]))
+        spans.append(
+            Span(
+                "c" * 32,
+                sid,
+                draw(st.none() | _ids16),
+                draw(st.sampled_from(["process orders", "send orders.dlq", "task x", "x"])),
+                "svc",
+                start,
+                start + draw(st.integers(0, 50)),
+                error=draw(st.booleans()),
+                kind=draw(st.sampled_from(["consumer", "producer", "server", "client"])),
+                attributes=attrs,
+                links=[Link("c" * 32, x) for x in draw(st.lists(_ids16, max_size=2))],
+            )
+        )
+    return spans
+
+
+@BUDGET
+@given(_hop_traces())
+def test_any_hops_give_well_formed_paths(spans):
+    """Retries, redeliveries, DLQ hand-offs and HTTP answers in any shape: every path ends in a
+    documented outcome, never absorbed by its own origin or by a span not in the trace."""
+    with bounded():
+        [a] = analyse(spans)
+    for err in a.errors:
+        assert err.outcome in OUTCOMES and (err.outcome == "absorbed") == (err.absorber is not None)
+        assert err.absorber is None or (err.absorber in a.spans and err.absorber != err.origin)

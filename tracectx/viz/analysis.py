@@ -281,7 +281,7 @@ class _Trace:
                 if (
                     before is not None
                     and before.kind == "consumer"
-                    and before.start_ns <= span.start_ns
+                    and before.start_ns < span.start_ns  # later: never itself, never a loop
                     and link.span_id not in out
                 ):
                     out[link.span_id] = span.span_id
@@ -673,7 +673,11 @@ def _taken_over(t: _Trace, top: str) -> tuple[str, str] | None:
         queue = str(send.attributes.get("messaging.destination.name", send.name))
         if _DEAD_LETTER.search(queue):
             consumer = next(
-                (e.target for e in t.async_edges if e.kind == "messaging" and e.source == kid),
+                (
+                    e.target
+                    for e in t.async_edges
+                    if e.kind == "messaging" and e.source == kid and e.target != top
+                ),
                 None,
             )
             return consumer or kid, f"handed to the dead-letter queue {queue}"
