@@ -62,7 +62,8 @@ function prepare(tr) {
   if (tr.ready) return tr;
   const n = tr.id.length;
   tr.n = n;
-  tr.rowOf = new Map(tr.id.map((s, i) => [s, i]));
+  let rows = null;  // span id → row, built when first asked (a Map of 100k ids costs 100 ms)
+  tr.rowOf = (id) => { if (!rows) rows = new Map(tr.id.map((s, i) => [s, i])); return rows.get(id); };
   tr.open = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     if (tr.end[i] <= i + 1) continue;
@@ -88,7 +89,7 @@ function prepare(tr) {
   tr.asyncByTarget = new Map();
   for (const e of tr.async_edges) {
     if (e.trace !== null && e.trace !== tr.trace_id) continue;
-    const s = tr.rowOf.get(e.source);
+    const s = tr.rowOf(e.source);
     if (s === undefined) continue;
     if (!tr.asyncByTarget.has(e.target)) tr.asyncByTarget.set(e.target, []);
     tr.asyncByTarget.get(e.target).push({source: s, target: e.target, kind: e.kind});
@@ -113,7 +114,12 @@ const state = {trace: null, path: null, row: -1, kinds: new Set(), outcomes: new
   service: "", term: "", node: null, vis: [], gaps: new Map(), posOf: null, view: [0, 1], nameW: 400,
   maxDepth: 1, laneW: 0, recoveredOpen: false, cards: 100};
 
+let filterGen = 0;  // bumped when a filter changes: each path's verdict is computed once per change
 function pathMatches(p) {
+  if (p.matchGen !== filterGen) { p.matchGen = filterGen; p.match = pathMatchesNow(p); }
+  return p.match;
+}
+function pathMatchesNow(p) {
   const tr = p.trace;
   if (!state.kinds.has(p.kind) || !state.outcomes.has(p.outcome)) return false;
   if (state.service !== "" && !p.rows.some((r) => String(tr.svc[r]) === state.service)) return false;
@@ -130,7 +136,7 @@ function pathMatches(p) {
 // (state.view, in scale units). Bars, marks and the overlay are placed in pixels of the lane.
 // A busy stretch between breaks gets at least MIN_BUSY of the busy width, so the few spans after
 // a long hop are readable too; each stretch is linear, with its own ticks.
-const GAP_DRAWN = 0.03, MIN_BUSY = 0.14;  // shares of the busy time's width
+const GAP_DRAWN = 0.03, MIN_BUSY = 0.14, MAX_PATHS = 300;  // shares of the busy time's width
 function buildScale(tr) {
   const total = Math.max(tr.duration_us || 0, 0);
   const cuts = [];
@@ -425,14 +431,24 @@ function drawOverlay(first, last, geo) {
       parts.push(p);
     }
   }
-  // error paths: origin ● → each propagator → absorber ✔ / escape ⇡ / unobserved ⊘
+  // error paths: origin ● → each propagator → absorber ✔ / escape ⇡ / unobserved ⊘. At most
+  // MAX_PATHS of those touching the view, best first: the selected one, those born in view, those
+  // with another row in view, those only passing through (thousands of lines into one batch span
+  // would hide everything else and cost seconds).
+  const tiers = [[], [], [], []];
   for (const p of tr.paths) {
     if (!pathMatches(p)) continue;
     const ks = p.rows.map(posOf);
     if (ks.some((k) => k < 0)) continue;
-    let lo = ks[0], hi = ks[0];
-    for (const k of ks) { if (k < lo) lo = k; if (k > hi) hi = k; }
+    let lo = ks[0], hi = ks[0], inView = false;
+    for (const k of ks) { if (k < lo) lo = k; if (k > hi) hi = k; if (k >= first && k < last) inView = true; }
     if (hi < first || lo > last) continue;
+    const born = ks[0] >= first && ks[0] < last;
+    tiers[p === state.path ? 0 : born ? 1 : inView ? 2 : 3].push(p);
+  }
+  const drawn = tiers.flat().slice(0, MAX_PATHS);
+  state.undrawn = tiers.flat().length - drawn.length;
+  for (const p of drawn) {
     const colour = kindColour(p.kind), g = svg("g", {class: "epath" + (state.path === p ? " selp" : ""),
       "data-path": p.index, "data-kind": p.kind, stroke: colour, fill: colour});
     const seg = (a, b, async, cls) => {
@@ -532,20 +548,18 @@ function drawMinimap() {
     if (!s.gap) continue;
     g.fillStyle = "#e5e7eb"; g.fillRect(s.u0 / U * w, 0, Math.max((s.u1 - s.u0) / U * w, 1), H);
   }
-  const byColour = new Map();  // one fill colour at a time: 100k rows draw in a few ms
-  for (let i = 0; i < tr.n; i++) {
-    const c = tr.err[i] === "1" ? "#dc2626" : svcColour(tr.svc[i]);
-    if (!byColour.has(c)) byColour.set(c, []);
-    byColour.get(c).push(i);
-  }
-  const order = [...byColour.keys()].sort((a, b) => (a === "#dc2626") - (b === "#dc2626"));  // errors on top
-  for (const c of order) {
-    g.fillStyle = c;
-    for (const i of byColour.get(c)) {
-      const x = X(tr.start[i]);
-      g.fillRect(x, Math.floor(i / n * (H - 2)) + 1, Math.max(X(tr.start[i] + tr.dur[i]) - x, 1), 1.5);
-    }
-  }
+  // one pixel buffer: 100k spans are a few hundred thousand pixel writes, not 100k draw calls
+  const img = g.getImageData(0, 0, w, H), px = new Uint32Array(img.data.buffer);
+  const rgba = (hex) => { const v = parseInt(hex.slice(1), 16); return (255 << 24 | (v & 255) << 16 | (v >> 8 & 255) << 8 | v >> 16) >>> 0; };
+  const colours = PALETTE.map(rgba), red = rgba("#dc2626");
+  const put = (i, c) => {
+    const x1 = Math.max(0, Math.floor(X(tr.start[i]))), x2 = Math.min(w - 1, Math.max(x1, Math.ceil(X(tr.start[i] + tr.dur[i])) - 1));
+    const y = Math.floor(i / n * (H - 3)) + 1;
+    for (let yy = y; yy < y + 2; yy++) { const base = yy * w; for (let x = x1; x <= x2; x++) px[base + x] = c; }
+  };
+  for (let i = 0; i < tr.n; i++) if (tr.err[i] !== "1") put(i, colours[tr.svc[i] % colours.length]);
+  for (let i = 0; i < tr.n; i++) if (tr.err[i] === "1") put(i, red);  // errors on top
+  g.putImageData(img, 0, 0);
   drawMiniWindow();
 }
 function drawMiniWindow() {
@@ -1046,6 +1060,7 @@ function chips(boxId, values, set, label) {
   }
 }
 function refilter() {
+  filterGen++;
   if (FLEET) { renderFlow(); if (state.node !== null) showFleetNode(state.node); return; }
   const t = state.term.trim().toLowerCase();
   if (t) {
@@ -1059,7 +1074,8 @@ function setup() {
   chips("kinds", allKinds, state.kinds, "kind");
   chips("outcomes", OUTCOMES, state.outcomes, "outcome");
   const svcSel = $("service");
-  const used = new Set(D.traces.flatMap((t) => t.paths.flatMap((p) => p.rows.map((r) => t.svc[r]))));
+  const used = new Set();
+  for (const t of D.traces) for (const p of t.paths) for (const r of p.rows) used.add(t.svc[r]);
   [...used].sort((a, b) => SVCS[a] < SVCS[b] ? -1 : 1).forEach((s) => { const o = el("option", null, SVCS[s]); o.value = String(s); svcSel.appendChild(o); });
   svcSel.addEventListener("change", () => { state.service = svcSel.value; refilter(); });
   $("search").addEventListener("input", (ev) => { state.term = ev.target.value; refilter(); });
@@ -1087,8 +1103,8 @@ function startTraces() {
   const wantTrace = params.get("trace"), wantSpan = params.get("span");
   if (wantTrace) { const tr = D.traces.find((t) => t.trace_id === wantTrace); if (tr) selectTrace(tr); }
   if (wantSpan) {
-    const tr = D.traces.find((t) => t.rowOf.has(wantSpan) && (!wantTrace || t.trace_id === wantTrace));
-    if (tr) { if (tr !== state.trace) selectTrace(tr); selectRow(tr.rowOf.get(wantSpan)); }
+    const tr = D.traces.find((t) => t.rowOf(wantSpan) !== undefined && (!wantTrace || t.trace_id === wantTrace));
+    if (tr) { if (tr !== state.trace) selectTrace(tr); selectRow(tr.rowOf(wantSpan)); }
   }
 }
 readData().then((data) => {
