@@ -1,12 +1,14 @@
 """A self-contained HTML page (one file, no network) answering "where was this error born, how
 did it travel, who swallowed it".
 
-The page is a waterfall per trace — bars on a time axis, services coloured, async consumers
-under the producer that published them (dashed hop) — with each error path drawn over it from
-its origin through every propagator to the absorber, the escape or "unobserved"; spans off every
-path are folded into "… N spans off the error paths" rows, and only the rows in view are built,
-so a 100k-span trace scrolls smoothly. Above it, the trace's paths as cards (outcome, exact or
-inferred, retries grouped); below, the error flow across all traces as an SVG graph with the top
+The page is a waterfall per trace — bars on a time axis whose idle stretches are drawn as
+breaks, zoomable by drag or wheel under a minimap of the whole trace, services coloured, async
+consumers under the producer that published them (dashed hop), exceptions and retries marked on
+the bar where they happened — with each error path drawn over it from its origin through every
+propagator to the absorber, the escape or "unobserved"; spans off every path are folded into
+"… N spans off the error paths" rows, and only the rows in view are built, so a 100k-span trace
+scrolls smoothly. Above it, the trace's paths as cards in order of impact (outcome, exact or
+inferred, retries grouped, recovered retries last and folded); below, the error flow across all traces as an SVG graph with the top
 origins; on the right, the clicked span's errors, stack trace, events, attributes and Jaeger
 link. Filters by kind, service and outcome, and a search over error ids, trace ids and metadata
 values, apply to all of it.
