@@ -23,7 +23,12 @@ log = logging.getLogger("support")
 def main(count: int) -> None:
     ensure_topics(BOOTSTRAP, ORDERS, DLQ)
     consumer = KafkaConsumer(
-        DLQ, bootstrap_servers=BOOTSTRAP, group_id="support", auto_offset_reset="earliest"
+        DLQ,
+        bootstrap_servers=BOOTSTRAP,
+        group_id="support",
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,  # joins (and a dead member's partitions move) in seconds
+        heartbeat_interval_ms=1000,
     )
     for handled, record in enumerate(consumer, 1):  # the `process orders.dlq` span absorbs it
         error = dlq_error(record)  # kind, code, metadata and error id, as the worker raised it

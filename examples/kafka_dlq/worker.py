@@ -31,7 +31,12 @@ def main(count: int) -> None:
     ensure_topics(BOOTSTRAP, ORDERS, DLQ)
     producer = KafkaProducer(bootstrap_servers=BOOTSTRAP)
     consumer = KafkaConsumer(
-        ORDERS, bootstrap_servers=BOOTSTRAP, group_id="shipping", auto_offset_reset="earliest"
+        ORDERS,
+        bootstrap_servers=BOOTSTRAP,
+        group_id="shipping",
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,  # joins (and a dead member's partitions move) in seconds
+        heartbeat_interval_ms=1000,
     )
     for handled, record in enumerate(consumer, 1):  # each record: a `process orders` span
         try:
