@@ -149,3 +149,13 @@ def test_the_page_loads_in_chromium(served, tmp_path):
         assert browser.eval("document.title").strip()
     finally:
         browser.close()
+
+
+def test_loopback_is_told_apart_and_a_bad_address_is_a_usage_error(capsys):
+    from tracectx.cli import main
+    from tracectx.viz.serve import _is_loopback
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
+    assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.4")
+    assert main(["serve", "--jaeger", "http://127.0.0.1:9", "--http", "8765"]) == 2
+    assert "expected HOST:PORT" in capsys.readouterr().err
