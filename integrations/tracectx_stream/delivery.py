@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Hashable
 from typing import Any
@@ -20,7 +21,8 @@ __all__ = ["OutputFailed", "Outbox", "producer_config"]
 
 _log = logging.getLogger("tracectx.stream")
 MAX_TOPICS = 64  # topics counted by name (a stage writes to a handful)
-FLUSH_TIMEOUT_S = 180.0  # past the producer's delivery timeout: every future has settled by then
+FLUSH_TIMEOUT_S = 180.0
+LOG_EVERY_S = 5.0  # past the producer's delivery timeout: every future has settled by then
 
 
 def producer_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
@@ -56,6 +58,8 @@ class Outbox:
         self._lock = threading.Lock()
         self._failed: set[Hashable] = set()
         self._errors = 0
+        self._logged_at = -LOG_EVERY_S
+        self._unlogged = 0
         self.last_error = ""
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, owner: Hashable) -> None:
@@ -78,9 +82,19 @@ class Outbox:
             self._failed.add(owner)
             self._errors += 1
             self.last_error = f"{topic}: {type(exc).__name__}: {str(exc)[:200]}"
+            now = time.monotonic()
+            quiet, self._unlogged = now - self._logged_at < LOG_EVERY_S, self._unlogged + 1
+            if not quiet:
+                self._logged_at, unlogged, self._unlogged = now, self._unlogged, 0
         if self.stats is not None:
             _count(self.stats.produce_errors, topic)
-        _log.error("tracectx stream: a record for %s was not acknowledged: %r", topic, exc)
+        if not quiet:  # one line per LOG_EVERY_S, however many records a broker outage refuses
+            _log.error(
+                "tracectx stream: %d record(s) not acknowledged, the last for %s: %r",
+                unlogged,
+                topic,
+                exc,
+            )
 
     def settle(self, timeout_s: float = FLUSH_TIMEOUT_S) -> set[Hashable]:
         """Wait for every queued record's answer; the owners of those refused since the last

@@ -175,7 +175,7 @@ class SpanStream:
         """Run every stage until `stop()` (or `idle_exit_s` without input); raise `StageFailed`
         if a stage could not recover (the instance should exit non-zero and be restarted)."""
         s = self.settings
-        self._producer = KafkaProducer(**s.producer_config())
+        self._producer = self._connect()
         self._outbox = Outbox(self._producer, self.stats)
         stages: list[Supervised] = list(self.stages)
         if not s.partitioned_by_trace:
@@ -200,6 +200,21 @@ class SpanStream:
                 _log.warning("tracectx stream: producer not flushed at exit", exc_info=True)
         if self.failure is not None:
             raise StageFailed(str(self.failure)) from self.failure
+
+    def _connect(self) -> KafkaProducer:
+        """The shared producer; a broker not up yet is waited for (with backoff) for up to
+        ``give_up_s``, then `StageFailed`."""
+        started, delay = time.monotonic(), 0.5
+        while True:
+            try:
+                return KafkaProducer(**self.settings.producer_config())
+            except Exception as exc:
+                if time.monotonic() - started >= self.settings.give_up_s or self._stop.is_set():
+                    _log.critical("tracectx stream: no producer (%r); stopping", exc)
+                    raise StageFailed(f"producer: {exc!r}") from exc
+                _log.warning("tracectx stream: producer not connected (%r); retrying", exc)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
 
     def _supervised(self, stage: Supervised) -> None:
         health = self.health.setdefault(stage.name, StageHealth(stage.name))
