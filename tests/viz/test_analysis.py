@@ -376,6 +376,21 @@ class TestHttpConventions:
         child = next(e for e in a.errors if e.origin == "4" * 16)
         assert child.propagators == [] and child.absorber == "3" * 16
 
+    def test_a_4xx_server_whose_call_got_a_5xx_gave_its_own_verdict(self):
+        """A dependency's 500 that escaped would be answered 500: a 422 is the server's own."""
+        code = "http.response.status_code"
+        spans = [
+            _at("1" * 16, end=100, name="checkout"),
+            _at("2" * 16, "1" * 16, 10, 50, kind="client", error=True, attrs={code: 422}),
+            _at("3" * 16, "2" * 16, 20, 40, kind="server", attrs={code: 422}),
+            _at("4" * 16, "3" * 16, 21, 30, kind="client", error=True, attrs={code: 500}),
+        ]
+        [a] = analyse(spans)
+        below = next(e for e in a.errors if e.origin == "4" * 16)
+        assert below.absorber == "3" * 16 and "its own verdict" in below.evidence[-1]
+        answer = next(e for e in a.errors if e.origin == "3" * 16)
+        assert answer.propagators == ["2" * 16] and answer.error_type == "HTTP 422"
+
     def test_5xx_and_explicit_status(self):
         spans = [
             _at("1" * 16, kind="server", attrs={"http.response.status_code": 503}),

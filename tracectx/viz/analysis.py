@@ -799,18 +799,24 @@ def _late(parent: Span, child: Span) -> int | None:
     return gap if gap > _QUICK_NS and gap > _QUICK_SHARE * duration else None
 
 
+def _own_verdict(t: _Trace, parent: Span, child: Span, code: int | None) -> str | None:
+    """Why a server that answered 4xx (the request's fault) gave its own verdict rather than
+    `child`'s error, or None: a call it made failed otherwise (a dependency's failure that
+    escapes is answered 5xx; a 4xx passed on keeps its code)."""
+    answered = _status_code(parent)
+    if child.kind != "client" or code == answered:
+        return None
+    what = f"answered {code}" if code is not None else "failed"
+    return (
+        f"{t.label(parent.span_id)} answered {answered} (the request's fault) after "
+        f"{t.label(child.span_id)} {what}: its own verdict"
+    )
+
+
 def _own_answer(t: _Trace, parent: Span, child: Span, code: int | None) -> str | None:
     """Why a parent that failed with nothing to say (no exception, no status message) failed
-    for a reason of its own rather than with `child`'s error, or None: it answered 4xx (the
-    request's fault) when a call it made failed otherwise (a dependency's failure that escapes
-    is answered 5xx; a 4xx passed on is the same code), or it failed long after the child."""
-    answered = _status_code(parent)
-    if _answer(parent) == _CLIENT_ERROR and child.kind == "client" and code != answered:
-        what = f"answered {code}" if code is not None else "failed"
-        return (
-            f"{t.label(parent.span_id)} answered {answered} (the request's fault) after "
-            f"{t.label(child.span_id)} {what}: its own verdict"
-        )
+    for a reason of its own rather than with `child`'s error, or None: it failed long after
+    the child ended."""
     late = _late(parent, child)
     if late is None:
         return None
@@ -830,6 +836,7 @@ def _continuation(
     psig = _signature(parent, view)
     chain = _chain(view.stack) if view.stack else None
     best: tuple[float, str, _Fate] | None = None
+    answered_4xx = _answer(parent) == _CLIENT_ERROR
 
     def offer(kid: str, fate: _Fate) -> None:
         nonlocal best
@@ -843,6 +850,10 @@ def _continuation(
         code = _status_code(child)
         http_error = child.kind == "client" and code is not None and code >= 400
         label = t.label(kid)
+        verdict = _own_verdict(t, parent, child, code) if answered_4xx else None
+        if verdict is not None and (psig is None or psig != sig):
+            own[kid] = verdict
+            continue
         if (
             child.kind == "server"
             and parent.kind == "client"
