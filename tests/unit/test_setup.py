@@ -366,6 +366,7 @@ class TestExistingProvider:
         assert hooks.is_instrumented() is was_instrumented
         assert signal.getsignal(signal.SIGTERM) is not None
         assert bootstrap.current() is None
+        assert trace.get_tracer_provider().force_flush() is True  # type: ignore[attr-defined]
 
     def test_log_records_carry_the_trace(self, torn_down):
         tracectx.setup(integrations=[])
