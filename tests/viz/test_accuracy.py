@@ -1,7 +1,8 @@
 """The analysis against generated traces with known origins (tests/viz/generator.py).
 
-Targets on a fixed seed: >= 95 % origins and >= 90 % outcomes (absorber, escaped or
-unobserved) on plain OTel traces; with tracectx error ids every origin, and every outcome the
+Targets on a fixed seed: >= 97 % origins and >= 95 % outcomes (absorber, escaped or
+unobserved) on plain OTel traces, >= 95 % / 92 % on the errors touching spans named like tasks
+or threads and HTTP servers that answered 4xx; with tracectx error ids every origin, and every outcome the
 spans carry. bench/bench_accuracy.py reports the same figures over thousands of traces.
 """
 
@@ -27,8 +28,8 @@ def with_ids():
 
 def test_plain_otel_traces_meet_the_targets(plain):
     assert plain.errors > 400  # enough errors to mean something
-    assert plain.origin >= 0.95, plain.by_scenario
-    assert plain.absorber >= 0.90, plain.by_scenario
+    assert plain.origin >= 0.97, plain.by_scenario
+    assert plain.absorber >= 0.95, plain.by_scenario
 
 
 def test_every_scenario_is_generated_and_mostly_right(plain):
@@ -43,7 +44,7 @@ def test_every_scenario_is_generated_and_mostly_right(plain):
         "translation",
     }
     for scenario, (n, origins, outcomes) in plain.by_scenario.items():
-        assert origins / n >= 0.85 and outcomes / n >= 0.75, (scenario, n, origins, outcomes)
+        assert origins / n >= 0.9 and outcomes / n >= 0.85, (scenario, n, origins, outcomes)
 
 
 def test_tracectx_ids_find_every_origin(with_ids):
@@ -71,7 +72,13 @@ def test_every_category_is_generated_and_mostly_right(plain):
     for category in CATEGORIES:
         n, _, _, made_up = plain.by_category[category]
         origin, outcome = plain.category(category)
-        assert n >= 50 and origin >= 0.9 and outcome >= 0.8, (category, n, origin, outcome, made_up)
+        assert n >= 50 and origin >= 0.95 and outcome >= 0.92, (
+            category,
+            n,
+            origin,
+            outcome,
+            made_up,
+        )
 
 
 def test_async_retries_are_generated_and_absorbed_by_the_next_run(plain):
