@@ -20,8 +20,8 @@ COMMANDS_GROUP = "tracectx.commands"
 Handler = Callable[[argparse.Namespace], int]
 #: Commands shipped in distributions of their own, and how to get each.
 ELSEWHERE = {
-    "demo": "the demo is its own distribution: pip install 'tracectx-demo[embedded]' "
-    "(from a source checkout: pip install './demo[embedded]', or ./scripts/demo.sh)",
+    "demo": "the demo is its own distribution, tracectx-demo: in a tracectx checkout, "
+    "pip install './demo[embedded]' (or run ./scripts/demo.sh)",
 }
 
 

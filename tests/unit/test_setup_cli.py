@@ -20,7 +20,7 @@ def test_demo_without_its_distribution_says_how_to_get_it(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "tracectx demo: not installed" in err
-    assert "pip install 'tracectx-demo[embedded]'" in err
+    assert "pip install './demo[embedded]'" in err
     assert "invalid choice" not in err
 
 
