@@ -86,6 +86,21 @@ class TestNewProvider:
         run_app(code, tmp_path, OTEL_TRACES_SAMPLER="always_off", TRACECTX_SPANS_FILE="b.jsonl")
         assert not (tmp_path / "b.jsonl").exists()
 
+    def test_otel_traces_exporter_console_and_none(self, tmp_path: Path):
+        code = """
+            import tracectx
+            print(tracectx.setup("svc").otlp)
+            with tracectx.traced("printed"):
+                pass
+            tracectx.teardown()
+            """
+        out = run_app(code, tmp_path, OTEL_TRACES_EXPORTER="console")
+        assert out.stdout.startswith("False") and '"name": "printed"' in out.stdout
+        out = run_app(
+            code, tmp_path, OTEL_TRACES_EXPORTER="none", OTEL_EXPORTER_OTLP_ENDPOINT="http://x:1"
+        )
+        assert out.stdout.split() == ["False"]
+
     def test_sample_rate_zero_keeps_no_new_trace(self, tmp_path: Path):
         run_app(
             """
