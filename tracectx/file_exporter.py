@@ -38,6 +38,8 @@ _IS_REMOTE = 0x200  # SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 
 
 def _value(value: Any) -> dict[str, Any]:
+    if value is None:  # an empty AnyValue, as the official encoder writes it
+        return {}
     if isinstance(value, str):
         return {"stringValue": value}
     if isinstance(value, bool):

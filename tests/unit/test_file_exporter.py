@@ -29,6 +29,18 @@ encoder = pytest.importorskip("opentelemetry.exporter.otlp.proto.common.trace_en
 ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 
 
+def _sdk_keeps_bytes() -> bool:
+    span = TracerProvider().get_tracer("probe").start_span("probe", attributes={"b": b"\xff"})
+    return span.attributes.get("b") == b"\xff"
+
+
+# Older SDKs (1.38, the declared minimum, among them) turn bytes attributes into text, and the
+# official encoder drops what it cannot encode: there is no byte-exact reference to compare to.
+needs_bytes = pytest.mark.skipif(
+    not _sdk_keeps_bytes(), reason="this SDK turns bytes attributes into text"
+)
+
+
 def to_protobuf_json(node):
     """OTLP/JSON -> the standard protobuf JSON mapping: hex ids become base64 (the only
     deviation OTLP/JSON makes)."""
@@ -92,6 +104,7 @@ def make_spans(attributes: dict) -> list:
     return list(exporter.get_finished_spans())
 
 
+@needs_bytes
 def test_round_trips_through_the_official_json_mapping():
     spans = make_spans(
         {
@@ -121,6 +134,7 @@ def test_non_finite_doubles_are_json(value):
     assert (math.isnan(got) and math.isnan(value)) or got == value
 
 
+@needs_bytes
 @settings(max_examples=60, deadline=None)
 @given(
     st.dictionaries(
