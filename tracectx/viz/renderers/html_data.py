@@ -49,7 +49,7 @@ _GROUP = {"escaped": 0, "absorbed": 1, "unobserved": 2}
 COMPRESS_OVER = 1_000_000  # characters of JSON: a 100k-span trace's detail is about 17 MB
 GAP_SHARE = 0.05  # an idle stretch longer than this share of the trace is drawn as a break
 MAX_GAPS = 50
-_SCALARS = (str, int, float, bool)
+_SCALARS = frozenset((str, int, float, bool))  # exact types: a subclass goes through plain()
 _MARKS = {sc.EVENT_EXCEPTION: "x", sc.LOG_EVENT_EXCEPTION: "x", sc.EVENT_RETRY: "r"}
 
 
@@ -58,14 +58,13 @@ class _Strings:
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {}
-        self.items: list[str] = []
 
     def __call__(self, text: str) -> int:
-        found = self.index.get(text)
-        if found is None:
-            found = self.index[text] = len(self.items)
-            self.items.append(text)
-        return found
+        return self.index.setdefault(text, len(self.index))
+
+    @property
+    def items(self) -> list[str]:
+        return list(self.index)  # insertion order: each text at its number
 
 
 def _display_tree(a: TraceAnalysis) -> tuple[dict[str, list[str]], list[str], dict[str, str]]:
@@ -173,16 +172,19 @@ def impact_order(a: TraceAnalysis) -> list[int]:
 def idle_gaps(spans: list[Span], t0: int, share: float = GAP_SHARE) -> list[list[float]]:
     """``[from, to]`` (µs from `t0`) of the stretches where no span runs that are longer than
     `share` of the trace, the `MAX_GAPS` longest, in time order."""
-    intervals = sorted((s.start_ns, max(s.end_ns, s.start_ns)) for s in spans)
-    if not intervals:
+    if not spans:
         return []
-    total = max(end for _, end in intervals) - intervals[0][0]
+    ends = [s.end_ns for s in spans]
+    intervals = sorted(zip([s.start_ns for s in spans], ends, strict=True))
+    first = intervals[0][0]
+    limit = share * (max(max(ends), intervals[-1][0]) - first)
     gaps: list[tuple[int, int]] = []
-    reach = intervals[0][1]
+    reach = first
     for start, end in intervals:
-        if start - reach > share * total:
+        if start - reach > limit:
             gaps.append((reach, start))
-        reach = max(reach, end)
+        if end > reach:
+            reach = end
     gaps = sorted(sorted(gaps, key=lambda g: g[0] - g[1])[:MAX_GAPS])
     return [[round((a - t0) / 1000, 1), round((b - t0) / 1000, 1)] for a, b in gaps]
 
@@ -199,10 +201,9 @@ def _attrs(span: Span) -> dict[str, Any] | None:
     attributes = span.attributes
     if not attributes:
         return None
-    for value in attributes.values():
-        if not isinstance(value, _SCALARS):
-            return {k: plain(v) for k, v in attributes.items()}
-    return attributes
+    if _SCALARS.issuperset(map(type, attributes.values())):
+        return attributes
+    return {k: plain(v) for k, v in attributes.items()}
 
 
 def _event(event: SpanEvent, t0: int) -> dict[str, Any]:
@@ -309,6 +310,7 @@ def _trace(
         "marks": [
             [i, round(((e.time_ns or 0) - t0) / 1000, 1), m]
             for i, s in enumerate(spans)
+            if s.events
             for e in s.events
             if (m := _mark(e))
         ],
