@@ -419,3 +419,64 @@ def test_fetch_trace_over_http_raises_only_its_error(jaeger_url, body):
     cost.assert_within(1.0, wall_s=4.0)
     if span_set is not None:
         _render_everything(span_set)
+
+
+# -- compressed and protobuf input: one rule for every reader, memory bounded by RLIMIT_AS -------
+
+
+def _gzip_variants(data: bytes, cut: int, flip: int) -> list[bytes]:
+    """`data` gzipped: whole, cut short, one byte flipped, with a zero-bytes bomb after it."""
+    import gzip
+
+    whole = gzip.compress(data)
+    at = cut % len(whole)
+    flipped = bytearray(whole)
+    flipped[flip % len(whole)] ^= 0xFF
+    return [whole, whole[:at], bytes(flipped), whole + gzip.compress(bytes(8 << 20))]
+
+
+@settings(BUDGET, max_examples=50)
+@given(
+    st.lists(otlp_doc | jaeger_doc, min_size=1, max_size=3).map(
+        lambda docs: b"".join(json.dumps(d).encode() + b"\n" for d in docs)
+    )
+    | st.binary(max_size=300),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+)
+def test_gzip_input_is_read_alike_from_a_file_and_from_bytes(tmp_path_factory, data, cut, flip):
+    """Whatever the gzip stream (broken, cut, a bomb after good data), `load_spans(path)` and
+    `loads_spans(bytes)` keep the same spans, within a real address-space limit."""
+    from tests.memory_limit import MiB, address_space_limit
+    from tracectx.viz.sources import load_spans
+
+    path = tmp_path_factory.mktemp("gz") / "input.gz"
+    for value in _gzip_variants(data, cut, flip):
+        path.write_bytes(value)
+        # the bomb: up to 200x 64 KiB inflated (the ratio's floor), held, then parsed
+        with address_space_limit(512 * MiB), bounded(2.0, peak_bytes=96 * MiB):
+            from_file, from_bytes = load_spans(path), loads_spans(value)
+        assert from_file.spans == from_bytes.spans
+
+
+@settings(BUDGET, max_examples=100)
+@given(otlp_doc, st.integers(0, 10**6), st.binary(min_size=1, max_size=6))
+def test_protobuf_input_of_any_damage_is_read_within_bounds(doc, cut, noise):
+    """OTLP JSON turned into protobuf, then cut and overwritten anywhere: spans or problems,
+    never an exception, within a real address-space limit."""
+    from google.protobuf.json_format import ParseDict, ParseError
+    from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+    from tests.memory_limit import MiB, address_space_limit
+
+    try:
+        data = ParseDict(doc, TracesData()).SerializeToString()
+    except (ParseError, ValueError, TypeError, RecursionError):
+        return  # not valid as protobuf JSON: the JSON readers' case
+    if not data:
+        return
+    at = cut % len(data)
+    for value in (data, data[:at], data[:at] + noise + data[at + len(noise) :]):
+        with address_space_limit(512 * MiB), bounded(1.0, peak_bytes=64 * MiB):
+            out = loads_spans(value)
+        _render_everything(out)

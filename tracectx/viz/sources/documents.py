@@ -48,9 +48,26 @@ except ImportError:  # pragma: no cover - core install without the viz extra
     _DecodeError = (ValueError, RecursionError)
 
 
+try:  # msgspec (the viz extra) checks JSON without building it
+    import msgspec
+
+    _check: Any = msgspec.json.Decoder(msgspec.Raw).decode
+    _CheckError: tuple[type[Exception], ...] = (msgspec.DecodeError,)
+except ImportError:  # pragma: no cover - core install without the viz extra
+    _check, _CheckError = None, ()
+_CHECK_OVER = 1 << 20  # bytes
+
+
 def loads_json(data: bytes | str) -> Any:
     """Parse JSON with the fastest parser at hand; `ValueError` for anything unreadable
-    (including nesting too deep for the parser)."""
+    (including nesting too deep for the parser). A document over 1 MiB is checked first
+    (msgspec, no objects built): orjson's error keeps the whole document as text, about
+    twelve times its size in memory for one that is not JSON."""
+    if _check is not None and len(data) > _CHECK_OVER:
+        try:
+            _check(data)
+        except _CheckError as exc:
+            raise ValueError(str(exc)[:300]) from None
     try:
         return _loads(data)
     except _DecodeError as exc:
