@@ -440,8 +440,8 @@ def test_a_library_that_is_not_installed(tmp_path: Path):
         tmp_path,
     )
     lines = out.stdout.splitlines()
-    assert lines[:2] == ["refused: True", "left: None False"]
-    assert "'threading'" in lines[2] and "celery" not in lines[2]
+    assert lines[:2] == ["refused: True", "left: None False"], out
+    assert "'threading'" in lines[2] and "celery" not in lines[2], out
     assert not (tmp_path / "a.jsonl").exists()
 
 
