@@ -97,16 +97,16 @@ def _display_tree(a: TraceAnalysis) -> tuple[dict[str, list[str]], list[str], di
     return kids, ordered_roots, moved
 
 
-def _preorder(kids: dict[str, list[str]], roots: list[str]) -> tuple[list[str], list[int]]:
+def _preorder(kids: dict[str, list[str]], roots: list[str]) -> list[str]:
     order: list[str] = []
-    depth: list[int] = []
-    stack = [(r, 0) for r in reversed(roots)]
+    stack = roots[::-1]
     while stack:
-        sid, d = stack.pop()
+        sid = stack.pop()
         order.append(sid)
-        depth.append(d)
-        stack.extend((c, d + 1) for c in reversed(kids.get(sid, [])))
-    return order, depth
+        below = kids.get(sid)
+        if below:
+            stack.extend(below[::-1])
+    return order
 
 
 def _handled_by(a: TraceAnalysis) -> dict[str, list[str]]:
@@ -217,7 +217,7 @@ def _trace(
     a: TraceAnalysis, full: bool, names: _Strings, services: _Strings, jaeger_url: str | None
 ) -> dict[str, Any]:
     kids, roots, moved = _display_tree(a)
-    order, depth = _preorder(kids, roots)
+    order = _preorder(kids, roots)
     row = {sid: i for i, sid in enumerate(order)}
     n = len(order)
     spans = [a.spans[sid] for sid in order]
@@ -225,6 +225,10 @@ def _trace(
     for i, sid in enumerate(order):
         for kid in kids.get(sid, []):
             parent[row[kid]] = i
+    depth = [0] * n  # a parent comes before its children
+    for i, p in enumerate(parent):
+        if p >= 0:
+            depth[i] = depth[p] + 1
     end = list(range(1, n + 1))
     for i in range(n - 1, -1, -1):
         if parent[i] >= 0 and end[i] > end[parent[i]]:
