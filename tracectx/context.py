@@ -110,9 +110,30 @@ def propagated_keys(keys: Any) -> list[str]:
     return [k for k in keys if _matches(k, globs) and not is_sensitive(k)]
 
 
-def _baggage_text(value: Any) -> str:
+def _baggage_text(key: str, value: Any) -> str:
+    """What baggage carries for a propagated `value`: the text the receiver's `get_bound` gets,
+    exactly. A text baggage would change is refused (ValueError) rather than sent changed:
+    W3C baggage readers (OTel's among them) strip leading and trailing whitespace, a lone
+    surrogate cannot be encoded, and a value shaped like a credential would arrive masked."""
     redacted = redact_value(value)
-    return redacted if isinstance(redacted, str) else str(redacted)
+    if not isinstance(value, str):
+        return redacted if isinstance(redacted, str) else str(redacted)
+    why = None
+    if redacted != value:
+        why = "looks like a credential, and would travel masked"
+    elif value != value.strip():
+        why = "starts or ends with whitespace, which baggage readers strip"
+    else:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            why = "is not valid Unicode (a lone surrogate), which baggage cannot carry"
+    if why is not None:
+        raise ValueError(
+            f"bound value of {key!r} {why}; {key!r} is propagated (propagate_keys), so it must "
+            "arrive as bound: clean the value, or bind it under a key that is not propagated"
+        )
+    return value
 
 
 def _with_bound(values: Mapping[str, Any], ctx: Context | None = None) -> Context:
@@ -125,9 +146,11 @@ def _with_bound(values: Mapping[str, Any], ctx: Context | None = None) -> Contex
         merged[key] = _normalise(value, cfg.max_value_length)
     if len(merged) > cfg.max_bound_keys:
         raise ValueError(f"at most {cfg.max_bound_keys} metadata keys can be bound")
+    carried = [
+        (k, _baggage_text(k, merged[k])[: cfg.max_value_length]) for k in propagated_keys(values)
+    ]
     new_ctx = otel_context.set_value(_BOUND_KEY, MappingProxyType(merged), base)
-    for key in propagated_keys(values):
-        text = _baggage_text(merged[key])[: cfg.max_value_length]
+    for key, text in carried:
         new_ctx = baggage.set_baggage(key, text, new_ctx)
     return new_ctx
 
@@ -137,7 +160,9 @@ def bind(**values: Any) -> Binding:
 
     Scalars are stored as ``str`` (cut to ``max_value_length``); dicts and lists keep their
     shape so redaction sees nested keys. The values stay in this process unless the key is
-    listed in ``configure(propagate_keys=...)``.
+    listed in ``configure(propagate_keys=...)``; a propagated text arrives exactly as bound, so
+    one that baggage would change (leading or trailing whitespace, a lone surrogate, the shape
+    of a credential) raises ValueError and nothing is bound.
     """
     return Binding(otel_context.attach(_with_bound(values)))
 
