@@ -137,6 +137,7 @@ class AlertStage:
                 resend_interval=shared.resend_interval,
                 cluster_quiet=shared.cluster_quiet,
                 max_groups=config.max_groups_per_rule,
+                state_key=config.state_key,  # else TRACECTX_ALERT_STATE_KEY, as `policy`
                 policy_alerts=False,  # `policy` evaluates the kind policy
             )
             for rule in config.rules
@@ -207,6 +208,7 @@ class AlertStage:
                 self._guarded(engine.tick)
             if self.stats is not None:
                 self.stats.alerts_adopted = sum(e.adopted for e in engines)
+                self.stats.alert_states_refused = sum(e.refused for e in engines)
                 self.stats.alert_errors = self.failed + sum(e.errors for e in engines)
 
     def close(self) -> None:

@@ -29,6 +29,7 @@ COUNTERS = (
     "alert_errors",
     "writeback_errors",
     "alerts_adopted",
+    "alert_states_refused",
 )
 GAUGES = ("traces_in_flight", "lag")
 
@@ -57,6 +58,8 @@ class StreamStats:
     dropped_on_rebalance: int = 0
     alert_errors: int = 0  # alert evaluations or ticks that raised (logged; the stage went on)
     alerts_adopted: int = 0  # firing alerts taken over from a stopped instance (with Redis)
+    # hand-over states dropped: no valid tag (HMAC), unreadable, or not the rule's alert
+    alert_states_refused: int = 0
     analyse_seconds: float = 0.0
     # process CPU seconds (time.process_time) when the first input record was read and when the
     # last path was produced: the instance's cost for its work, start-up excluded
