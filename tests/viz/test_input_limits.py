@@ -284,3 +284,24 @@ def test_every_reader_fills_event_times() -> None:
     ]:
         [read] = out.spans
         assert [e.time_ns for e in read.events] == [when], out
+
+
+def test_a_document_with_millions_of_bad_parts_holds_a_bounded_problem_list() -> None:
+    """Old code: one message per bad part, ~400 bytes each for an unrecognised object: 2M empty
+    objects in a 6 MB document held ~800 MB of messages."""
+    import tracemalloc
+
+    from tracectx.viz.sources.otlp_json import parse_otlp
+
+    span = {"traceId": "01" * 16, "spanId": "02" * 8, "name": "x", "attributes": [1] * 500_000}
+    doc = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+    tracemalloc.start()
+    try:
+        out = parse_otlp(doc)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(out.spans) == 1
+    assert len(out.problems) == 1001
+    assert out.problems[-1] == "499000 more problems in this document not listed"
+    assert peak < 8 * MiB

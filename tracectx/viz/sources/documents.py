@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tracectx.viz.model import SpanSet
-from tracectx.viz.sources.fields import SOURCE_SPAN_ID, SOURCE_TRACE_ID, describe
+from tracectx.viz.sources.fields import SOURCE_SPAN_ID, SOURCE_TRACE_ID, ProblemList, describe
 from tracectx.viz.sources.jaeger_json import is_jaeger_span, parse_jaeger
 from tracectx.viz.sources.limits import charge
 from tracectx.viz.sources.otlp_json import parse_otlp
@@ -113,16 +113,18 @@ def _parse(doc: Any, depth: int) -> SpanSet:
             return parse_jaeger(doc)
         if depth >= _MAX_ARRAY_DEPTH:
             return SpanSet(problems=[f"arrays nested too deep; accepted: {ACCEPTED_SHAPES}"])
-        out = SpanSet()
+        problems = ProblemList()  # one per item at most, each item's own capped too
+        out = SpanSet(problems=problems)
         scalars = [item for item in doc if not isinstance(item, dict | list)]
         for item in doc:
             if isinstance(item, dict | list):
                 out.extend(_parse(item, depth + 1))
         if scalars:
-            out.problems.append(
+            problems.append(
                 f"{len(scalars)} array item(s) that are not objects (e.g. {describe(scalars[0])}),"
                 f" skipped; accepted: {ACCEPTED_SHAPES}"
             )
+        out.problems = problems.closed()
         return out
     return SpanSet(
         problems=[f"unrecognised JSON value {describe(doc)}; accepted: {ACCEPTED_SHAPES}"]

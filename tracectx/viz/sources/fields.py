@@ -17,6 +17,7 @@ from tracectx.viz.sources.limits import charge
 
 __all__ = [
     "MAX_TIME_NS",
+    "ProblemList",
     "MAX_VALUE_DEPTH",
     "SOURCE_SPAN_ID",
     "SOURCE_TRACE_ID",
@@ -38,6 +39,34 @@ TOO_DEEP = "<nested too deep>"
 MAX_TIME_NS = 2**63 - 1  # the OTel SDK's range (year 2262)
 _MAX_SOURCE_ID = 200
 _HEX = frozenset("0123456789abcdef")
+
+
+class ProblemList(list[str]):
+    """The problems of one document: the first `MAX_LISTED` kept, the rest only counted, so a
+    document with millions of bad parts cannot hold millions of messages (they took ~50 times
+    the document's size). `closed` gives the plain list with the count."""
+
+    MAX_LISTED = 1000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def append(self, problem: str) -> None:
+        if len(self) < self.MAX_LISTED:
+            super().append(problem)
+        else:
+            self.dropped += 1
+
+    def extend(self, problems: Any) -> None:
+        for problem in problems:
+            self.append(problem)
+
+    def closed(self) -> list[str]:
+        out = list(self)
+        if self.dropped:
+            out.append(f"{self.dropped} more problems in this document not listed")
+        return out
 
 
 def describe(value: Any) -> str:

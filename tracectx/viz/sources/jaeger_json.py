@@ -18,6 +18,7 @@ from tracectx.viz.model import Link, Span, SpanEvent, SpanSet
 from tracectx.viz.sources.fields import (
     SOURCE_SPAN_ID,
     SOURCE_TRACE_ID,
+    ProblemList,
     as_dict,
     as_list,
     describe,
@@ -221,8 +222,8 @@ def _services(trace: dict[str, Any], problems: list[str]) -> dict[str, _Process]
 
 def parse_jaeger(traces: list[Any]) -> SpanSet:
     """Spans of Jaeger v1 traces (bare spans among them are read too); problems are listed."""
-    out = SpanSet()
-    problems = out.problems
+    problems = ProblemList()
+    out = SpanSet(problems=problems)
     bare = [item for item in traces if is_jaeger_span(item)]
     if bare:
         traces = [*(item for item in traces if not is_jaeger_span(item)), {"spans": bare}]
@@ -238,4 +239,5 @@ def parse_jaeger(traces: list[Any]) -> SpanSet:
             span = _span(raw, services, problems)
             if span is not None:
                 out.spans.append(span)
+    out.problems = problems.closed()
     return out

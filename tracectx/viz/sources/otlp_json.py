@@ -13,6 +13,7 @@ from tracectx.viz.sources.fields import (
     SOURCE_SPAN_ID,
     SOURCE_TRACE_ID,
     TOO_DEEP,
+    ProblemList,
     as_dict,
     as_list,
     describe,
@@ -30,7 +31,7 @@ KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 def any_value(value: Any, _depth: int = 0, problems: list[str] | None = None) -> Any:
     """Decode an OTLP ``AnyValue`` (arrays and kvlists at most `MAX_VALUE_DEPTH` deep); a
     malformed one is None, and listed in `problems` when given."""
-    sink: list[str] = [] if problems is None else problems
+    sink: list[str] = ProblemList() if problems is None else problems
     if not isinstance(value, dict):
         return plain_value(value, _depth, sink)
     if _depth >= MAX_VALUE_DEPTH:
@@ -61,7 +62,7 @@ def any_value(value: Any, _depth: int = 0, problems: list[str] | None = None) ->
 
 def attributes(items: Any, _depth: int = 0, problems: list[str] | None = None) -> dict[str, Any]:
     """OTLP ``KeyValue`` list → dict; entries without a string key are skipped (and listed)."""
-    sink: list[str] = [] if problems is None else problems
+    sink: list[str] = ProblemList() if problems is None else problems
     out: dict[str, Any] = {}
     for kv in as_list(items, "attributes", sink):
         if isinstance(kv, dict) and isinstance(kv.get("key"), str):
@@ -144,8 +145,8 @@ def _span(raw: dict[str, Any], service: str, problems: list[str]) -> Span | None
 
 def parse_otlp(doc: dict[str, Any]) -> SpanSet:
     """Spans of one OTLP JSON document; wrongly typed parts are listed in ``problems``."""
-    out = SpanSet()
-    problems = out.problems
+    problems = ProblemList()
+    out = SpanSet(problems=problems)
     for resource_spans in as_list(doc.get("resourceSpans"), "resourceSpans", problems):
         if not isinstance(resource_spans, dict):
             problems.append("resourceSpans entry is not an object")
@@ -164,4 +165,5 @@ def parse_otlp(doc: dict[str, Any]) -> SpanSet:
                 parsed = _span(raw, service, problems)
                 if parsed is not None:
                     out.spans.append(parsed)
+    out.problems = problems.closed()
     return out

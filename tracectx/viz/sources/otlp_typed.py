@@ -20,6 +20,7 @@ from tracectx.viz.model import Link, Span, SpanEvent, SpanSet
 from tracectx.viz.sources.fields import (
     SOURCE_SPAN_ID,
     SOURCE_TRACE_ID,
+    ProblemList,
     parse_id,
     plain_value,
     text,
@@ -391,7 +392,7 @@ def decode_otlp(data: bytes) -> SpanSet | None:
         doc = _DECODER.decode(data)
     except (msgspec.DecodeError, RecursionError):
         return None
-    sink: list[str] = []
+    sink: list[str] = ProblemList()
     raws: list[Any] = []
     services: list[str] = []
     try:
