@@ -419,7 +419,9 @@ class AlertEngine:
         if not won:
             return False
         found = None if before is None else decode_state(before, self._state_key)
-        earlier = found[0] if found is not None and found[0].key == alert.key else None
+        earlier = None  # another engine's state for this key, if it can be this rule's alert
+        if found is not None and found[1] == (firing.rule.name if firing.rule else None):
+            earlier = rebuild(found[0], alert.key, firing.rule, now)
         if earlier is not None and earlier.started_at < alert.started_at:
             alert.started_at = earlier.started_at
             self._hold(firing)

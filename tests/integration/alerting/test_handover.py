@@ -372,3 +372,15 @@ def test_a_state_too_large_to_be_ours_is_not_read(shared):
 def test_a_short_state_key_is_refused():
     with pytest.raises(ValueError, match="16 bytes"):
         AlertEngine([], state_key="short")
+
+
+def test_a_forged_earlier_state_does_not_move_a_new_alerts_start(shared):
+    url, prefix, _ = shared
+    key = f"{RULE}\x1facc_1"
+    windows = RedisWindows(url, prefix=prefix)  # held within the window, but not this rule's
+    windows.claim_and_hold(RULE, key, 0.001, forged(key, rule="x", started_at=1.0), T0 + 60,
+                           "someone", 3600.0, T0)  # fmt: skip
+    time.sleep(0.1)  # its claim has run out
+    engine = Engine(url, prefix)
+    engine.errors(3)
+    assert engine.sent == [("firing", 3, T0)]
