@@ -142,7 +142,7 @@ def test_demo_page_reads_right(browser, demo_page):
         " return [r.querySelector('.bar').getBoundingClientRect().width,"
         " r.querySelector('.lane').getBoundingClientRect().width]; })()"
     )
-    assert widths[0] > 0.5 * widths[1]
+    assert widths[0] > 0.3 * widths[1]  # was 3 %: the hop squeezed it into the first pixels
     breaks = browser.eval(
         "[...document.querySelectorAll('#axis .tick.brk')].map(t => t.textContent)"
     )
