@@ -301,6 +301,13 @@ def test_zoom_by_drag_and_wheel_and_the_minimap(browser, tmp_path):
     browser.click("#zoomreset")
     browser.eval(FRAMES)
     assert browser.eval(view) == whole
+    # a drag across the lanes zooms too, and leaves the rows' selection alone
+    _drag(browser, "#scroller", 0.6, 0.8)
+    lanes = browser.eval(view)
+    assert whole[0] < lanes[0] < lanes[1] < whole[1]
+    assert browser.eval("state.row") == -1
+    browser.click("#zoomreset")
+    browser.eval(FRAMES)
     # a plain click on a span still selects it (a click is not a drag)
     browser.click("#rows .row[data-role=origin] .span")
     assert browser.eval("state.row") == int(
