@@ -191,10 +191,21 @@ def serve(
             self._send(code, {"error": message or self.responses.get(code, ("error",))[0]})
 
         def _last_word(self, status: int, why: str) -> None:
+            """Answer a request cut short (408, 413), then read what the client still sends
+            for a moment before closing: closing with unread data resets the connection,
+            and the client may lose the answer."""
+            sock = self.connection
             try:
-                self.connection.settimeout(1.0)
+                sock.settimeout(_LINGER / 4)
                 self._send(status, {"error": why})
                 self.wfile.flush()
+                sock.shutdown(socket.SHUT_WR)
+                ends, left = time.monotonic() + _LINGER, 16 * MAX_REQUEST
+                while left > 0 and time.monotonic() < ends:
+                    got = sock.recv(MAX_REQUEST)
+                    if not got:
+                        break
+                    left -= len(got)
             except OSError:
                 pass
 
