@@ -55,6 +55,8 @@ _SPANS_ATTR = "_tracectx_spans"
 # function it wrapped).
 OUTSIDE_TRACED_ATTR = "_tracectx_outside_traced"
 _MAX_SPANS_REMEMBERED = 64
+_attach, _detach = otel_context.attach, otel_context.detach
+_set_span_in_context = trace.set_span_in_context
 
 
 def _hex_ids(span: Span) -> tuple[str, str]:
@@ -194,7 +196,8 @@ def record_error(exc: BaseException, span: Span | None = None) -> str | None:
     """
     span = span if span is not None else trace.get_current_span()
     eid = error_id(exc)
-    if not span.is_recording():
+    if not span.is_recording():  # sampled out: the id and metadata still ride on the error
+        _metadata(exc)
         return None
     trace_hex, span_hex = _hex_ids(span)
     if _seen_on(exc, span_hex):
@@ -295,21 +298,40 @@ class _Traced:
             reapply: Callable[[Callable[P, R]], Callable[P, R]] = outside[0]
             return reapply(self(cast("Callable[P, R]", outside[1])))
         name = self.name or fn.__qualname__
-        spec = (self.kind, self.attributes, self.tracer)
+        # Per call only the span, its context and the call: no `_Traced` object, no copy of
+        # the attributes (made once here; the SDK copies them only for a span it records).
+        kind, fixed = self.kind, self.tracer
+        attributes = dict(self.attributes) or None
 
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with _Traced(name, *spec):
+                span = (fixed or _tracer()).start_span(name, kind=kind, attributes=attributes)
+                token = _attach(_set_span_in_context(span))
+                try:
                     return await fn(*args, **kwargs)
+                except Exception as exc:
+                    record_error(exc, span)
+                    raise
+                finally:
+                    _detach(token)
+                    span.end()
 
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            with _Traced(name, *spec):
+            span = (fixed or _tracer()).start_span(name, kind=kind, attributes=attributes)
+            token = _attach(_set_span_in_context(span))
+            try:
                 return fn(*args, **kwargs)
+            except Exception as exc:
+                record_error(exc, span)
+                raise
+            finally:
+                _detach(token)
+                span.end()
 
         return wrapper
 
