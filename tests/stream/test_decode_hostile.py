@@ -71,6 +71,15 @@ def test_a_record_over_its_cpu_budget_is_refused() -> None:
     _refused(decode_record(lines, limits=limits), "CPU seconds")
 
 
+def test_a_broken_protobuf_record_of_many_parts_is_refused_after_its_item_budget() -> None:
+    """The protobuf salvage walk (for batches upb refuses) counts the fields it walks."""
+    from tests.viz.test_input_limits import _ld
+
+    data = _ld(1, _ld(2, b"")) * 300_000 + b"\x0a\x05abc"  # broken at the very end
+    limits = dataclasses.replace(RECORD_LIMITS, max_items=10_000)
+    _refused(decode_record(data, "otlp_proto", limits=limits), "10000 items")
+
+
 def test_a_record_within_the_limits_is_read_in_full() -> None:
     span = {"traceId": "01" * 16, "spanId": "02" * 8, "name": "op"}
     doc = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span] * 1000}]}]})

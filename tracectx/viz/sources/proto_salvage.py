@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tracectx.viz.sources.fields import MAX_VALUE_DEPTH, TOO_DEEP
+from tracectx.viz.sources.limits import charge
 
 __all__ = ["salvage"]
 
@@ -71,6 +72,8 @@ def _fields(data: bytes) -> list[tuple[int, int, int, int]]:
         if pos > end or number == 0:
             raise ValueError("field past the end")
         out.append((number, wire, start, pos))
+        if not len(out) & 1023:  # the budget's items, as the walk goes
+            charge(1024)
     return out
 
 
