@@ -1,8 +1,9 @@
 """`instrument()` / `uninstrument()`: context propagation for threads and pools you don't own.
 
-Patches, undoably — with `tracectx.patching.Patches`, so each patched attribute is a wrapt
-wrapper that keeps the original's name, docs and ``__wrapped__``, and ``uninstrument()`` puts
-back exactly what was there: ``Thread.start`` (capture the starter's context; pool worker
+Patches, undoably — with `tracectx.patching.Patches`, so each patched attribute keeps the
+original's name, docs and ``__wrapped__`` (a wrapt wrapper; ``ThreadPoolExecutor.submit``, the
+per-hop one, a plain function: `Patches.replace`), and ``uninstrument()`` puts back exactly
+what was there: ``Thread.start`` (capture the starter's context; pool worker
 threads get an *empty* one), ``Thread._bootstrap_inner`` (run in it — subclasses overriding
 ``run()`` included; composes with `ContextThread`, which does the same itself),
 ``ThreadPoolExecutor.submit`` (each item in a fresh copy of the submitter's context, so
@@ -82,14 +83,16 @@ def _bootstrap(
     run_thread_in_context(thread, wrapped)
 
 
-def _call(submit: Callable[..., Future[Any]], fn: Callable[..., Any], *args: Any) -> Any:
-    return submit(fn, *args)  # `submit` is the original, already bound to its pool by wrapt
+def _thread_submit(original: Callable[..., Future[Any]]) -> Callable[..., Future[Any]]:
+    """The patched ``ThreadPoolExecutor.submit``: a plain function (`Patches.replace`), so a
+    hop costs what `ContextThreadPoolExecutor`'s does."""
 
+    def submit(pool: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if is_bound(fn):  # already carried (a ContextThreadPoolExecutor's work)
+            return original(pool, fn, *args, **kwargs)
+        return submit_in_context(original, pool, fn, args, kwargs)
 
-def _thread_submit(wrapped: Callable[..., Future[Any]], pool: Any, args: _Args, kw: _Kwargs) -> Any:
-    if not args or is_bound(args[0]):  # already carried (a ContextThreadPoolExecutor's work)
-        return wrapped(*args, **kw)
-    return submit_in_context(_call, wrapped, args[0], args[1:], kw)
+    return submit
 
 
 def _process_submit(
@@ -114,7 +117,7 @@ def instrument(tracer_provider: TracerProvider | None = None) -> None:
         _failure_tracer = None if tracer_provider is None else tracer_of(tracer_provider)
         _patches.wrap(threading.Thread, "start", _start)
         _patches.wrap(threading.Thread, "_bootstrap_inner", _bootstrap)
-        _patches.wrap(ThreadPoolExecutor, "submit", _thread_submit)
+        _patches.replace(ThreadPoolExecutor, "submit", _thread_submit)
         _patches.wrap(ProcessPoolExecutor, "submit", _process_submit)
         if "_convert_future_exc" in vars(asyncio.futures):
             _patches.wrap(asyncio.futures, "_convert_future_exc", _convert_future_exc)
