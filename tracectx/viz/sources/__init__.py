@@ -3,7 +3,9 @@
 (``TracesData`` / ``ExportTraceServiceRequest`` bytes), Jaeger v1 JSON (``{"data": [...]}``, a
 bare trace, an array of traces or of spans, lines), any of them gzipped. Nothing here raises on
 bad input: every problem is listed in the `SpanSet`. `load_spans` reads JSON-lines files line by
-line (`reader`); `traces` hands a big export over one trace at a time (`traces`)."""
+line (`reader`); `traces` hands a big export over one trace at a time (`traces`). Gzip is
+inflated, and documents held, within `Limits` (`limits`): `FILE_LIMITS` for files and text,
+`RECORD_LIMITS` for the stream's records."""
 
 from __future__ import annotations
 
