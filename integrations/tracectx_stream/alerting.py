@@ -32,6 +32,7 @@ from tracectx.kinds import Alerting, KindError, get_kind, policy_for
 from tracectx_stream.delivery import Outbox
 from tracectx_stream.settings import StreamSettings
 from tracectx_stream.stats import StreamStats
+from tracectx_stream.supervise import close_quietly
 from tracectx_stream.worker import CLOSE_TIMEOUT_MS
 
 __all__ = ["AlertStage", "event_of"]
@@ -223,12 +224,8 @@ class AlertStage:
     def abandon(self) -> None:
         """After a failure: close the consumer without committing (events not committed are
         read again; windows count each error id once)."""
-        if self.consumer is not None:
-            try:
-                self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
-            except Exception:
-                _log.debug("tracectx stream: alert consumer close failed", exc_info=True)
-            self.consumer = None
+        close_quietly(self.consumer, CLOSE_TIMEOUT_MS)
+        self.consumer = None
 
     def _observe(self, raw: bytes | None) -> None:
         self._observe_all((raw,))

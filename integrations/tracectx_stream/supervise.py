@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any, Protocol
 
-__all__ = ["Stage", "StageFailed", "StageHealth", "supervise"]
+__all__ = ["Stage", "StageFailed", "StageHealth", "close_quietly", "supervise"]
 
 _log = logging.getLogger("tracectx.stream")
 BACKOFF_MIN_S = 0.5
@@ -151,6 +151,17 @@ def supervise(
                 delay = min(delay * 2, BACKOFF_MAX_S)
     finally:
         health.alive = False
+
+
+def close_quietly(consumer: Any, timeout_ms: int = 10_000) -> None:
+    """Close a consumer without committing, after a failure: whatever the broker says (or does
+    not say), the stage goes on to reopen."""
+    if consumer is None:
+        return
+    try:
+        consumer.close(autocommit=False, timeout_ms=timeout_ms)
+    except Exception:
+        _log.debug("tracectx stream: consumer close failed", exc_info=True)
 
 
 def _expected(exc: BaseException) -> bool:

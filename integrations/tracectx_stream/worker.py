@@ -50,7 +50,7 @@ from tracectx_stream.paths import (
 from tracectx_stream.settings import StreamSettings
 from tracectx_stream.stats import StreamStats, register_metrics
 from tracectx_stream.supervise import Stage as Supervised
-from tracectx_stream.supervise import StageFailed, StageHealth, supervise
+from tracectx_stream.supervise import StageFailed, StageHealth, close_quietly, supervise
 
 __all__ = ["PathHandler", "SpanStream", "Stage", "StageFailed"]
 
@@ -444,12 +444,8 @@ class _RekeyStage:
             self.consumer = None
 
     def abandon(self) -> None:
-        if self.consumer is not None:
-            try:
-                self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
-            except Exception:
-                _log.debug("tracectx stream: re-key consumer close failed", exc_info=True)
-            self.consumer = None
+        close_quietly(self.consumer, CLOSE_TIMEOUT_MS)
+        self.consumer = None
 
 
 class _AssembleStage:
@@ -568,12 +564,8 @@ class _AssembleStage:
         self._fresh()
         self.stream.stats.assigned = []
         self.stream.health[self.name].partitions = 0
-        if self.consumer is not None:
-            try:
-                self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
-            except Exception:
-                _log.debug("tracectx stream: consumer close failed", exc_info=True)
-            self.consumer = None
+        close_quietly(self.consumer, CLOSE_TIMEOUT_MS)
+        self.consumer = None
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

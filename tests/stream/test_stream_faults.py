@@ -34,6 +34,7 @@ from tests.stream.test_stream_kafka import (
     produce_split,
     read_paths,
     settings_for,
+    stop_instances,
 )
 from tracectx_demo.embedded import free_port, redis_server
 from tracectx_stream import SpanStream, StreamSettings
@@ -290,13 +291,7 @@ def test_broker_stopped_20s_under_load_every_stage_survives(spans, s3_broker, tm
         while time.monotonic() < deadline and sorted(firing_starts(hook)) != ACCOUNTS:
             time.sleep(0.5)
     finally:
-        for proc in instances:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop_instances(instances)
         hook.server.shutdown()
         redis.stop()
     fired = firing_starts(hook)
