@@ -41,6 +41,7 @@ from tracectx import semconv
 from tracectx.context import runtime_context_var
 from tracectx.executors import bind_context
 from tracectx.recording import record_error, record_failure
+from tracectx.tracing import sampled_out
 from tracectx.tracing import tracer as _tracer
 from tracectx.unobserved import report_unobserved
 
@@ -178,6 +179,15 @@ def _end_span(span: trace.Span, task: asyncio.Future[Any]) -> None:
     span.end()
 
 
+def _sampled_out_done(task: asyncio.Future[Any]) -> None:
+    """Done callback of a task whose span was sampled out (so never made): a failure still
+    gets its id and the metadata bound where it ran, as `record_error` gives it."""
+    if not task.cancelled():
+        exc = getattr(task, "_exception", None)
+        if isinstance(exc, Exception):
+            record_error(exc, trace.INVALID_SPAN)
+
+
 def _launch(
     spawn: Callable[[contextvars.Context | None], asyncio.Task[T]],
     coro: Any,
@@ -232,14 +242,29 @@ def create_task(
     if type(loop.get_exception_handler()) is not _UnobservedHandler:
         _watch_loop(loop)
     if span:
-        label = (
-            span if isinstance(span, str) else str(name or getattr(coro, "__qualname__", "task"))
-        )
         ctx = context.copy() if context is not None else contextvars.copy_context()
         var = _OTEL_CONTEXT  # _span_into and _end_span_with, inlined (no helper frames)
         if var is not None:
             parent = ctx.get(var, _NO_OTEL_CONTEXT)
-            task_span = _tracer().start_span(label, parent)
+            tracer = _tracer()
+            if sampled_out(tracer, trace.get_current_span(parent).get_span_context()):
+                # nobody would record the span: none is made (the parent's stays current)
+                task = loop.create_task(coro, name=name, context=ctx)
+                if task.done():
+                    ctx.run(_sampled_out_done, task)
+                else:
+                    task.add_done_callback(_sampled_out_done, context=ctx)
+                if _REMEMBER_CONTEXT:
+                    try:
+                        task._cancel_message = ctx  # type: ignore[attr-defined]  # _task_context
+                    except AttributeError:  # a factory's task that is not an asyncio future
+                        pass
+                return task
+        label = (
+            span if isinstance(span, str) else str(name or getattr(coro, "__qualname__", "task"))
+        )
+        if var is not None:
+            task_span = tracer.start_span(label, parent)
             ctx.run(var.set, trace.set_span_in_context(task_span, parent))
         else:
             task_span = ctx.run(_enter_span, label)

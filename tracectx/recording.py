@@ -35,6 +35,7 @@ from tracectx.errors import (
 )
 from tracectx.kinds import ErrorKind, policy_for, run_fatal_hooks
 from tracectx.redaction import redact
+from tracectx.tracing import child_tracer
 from tracectx.tracing import tracer as _tracer
 
 __all__ = [
@@ -268,7 +269,10 @@ class _Traced:
     def _start(self, name: str) -> Span:
         # start_span + attach: what start_as_current_span does, without its two generator-based
         # context managers (and the exception handling we switch off anyway)
-        tracer = self.tracer or _tracer()
+        tracer = child_tracer(self.tracer)
+        if tracer is None:  # nobody would record the span: none is made, the parent stays
+            self._cms.append((None, None))
+            return trace.get_current_span()
         span = tracer.start_span(name, kind=self.kind, attributes=self.attributes)
         self._cms.append((span, otel_context.attach(trace.set_span_in_context(span))))
         return span
@@ -283,6 +287,10 @@ class _Traced:
         tb: TracebackType | None,
     ) -> None:
         span, token = self._cms.pop()
+        if span is None:  # sampled out
+            if isinstance(exc, Exception):
+                record_error(exc, trace.INVALID_SPAN)  # its id and metadata, no attributes
+            return
         try:
             if isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt: not errors
                 record_error(exc, span)
@@ -307,7 +315,14 @@ class _Traced:
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                span = (fixed or _tracer()).start_span(name, kind=kind, attributes=attributes)
+                tracer = child_tracer(fixed)
+                if tracer is None:  # nobody would record the span: none is made
+                    try:
+                        return await fn(*args, **kwargs)
+                    except Exception as exc:
+                        record_error(exc, trace.INVALID_SPAN)  # its id and metadata
+                        raise
+                span = tracer.start_span(name, kind=kind, attributes=attributes)
                 token = _attach(_set_span_in_context(span))
                 try:
                     return await fn(*args, **kwargs)
@@ -322,7 +337,14 @@ class _Traced:
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            span = (fixed or _tracer()).start_span(name, kind=kind, attributes=attributes)
+            tracer = child_tracer(fixed)
+            if tracer is None:  # nobody would record the span: none is made
+                try:
+                    return fn(*args, **kwargs)
+                except Exception as exc:
+                    record_error(exc, trace.INVALID_SPAN)  # its id and metadata
+                    raise
+            span = tracer.start_span(name, kind=kind, attributes=attributes)
             token = _attach(_set_span_in_context(span))
             try:
                 return fn(*args, **kwargs)

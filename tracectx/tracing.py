@@ -4,6 +4,9 @@
 deprecated InstrumentationInfo that touches the global warnings filters) under a lock — 24-40 µs,
 more than the span it is for. So the tracer is looked up once per provider and reused; a provider
 set later (or replaced in tests) is noticed by identity.
+
+`sampled_out` tells, before any span is made, that a span child of the given parent would not
+be recorded: so sampled-out work skips the span, its attributes and its headers entirely.
 """
 
 from __future__ import annotations
@@ -11,11 +14,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.trace import SpanContext
+from opentelemetry.trace.propagation import _SPAN_KEY
 
+from tracectx.context import runtime_context_var
 from tracectx.version import __version__
 
-__all__ = ["TRACER_NAME", "VERSION", "ProviderCache", "tracer"]
+__all__ = [
+    "TRACER_NAME",
+    "VERSION",
+    "ProviderCache",
+    "child_tracer",
+    "current_sampled_out",
+    "sampled_out",
+    "tracer",
+]
 
 TRACER_NAME = "tracectx"
 VERSION = __version__  # not importlib.metadata.version(): that scan costs ~10 ms of import
@@ -53,3 +68,61 @@ _tracers: ProviderCache[trace.TracerProvider, trace.Tracer] = ProviderCache(
 def tracer(provider: trace.TracerProvider | None = None) -> trace.Tracer:
     """The ``tracectx`` tracer of `provider` (default: the global one), cached."""
     return _tracers.get(provider)
+
+
+# (sampler, drops under an unsampled local parent, ... remote parent): the last sampler seen
+_sheds: tuple[object, bool, bool] = (None, False, False)
+
+
+def _shedding(sampler: object) -> tuple[object, bool, bool]:
+    """Whether `sampler` drops every child of an unsampled local / remote parent: the SDK's
+    ``ParentBased`` with its default ``ALWAYS_OFF`` for those (how production samples)."""
+    try:
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+    except ImportError:  # API only: no SDK sampler to ask
+        return (sampler, False, False)
+    if not isinstance(sampler, ParentBased):
+        return (sampler, False, False)
+    local = getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF
+    remote = getattr(sampler, "_remote_parent_not_sampled", None) is ALWAYS_OFF
+    return (sampler, local, remote)
+
+
+def sampled_out(tracer_: trace.Tracer, parent: SpanContext) -> bool:
+    """True when `tracer_` would make a non-recording span as a child of `parent`: the parent
+    is valid and not sampled, and the tracer's sampler is ``ParentBased`` dropping such
+    children. False whenever that is not certain (the span is then made and asked)."""
+    if parent.trace_flags & 1 or not parent.is_valid:
+        return False
+    sampler = getattr(tracer_, "sampler", None)
+    global _sheds
+    sheds = _sheds
+    if sheds[0] is not sampler:
+        sheds = _sheds = _shedding(sampler)
+    return sheds[2] if parent.is_remote else sheds[1]
+
+
+_VAR = runtime_context_var()
+_EMPTY = otel_context.Context()
+
+
+def current_sampled_out(tracer_: trace.Tracer) -> bool:
+    """`sampled_out` for a child of the current span, read without OTel's call chain."""
+    ctx = _VAR.get(_EMPTY) if _VAR is not None else otel_context.get_current()
+    span = ctx.get(_SPAN_KEY)
+    return isinstance(span, trace.Span) and sampled_out(tracer_, span.get_span_context())
+
+
+def child_tracer(given: trace.Tracer | None = None) -> trace.Tracer | None:
+    """The tracer for a child of the current span (`given`, else tracectx's), or None when
+    that child would not be recorded (`sampled_out`): one call for a wrapper's hot path, and
+    the sampler is asked only under an unsampled parent."""
+    ctx = _VAR.get(_EMPTY) if _VAR is not None else otel_context.get_current()
+    span = ctx.get(_SPAN_KEY)
+    tracer_ = given if given is not None else _tracers.get()
+    if span is None or not isinstance(span, trace.Span):
+        return tracer_
+    parent = span.get_span_context()
+    if parent.trace_flags & 1 or not sampled_out(tracer_, parent):
+        return tracer_
+    return None

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from tracectx import aio, bound, recording, traced
+from tracectx import aio, bound, recording, traced, tracing
 from tracectx.errors import error_id
 
 
@@ -77,7 +79,9 @@ def test_task_span_sampled_out_builds_nothing(
     spans: Any, sampled_out: None, calls: dict[str, int]
 ) -> None:
     async def work() -> None:
-        assert not trace.get_current_span().is_recording()
+        current = trace.get_current_span()
+        assert not current.is_recording()
+        assert current.get_span_context().span_id == 0xDEF  # no span made: the parent's is current
         raise ValueError("task failed")
 
     async def main() -> BaseException | None:
@@ -92,3 +96,38 @@ def test_task_span_sampled_out_builds_nothing(
     assert spans.get_finished_spans() == ()
     assert error_id(exc)
     assert dict(exc.metadata) == {"order_id": "o-2"}  # type: ignore[attr-defined]
+
+
+def _parent(sampled: bool, remote: bool = False) -> SpanContext:
+    return SpanContext(0xABC, 0xDEF, is_remote=remote, trace_flags=TraceFlags(int(sampled)))
+
+
+def test_sampled_out_only_when_the_sampler_surely_drops() -> None:
+    """True only for an unsampled parent under a ParentBased sampler dropping its children."""
+    production = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.01))).get_tracer("t")
+    assert tracing.sampled_out(production, _parent(False))
+    assert tracing.sampled_out(production, _parent(False, remote=True))
+    assert not tracing.sampled_out(production, _parent(True))
+    assert not tracing.sampled_out(
+        production, SpanContext(0, 0, is_remote=False)
+    )  # no parent: root
+    keeps = ParentBased(ALWAYS_ON, local_parent_not_sampled=ALWAYS_ON)
+    assert not tracing.sampled_out(TracerProvider(sampler=keeps).get_tracer("t"), _parent(False))
+    assert tracing.sampled_out(TracerProvider(sampler=keeps).get_tracer("t"), _parent(False, True))
+    assert not tracing.sampled_out(
+        TracerProvider(sampler=ALWAYS_ON).get_tracer("t"), _parent(False)
+    )
+    # whatever the predicate says, the SDK agrees: a child of that parent is not recorded
+    ctx = trace.set_span_in_context(NonRecordingSpan(_parent(False)))
+    assert not production.start_span("child", ctx).is_recording()
+
+
+def test_traced_block_sampled_out_makes_no_span(
+    spans: Any, sampled_out: None, calls: dict[str, int]
+) -> None:
+    with pytest.raises(KeyError) as info, bound(user="u1"), traced("lookup") as span:
+        assert span.get_span_context().span_id == 0xDEF  # the parent's: no span made
+        raise KeyError("k")
+    assert calls == {} and spans.get_finished_spans() == ()
+    assert error_id(info.value)
+    assert dict(info.value.metadata) == {"user": "u1"}  # type: ignore[attr-defined]
