@@ -146,6 +146,24 @@ def test_a_batch_of_the_wrong_shape_is_a_poison_record(doc: Any) -> None:
     assert "unreadable span batch" in out.problems[0]
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("trace_id", "0A" * 16),
+        ("span_id", "02" * 7),
+        ("parent_id", "zz" * 8),
+        ("span_id", "é" * 16),
+    ],
+)
+def test_ids_that_are_not_lowercase_hex_are_a_poison_record(column: str, value: str) -> None:
+    doc = msgspec.msgpack.decode(
+        encode_trace_batch([Span("01" * 16, "02" * 8, "03" * 8, "a", "s", 1, 2)])
+    )
+    doc[column] = [value]
+    out = decode_trace_batch(msgspec.msgpack.encode(doc))
+    assert not out.spans and "not lowercase hex" in out.problems[0]
+
+
 def test_columns_of_different_lengths_are_a_poison_record() -> None:
     doc = msgspec.msgpack.decode(
         encode_trace_batch([Span("01" * 16, "02" * 8, None, "a", "s", 1, 2)])
