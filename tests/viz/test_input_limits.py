@@ -305,3 +305,40 @@ def test_a_document_with_millions_of_bad_parts_holds_a_bounded_problem_list() ->
     assert len(out.problems) == 1001
     assert out.problems[-1] == "499000 more problems in this document not listed"
     assert peak < 8 * MiB
+
+
+def test_a_jaeger_answer_that_inflates_past_the_limit_is_an_error_in_bounded_memory() -> None:
+    """A server answering ``Content-Encoding: gzip`` with 1 GiB of zeros in one member (1 MB
+    sent; httpx reads only the first member): old code held the whole inflated answer."""
+    import http.server
+    import threading
+
+    from tests.memory_limit import address_space_limit
+    from tracectx.viz.sources.jaeger_api import JaegerAPIError, fetch_trace
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(16 * MiB)
+    body = b"".join([*(compressor.compress(zeros) for _ in range(64)), compressor.flush()])
+
+    class Bomb(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Bomb)  # one thread, started before
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with address_space_limit(400 * MiB), pytest.raises(JaegerAPIError, match="limit"):
+            fetch_trace(url, "4bf92f3577b34da6a3ce929d0e0e4736", timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -208,22 +208,44 @@ def _error_report(body: bytes) -> str | None:
     return None
 
 
+def _body(response: Any, path: str) -> bytes:
+    """The answer's body, decoded (httpx inflates a gzip/deflate/brotli answer) within the
+    visualiser's file limits: over them is a `JaegerAPIError`, so a server answering with a
+    bomb costs at most one document's limit (and one network chunk inflated) of memory."""
+    from tracectx.viz.sources.limits import file_limits
+
+    limits = file_limits()
+    cap = min(limits.max_document, limits.max_inflated)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > min(cap, limits.inflatable(response.num_bytes_downloaded)):
+            raise JaegerAPIError(
+                f"Jaeger {path} answered more than the limit ({cap} bytes, or"
+                f" {limits.max_ratio} times its {response.num_bytes_downloaded} bytes as sent)"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _get(client: Any, path: str, params: dict[str, str] | None = None) -> _Reply:
     import httpx
 
     try:
-        response = client.get(path, params=params)
+        with client.stream("GET", path, params=params) as response:
+            body = _body(response, path)
     except httpx.HTTPError as exc:
         raise JaegerAPIError(f"Jaeger at {client.base_url} unreachable: {exc}") from exc
     if response.status_code == 404:
         # The gateway's "No traces found" is a JSON report; an unknown route is plain text.
-        return _Reply(route=_error_report(response.content) is not None)
+        return _Reply(route=_error_report(body) is not None)
     if response.status_code >= 400:
-        detail = _error_report(response.content) or response.text[:200]
+        detail = _error_report(body) or body[:200].decode("utf-8", "replace")
         raise JaegerAPIError(f"Jaeger {path} answered {response.status_code}: {detail}")
-    if not response.content.strip():  # an empty 200: nothing found
+    if not body.strip():  # an empty 200: nothing found
         return _Reply()
-    return _Reply(doc=parse_response(path, response.content))
+    return _Reply(doc=parse_response(path, body))
 
 
 def parse_response(path: str, body: bytes) -> Any:
