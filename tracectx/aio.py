@@ -179,15 +179,6 @@ def _end_span(span: trace.Span, task: asyncio.Future[Any]) -> None:
     span.end()
 
 
-def _sampled_out_done(task: asyncio.Future[Any]) -> None:
-    """Done callback of a task whose span was sampled out (so never made): a failure still
-    gets its id and the metadata bound where it ran, as `record_error` gives it."""
-    if not task.cancelled():
-        exc = getattr(task, "_exception", None)
-        if isinstance(exc, Exception):
-            record_error(exc, trace.INVALID_SPAN)
-
-
 def _launch(
     spawn: Callable[[contextvars.Context | None], asyncio.Task[T]],
     coro: Any,
@@ -248,12 +239,11 @@ def create_task(
             parent = ctx.get(var, _NO_OTEL_CONTEXT)
             tracer = _tracer()
             if sampled_out(tracer, trace.get_current_span(parent).get_span_context()):
-                # nobody would record the span: none is made (the parent's stays current)
+                # nobody would record the span: none is made (the parent's stays current) and
+                # no done callback runs — a failure nobody retrieves still reaches the handler
+                # in this context; one that is retrieved gets its id and metadata where it is
+                # recorded (metadata bound inside the task outside any `traced` is not kept)
                 task = loop.create_task(coro, name=name, context=ctx)
-                if task.done():
-                    ctx.run(_sampled_out_done, task)
-                else:
-                    task.add_done_callback(_sampled_out_done, context=ctx)
                 if _REMEMBER_CONTEXT:
                     try:
                         task._cancel_message = ctx  # type: ignore[attr-defined]  # _task_context

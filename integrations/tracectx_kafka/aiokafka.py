@@ -41,6 +41,7 @@ from opentelemetry.trace import Tracer
 
 from tracectx.checked import CheckedInstrumentor
 from tracectx.patching import Patches
+from tracectx.tracing import current_sampled_out
 from tracectx_kafka import classification
 from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import client_attributes
@@ -121,7 +122,8 @@ async def traced_send(
     topic = args[0] if args else kwargs.get("topic")
     token = sending.set(True)
     try:
-        if mode is _PROPAGATE or not isinstance(topic, str):
+        # a span nobody would record (sampled out) is not made: the send only propagates
+        if mode is _PROPAGATE or not isinstance(topic, str) or current_sampled_out(_tracer(tracer)):
             kwargs["headers"] = propagation_headers(kwargs.get("headers"))
             return await send(*args, **kwargs)
         scope = SendSpan(

@@ -52,6 +52,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, Tracer
 
 from tracectx import mark_handled, record_error
+from tracectx.tracing import sampled_out
 from tracectx_kafka.attributes import receive_attributes, record_attributes
 from tracectx_kafka.dlq import ERROR_HEADER, read_error
 from tracectx_kafka.headers import EMPTY, context_from_headers, header_map
@@ -123,10 +124,12 @@ class RecordSpan:
         link: bool = False,
         tracer: Tracer | None = None,
         client: Mapping[str, Any] | None = None,
+        remote: Context | None = None,
     ) -> None:
         info = record_info(record)
         headers = header_map(info.headers) if info.headers else _NO_HEADERS
-        remote = _polled.take(record) if _polled.contexts else None
+        if remote is None and _polled.contexts:
+            remote = _polled.take(record)
         if remote is None:
             remote = context_from_headers(headers) if headers else EMPTY
         links: list[Link] = []
@@ -335,8 +338,21 @@ class ConsumerState:
                 ctx = otel_context.get_current()
             self.entered = enter(ctx) if VAR is None else VAR.set(ctx)
         else:
+            remote = None
+            if not self.link:
+                # the producer's context decides: a process span nobody would record (an
+                # unsampled producer, sampled out by ParentBased) is not made — the record
+                # gets its context current, as in context mode
+                remote = _polled.take(record) if _polled.contexts else None
+                if remote is None:
+                    raw = record.headers if headers is _UNREAD else headers
+                    remote = context_from_headers(raw) if raw else EMPTY
+                parent = trace.get_current_span(remote).get_span_context()
+                if remote is not EMPTY and sampled_out(_tracer(self.tracer), parent):
+                    self.entered = enter(remote) if VAR is None else VAR.set(remote)
+                    return
             self.current = RecordSpan(
-                record, link=self.link, tracer=self.tracer, client=self.client
+                record, link=self.link, tracer=self.tracer, client=self.client, remote=remote
             )
 
     def receive(self, records: Any, operation: str, start: int) -> None:

@@ -33,6 +33,7 @@ from opentelemetry.trace import Tracer
 
 from tracectx.checked import CheckedInstrumentor
 from tracectx.patching import Patches
+from tracectx.tracing import current_sampled_out
 from tracectx_kafka import classification
 from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import config_attributes
@@ -94,7 +95,9 @@ def traced_send(
     """Call kafka-python's `send` (already bound to `producer`) with trace context added;
     spans come from `tracer` (default: the global provider's ``tracectx_kafka`` tracer).
     `kwargs` is the call's own dict: it may be changed."""
-    if mode is _PROPAGATE and len(args) <= 2:  # the hot path: no `sending` flag to set
+    # a span nobody would record (sampled out) is not made: the send only propagates
+    shed = mode is _PROPAGATE or current_sampled_out(_tracer(tracer))
+    if shed and len(args) <= 2:  # the hot path: no `sending` flag to set
         headers = kwargs.get("headers")
         if type(headers) is not Propagated and not sending.get():
             kwargs["headers"] = propagation_headers(headers, Propagated)
@@ -106,7 +109,7 @@ def traced_send(
     topic = args[0] if args else kwargs.get("topic")
     token = sending.set(True)
     try:
-        if mode is _PROPAGATE or not isinstance(topic, str):
+        if shed or not isinstance(topic, str):
             kwargs["headers"] = propagation_headers(kwargs.get("headers"))
             return send(*args, **kwargs)
         scope = SendSpan(
