@@ -8,9 +8,23 @@ at a time) and fan-out (create `FAN_OUT` tasks, then gather them): plain `asynci
 `tracectx.aio.create_task`, a span per task (``span=``), and its floor: the bare SDK span per
 task, started at creation and ended by a done callback (so, in a fan-out, as many spans are alive
 at once as with ``span=``, and the garbage collector sees them), not even made current in the
-task. Process CPU time (pool workers included).
+task. Thread hops also have ``zero-code``: a plain pool with `tracectx.hooks.instrument()`
+installed for its turn (what ``opentelemetry-instrument`` users get). Process CPU time (pool
+workers included).
+
+Sampling: the global provider samples ``ParentBased(TraceIdRatioBased(0.01))``, as production
+does. Each run opens one request span: the recorded variants open it with an always-on
+provider (so everything under it is sampled, as ParentBased follows the parent), the ``@1%``
+variants with the global one, so 99 % of their runs are sampled out — each span-mode row has a
+1 % row beside it (and a ``traced`` call case, against a plain call).
 
     python -m bench.bench_hops [--ops 5000] [--rounds 30]
+
+Instruction counts instead of time (all threads; see `bench.harness.instructions_per_op`),
+settling differences wall time cannot resolve; a ``@1%`` variant counted this way draws its
+request span until one is sampled out, so the count is the sampled-out cost:
+
+    python -m bench.bench_hops --instructions [--ops 2000] [--cases "thread pool hop (1 w)"]
 """
 
 from __future__ import annotations
@@ -24,10 +38,31 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from bench.harness import Variant, interleave, report, rows_of
+from bench.harness import Variant, count_table, interleave, report, rows_of
+from tracectx import hooks
 from tracectx.aio import create_task
 from tracectx.executors import ContextThreadPoolExecutor
+from tracectx.recording import traced
+
+RATIO = 0.01
+_COUNTING = False  # --count: a @1% variant's request span is drawn until sampled out
+# Request spans of recorded variants: an always-on provider, so ParentBased samples their children.
+_ALWAYS = TracerProvider()
+
+
+def request_span(sampled: bool) -> Any:
+    """The request span a run works in: sampled (always-on provider) or drawn at `RATIO` from
+    the global provider (in --count mode, drawn until it is sampled out)."""
+    if sampled:
+        return _ALWAYS.get_tracer("bench").start_as_current_span("request")
+    tracer = trace.get_tracer("bench")
+    while True:
+        span = tracer.start_span("request")
+        if not (_COUNTING and span.is_recording()):
+            return trace.use_span(span, end_on_exit=True)
+        span.end()
 
 
 def _noop() -> int:
@@ -36,11 +71,12 @@ def _noop() -> int:
 
 def thread_hop(pool: concurrent.futures.Executor, wrap: bool = False) -> Callable[[int], None]:
     def run(n: int) -> None:
-        for _ in range(n):
-            if wrap:
-                pool.submit(contextvars.copy_context().run, _noop).result()
-            else:
-                pool.submit(_noop).result()
+        with request_span(True):
+            for _ in range(n):
+                if wrap:
+                    pool.submit(contextvars.copy_context().run, _noop).result()
+                else:
+                    pool.submit(_noop).result()
 
     return run
 
@@ -65,11 +101,10 @@ def _sdk_span_task(tracer: trace.Tracer) -> Callable[[Coroutine[Any, Any, int]],
 
 
 def task_hop(
-    make_task: Callable[[Coroutine[Any, Any, int]], Any], fan_out: int = 1
+    make_task: Callable[[Coroutine[Any, Any, int]], Any], fan_out: int = 1, sampled: bool = True
 ) -> Callable[[int], None]:
     async def body(n: int) -> None:
-        tracer = trace.get_tracer("bench")
-        with tracer.start_as_current_span("request"):
+        with request_span(sampled):
             if fan_out == 1:
                 for _ in range(n):
                     await make_task(_work())
@@ -85,17 +120,48 @@ def task_hop(
 
 
 def task_variants(fan_out: int) -> list[Variant]:
+    span_task: Callable[[Coroutine[Any, Any, int]], Any] = lambda c: create_task(c, span="t")  # noqa: E731
+    floor = _sdk_span_task(trace.get_tracer("bench-floor"))
     return [
         Variant("plain", task_hop(asyncio.create_task, fan_out=fan_out)),
         Variant("tracectx", task_hop(create_task, fan_out=fan_out)),
-        Variant(
-            "tracectx span/task",
-            task_hop(lambda c: create_task(c, span="t"), fan_out=fan_out),
-        ),
-        Variant(
-            "SDK span floor",
-            task_hop(_sdk_span_task(trace.get_tracer("bench-floor")), fan_out=fan_out),
-        ),
+        Variant("tracectx span/task", task_hop(span_task, fan_out=fan_out)),
+        Variant("SDK span floor", task_hop(floor, fan_out=fan_out)),
+        Variant("tracectx span/task @1%", task_hop(span_task, fan_out=fan_out, sampled=False)),
+        Variant("SDK span floor @1%", task_hop(floor, fan_out=fan_out, sampled=False)),
+    ]
+
+
+def _add(a: int, b: int) -> int:
+    return a + b
+
+
+_traced_add = traced(_add)
+_otel_tracer = trace.get_tracer("bench-otel")
+
+
+def _otel_add(a: int, b: int) -> int:
+    with _otel_tracer.start_as_current_span("_add"):
+        return a + b
+
+
+def call_loop(fn: Callable[[int, int], int], sampled: bool) -> Callable[[int], None]:
+    def run(n: int) -> None:
+        with request_span(sampled):
+            for i in range(n):
+                fn(i, 1)
+
+    return run
+
+
+def call_variants() -> list[Variant]:
+    """A plain call vs `traced` on it, recorded and at 1 %, with the SDK span floor."""
+    return [
+        Variant("plain", call_loop(_add, True)),
+        Variant("tracectx traced", call_loop(_traced_add, True)),
+        Variant("SDK span floor", call_loop(_otel_add, True)),
+        Variant("tracectx traced @1%", call_loop(_traced_add, False)),
+        Variant("SDK span floor @1%", call_loop(_otel_add, False)),
     ]
 
 
@@ -105,39 +171,86 @@ def thread_variants(workers: int) -> tuple[list[Variant], list[concurrent.future
     plain = concurrent.futures.ThreadPoolExecutor(workers)
     ours = ContextThreadPoolExecutor(workers)
     otel_pool = concurrent.futures.ThreadPoolExecutor(workers)
+    zero_pool = concurrent.futures.ThreadPoolExecutor(workers)
     otel = ThreadingInstrumentor()
     return [
         Variant("plain", thread_hop(plain)),
         Variant("copy_context floor", thread_hop(plain, wrap=True)),
         Variant("tracectx", thread_hop(ours)),
         Variant(
+            "tracectx zero-code",
+            thread_hop(zero_pool),
+            setup=hooks.instrument,
+            teardown=hooks.uninstrument,
+        ),
+        Variant(
             "otel-threading",
             thread_hop(otel_pool),
             setup=otel.instrument,
             teardown=otel.uninstrument,
         ),
-    ], [plain, ours, otel_pool]
+    ], [plain, ours, otel_pool, zero_pool]
+
+
+CASES = ("thread pool hop (1 w)", "thread pool hop (4 w)", "asyncio task hop",
+         f"asyncio fan-out ({FAN_OUT})", "traced call")  # fmt: skip
+
+
+def case_variants(case: str) -> tuple[list[Variant], list[concurrent.futures.Executor]]:
+    if case.startswith("thread pool hop"):
+        return thread_variants(1 if "(1 w)" in case else 4)
+    if case == "traced call":
+        return call_variants(), []
+    return task_variants(FAN_OUT if "fan-out" in case else 1), []
+
+
+def count_one(case: str, variant: str, ops: int) -> None:
+    """--count: run `variant` of `case` once for `ops` ops (after a short warm-up), untimed."""
+    global _COUNTING
+    _COUNTING = True
+    variants, pools = case_variants(case)
+    chosen = next(v for v in variants if v.name == variant)
+    try:
+        if chosen.setup is not None:
+            chosen.setup()
+        chosen.run(max(ops // 10, 1))
+        chosen.run(ops)
+        if chosen.teardown is not None:
+            chosen.teardown()
+    finally:
+        for pool in pools:
+            pool.shutdown()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=5_000)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated")
+    parser.add_argument("--instructions", action="store_true", help="callgrind counts, no time")
+    parser.add_argument("--count", help="internal: run one variant of --case, untimed")
+    parser.add_argument("--case", default=CASES[0])
     args = parser.parse_args()
-    trace.set_tracer_provider(TracerProvider())
-    tracer = trace.get_tracer("bench")
+    trace.set_tracer_provider(TracerProvider(sampler=ParentBased(TraceIdRatioBased(RATIO))))
+    cases = [c for c in args.cases.split(",") if c]
+    if args.count:
+        count_one(args.case, args.count, args.ops)
+        return
+    if args.instructions:
+        names = {c: [v.name for v in case_variants(c)[0]] for c in cases}
+        for c in cases:
+            for pool in case_variants(c)[1]:
+                pool.shutdown()
+        count_table("bench.bench_hops", names, args.ops, baseline="plain")
+        return
     rows = []
-    with tracer.start_as_current_span("request"):
-        for workers in (1, 4):
-            variants, pools = thread_variants(workers)
-            try:
-                outcomes = interleave(variants, args.ops, rounds=args.rounds)
-            finally:
-                for pool in pools:
-                    pool.shutdown()
-            rows += rows_of(f"thread pool hop ({workers} w)", outcomes)
-    for case, fan_out in (("asyncio task hop", 1), (f"asyncio fan-out ({FAN_OUT})", FAN_OUT)):
-        rows += rows_of(case, interleave(task_variants(fan_out), args.ops, rounds=args.rounds))
+    for case in cases:
+        variants, pools = case_variants(case)
+        try:
+            rows += rows_of(case, interleave(variants, args.ops, rounds=args.rounds))
+        finally:
+            for pool in pools:
+                pool.shutdown()
     report("hops", rows, baseline="plain")
 
 

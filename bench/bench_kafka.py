@@ -7,7 +7,17 @@ time divided by its baseline's in the same round; wall clock, since a broker is 
 - kafka-python: plain (baseline), tracectx propagate-only, tracectx span mode, OTel's
   kafka-python instrumentation (``opentelemetry-instrumentation-kafka-python``);
 - aiokafka: plain (baseline), tracectx propagate-only, tracectx span mode;
-- confluent-kafka: plain (baseline), tracectx propagate-only, tracectx span mode.
+- confluent-kafka: plain (baseline), tracectx propagate-only, tracectx span mode, OTel's
+  confluent-kafka instrumentation (``opentelemetry-instrumentation-confluent-kafka``).
+
+Beside those, for every client: ``plain + header`` (the plain client given the same
+``traceparent`` header bytes by hand: the floor of propagation, what the client itself costs
+for carrying the header), ``SDK span floor`` (the plain client with a bare SDK span started and
+ended around each send / each record read: the floor of span mode), and ``@1%`` rows next to
+every span-mode row (tracectx, OTel, the SDK floor): the provider samples
+``ParentBased(TraceIdRatioBased(0.01))``; recorded variants open their request span with an
+always-on provider (so ParentBased samples what is under it), the ``@1%`` ones with the global
+provider, so 99 % of their runs are sampled out — the cost of a span nobody records.
 
 On the consume side "propagate" is the consumer's ``record_mode="context"`` (each record's
 producer context made current, no span; its records were sent in propagate mode) and "span"
@@ -35,11 +45,27 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from bench.harness import Variant, interleave, report, rows_of
 from tracectx_demo.embedded import tansu_broker
 
 PAYLOAD = b"x" * 64
+RATIO = 0.01
+# What a propagate-mode producer adds: one W3C traceparent (55 bytes), given by hand.
+HEADER = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+_ALWAYS = TracerProvider()  # request spans of recorded variants (see the module doc)
+
+
+def request_span(sampled: bool) -> Any:
+    """A run's request span: sampled for recorded variants, drawn at `RATIO` for @1% ones."""
+    source = _ALWAYS if sampled else trace.get_tracer_provider()
+    return source.get_tracer("bench").start_as_current_span("request")
+
+
+def floor_span(name: str) -> Any:
+    """The SDK floor of span mode: a bare span around one send or one record."""
+    return trace.get_tracer("bench-floor").start_as_current_span(name)
 
 
 class Discard(SpanExporter):
@@ -68,6 +94,10 @@ class Side:
         consumer: Callable[[str], Any],
         on: Callable[[], object] | None = None,
         off: Callable[[], object] | None = None,
+        *,
+        sampled: bool = True,
+        header: bool = False,
+        floor: bool = False,
     ) -> None:
         self.name, self.producer, self.consumer, self.on, self.off = (
             name,
@@ -76,6 +106,26 @@ class Side:
             on,
             off,
         )
+        self.sampled = sampled  # False: the request span is drawn at RATIO (an @1% row)
+        self.header = header  # the plain client given the traceparent bytes by hand
+        self.floor = floor  # the plain client with a bare SDK span per message
+
+
+def with_extras(
+    sides: list[Side], plain: Side, span_names: tuple[str, ...], prefix: str
+) -> list[Side]:
+    """`sides` plus the header floor, the SDK span floor, and an @1% twin of every span row."""
+    out = [sides[0], Side(f"{prefix} plain + header", plain.producer, plain.consumer, header=True)]
+    for side in sides[1:]:
+        out.append(side)
+        if side.name in span_names:
+            twin = Side(f"{side.name} @1%", side.producer, side.consumer, side.on, side.off,
+                        sampled=False)  # fmt: skip
+            out.append(twin)
+    out.append(Side(f"{prefix} SDK span floor", plain.producer, plain.consumer, floor=True))
+    out.append(Side(f"{prefix} SDK span floor @1%", plain.producer, plain.consumer,
+                    sampled=False, floor=True))  # fmt: skip
+    return out
 
 
 # --- kafka-python ---------------------------------------------------------------------------
@@ -92,7 +142,7 @@ def kafka_python_sides() -> list[Side]:
     def consumer(cls: Any, **kw: Any) -> Callable[[str], Any]:
         return lambda b: cls(bootstrap_servers=b, auto_offset_reset="earliest", **kw)
 
-    return [
+    sides = [
         Side(
             "kafka-python plain",
             lambda b: KafkaProducer(bootstrap_servers=b, linger_ms=5),
@@ -116,13 +166,23 @@ def kafka_python_sides() -> list[Side]:
             otel.uninstrument,
         ),
     ]
+    spans = ("kafka-python tracectx span", "kafka-python otel")
+    return with_extras(sides, sides[0], spans, "kafka-python")
 
 
 def kafka_python_produce(side: Side, bootstrap: str, topic: str, n: int) -> None:
     producer = side.producer(bootstrap)
-    with trace.get_tracer("bench").start_as_current_span("request"):
-        for _ in range(n):
-            producer.send(topic, PAYLOAD)
+    with request_span(side.sampled):
+        if side.floor:
+            for _ in range(n):
+                with floor_span("send"):
+                    producer.send(topic, PAYLOAD)
+        elif side.header:
+            for _ in range(n):
+                producer.send(topic, PAYLOAD, headers=HEADER)
+        else:
+            for _ in range(n):
+                producer.send(topic, PAYLOAD)
         producer.flush()
     producer.close()
 
@@ -132,9 +192,15 @@ def kafka_python_consume(side: Side, bootstrap: str, topic: str, n: int) -> None
 
     consumer = side.consumer(bootstrap)
     consumer.assign([TopicPartition(topic, 0)])
-    for seen, _record in enumerate(consumer, 1):
-        if seen == n:
-            break
+    if side.floor:
+        records = iter(consumer)
+        for _ in range(n):
+            with floor_span("process"):
+                next(records)
+    else:
+        for seen, _record in enumerate(consumer, 1):
+            if seen == n:
+                break
     consumer.close()
 
 
@@ -149,7 +215,7 @@ def aiokafka_sides() -> list[Side]:
     def consumer(cls: Any, **kw: Any) -> Callable[[str], Any]:
         return lambda b: cls(bootstrap_servers=b, auto_offset_reset="earliest", **kw)
 
-    return [
+    sides = [
         Side(
             "aiokafka plain",
             lambda b: AIOKafkaProducer(bootstrap_servers=b, linger_ms=5),
@@ -168,14 +234,23 @@ def aiokafka_sides() -> list[Side]:
             consumer(TracedAIOKafkaConsumer),
         ),
     ]
+    return with_extras(sides, sides[0], ("aiokafka tracectx span",), "aiokafka")
 
 
 def aiokafka_produce(side: Side, bootstrap: str, topic: str, n: int) -> None:
     async def run() -> None:
         producer = side.producer(bootstrap)
         await producer.start()
-        with trace.get_tracer("bench").start_as_current_span("request"):
-            futures = [await producer.send(topic, PAYLOAD) for _ in range(n)]
+        with request_span(side.sampled):
+            futures = []
+            for _ in range(n):
+                if side.floor:
+                    with floor_span("send"):
+                        futures.append(await producer.send(topic, PAYLOAD))
+                elif side.header:
+                    futures.append(await producer.send(topic, PAYLOAD, headers=HEADER))
+                else:
+                    futures.append(await producer.send(topic, PAYLOAD))
             await asyncio.gather(*futures)
         await producer.stop()
 
@@ -189,11 +264,16 @@ def aiokafka_consume(side: Side, bootstrap: str, topic: str, n: int) -> None:
         consumer = side.consumer(bootstrap)
         await consumer.start()
         consumer.assign([TopicPartition(topic, 0)])
-        seen = 0
-        async for _ in consumer:
-            seen += 1
-            if seen == n:
-                break
+        if side.floor:
+            for _ in range(n):
+                with floor_span("process"):
+                    await consumer.__anext__()
+        else:
+            seen = 0
+            async for _ in consumer:
+                seen += 1
+                if seen == n:
+                    break
         await consumer.stop()
 
     asyncio.run(run())
@@ -204,6 +284,7 @@ def aiokafka_consume(side: Side, bootstrap: str, topic: str, n: int) -> None:
 
 def confluent_sides() -> list[Side]:
     from confluent_kafka import Consumer, Producer
+    from opentelemetry.instrumentation.confluent_kafka import ConfluentKafkaInstrumentor as OTel
 
     from tracectx_kafka.confluent import TracedConsumer, TracedProducer
 
@@ -213,7 +294,7 @@ def confluent_sides() -> list[Side]:
     def consumer(cls: Any, **kw: Any) -> Callable[[str], Any]:
         return lambda b: cls({"bootstrap.servers": b, "group.id": "bench"}, **kw)
 
-    return [
+    sides = [
         Side("confluent plain", lambda b: Producer(conf(b)), consumer(Consumer)),
         Side(
             "confluent tracectx propagate",
@@ -223,14 +304,29 @@ def confluent_sides() -> list[Side]:
         Side(
             "confluent tracectx span", lambda b: TracedProducer(conf(b)), consumer(TracedConsumer)
         ),
+        Side(  # OTel's instance proxies (its instrument() swaps the module's classes)
+            "confluent otel",
+            lambda b: OTel.instrument_producer(Producer(conf(b))),
+            lambda b: OTel.instrument_consumer(
+                Consumer({"bootstrap.servers": b, "group.id": "bench"})
+            ),
+        ),
     ]
+    spans = ("confluent tracectx span", "confluent otel")
+    return with_extras(sides, sides[0], spans, "confluent")
 
 
 def confluent_produce(side: Side, bootstrap: str, topic: str, n: int) -> None:
     producer = side.producer(bootstrap)
-    with trace.get_tracer("bench").start_as_current_span("request"):
+    with request_span(side.sampled):
         for i in range(n):
-            producer.produce(topic, PAYLOAD)
+            if side.floor:
+                with floor_span("send"):
+                    producer.produce(topic, PAYLOAD)
+            elif side.header:
+                producer.produce(topic, PAYLOAD, headers=HEADER)
+            else:
+                producer.produce(topic, PAYLOAD)
             if i % 1000 == 999:
                 producer.poll(0)
         producer.flush()
@@ -240,10 +336,16 @@ def confluent_consume(side: Side, bootstrap: str, topic: str, n: int) -> None:
     from confluent_kafka import TopicPartition
 
     consumer = side.consumer(bootstrap)
-    consumer.assign([TopicPartition(topic, 0, 0)])
+    # OTel's ProxiedConsumer forwards no assign(): give it to the consumer it wraps
+    original = getattr(consumer, "original_consumer", None)
+    (original() if original is not None else consumer).assign([TopicPartition(topic, 0, 0)])
     seen = 0
     while seen < n:
-        message = consumer.poll(1.0)
+        if side.floor:
+            with floor_span("process"):
+                message = consumer.poll(1.0)
+        else:
+            message = consumer.poll(1.0)
         if message is not None and message.error() is None:
             seen += 1
     consumer.close()
@@ -294,7 +396,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--clients", default=",".join(CLIENTS))
     args = parser.parse_args()
-    provider = TracerProvider()
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(RATIO)))
+    _ALWAYS.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=65536))
     provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=65536))
     trace.set_tracer_provider(provider)
     rows: list[dict[str, Any]] = []

@@ -11,6 +11,12 @@ The table reports the median of the per-round ratios and their min-max over many
 work is timed with the process CPU clock (all threads of the process, so pool workers count;
 time spent waiting for the other core's tenants does not); work involving a broker or a worker
 process uses wall time.
+
+Where the difference is below what wall time resolves on these cores, `instructions_per_op`
+counts it instead: the benchmark's ``--count VARIANT`` mode runs that one variant's ``run(n)``
+(nothing else timed), under ``valgrind --tool=callgrind`` for n and 2n ops; the difference of
+the two totals (all threads, so pool workers count) over n is the cost per op, start-up
+cancelled out. `count_main` is that mode's entry point.
 """
 
 from __future__ import annotations
@@ -20,9 +26,13 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,15 +168,57 @@ def report(name: str, rows: list[dict[str, Any]], baseline: str) -> dict[str, An
     when measured by `interleave`) with ratios to `baseline`; write JSON."""
     base = {r["case"]: r["us_per_op"] for r in rows if r["variant"] == baseline}
     print(f"\n{name}  (median µs/op; ratio = variant / {baseline}, median [min-max] per round)")
-    print(f"{'case':<28}{'variant':<26}{'µs/op':>10}{'ratio':>8}  range")
+    print(f"{'case':<28}{'variant':<38}{'µs/op':>10}{'ratio':>8}  range")
     for row in rows:
         ref = base.get(row["case"])
         if "ratio" not in row:
             row["ratio"] = round(row["us_per_op"] / ref, 3) if ref else None
         ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
         spread = f"  {row['ratio_min']:.2f}-{row['ratio_max']:.2f}" if "ratio_min" in row else ""
-        print(f"{row['case']:<28}{row['variant']:<26}{row['us_per_op']:>10.2f}{ratio:>8}{spread}")
+        print(f"{row['case']:<28}{row['variant']:<38}{row['us_per_op']:>10.2f}{ratio:>8}{spread}")
     out = {"benchmark": name, "baseline": baseline, "machine": machine(), "rows": rows}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
     return out
+
+
+VALGRIND = "/usr/bin/valgrind"
+
+
+def instructions(argv: list[str]) -> int:
+    """Total instructions (all threads) of ``python <argv>`` under callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg.out")
+        subprocess.run(
+            [VALGRIND, "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, *argv],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        text = Path(out).read_text()
+    found = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+    if found is None:
+        raise RuntimeError("no total in the callgrind output")
+    return int(found.group(1))
+
+
+def instructions_per_op(module: str, variant: str, ops: int, extra: Sequence[str] = ()) -> float:
+    """Instructions per op of `module`'s ``--count variant``: (count(2n) - count(n)) / n."""
+    base = ["-m", module, "--count", variant, *extra]
+    low = instructions([*base, "--ops", str(ops)])
+    high = instructions([*base, "--ops", str(2 * ops)])
+    return (high - low) / ops
+
+
+def count_table(module: str, cases: dict[str, list[str]], ops: int, baseline: str) -> None:
+    """Print instructions per op for each case's variants (the first is `baseline`'s case
+    ratio base), counted one callgrind run pair at a time."""
+    print(f"\n{module}: callgrind instructions per op (ratio to {baseline})")
+    for case, variants in cases.items():
+        base: float | None = None
+        for variant in variants:
+            cost = instructions_per_op(module, variant, ops, ["--case", case])
+            if variant == baseline:
+                base = cost
+            ratio = f"{cost / base:6.3f}x" if base else ""
+            print(f"{case:<28}{variant:<30}{cost:>12,.0f} {ratio}", flush=True)

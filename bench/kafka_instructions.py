@@ -8,12 +8,17 @@ python's sender thread, aiokafka's event loop). The broker runs outside valgrind
 
 Variants per client and side (as in `bench.bench_kafka`):
 
-- produce: ``plain`` (the plain producer), ``propagate`` (tracectx ``send_mode="propagate"``);
-  each sends inside one request span, as the bench does;
+- produce: ``plain`` (the plain producer), ``plain-headers`` (the plain producer given the
+  same ``traceparent`` header bytes by hand: the floor of propagation), ``propagate`` (tracectx
+  ``send_mode="propagate"``), ``span`` (tracectx span mode), ``span-1%`` (span mode under a
+  request span that was sampled out: what 99 % of sends cost at 1 % ParentBased sampling),
+  ``otel`` (OTel's instrumentation of the client, kafka-python and confluent-kafka); each sends
+  inside one request span, as the bench does;
 - consume: ``plain`` (the plain consumer reading records a plain producer wrote),
   ``plain-headers`` (the plain consumer reading records with a ``traceparent`` header: what
   the client itself costs for the header), ``context`` (tracectx ``record_mode="context"``
-  reading records a propagate-mode producer wrote).
+  reading records a propagate-mode producer wrote), ``span`` (a process span per record),
+  ``span-1%`` (span mode reading records of a sampled-out producer), ``otel``.
 
 Also an ``--offline`` mode: only tracectx's per-message code (a consumer's ``__next__`` hook on
 a ready record; the send wrapper around a send that does nothing), no broker and no client
@@ -39,9 +44,13 @@ from typing import Any
 PAYLOAD = b"x" * 64
 VALGRIND = "/usr/bin/valgrind"
 SIDES = {
-    "produce": ("plain", "propagate"),
-    "consume": ("plain", "plain-headers", "context"),
+    "produce": ("plain", "plain-headers", "propagate", "span", "span-1%", "otel"),
+    "consume": ("plain", "plain-headers", "context", "span", "span-1%", "otel"),
 }
+HEADER = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+# What writes the records each consume variant reads.
+WRITER = {"plain": "plain", "plain-headers": "plain-headers", "context": "propagate",
+          "span": "span", "span-1%": "span-1%", "otel": "otel"}  # fmt: skip
 
 
 def provider() -> None:
@@ -60,7 +69,9 @@ def provider() -> None:
         def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
-    p = TracerProvider()
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    p = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.01)))
     p.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=65536))
     trace.set_tracer_provider(p)
 
@@ -68,23 +79,38 @@ def provider() -> None:
 # --- one client process: produce or consume n messages ---------------------------------------
 
 
-def produce(client: str, variant: str, bootstrap: str, topic: str, n: int) -> None:
+def request(variant: str) -> Any:
+    """The request span a producer sends in: sampled (span ids chosen for determinism), or,
+    for ``span-1%``, one that was not sampled."""
     from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-    traced = variant != "plain"
-    with trace.get_tracer("bench").start_as_current_span("request"):
+    flags = TraceFlags(0 if variant == "span-1%" else 1)
+    parent = NonRecordingSpan(SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=flags))
+    return trace.use_span(parent)
+
+
+def produce(client: str, variant: str, bootstrap: str, topic: str, n: int) -> None:
+    traced = variant in ("propagate", "span", "span-1%")
+    mode = "propagate" if variant == "propagate" else "span"
+    headers = {"headers": HEADER} if variant == "plain-headers" else {}
+    with request(variant):
         if client == "kafka-python":
             from kafka import KafkaProducer
 
             from tracectx_kafka import TracedProducer
 
+            if variant == "otel":
+                from opentelemetry.instrumentation.kafka import KafkaInstrumentor
+
+                KafkaInstrumentor().instrument()
             kp: Any = (
-                TracedProducer(bootstrap_servers=bootstrap, linger_ms=5, send_mode="propagate")
+                TracedProducer(bootstrap_servers=bootstrap, linger_ms=5, send_mode=mode)
                 if traced
                 else KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
             )
             for _ in range(n):
-                kp.send(topic, PAYLOAD)
+                kp.send(topic, PAYLOAD, **headers)
             kp.flush()
             kp.close()
         elif client == "aiokafka":
@@ -94,14 +120,12 @@ def produce(client: str, variant: str, bootstrap: str, topic: str, n: int) -> No
 
             async def run() -> None:
                 ap: Any = (
-                    TracedAIOKafkaProducer(
-                        bootstrap_servers=bootstrap, linger_ms=5, send_mode="propagate"
-                    )
+                    TracedAIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, send_mode=mode)
                     if traced
                     else AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
                 )
                 await ap.start()
-                futures = [await ap.send(topic, PAYLOAD) for _ in range(n)]
+                futures = [await ap.send(topic, PAYLOAD, **headers) for _ in range(n)]
                 await asyncio.gather(*futures)
                 await ap.stop()
 
@@ -112,23 +136,34 @@ def produce(client: str, variant: str, bootstrap: str, topic: str, n: int) -> No
             from tracectx_kafka.confluent import TracedProducer as CTracedProducer
 
             conf = {"bootstrap.servers": bootstrap, "linger.ms": 5}
-            cp: Any = CTracedProducer(conf, send_mode="propagate") if traced else Producer(conf)
+            cp: Any = CTracedProducer(conf, send_mode=mode) if traced else Producer(conf)
+            if variant == "otel":
+                from opentelemetry.instrumentation.confluent_kafka import (
+                    ConfluentKafkaInstrumentor,
+                )
+
+                cp = ConfluentKafkaInstrumentor.instrument_producer(cp)
             for i in range(n):
-                cp.produce(topic, PAYLOAD)
+                cp.produce(topic, PAYLOAD, **headers)
                 if i % 1000 == 999:
                     cp.poll(0)
             cp.flush()
 
 
 def consume(client: str, variant: str, bootstrap: str, topic: str, n: int) -> None:
-    traced = variant == "context"
+    traced = variant in ("context", "span", "span-1%")
+    mode = "context" if variant == "context" else "span"
     if client == "kafka-python":
         from kafka import KafkaConsumer, TopicPartition
 
         from tracectx_kafka import TracedConsumer
 
+        if variant == "otel":
+            from opentelemetry.instrumentation.kafka import KafkaInstrumentor
+
+            KafkaInstrumentor().instrument()
         kw: dict[str, Any] = {"bootstrap_servers": bootstrap, "auto_offset_reset": "earliest"}
-        kc: Any = TracedConsumer(record_mode="context", **kw) if traced else KafkaConsumer(**kw)
+        kc: Any = TracedConsumer(record_mode=mode, **kw) if traced else KafkaConsumer(**kw)
         kc.assign([TopicPartition(topic, 0)])
         for seen, _record in enumerate(kc, 1):
             if seen == n:
@@ -143,7 +178,7 @@ def consume(client: str, variant: str, bootstrap: str, topic: str, n: int) -> No
         async def run() -> None:
             akw: dict[str, Any] = {"bootstrap_servers": bootstrap, "auto_offset_reset": "earliest"}
             ac: Any = (
-                TracedAIOKafkaConsumer(record_mode="context", **akw)
+                TracedAIOKafkaConsumer(record_mode=mode, **akw)
                 if traced
                 else AIOKafkaConsumer(**akw)
             )
@@ -164,8 +199,12 @@ def consume(client: str, variant: str, bootstrap: str, topic: str, n: int) -> No
         from tracectx_kafka.confluent import TracedConsumer as CTracedConsumer
 
         conf = {"bootstrap.servers": bootstrap, "group.id": "bench"}
-        cc: Any = CTracedConsumer(conf, record_mode="context") if traced else Consumer(conf)
+        cc: Any = CTracedConsumer(conf, record_mode=mode) if traced else Consumer(conf)
         cc.assign([CTopicPartition(topic, 0, 0)])
+        if variant == "otel":
+            from opentelemetry.instrumentation.confluent_kafka import ConfluentKafkaInstrumentor
+
+            cc = ConfluentKafkaInstrumentor.instrument_consumer(cc)
         seen = 0
         while seen < n:
             message = cc.poll(1.0)
@@ -226,15 +265,22 @@ def measure(clients: list[str], n: int, sides: list[str], variants: list[str]) -
                 for variant in SIDES[side]:
                     if variants and variant not in variants:
                         continue
+                    if variant == "otel" and client == "aiokafka":
+                        continue  # no OTel instrumentation of aiokafka installed
                     child = ["--child", side, "--client", client, "--variant", variant]
                     if side == "consume":
                         # each count reads its own topic, written untimed beforehand
                         topics = []
                         for count in (n, 2 * n):
                             topic = new_topic(b)
-                            writer = "plain" if variant == "plain" else "propagate"
                             provider()
-                            produce(client, writer, b, topic, count)
+                            # in a child: an instrumentor (otel) must not stay installed here
+                            subprocess.run(
+                                [sys.executable, "-m", "bench.kafka_instructions", "--child",
+                                 "produce", "--client", client, "--variant", WRITER[variant],
+                                 "--bootstrap", b, "--topic", topic, "--n", str(count)],
+                                check=True,
+                            )  # fmt: skip
                             topics.append(topic)
                         low = instructions([*child, "--bootstrap", b, "--topic", topics[0],
                                             "--n", str(n)])  # fmt: skip
@@ -258,6 +304,10 @@ def measure(clients: list[str], n: int, sides: list[str], variants: list[str]) -
                     key = f"{side} {variant}"
                     if base and key in results:
                         print(f"{client:13} {side:8} {variant:14} x{results[key] / base:.3f} plain")
+                prop = results.get(f"{side} {'propagate' if side == 'produce' else 'context'}")
+                if prop and f"{side} span-1%" in results:
+                    ratio = results[f"{side} span-1%"] / prop
+                    print(f"{client:13} {side:8} span-1%        x{ratio:.3f} propagate-only")
 
 
 # --- offline: tracectx's own per-message code only --------------------------------------------
