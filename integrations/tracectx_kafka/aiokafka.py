@@ -41,7 +41,7 @@ from opentelemetry.trace import Tracer
 
 from tracectx.checked import CheckedInstrumentor
 from tracectx.patching import Patches
-from tracectx.tracing import current_sampled_out
+from tracectx.tracing import child_tracer
 from tracectx_kafka import classification
 from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import client_attributes
@@ -123,7 +123,7 @@ async def traced_send(
     token = sending.set(True)
     try:
         # a span nobody would record (sampled out) is not made: the send only propagates
-        if mode is _PROPAGATE or not isinstance(topic, str) or current_sampled_out(_tracer(tracer)):
+        if mode is _PROPAGATE or not isinstance(topic, str) or child_tracer(tracer) is None:
             kwargs["headers"] = propagation_headers(kwargs.get("headers"))
             return await send(*args, **kwargs)
         scope = SendSpan(

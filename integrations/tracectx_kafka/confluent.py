@@ -44,11 +44,12 @@ from opentelemetry.trace import Tracer
 
 from tracectx.checked import CheckedInstrumentor
 from tracectx.patching import Patches
-from tracectx.tracing import current_sampled_out
+from tracectx.tracing import child_tracer
 from tracectx_kafka import classification
 from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import config_attributes
 from tracectx_kafka.consumer import STATE, RecordMode, now, state_of
+from tracectx_kafka.headers import EMPTY, context_from_headers
 from tracectx_kafka.instrumenting import OPTIONS as KAFKA_OPTIONS
 from tracectx_kafka.instrumenting import options
 from tracectx_kafka.package import CONFLUENT_KAFKA
@@ -61,6 +62,7 @@ from tracectx_kafka.producer import (
     propagation_headers,
     sending,
 )
+from tracectx_kafka.scope import VAR
 from tracectx_kafka.tracing import tracer as _tracer
 
 __all__ = ["ConfluentKafkaInstrumentor", "TracedConsumer", "TracedProducer", "traced_produce"]
@@ -68,6 +70,9 @@ __all__ = ["ConfluentKafkaInstrumentor", "TracedConsumer", "TracedProducer", "tr
 HOLDER = "instrumentor:confluent-kafka"
 _PRODUCE_PARAMS = ("topic", "value", "key", "partition", "on_delivery", "timestamp", "headers")
 _PROPAGATE = SendMode.PROPAGATE
+_produce = confluent_kafka.Producer.produce
+_poll = confluent_kafka.Consumer.poll
+_CONTEXT = RecordMode.CONTEXT
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -134,7 +139,7 @@ def traced_produce(
     token = sending.set(True)
     try:
         # a span nobody would record (sampled out) is not made: the send only propagates
-        if mode is _PROPAGATE or not isinstance(topic, str) or current_sampled_out(_tracer(tracer)):
+        if mode is _PROPAGATE or not isinstance(topic, str) or child_tracer(tracer) is None:
             kwargs["headers"] = propagation_headers(kwargs.get("headers"))
             return produce(*args, **kwargs)
         scope = SendSpan(
@@ -180,6 +185,14 @@ class TracedProducer(confluent_kafka.Producer):
         super().__init__(*args, **kwargs)
 
     def produce(self, *args: Any, **kwargs: Any) -> Any:
+        if (self._tracectx_mode is _PROPAGATE or child_tracer(self._tracectx_tracer) is None) and (
+            len(args) <= 2 and "headers" not in kwargs
+        ):
+            # the hot path (propagate mode, or a send span nobody would record): produce(topic,
+            # value, ...) with no headers of its own gets the context's cached headers; the C
+            # client calls nothing back, so no `sending` flag
+            kwargs["headers"] = propagation_headers(None)
+            return _produce(self, *args, **kwargs)
         return traced_produce(
             super().produce,
             self._tracectx_mode,
@@ -212,8 +225,25 @@ class TracedConsumer(confluent_kafka.Consumer):
 
     def poll(self, *args: Any, **kwargs: Any) -> Any:
         state = self.__dict__[STATE]
+        if state.mode is _CONTEXT and VAR is not None:
+            # context mode, `end_current` and `open_record` inlined: this runs per record
+            entered = state.entered
+            if entered is not None:
+                state.entered = None
+                try:
+                    VAR.reset(entered)
+                except (ValueError, RuntimeError):  # another context, or restored already
+                    pass
+            if state.current is not None:
+                state.end_current()
+            message = _poll(self, *args, **kwargs)
+            if message is not None and message.error() is None:
+                raw = message.headers()
+                ctx = context_from_headers(raw) if raw else EMPTY
+                state.entered = VAR.set(VAR.get() if ctx is EMPTY else ctx)
+            return message
         state.end_current()
-        message = super().poll(*args, **kwargs)
+        message = _poll(self, *args, **kwargs)
         state.open_record(message)
         return message
 

@@ -33,7 +33,7 @@ from opentelemetry.trace import Tracer
 
 from tracectx.checked import CheckedInstrumentor
 from tracectx.patching import Patches
-from tracectx.tracing import current_sampled_out
+from tracectx.tracing import child_tracer
 from tracectx_kafka import classification
 from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import config_attributes
@@ -96,7 +96,7 @@ def traced_send(
     spans come from `tracer` (default: the global provider's ``tracectx_kafka`` tracer).
     `kwargs` is the call's own dict: it may be changed."""
     # a span nobody would record (sampled out) is not made: the send only propagates
-    shed = mode is _PROPAGATE or current_sampled_out(_tracer(tracer))
+    shed = mode is _PROPAGATE or child_tracer(tracer) is None
     if shed and len(args) <= 2:  # the hot path: no `sending` flag to set
         headers = kwargs.get("headers")
         if type(headers) is not Propagated and not sending.get():
