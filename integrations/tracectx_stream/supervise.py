@@ -71,6 +71,10 @@ class StageHealth:
         self.failing_since = None
         self.steps += 1
 
+    def beat(self) -> None:
+        """Still working inside a long step (a backlog of traces to analyse): not stalled."""
+        self.last_progress = time.monotonic()
+
     def failed(self, exc: BaseException) -> None:
         self.failures += 1
         if self.failing_since is None:

@@ -27,6 +27,7 @@ import logging
 import operator
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
@@ -463,6 +464,12 @@ class _AssembleStage:
         self.assembler = TraceAssembler(s.wait_s, grace_s=s.grace_s, max_traces=s.max_traces)
         self.tracker = OffsetTracker()
         self.finalised: list[str] = []  # final since the last commit: flow counts go after it
+        # traces due for analysis, analysed a budget's worth per step (a burst after an outage
+        # must not hold one poll past max_poll_interval_ms); a trace final before it was
+        # analysed waits in `unfinished` until it is
+        self.backlog: deque[TraceBuffer] = deque()
+        self.waiting: set[str] = set()
+        self.unfinished: dict[str, TraceBuffer] = {}
         now = time.monotonic()
         self.last_commit = self.last_input = self.last_lag = now
 
@@ -482,11 +489,17 @@ class _AssembleStage:
             if s.partitioned_by_trace and stats.cpu_first_input is None:
                 stats.cpu_first_input = time.process_time()
             _within_budget(consumer, batches, lambda tp, record: self._take(record, tp, now))
+        health = self.stream.health[self.name]
         for buf in self.assembler.due(now):
-            self.stream._analyse(buf)
+            if buf.trace_id not in self.waiting:
+                self.waiting.add(buf.trace_id)
+                self.backlog.append(buf)
+        self._analyse_backlog()
         for buf in self.assembler.final(now):
-            self.tracker.done(buf.sources)  # type: ignore[arg-type]
-            self.finalised.append(buf.trace_id)
+            if buf.trace_id in self.waiting:
+                self.unfinished[buf.trace_id] = buf
+            else:
+                self._finish(buf)
         stats.traces_in_flight = len(self.assembler)
         stats.late_spans = self.assembler.stats.late_spans
         stats.reopened_traces = self.assembler.stats.reopened
@@ -496,15 +509,44 @@ class _AssembleStage:
             self.last_commit = now
         if now - self.last_lag >= LAG_INTERVAL_S:
             self.last_lag = now
-            health = self.stream.health[self.name]
             stats.lag = health.lag = _lag(consumer)
             health.partitions = len(consumer.assignment())
         if (
             s.idle_exit_s is not None
             and now - self.last_input >= s.idle_exit_s
             and not len(self.assembler)
+            and not self.backlog
         ):
             self.stream._stop.set()
+
+    def _analyse_backlog(self, budget_s: float = BATCH_BUDGET_S) -> None:
+        """Analyse due traces, oldest first, for at most `budget_s` (the rest next step)."""
+        health = self.stream.health[self.name]
+        deadline = time.monotonic() + budget_s
+        while self.backlog:  # at least one per step: progress whatever the budget
+            buf = self.backlog.popleft()
+            self.waiting.discard(buf.trace_id)
+            self.stream._analyse(buf)
+            health.beat()
+            done = self.unfinished.pop(buf.trace_id, None)
+            if done is not None:
+                self._finish(done)
+            if time.monotonic() >= deadline:
+                break
+
+    def _finish(self, buf: TraceBuffer) -> None:
+        """A trace analysed and past its grace: its records may be committed."""
+        self.tracker.done(buf.sources)  # type: ignore[arg-type]
+        self.finalised.append(buf.trace_id)
+
+    def forget(self, dropped: list[TraceBuffer]) -> None:
+        """Traces dropped (a rebalance took their partitions): not analysed here after all."""
+        gone = {buf.trace_id for buf in dropped}
+        if gone & self.waiting:
+            self.backlog = deque(b for b in self.backlog if b.trace_id not in gone)
+            self.waiting -= gone
+        for trace_id in gone:
+            self.unfinished.pop(trace_id, None)
 
     def _take(self, record: Any, tp: TopicPartition, now: float) -> None:
         s, stats = self.stream.settings, self.stream.stats
@@ -594,6 +636,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             if offset is not None:
                 self._rewind[tp] = offset
         dropped = stage.assembler.drop(lambda b: not any(src[0] in gone for src in b.sources))  # type: ignore[index]
+        stage.forget(dropped)
         stage.tracker.forget(gone)
         for buf in dropped:
             stream._flow_counts.pop(buf.trace_id, None)
