@@ -60,8 +60,15 @@ class ProviderCache(Generic[P, T]):
         return entry[1]
 
 
+def _current_provider() -> trace.TracerProvider:
+    """The global provider: once one is set, read directly (``get_tracer_provider``'s own
+    checks cost more than the rest of a sampled-out hop); before that, the API's proxy."""
+    found: trace.TracerProvider | None = getattr(trace, "_TRACER_PROVIDER", None)
+    return found if found is not None else trace.get_tracer_provider()
+
+
 _tracers: ProviderCache[trace.TracerProvider, trace.Tracer] = ProviderCache(
-    lambda: trace.get_tracer_provider(), lambda p: p.get_tracer(TRACER_NAME, VERSION)
+    _current_provider, lambda p: p.get_tracer(TRACER_NAME, VERSION)
 )
 
 
@@ -118,9 +125,9 @@ def child_tracer(given: trace.Tracer | None = None) -> trace.Tracer | None:
     that child would not be recorded (`sampled_out`): one call for a wrapper's hot path, and
     the sampler is asked only under an unsampled parent."""
     ctx = _VAR.get(_EMPTY) if _VAR is not None else otel_context.get_current()
-    span = ctx.get(_SPAN_KEY)
+    span: trace.Span | None = ctx.get(_SPAN_KEY)  # type: ignore[assignment]  # only spans there
     tracer_ = given if given is not None else _tracers.get()
-    if span is None or not isinstance(span, trace.Span):
+    if span is None:
         return tracer_
     parent = span.get_span_context()
     if parent.trace_flags & 1 or not sampled_out(tracer_, parent):
