@@ -27,6 +27,7 @@ __all__ = [
     "VERSION",
     "ProviderCache",
     "child_tracer",
+    "current_provider",
     "current_sampled_out",
     "sampled_out",
     "tracer",
@@ -60,7 +61,7 @@ class ProviderCache(Generic[P, T]):
         return entry[1]
 
 
-def _current_provider() -> trace.TracerProvider:
+def current_provider() -> trace.TracerProvider:
     """The global provider: once one is set, read directly (``get_tracer_provider``'s own
     checks cost more than the rest of a sampled-out hop); before that, the API's proxy."""
     found: trace.TracerProvider | None = getattr(trace, "_TRACER_PROVIDER", None)
@@ -68,7 +69,7 @@ def _current_provider() -> trace.TracerProvider:
 
 
 _tracers: ProviderCache[trace.TracerProvider, trace.Tracer] = ProviderCache(
-    _current_provider, lambda p: p.get_tracer(TRACER_NAME, VERSION)
+    current_provider, lambda p: p.get_tracer(TRACER_NAME, VERSION)
 )
 
 

@@ -50,6 +50,7 @@ from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, Tracer
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from tracectx import mark_handled, record_error
 from tracectx.tracing import sampled_out
@@ -347,8 +348,8 @@ class ConsumerState:
                 if remote is None:
                     raw = record.headers if headers is _UNREAD else headers
                     remote = context_from_headers(raw) if raw else EMPTY
-                parent = trace.get_current_span(remote).get_span_context()
-                if remote is not EMPTY and sampled_out(_tracer(self.tracer), parent):
+                span: Span | None = remote.get(_SPAN_KEY)  # type: ignore[assignment]  # producer's
+                if span is not None and sampled_out(_tracer(self.tracer), span.get_span_context()):
                     self.entered = enter(remote) if VAR is None else VAR.set(remote)
                     return
             self.current = RecordSpan(

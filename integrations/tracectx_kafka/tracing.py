@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from opentelemetry import trace
 
-from tracectx.tracing import VERSION, ProviderCache
+from tracectx.tracing import VERSION, ProviderCache, current_provider
 
 __all__ = ["TRACER_NAME", "VERSION", "tracer", "tracer_of"]
 
@@ -22,7 +22,7 @@ def tracer_of(provider: trace.TracerProvider) -> trace.Tracer:
 
 
 _tracers: ProviderCache[trace.TracerProvider, trace.Tracer] = ProviderCache(
-    lambda: trace.get_tracer_provider(), tracer_of
+    current_provider, tracer_of
 )
 
 
