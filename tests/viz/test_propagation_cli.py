@@ -142,13 +142,13 @@ def test_span_text_in_the_section_is_escaped():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in section
 
 
-def test_the_readme_command_works_as_printed(two_processes, tmp_path):
-    """The README's --check-propagation block, run as printed on the two processes' files."""
+def test_the_guide_command_works_as_printed(two_processes, tmp_path):
+    """docs/visualiser.md's --check-propagation block, run as printed on the two processes' files."""
     import re
     import shutil
 
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Where the trace broke") :]
+    guide = (ROOT / "docs" / "visualiser.md").read_text()
+    section = guide[guide.index("## Where the trace broke") :]
     command, shown = re.findall(r"```(?:bash)?\n(.*?)```", section, flags=re.S)[:2]
     client, server = two_processes
     shutil.copy(client, tmp_path / "client.otlp.jsonl")
