@@ -121,16 +121,26 @@ def current_sampled_out(tracer_: trace.Tracer) -> bool:
     return isinstance(span, trace.Span) and sampled_out(tracer_, span.get_span_context())
 
 
+# (parent span, given tracer, global provider, answer) of the last `child_tracer` call: siblings
+# share their parent, so most calls are answered without asking the sampler again
+_child: tuple[object, object, object, trace.Tracer | None] = (None, None, None, None)
+
+
 def child_tracer(given: trace.Tracer | None = None) -> trace.Tracer | None:
     """The tracer for a child of the current span (`given`, else tracectx's), or None when
-    that child would not be recorded (`sampled_out`): one call for a wrapper's hot path, and
-    the sampler is asked only under an unsampled parent."""
+    that child would not be recorded (`sampled_out`): one call for a wrapper's hot path; the
+    answer for the last parent is kept (for the same tracer and global provider)."""
+    global _child
     ctx = _VAR.get(_EMPTY) if _VAR is not None else otel_context.get_current()
     span: trace.Span | None = ctx.get(_SPAN_KEY)  # type: ignore[assignment]  # only spans there
-    tracer_ = given if given is not None else _tracers.get()
     if span is None:
-        return tracer_
+        return given if given is not None else _tracers.get()
+    provider = getattr(trace, "_TRACER_PROVIDER", None)
+    last = _child
+    if last[0] is span and last[1] is given and last[2] is provider and provider is not None:
+        return last[3]
+    tracer_ = given if given is not None else _tracers.get()
     parent = span.get_span_context()
-    if parent.trace_flags & 1 or not sampled_out(tracer_, parent):
-        return tracer_
-    return None
+    found = tracer_ if parent.trace_flags & 1 or not sampled_out(tracer_, parent) else None
+    _child = (span, given, provider, found)
+    return found

@@ -131,3 +131,14 @@ def test_traced_block_sampled_out_makes_no_span(
     assert calls == {} and spans.get_finished_spans() == ()
     assert error_id(info.value)
     assert dict(info.value.metadata) == {"user": "u1"}  # type: ignore[attr-defined]
+
+
+def test_child_tracer_answers_for_the_tracer_asked(sampled_out: None) -> None:
+    """The kept answer for a parent is per tracer: one that records is never told to skip."""
+    drops = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.01))).get_tracer("t")
+    keeps = TracerProvider(sampler=ALWAYS_ON).get_tracer("t")
+    assert tracing.child_tracer(drops) is None
+    assert tracing.child_tracer(keeps) is keeps
+    assert tracing.child_tracer(drops) is None
+    with trace.use_span(NonRecordingSpan(_parent(True))):
+        assert tracing.child_tracer(drops) is drops  # a sampled parent: recorded
