@@ -4,15 +4,16 @@ Processor order (put them before the renderer, after ``merge_contextvars``)::
 
     structlog.configure(processors=[
         structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
         tracectx.logging.add_trace_ids,     # trace_id / span_id as Jaeger shows them
         tracectx.logging.add_bound_metadata,# metadata bound with tracectx.bind
         tracectx.logging.add_error_fields,  # error_kind / error_code / error_id / error_meta
         tracectx.logging.level_by_kind,     # level from the kind's policy
-        structlog.processors.add_log_level,
         structlog.processors.JSONRenderer(),
     ])
 
-``level_by_kind`` runs after ``add_error_fields`` (it reads ``error_kind``) and before anything
+``level_by_kind`` runs after ``add_error_fields`` (it reads ``error_kind``) and after
+``add_log_level`` (which sets the method's level and would overwrite the kind's), before anything
 that renders the level.
 """
 
