@@ -1,4 +1,4 @@
-"""Remake the README's screenshots of the HTML page from the real thing, in headless Chromium at
+"""Remake the docs' screenshots of the HTML page from the real thing, in headless Chromium at
 1600x1200: ``.venv/bin/python scripts/screenshots.py`` (runs ``tracectx demo``, about 10 s).
 
 - ``docs/demo-errors.png``: the demo's page with its first error path (the FATAL) clicked;

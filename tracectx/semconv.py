@@ -1,7 +1,7 @@
 """Every span attribute, event and link name of the tracectx contract, in one place.
 
 What recording writes and what every reader (`tracectx.contract`: the visualiser, alerting, the
-span-stream consumer) reads. The README's "Span contract" table is checked against this module
+span-stream consumer) reads. The table in docs/span-contract.md is checked against this module
 by a test. Names are stable: changing one is a breaking change.
 """
 

@@ -11,7 +11,7 @@ reach is added here, small: each request must arrive whole within `timeout` seco
 that trickles bytes gets 408, it does not hold its thread), at most `max_connections` are served
 at once (further ones get 503 at once, from the accepting thread), a request is at most
 `MAX_REQUEST` bytes and has no body (413), only GET and HEAD are answered (405), one request per
-connection. Beyond loopback, put a reverse proxy in front of it (see the README).
+connection. Beyond loopback, put a reverse proxy in front of it (see docs/stream.md).
 """
 
 from __future__ import annotations

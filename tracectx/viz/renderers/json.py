@@ -1,4 +1,4 @@
-"""The stable JSON form of an analysis (schema ``tracectx.graph/v1``; see README).
+"""The stable JSON form of an analysis (schema ``tracectx.graph/v1``; see docs/visualiser.md).
 
 Fields are only ever added to v1, never renamed or removed: span ``events`` (name and
 attributes, so exception stacks, retry, handled and breaker events reach every consumer) and
