@@ -41,10 +41,11 @@ except ImportError as exc:
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Tracer
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from tracectx.checked import CheckedInstrumentor
 from tracectx.patching import Patches
-from tracectx.tracing import child_tracer
+from tracectx.tracing import child_tracer, sampled_out
 from tracectx_kafka import classification
 from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import config_attributes
@@ -244,7 +245,20 @@ class TracedConsumer(confluent_kafka.Consumer):
             return message
         state.end_current()
         message = _poll(self, *args, **kwargs)
-        state.open_record(message)
+        if message is None or message.error() is not None:
+            return message
+        raw = message.headers()
+        if VAR is None or state.link:
+            state.open(message, raw)
+            return message
+        # a process span nobody would record (the producer was sampled out) is not made: the
+        # record's context is made current instead, as in context mode
+        ctx = context_from_headers(raw) if raw else EMPTY
+        span: Any = ctx.get(_SPAN_KEY)  # only spans are stored there
+        if span is not None and sampled_out(_tracer(state.tracer), span.get_span_context()):
+            state.entered = VAR.set(ctx)
+        else:
+            state.open(message, raw, ctx)
         return message
 
     def consume(self, *args: Any, **kwargs: Any) -> Any:

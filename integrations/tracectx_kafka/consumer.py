@@ -324,9 +324,10 @@ class ConsumerState:
         else:
             self.end_current()
 
-    def open(self, record: Any, headers: Any = _UNREAD) -> None:
+    def open(self, record: Any, headers: Any = _UNREAD, remote: Context | None = None) -> None:
         """`open_record` for a client whose records are never events (kafka-python, aiokafka:
-        `record` is a record or None; `headers`: its headers if already read)."""
+        `record` is a record or None; `headers`: its headers if already read; `remote`: the
+        context extracted from them, if already extracted)."""
         if self.entered is not None or self.current is not None:
             self.end_current()
         if record is None:
@@ -339,12 +340,12 @@ class ConsumerState:
                 ctx = otel_context.get_current()
             self.entered = enter(ctx) if VAR is None else VAR.set(ctx)
         else:
-            remote = None
             if not self.link:
                 # the producer's context decides: a process span nobody would record (an
                 # unsampled producer, sampled out by ParentBased) is not made — the record
                 # gets its context current, as in context mode
-                remote = _polled.take(record) if _polled.contexts else None
+                if remote is None and _polled.contexts:
+                    remote = _polled.take(record)
                 if remote is None:
                     raw = record.headers if headers is _UNREAD else headers
                     remote = context_from_headers(raw) if raw else EMPTY
