@@ -226,29 +226,32 @@ class TracedConsumer(confluent_kafka.Consumer):
 
     def poll(self, *args: Any, **kwargs: Any) -> Any:
         state = self.__dict__[STATE]
-        if state.mode is _CONTEXT and VAR is not None:
-            # context mode, `end_current` and `open_record` inlined: this runs per record
-            entered = state.entered
-            if entered is not None:
-                state.entered = None
-                try:
-                    VAR.reset(entered)
-                except (ValueError, RuntimeError):  # another context, or restored already
-                    pass
-            if state.current is not None:
-                state.end_current()
+        if VAR is None:
+            state.end_current()
             message = _poll(self, *args, **kwargs)
+            state.open_record(message)
+            return message
+        # `end_current` and, in context mode, `open_record` inlined: this runs per record
+        entered = state.entered
+        if entered is not None:
+            state.entered = None
+            try:
+                VAR.reset(entered)
+            except (ValueError, RuntimeError):  # another context, or restored already
+                pass
+        if state.current is not None:
+            state.end_current()
+        message = _poll(self, *args, **kwargs)
+        if state.mode is _CONTEXT:
             if message is not None and message.error() is None:
                 raw = message.headers()
                 ctx = context_from_headers(raw) if raw else EMPTY
                 state.entered = VAR.set(VAR.get() if ctx is EMPTY else ctx)
             return message
-        state.end_current()
-        message = _poll(self, *args, **kwargs)
         if message is None or message.error() is not None:
             return message
         raw = message.headers()
-        if VAR is None or state.link:
+        if state.link:
             state.open(message, raw)
             return message
         # a process span nobody would record (the producer was sampled out) is not made: the
