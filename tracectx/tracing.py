@@ -27,6 +27,7 @@ __all__ = [
     "VERSION",
     "ProviderCache",
     "child_tracer",
+    "child_tracer_of",
     "current_provider",
     "current_sampled_out",
     "sampled_out",
@@ -135,6 +136,21 @@ def child_tracer(given: trace.Tracer | None = None) -> trace.Tracer | None:
     span: trace.Span | None = ctx.get(_SPAN_KEY)  # type: ignore[assignment]  # only spans there
     if span is None:
         return given if given is not None else _tracers.get()
+    provider = getattr(trace, "_TRACER_PROVIDER", None)
+    last = _child
+    if last[0] is span and last[1] is given and last[2] is provider and provider is not None:
+        return last[3]
+    tracer_ = given if given is not None else _tracers.get()
+    parent = span.get_span_context()
+    found = tracer_ if parent.trace_flags & 1 or not sampled_out(tracer_, parent) else None
+    _child = (span, given, provider, found)
+    return found
+
+
+def child_tracer_of(span: trace.Span, given: trace.Tracer | None = None) -> trace.Tracer | None:
+    """`child_tracer` for a child of `span` (a record's remote parent: not the current one),
+    sharing its kept answer."""
+    global _child
     provider = getattr(trace, "_TRACER_PROVIDER", None)
     last = _child
     if last[0] is span and last[1] is given and last[2] is provider and provider is not None:

@@ -45,7 +45,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 
 from tracectx.checked import CheckedInstrumentor
 from tracectx.patching import Patches
-from tracectx.tracing import child_tracer, sampled_out
+from tracectx.tracing import child_tracer, child_tracer_of
 from tracectx_kafka import classification
 from tracectx_kafka.attributes import SendAttributes
 from tracectx_kafka.client import config_attributes
@@ -258,7 +258,7 @@ class TracedConsumer(confluent_kafka.Consumer):
         # record's context is made current instead, as in context mode
         ctx = context_from_headers(raw) if raw else EMPTY
         span: Any = ctx.get(_SPAN_KEY)  # only spans are stored there
-        if span is not None and sampled_out(_tracer(state.tracer), span.get_span_context()):
+        if span is not None and child_tracer_of(span, state.tracer) is None:
             state.entered = VAR.set(ctx)
         else:
             state.open(message, raw, ctx)
