@@ -59,6 +59,8 @@ shaped = st.builds(
     alert_fields,
 )
 states = shaped | shaped | shaped | st.text(max_size=200) | st.binary(max_size=200)
+# a tag's prefix with anything (often too short for a tag) after it
+prefixed = st.builds(lambda rest: "hmac-sha256:" + rest, st.text(max_size=80) | st.just("x"))
 
 
 def alert(**fields: object) -> Alert:
@@ -71,7 +73,7 @@ def alert(**fields: object) -> Alert:
 
 
 @BUDGET
-@given(state=states, tagged=st.booleans(), key=st.sampled_from([None, None, KEY]))
+@given(state=states | prefixed, tagged=st.booleans(), key=st.sampled_from([None, None, KEY]))
 def test_whatever_redis_holds_the_adopted_alert_is_the_rules(state, tagged, key):
     if tagged and isinstance(state, str):
         state = "hmac-sha256:" + "0" * 64 + ":" + state  # a tag, not a valid one
@@ -92,6 +94,11 @@ def test_whatever_redis_holds_the_adopted_alert_is_the_rules(state, tagged, key)
     assert all(HEX.fullmatch(t) for t in (*adopted.trace_ids, *adopted.error_ids))
     assert not adopted.policy and not adopted.keep_stack and adopted.stack == ""
     adopted.to_alertmanager(NOW, 300.0)
+
+
+def test_a_forged_short_tag_is_dropped_not_raised():
+    for forged in ("hmac-sha256:x", "hmac-sha256:", b"hmac-sha256:" + b"0" * 64):
+        assert decode_state(forged, KEY) is None
 
 
 @BUDGET

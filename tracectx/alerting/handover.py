@@ -165,8 +165,10 @@ def _verified(state: str, key: bytes | None) -> str | None:
     body = state[_TAGGED:]
     if key is None:
         return body
-    if state[_TAGGED - 1] != ":" or not hmac.compare_digest(
-        state[len(_TAG) : _TAGGED - 1], _tag(key, body)
+    if (
+        len(state) < _TAGGED
+        or state[_TAGGED - 1] != ":"
+        or not hmac.compare_digest(state[len(_TAG) : _TAGGED - 1], _tag(key, body))
     ):
         return None
     return body
@@ -224,7 +226,7 @@ def decode_state(state: str | bytes, key: bytes | None = None) -> tuple[Alert, s
             error_ids=deque(_strings(fields["error_ids"], MAX_SAMPLES), maxlen=MAX_SAMPLES),
             error_types=set(_strings(fields["error_types"], 16)),
         )
-    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
+    except (ValueError, KeyError, IndexError, TypeError, OverflowError, RecursionError):
         return None  # UnicodeDecodeError is a ValueError
     return alert, rule
 
