@@ -196,6 +196,52 @@ class TestAnswers:
         assert _traces(fetch_trace(jaeger.url, f"{3:032x}")) == [3]
 
 
+class TestEncodings:
+    """A server must not pick an encoding whose chunks inflate unbounded (zstd, brotli)."""
+
+    def _answer(self, encoding: str) -> tuple[Exception | None, list[str]]:
+        import http.server
+        import threading
+
+        asked: list[str] = []
+
+        class Encoded(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                asked.append(self.headers.get("Accept-Encoding", ""))
+                body = b'{"result": {"resourceSpans": []}}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Encoding", encoding)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.HTTPServer(("127.0.0.1", 0), Encoded)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            fetch_trace(f"http://127.0.0.1:{server.server_address[1]}", "f" * 32)
+        except JaegerAPIError as exc:
+            return exc, asked
+        finally:
+            server.shutdown()
+            server.server_close()
+        return None, asked
+
+    @pytest.mark.parametrize("encoding", ["zstd", "br", "gzip, gzip", "compress"])
+    def test_an_encoding_not_asked_for_is_refused(self, encoding):
+        error, asked = self._answer(encoding)
+        assert asked == ["gzip, deflate"]
+        assert error is not None and "Content-Encoding" in str(error)
+
+    def test_identity_is_read(self):
+        error, _ = self._answer("identity")
+        assert error is None or "Content-Encoding" not in str(error)
+
+
 def _plain_404(server):
     def handle(handler):
         server._http_error(handler, 404, "404 page not found")

@@ -176,7 +176,15 @@ def _client(base_url: str, timeout: float) -> Any:
         raise JaegerAPIError(
             "fetching from Jaeger needs the viz extra: pip install tracectx[viz]"
         ) from exc
-    return httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+    # Only encodings `_body` bounds: httpx inflates a whole network chunk in one call, and a
+    # zstd or brotli chunk (when those libraries are installed) can inflate to gigabytes.
+    return httpx.Client(
+        base_url=base_url.rstrip("/"), timeout=timeout, headers={"Accept-Encoding": _ACCEPTED}
+    )
+
+
+_ACCEPTED = "gzip, deflate"
+_ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})  # one at most: not stacked
 
 
 @dataclasses.dataclass(slots=True)
@@ -209,10 +217,17 @@ def _error_report(body: bytes) -> str | None:
 
 
 def _body(response: Any, path: str) -> bytes:
-    """The answer's body, decoded (httpx inflates a gzip/deflate/brotli answer) within the
+    """The answer's body, decoded (httpx inflates a gzip/deflate answer) within the
     visualiser's file limits: over them is a `JaegerAPIError`, so a server answering with a
-    bomb costs at most one document's limit (and one network chunk inflated) of memory."""
+    bomb costs at most one document's limit (and one network chunk inflated) of memory. Any
+    other or stacked Content-Encoding (which we did not ask for) is a `JaegerAPIError`."""
     from tracectx.viz.sources.limits import file_limits
+
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding not in _ENCODINGS:
+        raise JaegerAPIError(
+            f"Jaeger {path} answered Content-Encoding {encoding[:40]!r} (asked for {_ACCEPTED})"
+        )
 
     limits = file_limits()
     cap = min(limits.max_document, limits.max_inflated)
