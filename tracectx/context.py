@@ -87,7 +87,9 @@ def _normalise(value: Any, limit: int, depth: int = 0) -> Any:
         return {str(k)[:64]: _normalise(v, limit, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_normalise(v, limit, depth + 1) for v in value]
-    return str(value)[:limit]
+    text = str(value)
+    # A cut may end in whitespace the value did not end with: dropped, as baggage would drop it.
+    return text if len(text) <= limit else text[:limit].rstrip()
 
 
 def local_bound(ctx: Context | None = None) -> Mapping[str, Any]:
@@ -110,18 +112,20 @@ def propagated_keys(keys: Any) -> list[str]:
     return [k for k in keys if _matches(k, globs) and not is_sensitive(k)]
 
 
-def _baggage_text(key: str, value: Any) -> str:
-    """What baggage carries for a propagated `value`: the text the receiver's `get_bound` gets,
-    exactly. A text baggage would change is refused (ValueError) rather than sent changed:
-    W3C baggage readers (OTel's among them) strip leading and trailing whitespace, a lone
-    surrogate cannot be encoded, and a value shaped like a credential would arrive masked."""
+def _baggage_text(key: str, value: Any, original: Any = None) -> str:
+    """What baggage carries for a propagated `value` (as stored: cut, see `_normalise`): the
+    text the receiver's `get_bound` gets, exactly. A text baggage would change is refused
+    (ValueError) rather than sent changed: W3C baggage readers (OTel's among them) strip
+    leading and trailing whitespace (checked at the ends of the `original` value, before the
+    cut), a lone surrogate cannot be encoded, and a value shaped like a credential would arrive
+    masked."""
     redacted = redact_value(value)
     if not isinstance(value, str):
         return redacted if isinstance(redacted, str) else str(redacted)
     why = None
     if redacted != value:
         why = "looks like a credential, and would travel masked"
-    elif value != value.strip():
+    elif value != value.strip() or (isinstance(original, str) and original != original.strip()):
         why = "starts or ends with whitespace, which baggage readers strip"
     else:
         try:
@@ -147,7 +151,8 @@ def _with_bound(values: Mapping[str, Any], ctx: Context | None = None) -> Contex
     if len(merged) > cfg.max_bound_keys:
         raise ValueError(f"at most {cfg.max_bound_keys} metadata keys can be bound")
     carried = [
-        (k, _baggage_text(k, merged[k])[: cfg.max_value_length]) for k in propagated_keys(values)
+        (k, _baggage_text(k, merged[k], values[k])[: cfg.max_value_length])
+        for k in propagated_keys(values)
     ]
     new_ctx = otel_context.set_value(_BOUND_KEY, MappingProxyType(merged), base)
     for key, text in carried:

@@ -42,7 +42,16 @@ def test_any_value_bind_accepts_arrives_identical(value):
         assert "account_id" not in get_bound()  # refused: nothing was bound
         return
     assert received == {"account_id": sent}
-    assert sent == str(value)[:256]
+    assert sent == (str(value) if len(str(value)) <= 256 else str(value)[:256].rstrip())
+
+
+def test_a_long_value_cut_at_whitespace_travels_cut():
+    """The cut to max_value_length (256) ends at a space the value does not end with: bound
+    and sent without it, not refused."""
+    value = "a" * 255 + " " + "b" * 44
+    assert travel(value) == ("a" * 255, {"account_id": "a" * 255})
+    with pytest.raises(ValueError, match="whitespace"):
+        bind(account_id="a" * 299 + " ")  # the value itself ends with whitespace
 
 
 @pytest.mark.parametrize(
