@@ -8,7 +8,8 @@ split on ``_ - . :``, spaces and camelCase, and two or three adjacent words are 
 together (``api_key`` → ``apikey``, ``private-key`` → ``privatekey``). Markers of five letters
 or more also count anywhere in the key run together in lower case (``secretkey``,
 ``passwordhash``, ``privatekeypem``, ``apikeyid``, ``dbpassword``), except inside the words of
-`BENIGN` (``tokenizer``, ``input_tokens`` — a count —, ``secretary``). Shorter markers (``pin``,
+`BENIGN` (``tokenizer``, ``input_tokens`` — a count, unlike ``access_tokens`` —,
+``secretary``, ``token_bucket``, ``passwordless``, ``sessions``). Shorter markers (``pin``,
 ``ssn``, ``pwd``, ``card``, ``auth``) count only as words, so ``business_name``, ``spinner`` or
 ``author`` are not masked.
 
@@ -36,13 +37,21 @@ _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # Markers that also count anywhere in a run-together lower-case key: ``dbpassword``,
 # ``secretkey``, ``apikeyid``. Short markers (``pin``, ``pwd``) only count as words.
 _INSIDE_MIN = 5
-#: Words that contain a marker but hold no secret: a marker found inside a run-together key
-#: only counts outside them (``oauthtokensecret`` still has ``secret``; a marker that is a word
-#: of its own always counts).
-BENIGN = (
-    "tokenizer", "tokenizers", "tokenize", "tokenized", "tokenization", "tokens",
-    "secretary", "secretaries", "secretariat",
+# Words before ``tokens`` that make it a count (``input_tokens``, ``max_tokens``); other
+# ``…_tokens`` (``access_tokens``, ``api_tokens``) are credentials.
+_COUNTS = (
+    "input", "output", "total", "prompt", "completion", "max", "min", "cached", "reasoning",
+    "num", "limit", "remaining", "used", "generated",
 )  # fmt: skip
+#: Words that contain a marker but hold no secret: a marker found inside a run-together key,
+#: or a marker word that with its neighbours spells one (``token_bucket``), only counts outside
+#: them (``oauthtokensecret`` still has ``secret``).
+BENIGN = (
+    "tokenizer", "tokenizers", "tokenize", "tokenized", "tokenization",
+    *(f"{count}tokens" for count in _COUNTS), "tokenbucket", "tokenbuckets",
+    "secretary", "secretaries", "secretariat", "sessions", "passwordless",
+)  # fmt: skip
+_BENIGN_WORDS = frozenset(BENIGN)
 # A credential's value, by shape: each pattern with the literals one of which it contains.
 # A value shorter than `_MIN_SECRET` or without any literal is not searched at all; each
 # pattern starts only where a run of its characters starts (a lookbehind, or a bounded
@@ -105,10 +114,11 @@ def _marked_inside(whole: str, inside: re.Pattern[str]) -> bool:
 def _sensitive(key: str, markers: tuple[str, ...]) -> bool:
     marks = {_SPLIT.sub("", m).lower() for m in markers}
     words = key_words(key)
-    for i in range(len(words)):
-        for j in range(i + 1, min(i + 3, len(words)) + 1):
-            if "".join(words[i:j]) in marks:
-                return True
+    runs = [(i, j) for i in range(len(words)) for j in range(i + 1, min(i + 3, len(words)) + 1)]
+    benign = [(i, j) for i, j in runs if "".join(words[i:j]) in _BENIGN_WORDS]
+    for i, j in runs:
+        if "".join(words[i:j]) in marks and not any(a <= i and j <= b for a, b in benign):
+            return True
     inside = _inside(markers)
     return inside is not None and _marked_inside("".join(words), inside)
 

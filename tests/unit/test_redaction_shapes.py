@@ -32,6 +32,9 @@ SECRET_NAMES = [
     # databases
     "DB_PASSWORD", "dbpassword", "POSTGRES_PASSWORD", "MYSQL_ROOT_PASSWORD", "redis_passwd",
     "mongopassphrase",
+    # lists of tokens: ``tokens`` is a count only after a count word
+    "access_tokens", "refresh_tokens", "oauth_tokens", "api_tokens", "github_tokens",
+    "accessTokens", "tokens", "sessions_token",
 ]  # fmt: skip
 
 # Keys that contain a marker's letters but hold no secret: counts, NLP, people, flags.
@@ -39,6 +42,8 @@ NOT_SECRETS = [
     "tokenizer", "tokenizer_name", "gen_ai.usage.input_tokens", "output_tokens", "max_tokens",
     "total_tokens", "secretary", "secretary_email", "business_name", "spinner", "pinned_at",
     "author", "authority", "cardinality", "account_id", "passed", "compass", "classname",
+    "cache_read_input_tokens", "completionTokens", "prompt_tokens", "cached_tokens",
+    "sessions_active", "tokenbucket_capacity", "token_bucket", "passwordless_enabled",
 ]  # fmt: skip
 
 
