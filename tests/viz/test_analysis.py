@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,7 +11,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from tests.fuzz.bounds import BUDGET, bounded
-from tracectx import ErrorKind, new_error, traced
+from tracectx import ErrorKind, new_error, retry_transient, traced
 from tracectx.executors import ContextThread
 from tracectx.viz import analyse, flow_graph
 from tracectx.viz.analysis import OUTCOMES
@@ -622,3 +624,174 @@ def test_any_hops_give_well_formed_paths(spans):
     for err in a.errors:
         assert err.outcome in OUTCOMES and (err.outcome == "absorbed") == (err.absorber is not None)
         assert err.absorber is None or (err.absorber in a.spans and err.absorber != err.origin)
+
+
+class TestRetryGroups:
+    """Same-named siblings are attempts of one operation only when they ran one at a time and
+    the parent's error does not say otherwise."""
+
+    def test_a_parallel_fan_out_is_no_retry(self, spans):
+        tracer = trace.get_tracer("plain")
+        with tracer.start_as_current_span("batch") as batch:
+            ctx = trace.set_span_in_context(batch)
+            items = [tracer.start_span("process item", context=ctx) for _ in range(5)]
+            for n, item in enumerate(items):  # all five open at once, as in a thread pool
+                if n in (0, 2, 3):
+                    item.record_exception(ValueError(f"bad item {n}"))
+                    item.set_status(trace.Status(trace.StatusCode.ERROR, f"bad item {n}"))
+                item.end()
+        a = _plain(spans)
+        assert a.retries == []
+        failed = [e for e in a.errors if a.spans[e.origin].name == "process item"]
+        assert len(failed) == 3
+        for err in failed:  # each failure is its own, none hidden as a recovered attempt
+            assert not any("retried" in ev for ev in err.evidence), err.evidence
+
+    def test_a_failed_call_the_handler_raised_later_is_its_error_not_a_retry(self, spans):
+        tracer = trace.get_tracer("plain")
+        with pytest.raises(ConnectionError), tracer.start_as_current_span("handler"):
+            error = None
+            for n in range(3):
+                try:
+                    with tracer.start_as_current_span("GET /user", kind=SpanKind.CLIENT):
+                        if n == 1:
+                            raise ConnectionError("user service unavailable")
+                except ConnectionError as exc:
+                    error = exc
+            assert error is not None
+            raise error
+        a = _plain(spans)
+        second = sorted(
+            (s for s in a.spans.values() if s.name == "GET /user"), key=lambda s: s.start_ns
+        )[1]
+        assert a.retries == []
+        [err] = a.errors  # one error, born in the second call, escaping through the handler
+        assert err.origin == second.span_id and err.propagators == _ids(a, "handler")
+        assert err.outcome == "escaped"
+
+    def test_retries_that_ran_out_still_continue_from_the_last_attempt(self, spans):
+        tracer = trace.get_tracer("plain")
+        with pytest.raises(TimeoutError), tracer.start_as_current_span("job"):
+            for n in range(3):
+                try:
+                    with tracer.start_as_current_span("fetch"):
+                        raise TimeoutError("fetch timed out")
+                except TimeoutError:
+                    if n == 2:
+                        raise
+        a = _plain(spans)
+        [group] = a.retries
+        assert (len(group.attempts), group.failed, group.succeeded) == (3, 3, False)
+        last = next(e for e in a.errors if e.origin == group.attempts[-1])
+        assert last.propagators == _ids(a, "job") and last.outcome == "escaped"
+        for sid in group.attempts[:-1]:
+            err = next(e for e in a.errors if e.origin == sid)
+            assert err.absorber == _ids(a, "job")[0] and "retried" in err.evidence[-1]
+
+    def test_retry_transient_that_ran_out_is_one_group_escaping_from_its_last_attempt(self, spans):
+        @retry_transient(attempts=3, sleep=lambda s: None)
+        @traced("reserve")
+        def reserve() -> None:
+            raise TimeoutError("slow")
+
+        with pytest.raises(TimeoutError), traced("request"):
+            reserve()
+        [a] = analyse(from_readable_spans(spans.get_finished_spans()))
+        [group] = a.retries
+        assert (len(group.attempts), group.failed, group.succeeded) == (3, 3, False)
+        [escaped] = [e for e in a.errors if e.escaped]
+        assert escaped.origin == group.attempts[-1]
+
+    def test_attempt_numbers_keep_a_recovered_retry_grouped(self, spans):
+        """Explicit evidence wins over the parent's failure: the attempts say they were tries."""
+        tracer = trace.get_tracer("plain")
+        with pytest.raises(TimeoutError), tracer.start_as_current_span("job"):
+            for n in (1, 2):
+                with contextlib.suppress(TimeoutError):
+                    with tracer.start_as_current_span(
+                        "fetch", attributes={"tracectx.retry.attempt": n}
+                    ):
+                        if n == 1:
+                            raise TimeoutError("fetch timed out")
+            raise TimeoutError("fetch timed out")
+        a = _plain(spans)
+        [group] = a.retries
+        assert (len(group.attempts), group.failed, group.succeeded) == (2, 1, True)
+
+    def test_a_success_ends_a_retry_run(self, spans):
+        tracer = trace.get_tracer("plain")
+        with tracer.start_as_current_span("sync"):
+            for n in range(5):  # fail, ok (recovered), then new work: fail, fail, ok
+                try:
+                    with tracer.start_as_current_span("push"):
+                        if n in (0, 2, 3):
+                            raise TimeoutError("push timed out")
+                except TimeoutError:
+                    pass
+        a = _plain(spans)
+        assert [(len(g.attempts), g.failed, g.succeeded) for g in a.retries] == [
+            (2, 1, True),
+            (3, 2, True),
+        ]
+
+
+@st.composite
+def _fan_outs(draw):
+    """Same-named children of one parent at any times (parallel and sequential mixed), some
+    failing, the parent failing or not."""
+    messages = st.sampled_from(["ValueError: bad", "TimeoutError: slow"])
+    failed = draw(st.booleans())
+    spans = [
+        Span(
+            "d" * 32,
+            "1" * 16,
+            None,
+            "batch",
+            "svc",
+            0,
+            1000,
+            error=failed,
+            status_message=draw(messages) if failed else "",
+        )
+    ]
+    for n in range(draw(st.integers(2, 12))):
+        start = draw(st.integers(0, 900))
+        failed = draw(st.booleans())
+        spans.append(
+            Span(
+                "d" * 32,
+                f"{n + 2:016x}",
+                "1" * 16,
+                "process item",
+                "svc",
+                start,
+                start + draw(st.integers(0, 100)),
+                error=failed,
+                status_message=draw(messages) if failed else "",
+            )
+        )
+    return spans
+
+
+@BUDGET
+@given(_fan_outs())
+def test_overlapping_same_named_siblings_are_never_retries(spans):
+    """Work that ran at the same time as another of its name is a fan-out, never an attempt;
+    attempts run one after another, every one but the last failed."""
+    with bounded():
+        [a] = analyse(spans)
+    by_id = {s.span_id: s for s in spans}
+
+    def overlap(x, y):
+        return x.start_ns < y.end_ns and y.start_ns < x.end_ns
+
+    grouped = {sid for g in a.retries for sid in g.attempts}
+    for sid in grouped:
+        others = [s for s in spans[1:] if s.span_id != sid]
+        assert not any(overlap(by_id[sid], o) for o in others), sid
+    for g in a.retries:
+        times = [(by_id[s].start_ns, by_id[s].end_ns) for s in g.attempts]
+        assert all(times[i][1] <= times[i + 1][0] for i in range(len(times) - 1))
+        assert all(by_id[s].error for s in g.attempts[:-1]) and g.failed >= 1
+    retried = {e.origin for e in a.errors if any("retried" in ev for ev in e.evidence)}
+    assert retried <= grouped

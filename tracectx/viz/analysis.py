@@ -18,6 +18,10 @@ with a confidence:
   (absorb-then-fail), the child's absorbed;
 - a child that failed and was followed by more work of its parent (a later sibling started
   after it ended, e.g. the next attempt of a retry group) was caught: absorbed, never continued;
+- a retry group is a run of same-named siblings that ran one at a time (overlapping ones are a
+  fan-out), from a failure to the first success; an attempt whose error the parent failed with
+  ends it (the parent raised that error) unless the next attempt failed alike or the spans mark
+  retries (a ``tracectx.retry`` event, an attempt number);
 - a client span answered with an HTTP or gRPC error status continues into the caller's error;
 - no stack and another exception type: the parent's error translates the child's when its
   message names the child's error or it failed right after the child; a parent that failed
@@ -997,12 +1001,14 @@ def _inferred_errors(t: _Trace, covered: set[str], groups: list[RetryGroup]) -> 
 
 
 def _retries(t: _Trace) -> list[RetryGroup]:
-    """Siblings of one name, some failing: attempts of one operation (only lists with a failing
-    span are looked at)."""
+    """Runs of same-named siblings, some failing: attempts of one operation. An attempt runs
+    alone (a span that overlapped another of its name is parallel work, never an attempt) and a
+    run starts at a failure and ends at a success (what follows is new work). Only sibling
+    lists with a failing span are looked at."""
     groups: list[RetryGroup] = []
     if not t.failing:
         return groups
-    failing = set(t.failing)
+    failing = t.failing_set
     for parent, kids in [(None, t.roots), *t.children.items()]:
         if len(kids) < 2 or failing.isdisjoint(kids):
             continue
@@ -1013,14 +1019,61 @@ def _retries(t: _Trace) -> list[RetryGroup]:
         for kid in kids:
             by_name[t.spans[kid].name].append(kid)
         for name, same in by_name.items():
-            if len(same) < 2:
+            if len(same) < 2 or failing.isdisjoint(same):
                 continue
-            failed = sum(1 for s in same if s in failing)
-            if failed:
-                groups.append(
-                    RetryGroup(parent, name, same, failed, succeeded=same[-1] not in failing)
-                )
+            for run in _runs(t, parent, same):
+                failed = sum(1 for s in run if s in failing)
+                groups.append(RetryGroup(parent, name, run, failed, run[-1] not in failing))
     return groups
+
+
+def _runs(t: _Trace, parent: str | None, same: list[str]) -> list[list[str]]:
+    """The retry runs among the same-named siblings `same`: one at a time, starting at a
+    failure, ending at a success; cut after an attempt whose error its parent failed with
+    unless the next attempt failed alike (the parent raised that error, nobody retried it)."""
+    spans, failing = t.spans, t.failing_set
+    same = sorted(same, key=lambda s: (spans[s].start_ns, spans[s].end_ns))
+    alone = [True] * len(same)
+    last = 0  # the one that ends latest so far
+    for i in range(1, len(same)):
+        span = spans[same[i]]
+        if span.start_ns < spans[same[last]].end_ns:
+            alone[i] = alone[last] = False
+        if span.end_ns > spans[same[last]].end_ns:
+            last = i
+    runs: list[list[str]] = []
+    run: list[str] = []
+    for i, sid in enumerate(same):
+        if not alone[i]:
+            run = []
+        elif run:
+            run.append(sid)
+            if sid not in failing:
+                run = []
+        elif sid in failing:
+            run = [sid]
+            runs.append(run)
+    runs = [r for r in runs if len(r) > 1]
+    if not runs or parent is None or parent not in failing or _retry_marked(t, parent, same):
+        return runs
+    out: list[list[str]] = []
+    for r in runs:  # the parent failed: was it with an attempt's error nobody retried?
+        sigs = [_signature(spans[s], t.view(s)) if s in failing else None for s in r]
+        start = 0
+        for k in range(len(r) - 1):
+            if sigs[k] is not None and sigs[k + 1] != sigs[k] and _fails_with(t, parent, sigs[k]):
+                out.append(r[start : k + 1])
+                start = k + 1
+        out.append(r[start:])
+    return [r for r in out if len(r) > 1 and r[0] in failing]
+
+
+def _retry_marked(t: _Trace, parent: str, same: list[str]) -> bool:
+    """True if the spans say retries happened: a ``tracectx.retry`` event on the parent (what
+    `retry_transient` writes) or an attempt number on an attempt."""
+    if any(ev.name == sc.EVENT_RETRY for ev in t.spans[parent].events):
+        return True
+    return any(sc.ATTR_ATTEMPT in t.spans[s].attributes for s in same)
 
 
 def analyse(spans: SpanSet | Iterable[Span]) -> list[TraceAnalysis]:
