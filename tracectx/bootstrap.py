@@ -360,12 +360,13 @@ def _instrument(
             conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
             if conflict is not None:
                 raise ModuleNotFoundError(f"{name}: {conflict}")
-        except ModuleNotFoundError as exc:
+        except ImportError as exc:  # not installed, or installed but broken (a version mismatch)
             if wanted[name] and explicit:
-                raise ModuleNotFoundError(
-                    f"tracectx.setup: integration {name!r} cannot be instrumented: {exc}"
-                ) from exc
-            _log.debug("tracectx.setup: skipping %s (%s)", name, exc)
+                raise (
+                    ModuleNotFoundError if isinstance(exc, ModuleNotFoundError) else ImportError
+                )(f"tracectx.setup: integration {name!r} cannot be instrumented: {exc}") from exc
+            level = logging.DEBUG if isinstance(exc, ModuleNotFoundError) else logging.INFO
+            _log.log(level, "tracectx.setup: skipping integration %s (%s)", name, exc)
             continue
         if instrumentor.is_instrumented_by_opentelemetry:
             before.append(name)

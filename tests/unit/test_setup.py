@@ -445,6 +445,31 @@ def test_a_library_that_is_not_installed(tmp_path: Path):
     assert not (tmp_path / "a.jsonl").exists()
 
 
+def test_a_library_that_cannot_be_imported_is_skipped_unless_asked_for(tmp_path: Path):
+    """A library that is installed but breaks the integration's import (ImportError, not
+    ModuleNotFoundError: "cannot import name", a version mismatch) is skipped and logged by
+    default, and fails setup only when named."""
+    out = run_app(
+        """
+        import logging, sys, types
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        sys.modules["celery"] = types.ModuleType("celery")  # no `signals`: a broken Celery
+        import tracectx
+        print("default:", tracectx.setup("svc", spans_file="b.jsonl").integrations)
+        tracectx.teardown()
+        try:
+            tracectx.setup("svc", spans_file="a.jsonl", integrations=["celery"])
+        except ImportError as exc:
+            print("refused:", "'celery' cannot be instrumented" in str(exc))
+        """,
+        tmp_path,
+    )
+    lines = out.stdout.splitlines()
+    assert "'threading'" in lines[0] and "celery" not in lines[0], out
+    assert lines[1:] == ["refused: True"], out
+    assert "skipping integration celery (cannot import name 'signals'" in out.stderr, out
+
+
 def test_under_opentelemetry_instrument(tmp_path: Path):
     """`opentelemetry-instrument` has already instrumented tracectx's integrations: setup keeps
     them and still routes spans."""
