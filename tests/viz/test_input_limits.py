@@ -342,3 +342,19 @@ def test_a_jaeger_answer_that_inflates_past_the_limit_is_an_error_in_bounded_mem
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_every_gzip_member_is_charged_to_the_budget() -> None:
+    """A record of tiny empty gzip members inflates to nothing but costs CPU per member: each
+    is an item of the budget, so the item (and CPU) limits stop it."""
+    from tracectx.viz.sources.inflate import inflate_bytes
+    from tracectx.viz.sources.limits import budgeted
+
+    empty = gzip.compress(b"", mtime=0)  # one 20-byte member
+    limits = Limits(max_inflated=MiB, max_ratio=100, max_document=MiB, max_items=1000)
+    with budgeted(limits) as budget:
+        inflate_bytes(empty * 5000, limits)
+    assert budget.refused is not None and "items" in budget.refused
+    with budgeted(limits) as budget:
+        assert inflate_bytes(empty * 500, limits) == (b"", None, False)
+    assert budget.refused is None and budget.items == 500

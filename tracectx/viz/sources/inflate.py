@@ -4,8 +4,9 @@ Hand-written over `zlib.decompressobj` rather than `gzip.GzipFile` because the l
 what GzipFile hides: how many compressed bytes were read so far (for the ratio) and output
 bounded per step (``max_length``), so a bomb is stopped after one chunk over the limit, not
 after a whole buffer. Concatenated members and zero padding after a member are read as gzip
-reads them. A broken stream (bad CRC or length, cut short, garbage after a member) ends the
-chunks with `problem` set: what was inflated before it was already handed on and is kept.
+reads them; each member is charged to the active budget (`limits.charge`) as one item. A
+broken stream (bad CRC or length, cut short, garbage after a member) ends the chunks with
+`problem` set: what was inflated before it was already handed on and is kept.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import zlib
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from tracectx.viz.sources.limits import Limits, current_budget
+from tracectx.viz.sources.limits import Limits, charge, current_budget
 
 __all__ = ["GZIP_MAGIC", "GzipStream", "inflate_bytes"]
 
@@ -65,6 +66,7 @@ class GzipStream:
                 self._stop("broken gzip input: data after the gzip stream is not gzip, ignored")
                 return
             members += 1
+            charge(1)  # a record of tiny empty members costs CPU but inflates to nothing
             yield from self._member(buf)
             if self.problem is not None:
                 return
