@@ -124,13 +124,94 @@ class TestRoutes:
         """Raw bytes as the target (control characters, non-UTF-8, ``..``, ``//``): 200 for a
         page, else 400/404/414 as plain text; never a redirect, a 500 or a hang."""
         with socket.create_connection(("127.0.0.1", served.port), timeout=60) as conn:
-            conn.sendall(b"GET /" + target + b" HTTP/1.0\r\nHost: x\r\n\r\n")
+            host = f"127.0.0.1:{served.port}".encode()
+            conn.sendall(b"GET /" + target + b" HTTP/1.0\r\nHost: " + host + b"\r\n\r\n")
             reply = b""
             while chunk := conn.recv(65536):
                 reply += chunk
         head = reply.split(b"\r\n\r\n", 1)[0].lower()
         status = int(head.split()[1])
         assert status in (200, 400, 404, 414) and b"\r\nlocation:" not in head
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+        conn.sendall(request)
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    return reply
+
+
+def test_only_its_own_host_is_answered(served):
+    """DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 sends
+    ``Host: evil.example:PORT``; it gets 403, not traces."""
+    port = served.port
+    for host, status in [
+        (f"127.0.0.1:{port}", 200),
+        (f"localhost:{port}", 200),
+        (f"LOCALHOST:{port}", 200),
+        (f"evil.example:{port}", 403),
+        ("127.0.0.1:1", 403),
+        (f"127.0.0.1.evil.example:{port}", 403),
+        ("", 403),
+    ]:
+        reply = _raw(port, f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        assert int(reply.split()[1]) == status, (host, reply[:200])
+    assert int(_raw(port, b"GET / HTTP/1.0\r\n\r\n").split()[1]) == 403  # no Host at all
+
+
+@pytest.fixture(params=[1.0])
+def quick_server(request):
+    """An in-process server with a request deadline of `request.param` seconds (1 unless a
+    test asks otherwise) and room for two connections."""
+    import threading
+
+    from tracectx.viz.serve import ServeConfig, make_server
+
+    config = ServeConfig("http://127.0.0.1:9", socket_timeout=request.param, connections=2)
+    server = make_server(("127.0.0.1", 0), config)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_trickling_client_is_cut_off_at_the_request_deadline(quick_server):
+    """One header byte every 0.1 s never lets a per-read timeout run out; the request's
+    deadline (1 s here) closes the connection anyway."""
+    import time
+
+    with socket.create_connection(("127.0.0.1", quick_server), timeout=60) as conn:
+        conn.sendall(b"GET / HTTP/1.0\r\n")
+        ends = time.monotonic() + 30  # far past the deadline: a loaded machine is slow
+        closed = False
+        while not closed and time.monotonic() < ends:
+            try:
+                conn.sendall(b"x")
+                conn.settimeout(0.1)
+                closed = conn.recv(65536) == b""
+            except TimeoutError:
+                continue
+            except OSError:  # reset: closed
+                closed = True
+        assert closed
+
+
+@pytest.mark.parametrize("quick_server", [120.0], indirect=True)  # the idle two stay open
+def test_connections_past_the_bound_get_503_before_a_thread(quick_server):
+    """Two idle connections fill the server's room for two: the third is refused at once."""
+    idle = [socket.create_connection(("127.0.0.1", quick_server), timeout=60) for _ in range(2)]
+    try:
+        host = f"127.0.0.1:{quick_server}".encode()
+        reply = _raw(quick_server, b"GET / HTTP/1.0\r\nHost: " + host + b"\r\n\r\n")
+        assert reply.split()[1] == b"503", reply[:200]
+    finally:
+        for conn in idle:
+            conn.close()
 
 
 def test_parse_address():

@@ -9,6 +9,12 @@ A small server, kept small on purpose: the standard library's ``ThreadingHTTPSer
 framework for two read-only routes), loopback by default, GET and HEAD only, no request body
 read, ids checked as hex before anything is fetched, no redirects, every text it echoes
 HTML-escaped, a socket timeout per connection and a bound on requests served at once.
+Each request must arrive whole within ``socket_timeout`` seconds (`Deadline`: a client that
+trickles bytes does not hold its thread) and at most ``connections`` are open at once (further
+ones get 503 from the accepting thread, before a thread is started). Only requests whose
+``Host`` is the listening address, ``localhost`` or a loopback address (with the port) are
+answered, else 403: a web page that rebinds its DNS name to 127.0.0.1 cannot read traces
+through the server.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import html
+import io
 import ipaddress
 import re
 import sys
@@ -26,6 +33,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tracectx.request_deadline import Deadline, RequestTooLarge
 from tracectx.safetext import escape_control
 
 __all__ = ["DEFAULT_ADDRESS", "ServeConfig", "make_server", "parse_address", "register"]
@@ -35,19 +43,26 @@ _TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 _MAX_TARGET = 2048  # request target length answered; longer is 414
 _MAX_SERVICE = 256
 _MAX_LIMIT = 100
+_MAX_REQUEST = 64 * 1024  # bytes of request line and headers (a browser's cookies included)
+_BUSY = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 24\r\nRetry-After: 1\r\n\r\nbusy: try again shortly\n"
+)
 _LIST_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ServeConfig:
     """Where Jaeger's API is, the UI the page links back to (default: the API's URL), and how
-    long a connection may take, how long Jaeger may take, how many requests run at once."""
+    long a request may take to arrive (and a stalled reader of the answer), how long Jaeger may
+    take, how many requests run at once, how many connections are open at once."""
 
     jaeger: str
     jaeger_ui: str | None = None
     socket_timeout: float = 15.0
     jaeger_timeout: float = 20.0
     concurrent: int = 8
+    connections: int = 32
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -94,6 +109,22 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     config: ServeConfig
     slots: threading.BoundedSemaphore
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = io.BufferedReader(
+            Deadline(self.connection, self.config.socket_timeout, _MAX_REQUEST)
+        )
+
+    def handle_one_request(self) -> None:
+        """The stdlib's, within the request's `Deadline` (its `TimeoutError` the stdlib ends
+        the connection on); a request past `_MAX_REQUEST` bytes is 431."""
+        try:
+            super().handle_one_request()
+        except RequestTooLarge:
+            self.close_connection = True
+            self._text(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request too large", False)
 
     def do_GET(self) -> None:
         self._answer(head=False)
@@ -131,6 +162,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, (escape_control(message, 1000) + "\n").encode(), "text/plain", head)
 
     def _answer(self, head: bool) -> None:
+        self.connection.settimeout(self.config.socket_timeout)  # the answer's writes
+        if not self.server.serves_host(self.headers.get("Host") or ""):
+            self._text(
+                HTTPStatus.FORBIDDEN, "Host not served: open the address it listens on", head
+            )
+            return
         if len(self.path) > _MAX_TARGET:
             self._text(HTTPStatus.REQUEST_URI_TOO_LONG, "request target too long", head)
             return
@@ -229,6 +266,61 @@ def _trace_list(found: Any, described: str) -> bytes:
     )
 
 
+class _Server(ThreadingHTTPServer):
+    """At most `ServeConfig.connections` connections at once, counted before a thread is
+    started; `hosts`: the Host header values answered."""
+
+    daemon_threads = True
+    open_slots: threading.BoundedSemaphore
+    hosts: frozenset[str] = frozenset()
+    any_address = False  # listening on 0.0.0.0 or ::: any IP literal with the port is served
+
+    def serves_host(self, value: str) -> bool:
+        """Whether a request with this Host header is answered. An IP literal cannot be
+        rebound by DNS, so when listening on every address any one of them is served."""
+        value = value.strip().lower()
+        if value in self.hosts:
+            return True
+        name, sep, port = value.rpartition(":")
+        if not (self.any_address and sep and port == str(self.server_address[1])):
+            return False
+        try:
+            ipaddress.ip_address(name.removeprefix("[").removesuffix("]"))
+        except ValueError:
+            return False
+        return True
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.open_slots.acquire(blocking=False):
+            try:  # a short answer that fits the socket's buffer; never waits on the client
+                request.setblocking(False)
+                request.send(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.open_slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.open_slots.release()
+
+
+def _hosts(host: str, port: int) -> frozenset[str]:
+    """The Host header values a server listening on `host`:`port` answers: that address,
+    ``localhost`` and the loopback addresses, with the port (without it too on port 80)."""
+    names = {host.lower(), "localhost", "127.0.0.1", "::1"}
+    shown = {f"[{name}]" if ":" in name else name for name in names}
+    with_port = {f"{name}:{port}" for name in shown}
+    return frozenset(with_port | shown if port == 80 else with_port)
+
+
 def make_server(address: tuple[str, int], config: ServeConfig) -> ThreadingHTTPServer:
     """A bound (not yet serving) server for `config`; call ``serve_forever()`` on it."""
     handler = type(
@@ -241,13 +333,15 @@ def make_server(address: tuple[str, int], config: ServeConfig) -> ThreadingHTTPS
         },
     )
     host = address[0]
-    server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer
+    server_class: type[_Server] = _Server
     if ":" in host:
         import socket
 
-        server_class = type("Server6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+        server_class = type("Server6", (_Server,), {"address_family": socket.AF_INET6})
     server = server_class(address, handler)
-    server.daemon_threads = True
+    server.open_slots = threading.BoundedSemaphore(config.connections)
+    server.hosts = _hosts(host, server.server_address[1])
+    server.any_address = host in ("0.0.0.0", "::")
     return server
 
 
