@@ -24,6 +24,7 @@ from rich.console import Console
 
 from tests.fuzz.bounds import BUDGET, bounded
 from tests.helpers import Cost
+from tests.isolated import own_process
 from tracectx.safetext import has_control
 from tracectx.viz import analyse, loads_spans
 from tracectx.viz.model import SpanSet
@@ -435,6 +436,7 @@ def _gzip_variants(data: bytes, cut: int, flip: int) -> list[bytes]:
     return [whole, whole[:at], bytes(flipped), whole + gzip.compress(bytes(8 << 20))]
 
 
+@own_process
 @settings(BUDGET, max_examples=50)
 @given(
     st.lists(otlp_doc | jaeger_doc, min_size=1, max_size=3).map(
@@ -459,6 +461,7 @@ def test_gzip_input_is_read_alike_from_a_file_and_from_bytes(tmp_path_factory, d
         assert from_file.spans == from_bytes.spans
 
 
+@own_process
 @settings(BUDGET, max_examples=100)
 @given(otlp_doc, st.integers(0, 10**6), st.binary(min_size=1, max_size=6))
 def test_protobuf_input_of_any_damage_is_read_within_bounds(doc, cut, noise):

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz.bounds import BUDGET, bounded
 from tests.helpers import Cost
+from tests.isolated import own_process
 from tests.memory_limit import MiB, address_space_limit
 from tests.stream.test_decode import traces
 from tracectx.viz.model import Link, Span, SpanEvent, SpanSet
@@ -223,6 +224,7 @@ def _well_typed(out: SpanSet) -> None:
         assert all(isinstance(e, SpanEvent) and isinstance(e.name, str) for e in span.events)
 
 
+@own_process
 @BUDGET
 @given(st.lists(span_fields, max_size=4), st.sampled_from([1, 2]))
 def test_any_v1_batch_is_spans_of_the_right_types_or_a_problem(spans: Any, version: int) -> None:
@@ -231,6 +233,7 @@ def test_any_v1_batch_is_spans_of_the_right_types_or_a_problem(spans: Any, versi
         _well_typed(decode_trace_batch(value))
 
 
+@own_process
 @BUDGET
 @given(msgpack_values, st.booleans())
 def test_any_value_as_a_batch_is_a_problem_or_spans(doc: Any, as_msgpack: bool) -> None:
@@ -241,6 +244,7 @@ def test_any_value_as_a_batch_is_a_problem_or_spans(doc: Any, as_msgpack: bool) 
     _well_typed(out) if out.spans else None
 
 
+@own_process
 @BUDGET
 @given(
     st.data(),
@@ -258,6 +262,7 @@ def test_a_v2_batch_with_any_column_replaced_never_raises(data: Any, column: str
         _well_typed(out)
 
 
+@own_process
 @BUDGET
 @given(st.binary(max_size=2000))
 def test_any_bytes_as_a_batch_or_record_never_raise(value: bytes) -> None:
@@ -271,6 +276,7 @@ def test_any_bytes_as_a_batch_or_record_never_raise(value: bytes) -> None:
             assert not any("Error)" in p for p in out.problems), out.problems
 
 
+@own_process
 @settings(BUDGET, max_examples=100)
 @given(traces)
 def test_proto_records_round_trip_through_the_rekey_format(data: bytes) -> None:
@@ -280,6 +286,7 @@ def test_proto_records_round_trip_through_the_rekey_format(data: bytes) -> None:
     assert again == SpanSet(spans)
 
 
+@own_process
 @settings(BUDGET, max_examples=100)
 @given(traces, st.integers(0, 10_000), st.binary(max_size=8), st.booleans())
 def test_compressed_and_broken_proto_records_are_read_within_bounds(
@@ -295,6 +302,7 @@ def test_compressed_and_broken_proto_records_are_read_within_bounds(
         assert not any("Error)" in p for p in out.problems), out.problems
 
 
+@own_process
 @settings(BUDGET, max_examples=100)
 @given(json_values, st.integers(1, 1000), st.booleans())
 def test_gzip_bombs_and_json_of_any_shape_are_read_within_bounds(
