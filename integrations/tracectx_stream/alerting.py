@@ -179,12 +179,12 @@ class AlertStage:
         self._outbox.send(self.topic, key.encode(), data, owner)
         self.routed += 1
 
-    def settle(self) -> set[Hashable]:
+    def settle(self, beat: Callable[[], None] | None = None) -> set[Hashable]:
         """Wait for the events routed so far to be acknowledged: the traces whose events were
         refused (the stream undoes and re-reads them; windows count each error id once)."""
         if self._outbox is None:
             return set()
-        return self._outbox.settle()
+        return self._outbox.settle(beat)
 
     # -- evaluation (its own consumer group, a supervised stage) --------------------------
 

@@ -8,9 +8,11 @@ be committed. After a crash or a rebalance the new owner therefore re-reads ever
 every trace that was not final, and assembles whole traces again. Spans of a trace that is final
 already are counted and dropped (a fragment would report a wrong origin).
 
-Bounded: at most `max_traces` open (the oldest handed over early, counted) and `remember` kept
-in grace (the oldest made final early). Pure data structure: no Kafka and no clock of its own
-(times are passed in), so it is tested directly.
+Bounded: at most `max_traces` open (the oldest handed over early, counted), `remember` kept
+in grace (the oldest made final early) and `max_spans` spans per trace (the rest counted and
+dropped: a runaway or hostile trace id cannot grow memory or one analysis without end). Pure
+data structure: no Kafka and no clock of its own (times are passed in), so it is tested
+directly.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class AssemblerStats:
     reopened: int = 0  # traces re-opened by a late span within the grace period
     late_spans: int = 0  # spans of final traces, dropped
     evicted: int = 0  # handed over early because of the cap
+    capped: int = 0  # spans past a trace's `max_spans`, dropped
 
 
 class TraceAssembler:
@@ -60,11 +63,13 @@ class TraceAssembler:
         max_age_s: float | None = None,
         max_traces: int = 100_000,
         remember: int = 100_000,
+        max_spans: int = 100_000,
     ) -> None:
         self.wait_s = wait_s
         self.grace_s = grace_s if grace_s is not None else max(3 * wait_s, DEFAULT_GRACE_S)
         self.max_age_s = max_age_s if max_age_s is not None else 6 * wait_s
         self.max_traces = max_traces
+        self.max_spans = max_spans
         self.remember = remember
         self.stats = AssemblerStats()
         self._open: OrderedDict[str, TraceBuffer] = OrderedDict()  # by last arrival
@@ -94,7 +99,10 @@ class TraceAssembler:
             if last is not None and trace_id == last.trace_id:
                 # The same trace as the span before (a record holds a trace's spans together):
                 # its buffer is the newest open one, already seen `now` from `source`.
-                last.spans.append(span)
+                if len(last.spans) < self.max_spans:
+                    last.spans.append(span)
+                else:
+                    stats.capped += 1
                 continue
             if trace_id in final:
                 stats.late_spans += 1
@@ -118,7 +126,10 @@ class TraceAssembler:
                 open_.move_to_end(trace_id)
                 last = buf
             buf.last_seen = now
-            buf.spans.append(span)
+            if len(buf.spans) < self.max_spans:
+                buf.spans.append(span)
+            else:  # a trace past its cap (hostile, or runaway): memory and analysis stay bounded
+                stats.capped += 1
             if source is not None:
                 buf.sources.add(source)
         stats.spans += count

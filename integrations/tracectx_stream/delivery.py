@@ -5,7 +5,9 @@ I/O thread, as a future. `Outbox` attaches a callback to each future, counts wha
 what failed by topic, and remembers the *owner* of each failure (the trace it came from), so the
 stage can undo that trace and read it again instead of committing past input whose output was
 lost. The producer itself retries what the broker refuses for a while (``delivery_timeout_ms``);
-what fails after that is a failure here.
+what fails after that is a failure here. A record the broker can never take (too large, a
+topic it refuses: a non-retriable error) is *rejected* instead: counted and logged, never re-read
+for, since reading its trace again would only make the same record again.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
+
+from kafka.errors import KafkaTimeoutError
 
 __all__ = ["OutputFailed", "Outbox", "producer_config"]
 
@@ -78,8 +82,12 @@ class Outbox:
             _count(self.stats.produced, topic)
 
     def _refused(self, topic: str, owner: Hashable, exc: BaseException) -> None:
+        retriable = bool(getattr(exc, "retriable", False))
         with self._lock:
-            self._failed.add(owner)
+            if retriable:
+                self._failed.add(owner)
+            elif self.stats is not None:
+                self.stats.outputs_rejected += 1
             self._errors += 1
             self.last_error = f"{topic}: {type(exc).__name__}: {str(exc)[:200]}"
             now = time.monotonic()
@@ -96,10 +104,22 @@ class Outbox:
                 exc,
             )
 
-    def settle(self, timeout_s: float = FLUSH_TIMEOUT_S) -> set[Hashable]:
-        """Wait for every queued record's answer; the owners of those refused since the last
-        call (empty: everything was acknowledged)."""
-        self.producer.flush(timeout=timeout_s)
+    def settle(
+        self, beat: Callable[[], None] | None = None, timeout_s: float = FLUSH_TIMEOUT_S
+    ) -> set[Hashable]:
+        """Wait for every queued record's answer (calling `beat` every second meanwhile: waiting
+        on a broker is not a stall); the owners of those refused since the last call that may
+        succeed if tried again (empty: everything was acknowledged or rejected for good)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.producer.flush(timeout=min(1.0, max(deadline - time.monotonic(), 0.01)))
+                break
+            except KafkaTimeoutError:
+                if time.monotonic() >= deadline:
+                    raise
+                if beat is not None:
+                    beat()
         with self._lock:
             failed, self._failed = self._failed, set()
         return failed

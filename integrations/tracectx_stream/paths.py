@@ -23,6 +23,10 @@ from tracectx.viz.model import Span
 __all__ = ["FlowWindow", "SeenTraces", "TraceOutput", "outcome", "path_records"]
 
 SCHEMA = "tracectx.stream.path/v1"
+# A path record stays far under Kafka's 1 MiB record limit whatever the spans carried.
+MAX_MESSAGE = 4096
+MAX_EVIDENCE = 500
+MAX_EVIDENCE_LINES = 32
 
 
 def outcome(path: ErrorPath) -> str:
@@ -63,10 +67,10 @@ def path_records(analysis: TraceAnalysis) -> list[dict[str, Any]]:
                 "kind": path.kind,
                 "code": path.code,
                 "type": path.error_type,
-                "message": path.message,
+                "message": path.message[:MAX_MESSAGE],
                 "exact": path.exact,
                 "confidence": path.confidence,
-                "evidence": list(path.evidence),
+                "evidence": [e[:MAX_EVIDENCE] for e in path.evidence[:MAX_EVIDENCE_LINES]],
                 "outcome": outcome(path),
                 "origin": _hop(spans.get(path.origin), path.origin),
                 "propagators": [_hop(spans.get(s), s) for s in path.propagators],

@@ -25,6 +25,7 @@ class StreamSettings:
         and at least 30 s, longer than a rebalance after an instance dies); input offsets are
         committed only once a trace is past its grace.
     max_traces: most traces held at once (the oldest is analysed early past it, and counted).
+    max_trace_spans: most spans held for one trace (the rest counted as capped and dropped).
     commit_interval_s: how often processed offsets are committed.
     consumer_options, producer_options: kafka-python settings over the defaults (e.g. a
         shorter ``delivery_timeout_ms``).
@@ -46,6 +47,7 @@ class StreamSettings:
     wait_s: float = 10.0
     grace_s: float | None = None
     max_traces: int = 100_000
+    max_trace_spans: int = 100_000
     commit_interval_s: float = 2.0
     idle_exit_s: float | None = None
     check_propagation: bool = False

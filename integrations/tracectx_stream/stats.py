@@ -15,6 +15,9 @@ COUNTERS = (
     "poison_records",
     "poison_traces",
     "redone_traces",
+    "outputs_rejected",
+    "outputs_given_up",
+    "capped_spans",
     "traces_assembled",
     "late_spans",
     "reopened_traces",
@@ -42,6 +45,9 @@ class StreamStats:
     poison_records: int = 0
     poison_traces: int = 0  # traces the analysis failed on (hostile spans): skipped, counted
     redone_traces: int = 0  # traces whose output was refused: undone and read again
+    outputs_rejected: int = 0  # records the broker can never take (too large...): not retried
+    outputs_given_up: int = 0  # traces whose output was refused MAX_REDO times: not redone
+    capped_spans: int = 0  # spans past a trace's max_trace_spans: counted and dropped
     traces_assembled: int = 0
     traces_in_flight: int = 0
     late_spans: int = 0
@@ -101,7 +107,8 @@ class StreamStats:
         out["produced"] = dict(self.produced)
         out["produce_errors"] = dict(self.produce_errors)
         out["errors_by_kind"] = [
-            {"kind": k, "service": s, "count": n} for (k, s), n in self.errors_by_kind.items()
+            {"kind": k, "service": s, "count": n}
+            for (k, s), n in list(self.errors_by_kind.items())  # the stream's thread adds keys
         ]
         return out
 

@@ -22,12 +22,13 @@ stage that cannot recover stops the instance (`run` raises `StageFailed`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import operator
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
@@ -37,7 +38,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from tracectx.viz.analysis import analyse
 from tracectx.viz.model import Span, SpanSet
 from tracectx.viz.propagation_window import PropagationWindow
-from tracectx_stream.assembler import TraceAssembler, TraceBuffer
+from tracectx_stream.assembler import AssemblerStats, TraceAssembler, TraceBuffer
 from tracectx_stream.decode import decode_record, decode_trace_batch, encode_trace_batch
 from tracectx_stream.delivery import Outbox, OutputFailed
 from tracectx_stream.offsets import OffsetTracker
@@ -80,7 +81,7 @@ class Stage(Protocol):
 
     def abandon(self) -> None: ...
 
-    def settle(self) -> set[Hashable]: ...
+    def settle(self, beat: Callable[[], None] | None = None) -> set[Hashable]: ...
 
 
 _log = logging.getLogger("tracectx.stream")
@@ -90,6 +91,8 @@ CLOSE_TIMEOUT_MS = 10_000  # a broker gone at shutdown must not keep the instanc
 # Work on one poll's records stops after this long; the rest is read again by the next poll,
 # so the consumer polls well within max_poll_interval_ms (30 s) however slow the records.
 BATCH_BUDGET_S = 5.0
+MAX_REDO = 3  # a trace whose output is refused this often is given up (counted, logged)
+MAX_REKEY_BYTES = 900_000  # a re-keyed batch over this is split (Kafka's default limit: 1 MiB)
 
 
 def _by_trace(spans: list[Span]) -> dict[str, list[Span]]:
@@ -116,6 +119,16 @@ def _within_budget(
             take(tp, record)
 
 
+def _encoded(spans: list[Span]) -> list[bytes]:
+    """`spans` as re-keyed batches, split until each is under `MAX_REKEY_BYTES` (a trace's
+    spans in one input record may be more than one Kafka record can hold)."""
+    value = encode_trace_batch(spans)
+    if len(value) <= MAX_REKEY_BYTES or len(spans) < 2:
+        return [value]
+    half = len(spans) // 2
+    return _encoded(spans[:half]) + _encoded(spans[half:])
+
+
 def _lag(consumer: KafkaConsumer) -> int:
     """Records behind the end of the partitions this instance owns, from what the last fetches
     said (no request: a broker gone must not stall the loop); -1 if not known yet."""
@@ -126,7 +139,7 @@ def _lag(consumer: KafkaConsumer) -> int:
             if high is None:
                 continue
             known = True
-            total += max(high - consumer.position(tp), 0)
+            total += max(high - consumer.position(tp, timeout_ms=0), 0)
     except Exception:  # a rebalance or a broker hiccup: try again next time
         return -1
     return total if known else (0 if not consumer.assignment() else -1)
@@ -158,6 +171,7 @@ class SpanStream:
         self.health: dict[str, StageHealth] = {}
         self.failure: BaseException | None = None
         self._handler_failed: set[Hashable] = set()  # traces a path handler raised on
+        self._redone: OrderedDict[str, int] = OrderedDict()  # trace -> times its output failed
         # recent traces checked together for lost context (`--check-propagation`)
         self.propagation: PropagationWindow | None = (
             PropagationWindow() if settings.check_propagation else None
@@ -351,23 +365,37 @@ class SpanStream:
                 _log.exception("tracectx stream: a path handler failed")
                 self._handler_failed.add(trace_id)
 
-    def _settle_outputs(self) -> set[Hashable]:
+    def _settle_outputs(self, beat: Callable[[], None] | None = None) -> set[Hashable]:
         """Wait for every output's answer: the traces some output was refused for."""
         failed: set[Hashable] = set(self._handler_failed)
         self._handler_failed = set()
         if self._outbox is not None:
-            failed |= self._outbox.settle()
+            failed |= self._outbox.settle(beat)
         for output in [*self.stages, *self.handlers]:
             settle = getattr(output, "settle", None)
             if settle is not None:
-                failed |= settle()
+                failed |= settle(beat)
         return failed
 
-    def _undo(self, trace_id: Hashable) -> None:
+    def _undo(self, trace_id: Hashable) -> bool:
         """Forget what a trace produced (its output was refused), so reading it again produces
-        it again: its paths, its counts, its share of the flow graph."""
+        it again: its paths, its counts, its share of the flow graph. False when the trace was
+        redone `MAX_REDO` times already: its output is given up (counted, logged), so one
+        output that always fails cannot stop the instance committing."""
         if not isinstance(trace_id, str):
-            return
+            return False
+        tries = self._redone.pop(trace_id, 0) + 1
+        if tries > MAX_REDO:
+            self.stats.outputs_given_up += 1
+            _log.error(
+                "tracectx stream: output of trace %s refused %d times; given up",
+                trace_id[:32],
+                tries - 1,
+            )
+            return False
+        self._redone[trace_id] = tries
+        if len(self._redone) > 10_000:
+            self._redone.popitem(last=False)
         before = self._seen.pop(trace_id)
         if before is not None:
             for _, kind, service in before.paths.values():
@@ -375,6 +403,7 @@ class SpanStream:
         for count in self._flow_counts.pop(trace_id, {}).values():
             self.flow.retract(count)
         self.stats.redone_traces += 1
+        return True
 
 
 class _RekeyStage:
@@ -409,7 +438,7 @@ class _RekeyStage:
         if self.stream.stats.cpu_first_input is None:
             self.stream.stats.cpu_first_input = time.process_time()
         _within_budget(consumer, batches, self._rekey)
-        failed = outbox.settle()  # written before the input offsets move on
+        failed = outbox.settle(health.beat)  # written before the input offsets move on
         if failed:
             raise OutputFailed(failed, "re-keyed span batches")
         consumer.commit()
@@ -420,8 +449,9 @@ class _RekeyStage:
         try:
             decoded = decode_record(record.value, s.input_format)
             batches = [
-                (trace_id.encode(), encode_trace_batch(spans))
+                (trace_id.encode(), value)
                 for trace_id, spans in _by_trace(decoded.spans).items()
+                for value in _encoded(spans)
             ]
         except Exception as exc:  # the decoder promises not to raise: this is a bug, not a crash
             decoded, batches = SpanSet(problems=[f"record not decoded: {exc!r}"]), []
@@ -457,11 +487,21 @@ class _AssembleStage:
     def __init__(self, stream: SpanStream) -> None:
         self.stream = stream
         self.consumer: KafkaConsumer | None = None
+        self.broken: BaseException | None = None  # a failure inside a rebalance callback
         self._fresh()
 
     def _fresh(self) -> None:
         s = self.stream.settings
-        self.assembler = TraceAssembler(s.wait_s, grace_s=s.grace_s, max_traces=s.max_traces)
+        old = getattr(self, "assembler", None)  # a stage reopened: its counters go on
+        base = getattr(self, "counted", AssemblerStats())
+        if old is not None:
+            for field in dataclasses.fields(AssemblerStats):
+                name = field.name
+                setattr(base, name, getattr(base, name) + getattr(old.stats, name))
+        self.counted = base
+        self.assembler = TraceAssembler(
+            s.wait_s, grace_s=s.grace_s, max_traces=s.max_traces, max_spans=s.max_trace_spans
+        )
         self.tracker = OffsetTracker()
         self.finalised: list[str] = []  # final since the last commit: flow counts go after it
         # traces due for analysis, analysed a budget's worth per step (a burst after an outage
@@ -483,6 +523,9 @@ class _AssembleStage:
         s, stats, consumer = self.stream.settings, self.stream.stats, self.consumer
         assert consumer is not None
         batches = consumer.poll(timeout_ms=POLL_MS)
+        if self.broken is not None:  # raised by the rebalance listener, inside poll: re-read
+            broken, self.broken = self.broken, None
+            raise broken
         now = time.monotonic()
         if batches:
             self.last_input = now
@@ -501,9 +544,11 @@ class _AssembleStage:
             else:
                 self._finish(buf)
         stats.traces_in_flight = len(self.assembler)
-        stats.late_spans = self.assembler.stats.late_spans
-        stats.reopened_traces = self.assembler.stats.reopened
-        stats.evicted_traces = self.assembler.stats.evicted
+        now_stats, base = self.assembler.stats, self.counted
+        stats.late_spans = base.late_spans + now_stats.late_spans
+        stats.reopened_traces = base.reopened + now_stats.reopened
+        stats.evicted_traces = base.evicted + now_stats.evicted
+        stats.capped_spans = base.capped + now_stats.capped
         if now - self.last_commit >= s.commit_interval_s:
             self.commit()
             self.last_commit = now
@@ -574,11 +619,10 @@ class _AssembleStage:
         output refused undoes its traces and raises `OutputFailed` (the stage re-reads)."""
         stream, consumer = self.stream, self.consumer
         assert consumer is not None
-        failed = stream._settle_outputs()
-        if failed:
-            for trace_id in failed:
-                stream._undo(trace_id)
-            raise OutputFailed(failed, "paths, events or write-back")
+        failed = stream._settle_outputs(stream.health[self.name].beat)
+        redo = {trace_id for trace_id in failed if stream._undo(trace_id)}
+        if redo:
+            raise OutputFailed(redo, "paths, events or write-back")
         for trace_id in self.finalised:
             stream._flow_counts.pop(trace_id, None)
         self.finalised = []
@@ -600,9 +644,9 @@ class _AssembleStage:
         self.consumer = None
 
     def abandon(self) -> None:
-        """Drop every trace in flight; reading resumes at the committed offsets."""
-        for buf in self.assembler.drop(lambda b: False):
-            self.stream._flow_counts.pop(buf.trace_id, None)
+        """Drop every trace in flight; reading resumes at the committed offsets. (Their flow
+        counts stay: the traces are read again here, and a changed path replaces its count.)"""
+        self.broken = None
         self._fresh()
         self.stream.stats.assigned = []
         self.stream.health[self.name].partitions = 0
@@ -627,7 +671,12 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         stage, stream = self.stage, self.stage.stream
         try:
             stage.commit()
-        except Exception:  # refused output undone already; the rewind below reads it again
+        except OutputFailed as exc:  # undone traces are past the tracker's safe offsets now:
+            _log.warning("tracectx stream: output refused at revocation; re-reading")
+            stage.broken = exc  # start over from the committed offsets (next step)
+            return
+        except Exception:  # e.g. kafka-python >= 3 runs this listener on its I/O thread when
+            # the member was dropped, where a blocking commit raises: the next owner re-reads
             _log.warning("tracectx stream: commit on revocation failed", exc_info=True)
         self._rewind.clear()  # only for this rebalance (a cooperative one may not assign after)
         gone: set[Hashable] = set(revoked)
@@ -645,6 +694,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         stage = self.stage
+        if stage.broken is not None:
+            return  # the stage reopens from the committed offsets
         for tp in assigned:
             offset = self._rewind.get(tp)
             if offset is not None and stage.consumer is not None:

@@ -10,21 +10,25 @@ span's start and end times.
 Idempotent: the trace id is derived from the path key and each span id from the key and the
 hop, with the same times every time, so a path written again (a re-delivery, a restart, a
 rebalance) writes the same spans; stores keyed by trace and span id (Jaeger's Badger, Cassandra)
-keep one copy. Spans are built as `ReadableSpan`s and fed to a `BatchSpanProcessor` directly,
-because the SDK's tracer would draw random ids. Failed exports (after the exporter's own
-retries) are counted and their traces reported by `settle()`, so the stream re-reads them.
+keep one copy. Spans are built as `ReadableSpan`s, because the SDK's tracer would draw random
+ids, and exported by `settle()` itself, in chunks, before the stream commits: not by the SDK's
+batch processor, whose queue drops the oldest spans silently when full and whose flush has no
+deadline. An export that failed (after the exporter's own retries) or was not reached within
+`SETTLE_S` is counted and its traces reported, so the stream re-reads them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
-from collections.abc import Hashable, Sequence
+import time
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
@@ -33,13 +37,15 @@ from tracectx.recording import meta_attributes
 
 __all__ = ["PathWriter", "path_span_ids"]
 
+_log = logging.getLogger("tracectx.stream")
 SERVICE = "tracectx"
 ATTR_SOURCE_TRACE = "tracectx.source.trace_id"
 ATTR_SOURCE_SPAN = "tracectx.source.span_id"
 ATTR_OUTCOME = "tracectx.error.outcome"
 _SCOPE = InstrumentationScope("tracectx.stream")
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-FLUSH_TIMEOUT_MS = 60_000
+SETTLE_S = 20.0  # export time one settle() may take (the consumer must poll within 30 s)
+CHUNK = 512  # spans per export request
 
 
 def _digest(text: str, size: int) -> int:
@@ -70,37 +76,15 @@ def _ns(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-class _Acknowledged(SpanExporter):
-    """The exporter, with each failed export's source traces remembered and counted."""
-
-    def __init__(self, inner: SpanExporter, writer: PathWriter) -> None:
-        self.inner, self.writer = inner, writer
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self.inner.export(spans)
-        except Exception:
-            result = SpanExportResult.FAILURE
-        if result is not SpanExportResult.SUCCESS:
-            self.writer._refused({(s.attributes or {}).get(ATTR_SOURCE_TRACE) for s in spans})
-        return result
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-
 class PathWriter:
     """A path handler for `SpanStream` that exports each path as a trace."""
 
     def __init__(self, exporter: SpanExporter) -> None:
         self.resource = Resource.create({"service.name": SERVICE})
-        self.processor = BatchSpanProcessor(_Acknowledged(exporter, self), max_queue_size=65_536)
+        self.exporter = exporter
         self.stats: Any = None  # the stream's StreamStats: writeback_errors
         self._lock = threading.Lock()
-        self._failed: set[Hashable] = set()
+        self._pending: list[ReadableSpan] = []
 
     @classmethod
     def over_http(cls, endpoint: str) -> PathWriter:
@@ -110,8 +94,9 @@ class PathWriter:
         return cls(OTLPSpanExporter(endpoint.rstrip("/") + "/v1/traces"))
 
     def __call__(self, record: dict[str, Any]) -> None:
-        for span in self.spans(record):
-            self.processor.on_end(span)
+        spans = self.spans(record)
+        with self._lock:
+            self._pending += spans
 
     def spans(self, record: dict[str, Any]) -> list[ReadableSpan]:
         """The spans `record` is written back as (the same ones every time)."""
@@ -186,19 +171,29 @@ class PathWriter:
             )
         return out
 
-    def _refused(self, traces: set[Any]) -> None:
+    def settle(self, beat: Callable[[], None] | None = None) -> set[Hashable]:
+        """Export what was written since the last call, for at most `SETTLE_S` (calling `beat`
+        between requests); the source traces whose spans were not exported."""
         with self._lock:
-            self._failed |= {t for t in traces if isinstance(t, str)}
-        if self.stats is not None:
-            self.stats.writeback_errors += 1
-
-    def settle(self) -> set[Hashable]:
-        """Export what is queued and wait: the source traces whose export failed since the last
-        call (the stream undoes and re-reads them)."""
-        self.processor.force_flush(FLUSH_TIMEOUT_MS)
-        with self._lock:
-            failed, self._failed = self._failed, set()
-        return failed
+            pending, self._pending = self._pending, []
+        deadline = time.monotonic() + SETTLE_S
+        failed: set[Hashable] = set()
+        for start in range(0, len(pending), CHUNK):
+            chunk = pending[start : start + CHUNK]
+            exported = False
+            if time.monotonic() < deadline:
+                try:
+                    exported = self.exporter.export(chunk) is SpanExportResult.SUCCESS
+                except Exception:
+                    _log.warning("tracectx stream: write-back export raised", exc_info=True)
+            if not exported:
+                failed |= {(s.attributes or {}).get(ATTR_SOURCE_TRACE) for s in chunk}
+                if self.stats is not None:
+                    self.stats.writeback_errors += 1
+            if beat is not None:
+                beat()
+        return {t for t in failed if isinstance(t, str)}
 
     def shutdown(self) -> None:
-        self.processor.shutdown()  # type: ignore[no-untyped-call]
+        self.settle()
+        self.exporter.shutdown()
