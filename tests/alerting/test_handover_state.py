@@ -96,6 +96,15 @@ def test_whatever_redis_holds_the_adopted_alert_is_the_rules(state, tagged, key)
     adopted.to_alertmanager(NOW, 300.0)
 
 
+def test_with_a_key_a_state_held_before_since_is_not_read():
+    state = encode_state(alert(), RULE.name, KEY, deadline=NOW)
+    assert decode_state(state, KEY, since=NOW - 1) is not None
+    assert decode_state(state, KEY, since=NOW + 1) is None  # an old state written back
+    undated = encode_state(alert(), RULE.name, KEY)
+    assert decode_state(undated, KEY) is not None and decode_state(undated, KEY, NOW) is None
+    assert decode_state(encode_state(alert(), RULE.name), None, since=NOW + 1) is not None
+
+
 def test_a_forged_short_tag_is_dropped_not_raised():
     for forged in ("hmac-sha256:x", "hmac-sha256:", b"hmac-sha256:" + b"0" * 64):
         assert decode_state(forged, KEY) is None

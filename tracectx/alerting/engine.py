@@ -395,11 +395,11 @@ class AlertEngine:
     def _group(firing: _Firing) -> str:
         return firing.rule.name if firing.rule is not None else POLICY_GROUP
 
-    def _state(self, firing: _Firing) -> str | None:
-        """The alert as held in Redis (tagged, with a key); None if too large to hand over
-        (sent by this engine only)."""
+    def _state(self, firing: _Firing, deadline: float) -> str | None:
+        """The alert as held in Redis until `deadline` (tagged, with a key); None if too large
+        to hand over (sent by this engine only)."""
         rule = firing.rule.name if firing.rule else None
-        return encode_state(firing.alert, rule, self._state_key)
+        return encode_state(firing.alert, rule, self._state_key, deadline)
 
     def _claim(self, firing: _Firing, cooldown: float) -> bool:
         """Win the window's claim and hold the new alert in one atomic step (see `_hold`):
@@ -407,18 +407,18 @@ class AlertEngine:
         If another engine held this key's alert within the rule's window (still firing when
         the claim's cooldown ran out), this is the same alert: it keeps its start."""
         assert self._handover is not None
-        alert, state = firing.alert, self._state(firing)
-        if state is None:
-            return self.windows.claim(alert.key, cooldown)
         now = self.clock()
         deadline, group, ttl = now + self._orphan_age(), self._group(firing), self._hold_ttl()
+        alert, state = firing.alert, self._state(firing, deadline)
+        if state is None:
+            return self.windows.claim(alert.key, cooldown)
         recent = now - (firing.rule.ttl if firing.rule else self.cluster_quiet)
         won, before = self._handover.claim_and_hold(
             group, alert.key, cooldown, state, deadline, self._owner, ttl, recent
         )
         if not won:
             return False
-        found = None if before is None else decode_state(before, self._state_key)
+        found = None if before is None else decode_state(before, self._state_key, recent)
         earlier = None  # another engine's state for this key, if it can be this rule's alert
         if found is not None and found[1] == (firing.rule.name if firing.rule else None):
             earlier = rebuild(found[0], alert.key, firing.rule, now)
@@ -431,10 +431,10 @@ class AlertEngine:
         """Keep the alert's state where another engine can adopt it; False if one did."""
         if self._handover is None:
             return True
-        state = self._state(firing)
+        deadline = self.clock() + self._orphan_age()
+        state = self._state(firing, deadline)
         if state is None:
             return True
-        deadline = self.clock() + self._orphan_age()
         key, group, ttl = firing.alert.key, self._group(firing), self._hold_ttl()
         return self._handover.hold(group, key, state, deadline, self._owner, ttl)
 
@@ -452,7 +452,7 @@ class AlertEngine:
                 continue
             if not handover.adopt(group, key, now, deadline, self._owner, ttl):
                 continue  # another engine did, or the state expired
-            found = None if state is None else decode_state(state, self._state_key)
+            found = None if state is None else decode_state(state, self._state_key, now - ttl)
             rule = rules.get(group)
             alert = None
             if found is not None and found[1] == (rule.name if rule is not None else None):

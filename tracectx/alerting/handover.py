@@ -20,8 +20,10 @@ flags come from the adopting engine's rule (or, for a policy cluster, from the k
 the alert's key), the group values must be the ones the key was made of, and every text is
 bounded. With a key (`AlertEngine(state_key=)`, the YAML's ``state_key``, or
 `STATE_KEY_ENV`), states are tagged with an HMAC-SHA256 of their JSON; a state without a valid
-tag is dropped. The ownership rules are short Lua scripts in `RedisWindows`. They are
-hand-written because no alerting library exposes an engine's firing set.
+tag is dropped, and so is one whose signed deadline is older than the episode it would join (an
+old state written back cannot move an alert's start earlier). The ownership rules are short
+Lua scripts in `RedisWindows`. They are hand-written because no alerting library exposes an
+engine's firing set.
 """
 
 from __future__ import annotations
@@ -133,9 +135,13 @@ def _tag(key: bytes, body: str) -> str:
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def encode_state(alert: Alert, rule: str | None, key: bytes | None = None) -> str | None:
-    """The alert and the name of its rule (None: a policy cluster) as JSON, tagged with an
-    HMAC if `key` is given; None if it is larger than `MAX_STATE` even without its stack."""
+def encode_state(
+    alert: Alert, rule: str | None, key: bytes | None = None, deadline: float | None = None
+) -> str | None:
+    """The alert, the name of its rule (None: a policy cluster) and the `deadline` it is held
+    until as JSON, tagged with an HMAC if `key` is given (so an old tagged state written back
+    cannot pass for a recent one: see `decode_state`'s `since`); None if it is larger than
+    `MAX_STATE` even without its stack."""
     data: dict[str, Any] = {name: getattr(alert, name) for name in _TEXT}
     data.update(
         group=alert.group,
@@ -149,10 +155,11 @@ def encode_state(alert: Alert, rule: str | None, key: bytes | None = None) -> st
         error_types=sorted(alert.error_types),
     )
     room = MAX_STATE - (_TAGGED if key is not None else 0)
-    state = json.dumps({"rule": rule, "alert": data}, separators=(",", ":"), ensure_ascii=False)
+    whole = {"rule": rule, "alert": data, "deadline": deadline}
+    state = json.dumps(whole, separators=(",", ":"), ensure_ascii=False)
     if len(state) > room and alert.stack:
         data["stack"] = ""
-        state = json.dumps({"rule": rule, "alert": data}, separators=(",", ":"), ensure_ascii=False)
+        state = json.dumps(whole, separators=(",", ":"), ensure_ascii=False)
     if len(state) > room:
         return None
     return state if key is None else f"{_TAG}{_tag(key, state)}:{state}"
@@ -190,9 +197,13 @@ def _number(value: Any, low: float, high: float) -> float:
     return number
 
 
-def decode_state(state: str | bytes, key: bytes | None = None) -> tuple[Alert, str | None] | None:
-    """The (alert, rule name) `encode_state` wrote; None if `state` is anything else, or has
-    no valid tag for `key`. The alert is as the state says: `rebuild` it before sending it."""
+def decode_state(
+    state: str | bytes, key: bytes | None = None, since: float | None = None
+) -> tuple[Alert, str | None] | None:
+    """The (alert, rule name) `encode_state` wrote; None if `state` is anything else, has no
+    valid tag for `key`, or (with a key, given `since`) was not held until `since` or later:
+    an old tagged state written back. (Without a key anyone can write any state, so there is
+    nothing to replay.) The alert is as the state says: `rebuild` it before sending it."""
     try:
         if len(state) > MAX_STATE:
             return None
@@ -205,6 +216,12 @@ def decode_state(state: str | bytes, key: bytes | None = None) -> tuple[Alert, s
         rule, fields = data["rule"], data["alert"]
         if not (rule is None or isinstance(rule, str)) or not isinstance(fields, dict):
             return None
+        if (
+            since is not None
+            and key is not None
+            and _number(data.get("deadline"), since, _LATEST) < since
+        ):
+            return None  # _number raises if it is missing or before `since`
         text = {name: fields[name] for name in _TEXT}
         group = fields["group"]
         if not all(isinstance(v, str) for v in text.values()) or not isinstance(group, dict):

@@ -385,3 +385,23 @@ def test_a_forged_earlier_state_does_not_move_a_new_alerts_start(shared):
     engine = Engine(url, prefix)
     engine.errors(3)
     assert engine.sent == [("firing", 3, T0)]
+
+
+def test_an_old_tagged_state_written_back_does_not_move_a_new_alerts_start(shared):
+    """The signed state carries the deadline it was held until: an old episode's state (a
+    valid tag) planted again as held now cannot pass for this key's firing alert."""
+    url, prefix, client = shared
+    owner = Engine(url, prefix, settings={"state_key": KEY})
+    owner.errors(3)
+    key = owner.alerts[0].key
+    old = client.hget(prefix + "firing:" + key, "state").decode()
+    for stored in client.scan_iter(match=prefix + "*"):  # that episode is long over
+        client.delete(stored)
+    later = T0 + 100_000
+    windows = RedisWindows(url, prefix=prefix)
+    assert windows.claim_and_hold(RULE, key, 0.001, old, later + 60, "someone", 3600.0, later)[0]
+    time.sleep(0.1)  # its claim has run out
+    engine = Engine(url, prefix, settings={"state_key": KEY})
+    engine.now = later
+    engine.errors(3)
+    assert engine.sent == [("firing", 3, later)]
