@@ -27,6 +27,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tracectx.request_deadline import Deadline, RequestTooLarge
+
 __all__ = ["MAX_REQUEST", "serve"]
 
 _log = logging.getLogger("tracectx.stream")
@@ -39,33 +41,6 @@ _BUSY = (
 )
 _LINGER = 2.0  # seconds a refused connection stays half-open, so the client reads its 503
 _MAX_LINGERING = 256
-
-
-class _TooLarge(Exception):
-    """The request went past `MAX_REQUEST` bytes."""
-
-
-class _Deadline(io.RawIOBase):
-    """The connection's reads, each given only what is left of the request's time and bytes
-    (a socket timeout alone restarts on every byte, so a trickle would never time out)."""
-
-    def __init__(self, sock: socket.socket, seconds: float) -> None:
-        self.sock, self.ends, self.left = sock, time.monotonic() + seconds, MAX_REQUEST
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        remaining = self.ends - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("request not received in time")
-        if self.left <= 0:
-            raise _TooLarge
-        self.sock.settimeout(remaining)
-        view = memoryview(buffer)[: self.left]
-        got = self.sock.recv_into(view)
-        self.left -= got
-        return got
 
 
 def _answer(result: Any) -> tuple[int, Any]:
@@ -158,7 +133,7 @@ def serve(
 
         def setup(self) -> None:
             super().setup()
-            self.rfile = io.BufferedReader(_Deadline(self.connection, timeout))
+            self.rfile = io.BufferedReader(Deadline(self.connection, timeout, MAX_REQUEST))
 
         def handle_one_request(self) -> None:
             self.close_connection = True  # one request per connection
@@ -179,7 +154,7 @@ def serve(
                 self.wfile.flush()
             except TimeoutError:
                 self._last_word(408, "request not received in time")
-            except _TooLarge:
+            except RequestTooLarge:
                 self._last_word(413, f"request larger than {MAX_REQUEST} bytes")
             except OSError:
                 pass  # the client went away
