@@ -4,7 +4,7 @@
     python -m bench.run_all --quick    # smaller sizes, same shape
 
 Each benchmark writes ``bench/results/<name>.json``; this writes ``bench/results/summary.json``
-and ``bench/results/summary.md`` (the table the README shows).
+and ``bench/results/summary.md`` (the table docs/benchmarks.md shows).
 """
 
 from __future__ import annotations
