@@ -68,11 +68,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=_run)
 
 
-def _flow_page(snapshot: dict[str, Any]) -> str:
+def _flow_page(snapshot: dict[str, Any], propagation: Any = None) -> str:
     """The fleet flow page (the renderer is imported here: registering the command stays cheap)."""
     from tracectx.viz.renderers.flow_html import render_flow_html
 
-    return render_flow_html(snapshot)
+    page = render_flow_html(snapshot)
+    if propagation is not None:  # --check-propagation: where traces broke, below the flow
+        from tracectx.viz.renderers.propagation import add_propagation_section
+
+        page = add_propagation_section(page, propagation)
+    return page
 
 
 def _write_flow_snapshot(path: Path, snapshot: dict[str, Any]) -> None:
@@ -132,7 +137,9 @@ def _run(args: argparse.Namespace) -> int:
             },
             host or "127.0.0.1",
             int(port),
-            pages={"/flow.html": lambda: _flow_page(stream.flow.snapshot())},
+            pages={
+                "/flow.html": lambda: _flow_page(stream.flow.snapshot(), stream.propagation_check())
+            },
         )
         print(f"tracectx stream: serving on {server.server_address}", file=sys.stderr, flush=True)
     failed = False

@@ -37,6 +37,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from tracectx.viz.analysis import analyse
 from tracectx.viz.model import Span, SpanSet
+from tracectx.viz.propagation_check import PropagationReport
 from tracectx.viz.propagation_window import PropagationWindow
 from tracectx_stream.assembler import AssemblerStats, TraceAssembler, TraceBuffer
 from tracectx_stream.decode import decode_record, decode_trace_batch, encode_trace_batch
@@ -177,7 +178,7 @@ class SpanStream:
             PropagationWindow() if settings.check_propagation else None
         )
         self._propagation_lock = threading.Lock()
-        self._propagation_report: tuple[float, dict[str, Any]] | None = None
+        self._propagation_report: tuple[float, PropagationReport] | None = None
         self.stats.stages = self.health
 
     # -- control -------------------------------------------------------------------------
@@ -262,23 +263,32 @@ class SpanStream:
         owns = assemble is not None and assemble.partitions > 0
         return ok and owns, {**detail, "ok": ok and owns, "partitions": self.stats.assigned}
 
-    def propagation_report(self, max_age_s: float = 30.0) -> dict[str, Any] | None:
-        """Lost-context findings and the propagation health table over the recent traces
-        (`tracectx graph --check-propagation`'s JSON section); computed off the stream's thread
-        at most every `max_age_s`. None unless ``check_propagation`` is set."""
+    def propagation_check(self, max_age_s: float = 30.0) -> PropagationReport | None:
+        """Lost-context findings and the propagation health table over the recent traces,
+        checked off the stream's thread at most every `max_age_s` (the spans are copied under
+        the lock, checked outside it). None unless ``check_propagation`` is set."""
         if self.propagation is None:
             return None
         cached = self._propagation_report
         if cached is not None and time.monotonic() - cached[0] < max_age_s:
             return cached[1]
         from tracectx.viz.propagation_check import check_propagation
+
+        with self._propagation_lock:
+            spans, newest = self.propagation.snapshot()
+        report = check_propagation(spans, now_ns=newest)
+        self._propagation_report = (time.monotonic(), report)
+        return report
+
+    def propagation_report(self, max_age_s: float = 30.0) -> dict[str, Any] | None:
+        """`propagation_check` as JSON-ready data (`tracectx graph --check-propagation`'s JSON
+        section): ``findings``, ``split_traces``, ``health``, ``orphans``."""
+        report = self.propagation_check(max_age_s)
+        if report is None:
+            return None
         from tracectx.viz.renderers.propagation import propagation_data
 
-        with self._propagation_lock:  # a copy: the check runs without holding the stream up
-            spans, newest = self.propagation.snapshot()
-        data = propagation_data(check_propagation(spans, now_ns=newest))
-        self._propagation_report = (time.monotonic(), data)
-        return data
+        return propagation_data(report)
 
     # -- output --------------------------------------------------------------------------
 

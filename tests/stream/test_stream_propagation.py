@@ -31,3 +31,14 @@ def test_whole_traces_give_no_finding_and_the_check_is_off_by_default():
     report = stream.propagation_report()
     assert report is not None and not report["findings"]
     assert SpanStream(StreamSettings("unused:9092")).propagation_report() is None
+
+
+def test_the_fleet_flow_page_shows_where_traces_broke():
+    from tracectx_stream.command import _flow_page
+
+    stream = SpanStream(StreamSettings("unused:9092", check_propagation=True))
+    _analysed(stream, _http_pair("a" * 32, "b" * 32, connected=False))
+    page = _flow_page(stream.flow.snapshot(), stream.propagation_check())
+    assert "Where the trace broke" in page
+    assert "checkout" in page and "payments" in page
+    assert "Where the trace broke" not in _flow_page(stream.flow.snapshot())
