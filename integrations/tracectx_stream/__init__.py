@@ -11,11 +11,13 @@ traces that Jaeger shows as propagation graphs.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from tracectx_stream.paths import FlowWindow, path_records
-from tracectx_stream.settings import StreamSettings
-from tracectx_stream.supervise import StageFailed
-from tracectx_stream.worker import PathHandler, SpanStream, Stage
+if TYPE_CHECKING:
+    from tracectx_stream.paths import FlowWindow, path_records
+    from tracectx_stream.settings import StreamSettings
+    from tracectx_stream.supervise import StageFailed
+    from tracectx_stream.worker import PathHandler, SpanStream, Stage
 
 __all__ = [
     "FlowWindow",
@@ -27,6 +29,27 @@ __all__ = [
     "build_stream",
     "path_records",
 ]
+
+_HOMES = {
+    "FlowWindow": "tracectx_stream.paths",
+    "path_records": "tracectx_stream.paths",
+    "StreamSettings": "tracectx_stream.settings",
+    "StageFailed": "tracectx_stream.supervise",
+    "PathHandler": "tracectx_stream.worker",
+    "SpanStream": "tracectx_stream.worker",
+    "Stage": "tracectx_stream.worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Imported on first use (PEP 562): the ``tracectx`` CLI imports this package to register
+    ``stream`` on every run, and the worker imports the Kafka client and the analysis."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(home), name)
 
 
 def build_stream(
@@ -52,6 +75,8 @@ def build_stream(
         stage = alert_handler(alerts, settings)
         out.append(stage)
         stages.append(stage)
+    from tracectx_stream.worker import SpanStream
+
     stream = SpanStream(settings, out, stages=stages)
     for output in (stage, writer):
         if output is not None:
