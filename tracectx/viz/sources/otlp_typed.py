@@ -447,8 +447,7 @@ def decode_trace_ids(data: bytes) -> list[str] | None:
 
 
 def _all_plain(ids: list[Any], length: int, zero: str) -> bool:
-    """True when every id is a str of `length` lowercase hex digits and none is all zeros (a
-    run of zeros across two ids may say False: the caller then checks one by one)."""
+    """True when every id is a str of `length` lowercase hex digits and none is all zeros."""
     if not ids:
         return True
     try:
@@ -461,5 +460,5 @@ def _all_plain(ids: list[Any], length: int, zero: str) -> bool:
         set(map(len, ids)) == {length}
         and joined.isascii()
         and not joined.encode().translate(None, _HEX_DIGITS)
-        and zero not in joined
+        and zero not in ids  # not `in joined`: sequential ids (…0001, …0002) join into zeros
     )
