@@ -108,6 +108,12 @@ def main() -> None:
                 )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "accuracy.json").write_text(json.dumps(out, indent=2) + "\n")
+    # where traces broke: the propagation check's precision and recall per hop kind, on the
+    # broken-hop generator's traffic (tests/viz/generator_broken.py)
+    from bench.bench_propagation import measure
+
+    print("\npropagation check (lost context), per hop kind:")
+    measure(seed=seed)
 
 
 if __name__ == "__main__":

@@ -39,9 +39,9 @@ def _case(seconds: float, seed: int, sparse: bool) -> dict[str, Any]:
     return {"spans": len(run.spans), "hops": rows}
 
 
-def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 120.0
-    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+def measure(seconds: float = 120.0, seed: int = 7) -> dict[str, Any]:
+    """Precision and recall per hop kind (full and sparse attributes), the findings on whole
+    traffic and on the error generator's traces; printed, and written to propagation.json."""
     out: dict[str, Any] = {"seconds": seconds, "seed": seed, "rate": 10, "drop": 0.3}
     out["machine"] = machine()
     for name, sparse in (("full attributes", False), ("sparse attributes", True)):
@@ -62,6 +62,13 @@ def main() -> None:
     print(f"findings on 1,000 error-generator traces: {out['findings_on_error_generator_traces']}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "propagation.json").write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+def main() -> None:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 120.0
+    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+    measure(seconds, seed)
 
 
 if __name__ == "__main__":
