@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import heapq
 import itertools
 import operator
 import re
@@ -395,7 +396,9 @@ def _answer(span: Span) -> int:
     error) failed on both sides; a 4xx failed on a CLIENT span and is no error of a SERVER span
     (`_CLIENT_ERROR`: it is only the origin of its client's error, if the client failed). An
     explicit OK status (Jaeger's ``otel.status_code``) wins over the code."""
-    code = _status_code(span)
+    code = span.attributes.get("http.response.status_code")
+    if code.__class__ is not int:  # the usual form read at once; the rest as `_status_code` does
+        code = _status_code(span)
     if code is None:
         return _FAILED if _rpc_failed(span) else 0
     if code < 400 or span.attributes.get("otel.status_code") == "OK":
@@ -717,7 +720,7 @@ def _weigh_children(
         return {}
     fates: dict[str, _Fate] = {}
     caught = _caught(parent, pid in t.failing_set)
-    starts = sorted((t.spans[k].start_ns for k in kids), reverse=True)[:2]
+    starts = heapq.nlargest(2, [t.spans[k].start_ns for k in kids])
     candidates: list[str] = []
     parent_failing = pid in failing
     for kid in bad:
@@ -1032,15 +1035,24 @@ def _runs(t: _Trace, parent: str | None, same: list[str]) -> list[list[str]]:
     failure, ending at a success; cut after an attempt whose error its parent failed with
     unless the next attempt failed alike (the parent raised that error, nobody retried it)."""
     spans, failing = t.spans, t.failing_set
-    same = sorted(same, key=lambda s: (spans[s].start_ns, spans[s].end_ns))
+    starts = [spans[s].start_ns for s in same]
+    ends = [spans[s].end_ns for s in same]
+    if not all(map(operator.lt, starts, itertools.islice(starts, 1, None))):  # mostly sorted
+        order = sorted(range(len(same)), key=ends.__getitem__)  # by (start, end): two stable
+        order.sort(key=starts.__getitem__)  # sorts on int keys, no tuple made or compared
+        same, starts, ends = (
+            [same[k] for k in order],
+            [starts[k] for k in order],
+            [ends[k] for k in order],
+        )
     alone = [True] * len(same)
     last = 0  # the one that ends latest so far
+    last_end = ends[0]
     for i in range(1, len(same)):
-        span = spans[same[i]]
-        if span.start_ns < spans[same[last]].end_ns:
+        if starts[i] < last_end:
             alone[i] = alone[last] = False
-        if span.end_ns > spans[same[last]].end_ns:
-            last = i
+        if ends[i] > last_end:
+            last, last_end = i, ends[i]
     runs: list[list[str]] = []
     run: list[str] = []
     for i, sid in enumerate(same):
