@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -65,6 +66,10 @@ class _State:
 
 _state: _State | None = None
 _owned_provider: TracerProvider | None = None
+# the ProcessSinks added to each provider, reused by every later setup on it
+_provider_sinks: weakref.WeakKeyDictionary[TracerProvider, span_sinks.ProcessSinks] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def current() -> Setup | None:
@@ -153,8 +158,7 @@ def _setup(
     sinks = None
     path = span_sinks.spans_path(spec.spans_file, service) if spec.spans_file else None
     if provider is not None and (path or spec.otlp_traces_url is not None or spec.console):
-        sinks = span_sinks.ProcessSinks(spec, path=path)
-        provider.add_span_processor(sinks)
+        sinks = _sinks_for(provider, spec, path)
     try:
         done, before = _wire(
             service, integrations, wanted, logs, unobserved, flush_on_sigterm, undo
@@ -185,6 +189,22 @@ def _setup(
         ", ".join(done + [f"{n} (already)" for n in before]) or "none",
     )
     return result
+
+
+def _sinks_for(
+    provider: TracerProvider, spec: span_sinks.SinkSpec, path: Path | None
+) -> span_sinks.ProcessSinks:
+    """The provider's `ProcessSinks`, started on `spec`: added at the first setup, restarted at
+    the next (a processor cannot be taken out of a provider; adding one per setup kept every
+    torn-down one in the provider's list)."""
+    sinks = _provider_sinks.get(provider)
+    if sinks is None:
+        sinks = span_sinks.ProcessSinks(spec, path=path)
+        provider.add_span_processor(sinks)
+        _provider_sinks[provider] = sinks
+    else:
+        sinks.start(spec, path=path)
+    return sinks
 
 
 def _wire(

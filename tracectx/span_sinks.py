@@ -3,8 +3,9 @@
 `ProcessSinks` is one span processor holding the exporters' processors. A forked child (a
 Celery prefork child, a process-pool worker, ``multiprocessing.Process``) must not write into
 its parent's file or share its parent's HTTP connections, so after ``fork``
-(``os.register_at_fork``) the child builds its own: a spans file named with its pid, a fresh
-OTLP exporter. The parent's queued spans stay the parent's to export.
+(``os.register_at_fork``) the child builds its own exporters: a spans file named with its pid,
+a fresh OTLP exporter. The batch processors stay: the SDK restarts their worker threads in the
+child and drops the parent's queued spans (the parent exports them), so a fork adds no thread.
 """
 
 from __future__ import annotations
@@ -67,16 +68,16 @@ class SinkSpec:
     console: bool
     service: str
 
-    def build(self, path: Path | None) -> list[SpanProcessor]:
-        """Fresh processors (and exporters) for one process; `path` is its spans file."""
-        processors: list[SpanProcessor] = []
+    def exporters(self, path: Path | None) -> list[SpanExporter]:
+        """Fresh exporters for one process, always in the same order; `path` is its spans file."""
+        exporters: list[SpanExporter] = []
         if path is not None:
-            processors.append(BatchSpanProcessor(FileOnFirstSpan(path)))
+            exporters.append(FileOnFirstSpan(path))
         if self.otlp_traces_url is not None:
-            processors.append(BatchSpanProcessor(otlp_exporter(self.otlp_traces_url or None)))
+            exporters.append(otlp_exporter(self.otlp_traces_url or None))
         if self.console:
-            processors.append(BatchSpanProcessor(ConsoleSpanExporter()))
-        return processors
+            exporters.append(ConsoleSpanExporter())
+        return exporters
 
 
 def otlp_exporter(url: str | None) -> SpanExporter:
@@ -126,16 +127,46 @@ class FileOnFirstSpan(SpanExporter):
                 self._fd = None
 
 
+class _Swappable(SpanExporter):
+    """An exporter whose target a forked child replaces (`ProcessSinks.after_fork_in_child`)
+    under the batch processor that feeds it."""
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.exporter.export(spans)
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
 class ProcessSinks(SpanProcessor):
-    """tracectx's span processors for the current process, rebuilt in a forked child."""
+    """tracectx's span processors for the current process; a forked child gets its own
+    exporters. One per provider: a setup after a teardown restarts it (`start`), as the SDK
+    cannot take a processor back out of a provider."""
 
     def __init__(self, spec: SinkSpec, *, path: Path | None) -> None:
-        self.spec = spec
-        self.path = path
-        self.pid = os.getpid()
-        self.active = True
         self._lock = threading.Lock()
-        self._inner: list[SpanProcessor] = spec.build(path)
+        self.active = False
+        self._inner: list[SpanProcessor] = []
+        self._exporters: list[_Swappable] = []
+        self.start(spec, path=path)
+
+    def start(self, spec: SinkSpec, *, path: Path | None) -> None:
+        """Export to `spec` from here on, with fresh exporters and processors (the ones before,
+        if still running, are shut down first)."""
+        self.shutdown()
+        with self._lock:
+            self.spec = spec
+            self.path = path
+            self.pid = os.getpid()
+            self._exporters = [_Swappable(e) for e in spec.exporters(path)]
+            self._inner = [BatchSpanProcessor(e) for e in self._exporters]
+            self.active = True
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None  # the batch processors do nothing on start
@@ -159,16 +190,19 @@ class ProcessSinks(SpanProcessor):
                 processor.shutdown()
 
     def after_fork_in_child(self) -> None:
-        """In a forked child: its own file and exporters from here on."""
+        """In a forked child: its own file and exporters from here on. The batch processors are
+        kept: the SDK's own fork hook has restarted their threads and dropped the parent's
+        queued spans (the parent exports them); building new ones left those threads idle, one
+        per processor per fork. The inherited exporters are dropped, not shut down: their file
+        and connections are the parent's too."""
         if not self.active:
             return
         self.pid = os.getpid()
         template = self.spec.spans_file
         self.path = None if template is None else child_path(template, self.spec.service, self.pid)
-        # The inherited processors are dropped, not shut down: their queues hold the parent's
-        # spans (the parent exports them), and shutting down would export them twice.
         self._lock = threading.Lock()
-        self._inner = self.spec.build(self.path)
+        for holder, fresh in zip(self._exporters, self.spec.exporters(self.path), strict=True):
+            holder.exporter = fresh
 
 
 def _flush_current() -> None:
