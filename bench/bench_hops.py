@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextvars
+import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -140,6 +141,20 @@ _traced_add = traced(_add)
 _otel_tracer = trace.get_tracer("bench-otel")
 
 
+@functools.wraps(_add)
+def _passthrough_add(*args: Any, **kwargs: Any) -> int:
+    """The floor of any decorator: a pass-through wrapper, as `traced` is shaped."""
+    return _add(*args, **kwargs)
+
+
+@functools.wraps(_add)
+def _sampled_check_add(*args: Any, **kwargs: Any) -> int:
+    """A sampled-out check through the OTel API: the pass-through plus `get_current_span()`
+    (tracectx reads the span from the context variable directly)."""
+    trace.get_current_span()
+    return _add(*args, **kwargs)
+
+
 def _otel_add(a: int, b: int) -> int:
     with _otel_tracer.start_as_current_span("_add"):
         return a + b
@@ -162,6 +177,8 @@ def call_variants() -> list[Variant]:
         Variant("SDK span floor", call_loop(_otel_add, True)),
         Variant("tracectx traced @1%", call_loop(_traced_add, False)),
         Variant("SDK span floor @1%", call_loop(_otel_add, False)),
+        Variant("pass-through decorator", call_loop(_passthrough_add, False)),
+        Variant("decorator + get_current_span", call_loop(_sampled_check_add, False)),
     ]
 
 
