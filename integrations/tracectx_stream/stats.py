@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
+import threading
+import weakref
 from collections import Counter
 from typing import Any
 
@@ -113,10 +116,58 @@ class StreamStats:
         return out
 
 
+INSTANCE = "tracectx.stream.instance"  # the attribute telling the streams of a process apart
+
+
+class _Streams:
+    """The streams one meter provider's instruments report: held weakly, so a stream gone is
+    no longer reported nor kept alive. The instruments are created once per provider: the SDK
+    keeps an instrument name's first callbacks and ignores any registered after them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stats: dict[int, weakref.ref[StreamStats]] = {}
+
+    def add(self, stats: StreamStats) -> None:
+        with self._lock:
+            self._stats[next(_instances)] = weakref.ref(stats)
+
+    def live(self) -> list[tuple[int, StreamStats]]:
+        """(instance number, stats) of every stream still alive; the others are forgotten."""
+        with self._lock:
+            out = [(n, s) for n, ref in self._stats.items() if (s := ref()) is not None]
+            self._stats = {n: self._stats[n] for n, _ in out}
+        return out
+
+
+_instances = itertools.count(1)
+_global_streams: _Streams | None = None  # the global meter provider's (or its proxy's)
+_provider_streams: weakref.WeakKeyDictionary[Any, _Streams] = weakref.WeakKeyDictionary()
+_registry_lock = threading.Lock()
+
+
 def register_metrics(stats: StreamStats, meter_provider: Any = None) -> None:
     """Expose `stats` as observable instruments of `meter_provider` (default: the global one):
     counters for what only grows, gauges for traces in flight and lag, errors by kind and
-    service."""
+    service. Each stream's points carry its `INSTANCE` number (several streams may run in one
+    process); a stream is reported while its stats are alive."""
+    global _global_streams
+    with _registry_lock:
+        streams = (
+            _global_streams if meter_provider is None else _provider_streams.get(meter_provider)
+        )
+        if streams is None:
+            streams = _Streams()
+            _instruments(streams, meter_provider)
+            if meter_provider is None:
+                _global_streams = streams
+            else:
+                _provider_streams[meter_provider] = streams
+    streams.add(stats)
+
+
+def _instruments(streams: _Streams, meter_provider: Any) -> None:
+    """Create the instruments, once per provider, each reading every live stream."""
     from opentelemetry import metrics
     from opentelemetry.metrics import CallbackOptions, Observation
 
@@ -124,7 +175,7 @@ def register_metrics(stats: StreamStats, meter_provider: Any = None) -> None:
 
     def reader(name: str) -> Any:
         def observe(options: CallbackOptions) -> list[Observation]:
-            return [Observation(getattr(stats, name))]
+            return [Observation(getattr(s, name), {INSTANCE: n}) for n, s in streams.live()]
 
         return observe
 
@@ -135,16 +186,18 @@ def register_metrics(stats: StreamStats, meter_provider: Any = None) -> None:
 
     def errors(options: CallbackOptions) -> list[Observation]:
         return [
-            Observation(n, {"error.kind": kind, "service.name": service})
-            for (kind, service), n in list(stats.errors_by_kind.items())
+            Observation(count, {"error.kind": kind, "service.name": service, INSTANCE: n})
+            for n, s in streams.live()
+            for (kind, service), count in list(s.errors_by_kind.items())
         ]
 
     meter.create_observable_counter("tracectx.stream.errors", callbacks=[errors])
 
     def refused(options: CallbackOptions) -> list[Observation]:
         return [
-            Observation(n, {"messaging.destination.name": topic})
-            for topic, n in list(stats.produce_errors.items())
+            Observation(count, {"messaging.destination.name": topic, INSTANCE: n})
+            for n, s in streams.live()
+            for topic, count in list(s.produce_errors.items())
         ]
 
     meter.create_observable_counter("tracectx.stream.produce_errors", callbacks=[refused])
