@@ -186,6 +186,19 @@ class AlertStage:
             return set()
         return self._outbox.settle(beat)
 
+    def close_output(self, timeout_s: float = CLOSE_TIMEOUT_MS / 1000) -> None:
+        """Routing is over (the stream has stopped): flush the events routed (at most
+        `timeout_s`), then close the producer, its network thread and connections. Not in
+        `close`: the assembling stage may still be routing when this stage stops. A later
+        route opens a new producer."""
+        producer, self._producer, self._outbox = self._producer, None, None
+        if producer is None:
+            return
+        try:
+            producer.flush(timeout=timeout_s)
+        finally:
+            producer.close(timeout=timeout_s)
+
     # -- evaluation (its own consumer group, a supervised stage) --------------------------
 
     name = "alerts"

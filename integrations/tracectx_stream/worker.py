@@ -214,8 +214,23 @@ class SpanStream:
                 self._producer.close(timeout=CLOSE_TIMEOUT_MS / 1000)
             except Exception:  # the broker is gone: what was not sent is re-read by the group
                 _log.warning("tracectx stream: producer not flushed at exit", exc_info=True)
+            self._close_outputs()
         if self.failure is not None:
             raise StageFailed(str(self.failure)) from self.failure
+
+    def _close_outputs(self) -> None:
+        """Every stage has stopped, nothing routes any more: outputs with a producer of their
+        own (``close_output``: the alert stage's) flush and close it."""
+        outputs = {id(o): o for o in [*self.stages, *self.handlers]}
+        for output in outputs.values():
+            close_output = getattr(output, "close_output", None)
+            if close_output is None:
+                continue
+            try:
+                close_output(CLOSE_TIMEOUT_MS / 1000)
+            except Exception:  # the broker is gone: traces whose events were not acknowledged
+                # were not committed past, and are read again
+                _log.warning("tracectx stream: an output's producer not flushed", exc_info=True)
 
     def _connect(self) -> KafkaProducer:
         """The shared producer; a broker not up yet is waited for (with backoff) for up to
