@@ -278,7 +278,7 @@ def test_broker_stopped_20s_under_load_every_stage_survives(spans, s3_broker, tm
         ), ([get(f"http://127.0.0.1:{p}/healthz") for p in ports], tails())
         produce_split(bootstrap, f"{prefix}.otlp", second)
         paths = read_paths(bootstrap, str(settings.paths_topic))
-        got += collect(paths, first_keys | second_keys, timeout=180, complete=absorbed)
+        got += collect(paths, first_keys | second_keys, 180, absorbed, seen=got)
         paths.close()
         assert {r["key"] for r in got} == first_keys | second_keys, tails()
         after = [stats(n).get("spans_in", 0) for n in range(2)]

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -87,10 +87,13 @@ def collect(
     want: set[str],
     timeout: float,
     complete: Any = lambda record: True,
+    seen: Iterable[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
-    """Path records until each key in `want` has one whose latest record is `complete`."""
+    """Path records until each key in `want` has one whose latest record is `complete`,
+    counting the records an earlier call returned (`seen`): without them, a key that is not
+    produced again kept the call waiting for its whole timeout."""
     got: list[dict[str, Any]] = []
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, dict[str, Any]] = {record["key"]: record for record in seen}
     deadline = time.monotonic() + timeout
     for record in paths:
         if record:
@@ -274,7 +277,7 @@ def test_two_instances_share_the_work_and_survive_a_kill(
         instances[0].send_signal(signal.SIGKILL)  # mid-stream: no commit, no goodbye
         instances[0].wait(10)
         produce_split(bootstrap, topic, second)
-        got += collect(paths, first_keys | second_keys, timeout=180, complete=absorbed)
+        got += collect(paths, first_keys | second_keys, 180, absorbed, seen=got)
         keys = {r["key"] for r in got}
         assert keys == first_keys | second_keys, (tmp_path / "i1.log").read_text()[-3000:]
         # alerts are delivered on background threads; one fired by the killed instance (its
