@@ -21,6 +21,8 @@ from typing import Any
 
 from kafka.errors import KafkaTimeoutError
 
+from tracectx_stream.partitioner import KeyPartitioner
+
 __all__ = ["OutputFailed", "Outbox", "producer_config"]
 
 _log = logging.getLogger("tracectx.stream")
@@ -42,6 +44,7 @@ def producer_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
         "request_timeout_ms": 30_000,
         "max_block_ms": 120_000,
         "compression_type": None,
+        "partitioner": KeyPartitioner(),
     }
 
 
