@@ -23,7 +23,6 @@ stage that cannot recover stops the instance (`run` raises `StageFailed`).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import operator
 import threading
@@ -48,6 +47,7 @@ from tracectx_stream.paths import (
     FlowWindow,
     SeenTraces,
     TraceOutput,
+    path_json,
     path_records,
 )
 from tracectx_stream.settings import StreamSettings
@@ -350,7 +350,7 @@ class SpanStream:
         self._seen.put(trace_id, TraceOutput(spans, now))  # before the sends: undo finds it
         for record in records:
             key = record["key"]
-            value = json.dumps(record, separators=(",", ":"), default=str).encode()
+            value = path_json(record)
             now[key] = entry = (hash(value), record["kind"], record["origin"].get("service", ""))
             old = earlier.get(key)
             if old is not None and old[0] == entry[0]:
