@@ -332,7 +332,11 @@ class SpanStream:
             # fuller result stands
             self.stats.duplicate_paths += len(records)
         else:
+            analysed = time.thread_time()
+            self.stats.analyse_seconds += analysed - started
             self._produce(buf.trace_id, len(buf.spans), records, before)
+            self.stats.output_seconds += time.thread_time() - analysed
+            return
         self.stats.analyse_seconds += time.thread_time() - started
 
     def _produce(
