@@ -130,7 +130,9 @@ _child: tuple[object, object, object, trace.Tracer | None] = (None, None, None, 
 def child_tracer(given: trace.Tracer | None = None) -> trace.Tracer | None:
     """The tracer for a child of the current span (`given`, else tracectx's), or None when
     that child would not be recorded (`sampled_out`): one call for a wrapper's hot path; the
-    answer for the last parent is kept (for the same tracer and global provider)."""
+    answer for the last parent is kept (for the same tracer and global provider). The body of
+    `child_tracer_of` is written out here: calling it cost a sampled-out `traced` call 21 % more
+    instructions (5.8k against 4.7k, callgrind)."""
     global _child
     ctx = _VAR.get(_EMPTY) if _VAR is not None else otel_context.get_current()
     span: trace.Span | None = ctx.get(_SPAN_KEY)  # type: ignore[assignment]  # only spans there
