@@ -3,7 +3,8 @@ and ``bench/bench_html.py``: `n` spans under one root, each parent among the las
 its ancestor, to stay within 14 levels), each child within its parent, HTTP client/server
 attributes with a unique URL each, and about 4 % of the spans failing: an ``exception`` event
 with a stack at the failing span, ERROR status on one to four of its ancestors. At 100k spans
-that is about 3,900 error paths, most absorbed on the way up."""
+that is about 3,900 error paths (3,925 with the defaults: 3,919 unobserved, 6 absorbed). The
+page's size and speed depend on the paths' number, not their outcomes."""
 
 from __future__ import annotations
 
