@@ -248,13 +248,15 @@ def _trace(
 ) -> dict[str, Any]:
     kids, roots, moved = _display_tree(a)
     order = _preorder(kids, roots)
-    row = {sid: i for i, sid in enumerate(order)}
     n = len(order)
-    spans = [a.spans[sid] for sid in order]
+    row = dict(zip(order, range(n), strict=True))
+    spans = list(map(a.spans.__getitem__, order))
     parent = [-1] * n
-    for i, sid in enumerate(order):
-        for kid in kids.get(sid, []):
-            parent[row[kid]] = i
+    for sid, below in kids.items():
+        i = row.get(sid)  # a span outside the tree (never for a tree the analysis cut)
+        if below and i is not None:
+            for kid in below:
+                parent[row[kid]] = i
     depth = [0] * n  # a parent comes before its children
     for i, p in enumerate(parent):
         if p >= 0:
