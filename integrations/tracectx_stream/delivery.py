@@ -39,6 +39,11 @@ def producer_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
         "client_id": client_id,
         "acks": "all",
         "linger_ms": 5,
+        # 256 KiB batches (kafka-python's default is 16 KiB, about 14 paths): small batches
+        # queue up behind those in flight, and kafka-python wakes its sender thread on every
+        # send while more than one waits: 71 us of CPU a path, 47 us with these (a batch's
+        # buffer grows as records come; nothing is allocated up front)
+        "batch_size": 256 * 1024,
         "retries": 2**31 - 1,
         "delivery_timeout_ms": 120_000,
         "request_timeout_ms": 30_000,
