@@ -195,5 +195,11 @@ class PathWriter:
         return {t for t in failed if isinstance(t, str)}
 
     def shutdown(self) -> None:
+        """Export what is left, then shut the exporter down (an HTTP exporter's session closed)."""
         self.settle()
         self.exporter.shutdown()
+
+    def close_output(self, timeout_s: float) -> None:
+        """Called by `SpanStream` once it has stopped: `shutdown` (its export bounded by
+        ``SETTLE_S``, not `timeout_s`)."""
+        self.shutdown()
