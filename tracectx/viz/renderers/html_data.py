@@ -194,7 +194,9 @@ def idle_gaps(spans: list[Span], t0: int, share: float = GAP_SHARE) -> list[list
 def _gaps(starts: list[int], ends: list[int], t0: int, share: float) -> list[list[float]]:
     if not starts:
         return []
-    by_start = sorted(range(len(starts)), key=starts.__getitem__)  # int keys: no tuple compares
+    # by (start, end) as two stable sorts on int keys: no tuple made or compared
+    by_start = sorted(range(len(starts)), key=ends.__getitem__)
+    by_start.sort(key=starts.__getitem__)
     first = starts[by_start[0]]
     limit = share * (max(max(ends), starts[by_start[-1]]) - first)
     gaps: list[tuple[int, int]] = []
@@ -230,8 +232,13 @@ def _all_attrs(spans: list[Span]) -> dict[str, dict[str, Any]]:
     """Row number → attributes, JSON-ready; the values' types are checked for the whole trace
     at once, and the spans' own dicts are used when all are plain (as `_attrs` does a span)."""
     every = list(map(_ATTRIBUTES, spans))
-    values = itertools.chain.from_iterable(map(_VALUES, every))
-    if not _SCALARS.issuperset(map(type, values)):
+    try:
+        plain = _SCALARS.issuperset(
+            map(type, itertools.chain.from_iterable(map(_VALUES, filter(None, every))))
+        )
+    except AttributeError:  # attributes that are not a mapping: span by span, as `_attrs` does
+        plain = False
+    if not plain:
         return {str(i): at for i, s in enumerate(spans) if (at := _attrs(s))}
     return {str(i): at for i, at in enumerate(every) if at}
 
