@@ -59,10 +59,10 @@ class KeyPartitioner(DefaultPartitioner):  # type: ignore[misc]  # kafka-python 
         serialized_value: bytes | None,
         cluster: Any,
     ) -> int:
-        partitions = cluster.partitions_for_topic(topic) if serialized_key is not None else None
-        if serialized_key is None or not partitions:  # the default decides (and complains)
-            return super().partition(  # type: ignore[no-any-return]
-                topic, key, serialized_key, value, serialized_value, cluster
-            )
-        ordered: list[int] = sorted(partitions)
-        return ordered[(murmur2(serialized_key) & 0x7FFFFFFF) % len(ordered)]
+        if serialized_key is not None and (partitions := cluster.partitions_for_topic(topic)):
+            ordered: list[int] = sorted(partitions)
+            return ordered[(murmur2(serialized_key) & 0x7FFFFFFF) % len(ordered)]
+        # no key, or a topic the metadata does not know: the default decides (and complains)
+        return super().partition(  # type: ignore[no-any-return]
+            topic, key, serialized_key, value, serialized_value, cluster
+        )

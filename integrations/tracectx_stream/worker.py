@@ -219,8 +219,9 @@ class SpanStream:
             raise StageFailed(str(self.failure)) from self.failure
 
     def _close_outputs(self) -> None:
-        """Every stage has stopped, nothing routes any more: outputs with a producer of their
-        own (``close_output``: the alert stage's) flush and close it."""
+        """Every stage has stopped, nothing routes any more: outputs with a client of their own
+        end it (``close_output``: the alert stage flushes and closes its producer, the
+        write-back exports what is left and shuts its exporter down)."""
         outputs = {id(o): o for o in [*self.stages, *self.handlers]}
         for output in outputs.values():
             close_output = getattr(output, "close_output", None)
@@ -230,7 +231,7 @@ class SpanStream:
                 close_output(CLOSE_TIMEOUT_MS / 1000)
             except Exception:  # the broker is gone: traces whose events were not acknowledged
                 # were not committed past, and are read again
-                _log.warning("tracectx stream: an output's producer not flushed", exc_info=True)
+                _log.warning("tracectx stream: an output not flushed at exit", exc_info=True)
 
     def _connect(self) -> KafkaProducer:
         """The shared producer; a broker not up yet is waited for (with backoff) for up to
