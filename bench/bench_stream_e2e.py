@@ -12,9 +12,10 @@ Then 1 (or 2) ``tracectx stream`` instances in one group start, read everything 
 idle; the run ends when every trace's error path is on the paths topic. Each instance reports
 its own CPU time (``time.process_time``) from the first input record read to the last path
 produced (start-up, the broker and the producer excluded) and its stages' thread CPU. The
-result is spans / sum of those CPU seconds, and the split by stage: re-key (fetch, decode,
-encode, produce), assemble (fetch, decode of batches, assembling), analyse, paths out (encoding
-and producing the error paths), and the rest (Kafka client I/O threads: the producer's sender,
+result is spans / sum of those CPU seconds, and the split by stage: decode (OTLP protobuf
+records into spans), re-key (fetch, encode and produce of the batches), assemble (fetch, decode
+of batches, assembling), analyse, paths out (encoding and producing the error paths), and the
+rest (Kafka client I/O threads: the consumers' network threads, librdkafka's producer threads,
 heartbeats).
 
     python -m bench.bench_stream_e2e [--spans 400000] [--shapes keyed,unkeyed] [--instances 1,2]
@@ -143,15 +144,18 @@ def run(bootstrap: str, shape: str, count: int, records: list[Any], traces: int)
     out: dict[str, Any] = {"shape": shape, "instances": count, "traces": traces}
     out["spans"] = sum(r["spans_in"] for r in reports)  # type: ignore[index]
     out["cpu_s"] = sum(r["cpu_last_output"] - r["cpu_first_input"] for r in reports)  # type: ignore[index]
-    split = {"rekey": 0.0, "assemble": 0.0, "analyse": 0.0, "paths out": 0.0}
+    split = {"decode": 0.0, "rekey": 0.0, "assemble": 0.0, "analyse": 0.0, "paths out": 0.0}
     for r in reports:
         stages = r["stages"]  # type: ignore[index]
-        split["rekey"] += stages.get("rekey", {}).get("cpu_s", 0.0)
-        split["analyse"] += r["analyse_seconds"]  # type: ignore[index]
-        split["paths out"] += r["output_seconds"]  # type: ignore[index]
-        split["assemble"] += (
-            stages["assemble"]["cpu_s"] - r["analyse_seconds"] - r["output_seconds"]  # type: ignore[index]
-        )
+        decode, analysed, out_s = r["decode_seconds"], r["analyse_seconds"], r["output_seconds"]  # type: ignore[index]
+        split["decode"] += decode
+        if "rekey" in stages:  # the input is decoded there
+            split["rekey"] += stages["rekey"]["cpu_s"] - decode
+            split["assemble"] += stages["assemble"]["cpu_s"] - analysed - out_s
+        else:
+            split["assemble"] += stages["assemble"]["cpu_s"] - decode - analysed - out_s
+        split["analyse"] += analysed
+        split["paths out"] += out_s
     split["kafka I/O threads, rest"] = max(out["cpu_s"] - sum(split.values()), 0.0)
     out["split_cpu_s"] = {k: round(v, 2) for k, v in split.items()}
     out["spans_per_cpu_s"] = round(out["spans"] / out["cpu_s"])

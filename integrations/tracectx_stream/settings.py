@@ -27,8 +27,9 @@ class StreamSettings:
     max_traces: most traces held at once (the oldest is analysed early past it, and counted).
     max_trace_spans: most spans held for one trace (the rest counted as capped and dropped).
     commit_interval_s: how often processed offsets are committed.
-    consumer_options, producer_options: kafka-python settings over the defaults (e.g. a
-        shorter ``delivery_timeout_ms``).
+    consumer_options: kafka-python settings for the stages' consumers over the defaults.
+    producer_options: librdkafka settings for the outputs' producer over the defaults (e.g.
+        a shorter ``delivery.timeout.ms``; the outputs are produced with confluent-kafka).
     idle_exit_s: stop after this long without input, everything analysed (batch runs, tests).
     check_propagation: keep the last 5 minutes of traces (at most 100k spans) and find the hops
         that lost trace context across them (``GET /propagation``, ``propagation`` in /stats).
@@ -58,7 +59,7 @@ class StreamSettings:
     producer_options: dict[str, object] = dataclasses.field(default_factory=dict)
 
     def producer_config(self) -> dict[str, object]:
-        """kafka-python producer settings for the stream's outputs (`delivery.producer_config`
+        """librdkafka producer settings for the stream's outputs (`delivery.producer_config`
         with `producer_options` over it)."""
         from tracectx_stream.delivery import producer_config
 

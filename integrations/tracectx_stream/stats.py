@@ -69,6 +69,7 @@ class StreamStats:
     alerts_adopted: int = 0  # firing alerts taken over from a stopped instance (with Redis)
     # hand-over states dropped: no valid tag (HMAC), unreadable, or not the rule's alert
     alert_states_refused: int = 0
+    decode_seconds: float = 0.0  # thread CPU reading input records (OTLP) into spans
     analyse_seconds: float = 0.0  # thread CPU analysing assembled traces
     output_seconds: float = 0.0  # thread CPU producing their paths (and the path handlers)
     # process CPU seconds (time.process_time) when the first input record was read and when the

@@ -31,7 +31,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from tracectx.viz.analysis import analyse
@@ -40,7 +40,7 @@ from tracectx.viz.propagation_check import PropagationReport
 from tracectx.viz.propagation_window import PropagationWindow
 from tracectx_stream.assembler import AssemblerStats, TraceAssembler, TraceBuffer
 from tracectx_stream.decode import decode_record, decode_trace_batch, encode_trace_batch
-from tracectx_stream.delivery import Outbox, OutputFailed
+from tracectx_stream.delivery import Outbox, OutputFailed, OutputProducer
 from tracectx_stream.offsets import OffsetTracker
 from tracectx_stream.paths import (
     FlowCount,
@@ -167,7 +167,7 @@ class SpanStream:
         # What each path of a trace not committed yet added to the flow graph, so that the path
         # of a re-opened trace replaces its earlier version there (dropped once committed).
         self._flow_counts: dict[str, dict[str, FlowCount]] = {}
-        self._producer: KafkaProducer | None = None
+        self._producer: OutputProducer | None = None
         self._outbox: Outbox | None = None
         self.health: dict[str, StageHealth] = {}
         self.failure: BaseException | None = None
@@ -209,11 +209,9 @@ class SpanStream:
             self._stop.set()
             for thread in threads:
                 thread.join()
-            try:
-                self._producer.flush(timeout=CLOSE_TIMEOUT_MS / 1000)
-                self._producer.close(timeout=CLOSE_TIMEOUT_MS / 1000)
-            except Exception:  # the broker is gone: what was not sent is re-read by the group
-                _log.warning("tracectx stream: producer not flushed at exit", exc_info=True)
+            left = self._producer.close(CLOSE_TIMEOUT_MS / 1000)
+            if left:  # the broker is gone: what was not sent is re-read by the group
+                _log.warning("tracectx stream: %d record(s) not flushed at exit", left)
             self._close_outputs()
         if self.failure is not None:
             raise StageFailed(str(self.failure)) from self.failure
@@ -233,20 +231,14 @@ class SpanStream:
                 # were not committed past, and are read again
                 _log.warning("tracectx stream: an output not flushed at exit", exc_info=True)
 
-    def _connect(self) -> KafkaProducer:
-        """The shared producer; a broker not up yet is waited for (with backoff) for up to
-        ``give_up_s``, then `StageFailed`."""
-        started, delay = time.monotonic(), 0.5
-        while True:
-            try:
-                return KafkaProducer(**self.settings.producer_config())
-            except Exception as exc:
-                if time.monotonic() - started >= self.settings.give_up_s or self._stop.is_set():
-                    _log.critical("tracectx stream: no producer (%r); stopping", exc)
-                    raise StageFailed(f"producer: {exc!r}") from exc
-                _log.warning("tracectx stream: producer not connected (%r); retrying", exc)
-                self._stop.wait(delay)
-                delay = min(delay * 2, 10.0)
+    def _connect(self) -> OutputProducer:
+        """The shared producer (it connects in the background: a broker not up yet shows as
+        stages failing, supervised); settings librdkafka refuses are `StageFailed` at once."""
+        try:
+            return OutputProducer(self.settings.producer_config())
+        except Exception as exc:
+            _log.critical("tracectx stream: no producer (%r); stopping", exc)
+            raise StageFailed(f"producer: {exc!r}") from exc
 
     def _supervised(self, stage: Supervised) -> None:
         health = self.health.setdefault(stage.name, StageHealth(stage.name))
@@ -477,7 +469,9 @@ class _RekeyStage:
         s, stats = self.stream.settings, self.stream.stats
         assert self.outbox is not None
         try:
+            started = time.thread_time()
             decoded = decode_record(record.value, s.input_format)
+            stats.decode_seconds += time.thread_time() - started
             batches = [
                 (trace_id.encode(), value)
                 for trace_id, spans in _by_trace(decoded.spans).items()
@@ -626,11 +620,12 @@ class _AssembleStage:
     def _take(self, record: Any, tp: TopicPartition, now: float) -> None:
         s, stats = self.stream.settings, self.stream.stats
         try:
-            decoded = (
-                decode_trace_batch(record.value)
-                if not s.partitioned_by_trace
-                else decode_record(record.value, s.input_format)
-            )
+            if s.partitioned_by_trace:
+                started = time.thread_time()
+                decoded = decode_record(record.value, s.input_format)
+                stats.decode_seconds += time.thread_time() - started
+            else:
+                decoded = decode_trace_batch(record.value)
             if decoded.problems and not decoded.spans:
                 raise ValueError(decoded.problems[0])
             # seen() before add(): a trace evicted by add() is only handed over by due().

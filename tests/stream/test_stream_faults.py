@@ -129,8 +129,8 @@ def test_refused_output_is_counted_and_its_input_read_again(spans, s3_broker, ma
         partitioned_by_trace=True, paths_topic=f"{prefix}.paths",
         alerts_topic=f"{prefix}.events", wait_s=4.0, grace_s=0.5, commit_interval_s=0.5,
         stall_s=3.0, give_up_s=300.0,
-        producer_options={"delivery_timeout_ms": 4000, "request_timeout_ms": 1500,
-                          "max_block_ms": 3000, "linger_ms": 200},
+        producer_options={"delivery.timeout.ms": 4000, "request.timeout.ms": 1500,
+                          "linger.ms": 200},
     )  # fmt: skip
     stopped = threading.Event()
 

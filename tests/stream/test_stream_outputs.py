@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from kafka import KafkaProducer
 
 from tests.stream.test_stream_faults import produce_keyed
 from tests.stream.test_stream_kafka import make_traces, settings_for
@@ -21,7 +20,7 @@ from tracectx.viz.sources.memory import from_readable_spans
 from tracectx_stream import SpanStream, path_records
 from tracectx_stream.assembler import TraceAssembler
 from tracectx_stream.decode import decode_trace_batch
-from tracectx_stream.delivery import Outbox
+from tracectx_stream.delivery import Outbox, OutputProducer, producer_config
 from tracectx_stream.stats import StreamStats
 from tracectx_stream.worker import MAX_REKEY_BYTES, _encoded
 from tracectx_stream.writeback import PathWriter
@@ -32,14 +31,14 @@ pytestmark = pytest.mark.integration
 def test_a_record_the_broker_can_never_take_is_rejected_not_retried(bootstrap, make_topic):
     topic = make_topic()
     stats = StreamStats()
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer = OutputProducer(producer_config(bootstrap, "rejection-test"))
     try:
         outbox = Outbox(producer, stats)
-        outbox.send(topic, b"k", b"x" * (2 << 20), "trace-a")  # over max_request_size (1 MiB)
+        outbox.send(topic, b"k", b"x" * (2 << 20), "trace-a")  # over message.max.bytes (1 MB)
         outbox.send(topic, b"k", b"fine", "trace-b")
         assert outbox.settle() == set()  # nothing to re-read for: it would fail the same way
     finally:
-        producer.close(timeout=10)
+        producer.close(10)
     assert stats.outputs_rejected == 1 and stats.produce_errors[topic] == 1
     assert stats.produced[topic] == 1
 
