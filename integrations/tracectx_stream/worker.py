@@ -180,6 +180,10 @@ class SpanStream:
         self._propagation_lock = threading.Lock()
         self._propagation_report: tuple[float, PropagationReport] | None = None
         self.stats.stages = self.health
+        # for --idle-exit: when a stage last read input, and whether the re-key stage has
+        # joined its group (an instance must not call itself idle before it could read)
+        self.last_input = time.monotonic()
+        self.rekey_joined = settings.partitioned_by_trace
 
     # -- control -------------------------------------------------------------------------
 
@@ -440,10 +444,12 @@ class _RekeyStage:
         self.last_lag = 0.0
 
     def open(self) -> None:
-        s = self.stream.settings
-        assert self.stream._producer is not None
-        self.outbox = Outbox(self.stream._producer, self.stream.stats)
-        self.consumer = KafkaConsumer(*s.topics, **s.consumer_config(f"{s.group}.rekey"))
+        s, stream = self.stream.settings, self.stream
+        assert stream._producer is not None
+        self.outbox = Outbox(stream._producer, stream.stats)
+        stream.rekey_joined = False
+        self.consumer = KafkaConsumer(**s.consumer_config(f"{s.group}.rekey"))
+        self.consumer.subscribe(list(s.topics), listener=_Joined(stream))
 
     def step(self) -> None:
         consumer, outbox = self.consumer, self.outbox
@@ -457,6 +463,7 @@ class _RekeyStage:
             health.partitions = len(consumer.assignment())
         if not batches:
             return
+        self.stream.last_input = now
         if self.stream.stats.cpu_first_input is None:
             self.stream.stats.cpu_first_input = time.process_time()
         _within_budget(consumer, batches, self._rekey)
@@ -512,6 +519,7 @@ class _AssembleStage:
         self.stream = stream
         self.consumer: KafkaConsumer | None = None
         self.broken: BaseException | None = None  # a failure inside a rebalance callback
+        self.joined = False  # the consumer has had an assignment (perhaps empty) since opened
         self._fresh()
 
     def _fresh(self) -> None:
@@ -540,6 +548,7 @@ class _AssembleStage:
     def open(self) -> None:
         s = self.stream.settings
         source = (s.rekey_topic,) if not s.partitioned_by_trace else s.topics
+        self.joined = False
         self.consumer = KafkaConsumer(**s.consumer_config(s.group))
         self.consumer.subscribe(list(source), listener=_Rebalance(self))
 
@@ -580,13 +589,20 @@ class _AssembleStage:
             self.last_lag = now
             stats.lag = health.lag = _lag(consumer)
             health.partitions = len(consumer.assignment())
-        if (
-            s.idle_exit_s is not None
-            and now - self.last_input >= s.idle_exit_s
+        if s.idle_exit_s is not None and self._idle(now, s.idle_exit_s):
+            self.stream._stop.set()
+
+    def _idle(self, now: float, idle_s: float) -> bool:
+        """Both stages have joined their groups, neither read input for `idle_s`, and every
+        trace read was analysed (a group join alone can take longer than a short `idle_s`)."""
+        stream = self.stream
+        return (
+            self.joined
+            and stream.rekey_joined
+            and now - max(self.last_input, stream.last_input) >= idle_s
             and not len(self.assembler)
             and not self.backlog
-        ):
-            self.stream._stop.set()
+        )
 
     def _analyse_backlog(self, budget_s: float = BATCH_BUDGET_S) -> None:
         """Analyse due traces, oldest first, for at most `budget_s` (the rest next step)."""
@@ -719,6 +735,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         stage = self.stage
+        stage.joined = True
         if stage.broken is not None:
             return  # the stage reopens from the committed offsets
         for tp in assigned:
@@ -728,3 +745,16 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._rewind.clear()
         stage.stream.stats.assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
         stage.stream.health[stage.name].partitions = len(assigned)
+
+
+class _Joined(ConsumerRebalanceListener):  # type: ignore[misc]
+    """The re-key stage's group: notes that it has joined (for ``--idle-exit``)."""
+
+    def __init__(self, stream: SpanStream) -> None:
+        self.stream = stream
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.stream.rekey_joined = True
