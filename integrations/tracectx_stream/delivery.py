@@ -66,7 +66,9 @@ def producer_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
         "delivery.timeout.ms": 120_000,
         "request.timeout.ms": 30_000,
         "compression.type": "none",
-        "enable.idempotence": False,  # at-least-once: a re-read trace writes its records again
+        # retries neither duplicate nor reorder a partition's records (a path's later version
+        # stays the later one); kafka-python 3, the producer before, did the same by default
+        "enable.idempotence": True,
         # librdkafka's own lines (a broker down, reconnecting) through logging, not stderr
         "logger": logging.getLogger("tracectx.stream.kafka"),
     }
@@ -164,7 +166,9 @@ class Outbox:
                 _count(self.stats.produced, topic)
 
     def _refused(self, topic: str, owner: Hashable, err: KafkaError) -> None:
-        permanent = err.code() in PERMANENT or err.fatal()
+        # (a fatal error, the idempotent producer's state lost, is not permanent for the
+        # record: its trace is re-read until the stage gives up and the instance restarts)
+        permanent = err.code() in PERMANENT
         with self._lock:
             if not permanent:
                 self._failed.add(owner)
