@@ -14,19 +14,18 @@ never held whole (see `tracectx.viz.sources.traces`). The other formats draw all
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
-import gc
 import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from tracectx.safetext import escape_control
 from tracectx.viz.analysis import TraceAnalysis, analyse
+from tracectx.viz.collector import fewer_collections
 from tracectx.viz.model import SpanSet
 from tracectx.viz.sources.jaeger_api import JaegerAPIError, TraceSearch, parse_lookback, parse_tag
 
@@ -174,7 +173,7 @@ def run_graph(args: argparse.Namespace) -> int:
     """Exit 0 with the graph (input problems as warnings on stderr; an empty Jaeger search is
     an empty graph), 1 when files or trace ids gave nothing usable or Jaeger failed (or the
     output could not be written), 2 for a usage error."""
-    with _fewer_collections():
+    with fewer_collections():
         return _run_graph(args)
 
 
@@ -233,25 +232,6 @@ def _spool_dir(args: argparse.Namespace) -> str | None:
     the temp directory (a missing directory is then reported when the output is written)."""
     where = os.path.dirname(os.path.abspath(args.output)) if args.output else None
     return where if where and os.path.isdir(where) else None
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Fewer cyclic-GC passes while a graph is made: millions of short-lived objects made the
-    collector rescan what is alive (imports, spans read so far) 10 % of the CPU time of a
-    100k-span run (0.4 of 3.3 s for the HTML page); frozen imports and a 10,000-allocation
-    gen-0 threshold bring that to 1 %. The previous settings come back afterwards."""
-    threshold = gc.get_threshold()
-    ours = gc.get_freeze_count() == 0  # never unfreeze what an embedding program froze
-    if ours:
-        gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        if ours:
-            gc.unfreeze()
 
 
 def _stream_json(args: argparse.Namespace) -> int:
