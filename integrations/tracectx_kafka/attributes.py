@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "MAX_KEY_CHARS",
     "SYSTEM",
+    "ProcessAttributes",
     "SendAttributes",
     "TOMBSTONE",
     "key_text",
@@ -135,6 +136,50 @@ def record_attributes(
     if client:
         attrs.update(client)
     return attrs
+
+
+class ProcessAttributes:
+    """One consumer's ``process <topic>`` span names and attributes: what is the same for every
+    record of a topic (the conventions' constants, the client's, the group) is built once per
+    topic, a record adds its partition, offset, key and tombstone; at most `MAX_TOPICS` topics
+    kept."""
+
+    MAX_TOPICS = 256
+    __slots__ = ("_topics", "client")
+
+    def __init__(self, client: Mapping[str, Any] | None = None) -> None:
+        self.client = client
+        self._topics: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def of(
+        self, topic: Any, partition: Any, offset: Any, key: Any = None, tombstone: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """The span name and (a new dict of) attributes for one record: `record_attributes`."""
+        if type(topic) is not str:
+            attrs = record_attributes(
+                topic, partition, offset, key, self.client, tombstone=tombstone
+            )
+            return f"process {topic}", attrs
+        found = self._topics.get(topic)
+        if found is None:
+            if len(self._topics) >= self.MAX_TOPICS:
+                self._topics.clear()
+            found = self._topics[topic] = (
+                f"process {topic}",
+                record_attributes(topic, None, None, None, self.client),
+            )
+        attrs = found[1].copy()
+        if isinstance(partition, int):
+            attrs["messaging.destination.partition.id"] = str(partition)
+        if isinstance(offset, int):
+            attrs["messaging.kafka.offset"] = offset
+        if key is not None:
+            text = key_text(key)
+            if text is not None:
+                attrs["messaging.kafka.message.key"] = text
+        if tombstone:
+            attrs[TOMBSTONE] = True
+        return found[0], attrs
 
 
 def receive_attributes(

@@ -261,7 +261,7 @@ class TracedConsumer(confluent_kafka.Consumer):
         if span is not None and child_tracer_of(span, state.tracer) is None:
             state.entered = VAR.set(ctx)
         else:
-            state.open(message, raw, ctx)
+            state.open_span(message, raw, ctx, _tracer(state.tracer))
         return message
 
     def consume(self, *args: Any, **kwargs: Any) -> Any:

@@ -54,10 +54,10 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 
 from tracectx import mark_handled, record_error
 from tracectx.tracing import sampled_out
-from tracectx_kafka.attributes import receive_attributes, record_attributes
+from tracectx_kafka.attributes import ProcessAttributes, receive_attributes, record_attributes
 from tracectx_kafka.dlq import ERROR_HEADER, read_error
 from tracectx_kafka.headers import EMPTY, context_from_headers, header_map
-from tracectx_kafka.records import is_event, record_info
+from tracectx_kafka.records import UNREAD, is_event, record_info
 from tracectx_kafka.scope import VAR, enter, leave
 from tracectx_kafka.tracing import tracer as _tracer
 
@@ -96,6 +96,8 @@ class _Polled(threading.local):
         self.contexts: dict[int, tuple[object, Context]] = {}
 
     def remember(self, record: object, ctx: Context) -> None:
+        global _remembered
+        _remembered = True
         contexts = self.contexts
         contexts[id(record)] = (record, ctx)
         while len(contexts) > MAX_REMEMBERED:
@@ -107,8 +109,8 @@ class _Polled(threading.local):
 
 
 _polled = _Polled()
-_NO_HEADERS: dict[str, Any] = {}
-_UNREAD: Any = object()
+_remembered = False  # whether any thread has remembered a context (read before the per-thread)
+_UNREAD: Any = UNREAD
 
 
 class RecordSpan:
@@ -128,19 +130,19 @@ class RecordSpan:
         remote: Context | None = None,
     ) -> None:
         info = record_info(record)
-        headers = header_map(info.headers) if info.headers else _NO_HEADERS
-        if remote is None and _polled.contexts:
+        raw = info.headers
+        if remote is None and _remembered and _polled.contexts:
             remote = _polled.take(record)
         if remote is None:
-            remote = context_from_headers(headers) if headers else EMPTY
-        links: list[Link] = []
+            remote = context_from_headers(raw) if raw and isinstance(raw, list | tuple) else EMPTY
+        links: tuple[Link, ...] = ()
         if link:
             parent = otel_context.get_current()
             for key, value in baggage.get_all(remote).items():
                 parent = baggage.set_baggage(key, value, parent)
             remote_sc = trace.get_current_span(remote).get_span_context()
             if remote_sc.is_valid:
-                links.append(Link(remote_sc))
+                links = (Link(remote_sc),)
         else:
             parent = remote
         attrs = record_attributes(
@@ -148,17 +150,29 @@ class RecordSpan:
         )
         if group:
             attrs["messaging.consumer.group.name"] = group
-        self.span = _tracer(tracer).start_span(
-            f"process {info.topic}",
-            context=parent,
-            kind=SpanKind.CONSUMER,
-            links=links,
-            attributes=attrs,
-        )
-        self._entered: object | None = enter(trace.set_span_in_context(self.span, parent))
-        dead = read_error(record, info.headers, headers) if ERROR_HEADER in headers else None
-        if dead is not None:
-            mark_handled(dead, self.span)
+        self._start(record, raw, parent, _tracer(tracer), f"process {info.topic}", attrs, links)
+
+    def _start(
+        self,  # made by `__init__`, or bare by `ConsumerState.open_span`
+        record: Any,
+        raw: Any,
+        parent: Context,
+        tracer: Tracer,
+        name: str,
+        attrs: dict[str, Any],
+        links: tuple[Link, ...] = (),
+    ) -> None:
+        """Start the span `name` under `parent` and make it current; a dead-lettered record's
+        error (its ``tracectx-error`` header) is marked as absorbed by it."""
+        span = self.span = tracer.start_span(name, parent, SpanKind.CONSUMER, attrs, links)
+        current = Context({**parent, _SPAN_KEY: span})  # `trace.set_span_in_context`
+        self._entered: object | None = enter(current) if VAR is None else VAR.set(current)
+        if raw and not _lone_traceparent(raw) and not _propagation_only(raw):
+            view = header_map(raw)
+            if ERROR_HEADER in view:
+                dead = read_error(record, raw, view)
+                if dead is not None:
+                    mark_handled(dead, span)
 
     def end(self, exc: BaseException | None = None) -> None:
         """Record `exc` (if an `Exception`) as escaping, end the span, restore the context from
@@ -167,10 +181,46 @@ class RecordSpan:
         entered, self._entered = self._entered, None
         if entered is None:
             return
-        if isinstance(exc, Exception):
+        if exc is not None and isinstance(exc, Exception):
             record_error(exc, self.span)
-        leave(entered)
+        if VAR is None:
+            leave(entered)
+        else:  # `leave`, inlined: this runs once per record
+            try:
+                VAR.reset(entered)  # type: ignore[arg-type]
+            except (ValueError, RuntimeError):
+                pass
         self.span.end()
+
+
+_new_scope = object.__new__
+_W3C_NAMES = frozenset({"traceparent", "tracestate", "baggage"})
+
+
+def _lone_traceparent(raw: Any) -> bool:
+    """Whether the headers `raw` are one ``("traceparent", value)`` pair: the usual case of
+    `_propagation_only`, told in one expression."""
+    return (
+        type(raw) is list
+        and len(raw) == 1
+        and type(first := raw[0]) is tuple
+        and len(first) == 2
+        and first[0] == "traceparent"
+    )
+
+
+def _propagation_only(raw: Any) -> bool:
+    """Whether the headers `raw` are only ``(name, value)`` pairs named as the W3C propagation
+    headers (the usual: one ``traceparent``), so they hold no error envelope to read."""
+    if type(raw) is not list and type(raw) is not tuple:
+        return False
+    for item in raw:
+        if type(item) is not tuple or len(item) != 2:
+            return False
+        name = item[0]
+        if type(name) is not str or name not in _W3C_NAMES:
+            return False
+    return True
 
 
 class RecordContext:
@@ -280,7 +330,16 @@ class ConsumerState:
     tracer and the client attributes (``server.*``, ``messaging.client.id``, group — read once,
     by the adapter)."""
 
-    __slots__ = ("client", "current", "entered", "iterating", "link", "mode", "tracer")
+    __slots__ = (
+        "attributes",
+        "client",
+        "current",
+        "entered",
+        "iterating",
+        "link",
+        "mode",
+        "tracer",
+    )
 
     def __init__(
         self,
@@ -295,6 +354,7 @@ class ConsumerState:
         self.link = link
         self.tracer = tracer
         self.client: Mapping[str, Any] | None = client
+        self.attributes = ProcessAttributes(client)  # of `client`: remade when it is replaced
         self.mode = RecordMode(mode)
 
     def end_current(self, exc: BaseException | None = None) -> None:
@@ -339,23 +399,41 @@ class ConsumerState:
             if ctx is EMPTY:
                 ctx = otel_context.get_current()
             self.entered = enter(ctx) if VAR is None else VAR.set(ctx)
-        else:
-            if not self.link:
-                # the producer's context decides: a process span nobody would record (an
-                # unsampled producer, sampled out by ParentBased) is not made — the record
-                # gets its context current, as in context mode
-                if remote is None and _polled.contexts:
-                    remote = _polled.take(record)
-                if remote is None:
-                    raw = record.headers if headers is _UNREAD else headers
-                    remote = context_from_headers(raw) if raw else EMPTY
-                span: Span | None = remote.get(_SPAN_KEY)  # type: ignore[assignment]  # producer's
-                if span is not None and sampled_out(_tracer(self.tracer), span.get_span_context()):
-                    self.entered = enter(remote) if VAR is None else VAR.set(remote)
-                    return
+        elif self.link:
             self.current = RecordSpan(
-                record, link=self.link, tracer=self.tracer, client=self.client, remote=remote
+                record, link=True, tracer=self.tracer, client=self.client, remote=remote
             )
+        else:
+            # the producer's context decides: a process span nobody would record (an unsampled
+            # producer, sampled out by ParentBased) is not made — the record gets its context
+            # current, as in context mode
+            tracer = _tracer(self.tracer)
+            if remote is None and _remembered and _polled.contexts:
+                remote = _polled.take(record)
+            if remote is None:
+                if headers is _UNREAD:
+                    headers = record.headers
+                remote = context_from_headers(headers) if headers else EMPTY
+            span: Span | None = remote.get(_SPAN_KEY)  # type: ignore[assignment]  # producer's
+            sc = span.get_span_context() if span is not None else None
+            if sc is not None and not sc.trace_flags & 1 and sampled_out(tracer, sc):
+                self.entered = enter(remote) if VAR is None else VAR.set(remote)
+                return
+            self.open_span(record, headers, remote, tracer)
+
+    def open_span(self, record: Any, headers: Any, remote: Context, tracer: Tracer) -> None:
+        """`record`'s process span, a child of its producer's context `remote` (extracted from
+        its raw `headers`, `UNREAD` if not read yet), once the previous scope is over."""
+        attributes = self.attributes
+        if attributes.client is not self.client:  # set or replaced since
+            attributes = self.attributes = ProcessAttributes(self.client)
+        info = record_info(record, headers)
+        name, attrs = attributes.of(
+            info.topic, info.partition, info.offset, info.key, info.tombstone
+        )
+        scope = _new_scope(RecordSpan)  # `RecordSpan(...)` would read the record again
+        scope._start(record, info.headers, remote, tracer, name, attrs)
+        self.current = scope
 
     def receive(self, records: Any, operation: str, start: int) -> None:
         """One ``<operation> <topic>`` CLIENT span for a non-empty batch (a mapping of

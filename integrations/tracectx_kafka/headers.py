@@ -9,6 +9,7 @@ propagation headers instead of appending to them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -18,7 +19,14 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import Getter, TextMapPropagator
-from opentelemetry.trace import INVALID_SPAN_CONTEXT, Span
+from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    TraceFlags,
+)
+from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from tracectx import config as _config
@@ -164,8 +172,10 @@ def context_from_headers(headers: Any) -> Context:
     With OTel's default W3C propagators the result depends only on the ``traceparent``,
     ``tracestate`` and ``baggage`` values (and the settings): records without them cost no
     extraction, and a clean result is reused for the next record carrying the same bytes
-    (all records sent from one context do). A refused header is never cached: it is counted
-    on every record that carries it."""
+    (all records sent from one context do). A ``traceparent`` with no ``tracestate`` or
+    ``baggage`` (each span-mode send writes a new one) is parsed here, not by the propagator:
+    the same context for a third of the instructions. A refused header is never cached: it is
+    counted on every record that carries it."""
     plan = _plan
     if plan.textmap is not (propagate._HTTP_TEXT_FORMAT if _TEXTMAP_READ else _textmap()):
         plan = _current_plan()
@@ -191,6 +201,21 @@ def context_from_headers(headers: Any) -> Context:
         if key is not None:  # well-formed: (str, bytes) pairs, no conflicting duplicates
             if key[0] is ABSENT and key[2] is ABSENT:
                 return EMPTY
+            if plan.traceparent and key[1] is ABSENT and key[2] is ABSENT:
+                # a traceparent alone: parsed here (each span-mode send writes its own), kept
+                # by its bytes
+                value = key[0]
+                found = plan.parsed.get(value)
+                if found is None:
+                    found = _parsed_traceparent(value)
+                    if found is not None:
+                        parsed = plan.parsed
+                        if len(parsed) >= plan.MAX_CACHED:
+                            parsed.clear()
+                        parsed[value] = found
+                if found is not None:
+                    plan.last = (value, found, current)  # replaced whole: thread-safe
+                    return found
             if plan.settings is current:
                 found = plan.cache.get(key)
                 if found is not None:
@@ -281,7 +306,7 @@ class _Plan:
     ``tracecontext,baggage``), whose output `encoded` then formats directly, byte for byte."""
 
     MAX_CACHED = 1024
-    __slots__ = ("cache", "last", "parts", "settings", "textmap")
+    __slots__ = ("cache", "last", "parsed", "parts", "settings", "textmap", "traceparent")
 
     def __init__(self, textmap: object) -> None:
         self.textmap = textmap
@@ -298,6 +323,10 @@ class _Plan:
         kinds = [type(p) for p in parts]
         if kinds and len(set(kinds)) == len(kinds) and set(kinds) <= _W3C:
             self.parts = parts
+        # whether a lone traceparent may be parsed by `_parsed_traceparent`; what it gave, by
+        # the header's bytes (whatever the settings: they only decide what baggage is kept)
+        self.traceparent = self.parts is not None and TraceContextTextMapPropagator in kinds
+        self.parsed: dict[bytes, Context] = {}
 
     def cached(self, key: tuple[Any, ...] | list[Any]) -> Context | None:
         """The context extracted before from propagation header values `key`, if clean (the
@@ -327,6 +356,27 @@ class _Plan:
 
 
 ABSENT: Any = object()  # a header that is not there (a None value is one that is)
+
+# The usual traceparent: version 00, lower-case hex, nothing around it. Anything else (other
+# versions, spaces, upper case, all-zero ids) goes through the propagator.
+_TRACEPARENT_00 = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_FLAGS = {b"%02x" % i: TraceFlags(i) for i in range(256)}
+
+
+def _parsed_traceparent(value: bytes) -> Context | None:
+    """The context OTel's W3C propagators extract from headers whose one propagation header is
+    the ``traceparent`` `value` (its span as a remote parent, no baggage), made without the
+    propagator, getter and carrier calls; None when `value` is not the usual form (the
+    propagator then reads it, and counts it if refused)."""
+    match = _TRACEPARENT_00.fullmatch(value)
+    if match is None:
+        return None
+    trace_id, span_id, flags = match.group(1, 2, 3)
+    trace_id, span_id = int(trace_id, 16), int(span_id, 16)
+    if not trace_id or not span_id:
+        return None  # refused: counted by the general path
+    sc = SpanContext(trace_id, span_id, True, _FLAGS[flags])
+    return Context({_SPAN_KEY: NonRecordingSpan(sc)})
 
 
 def _cacheable(value: Any) -> bool:

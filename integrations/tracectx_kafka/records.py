@@ -11,7 +11,7 @@ from __future__ import annotations
 import types
 from typing import Any, NamedTuple
 
-__all__ = ["RecordInfo", "is_event", "record_info"]
+__all__ = ["UNREAD", "RecordInfo", "is_event", "record_info"]
 
 
 class RecordInfo(NamedTuple):
@@ -26,33 +26,46 @@ class RecordInfo(NamedTuple):
     tombstone: bool = False  # the record has no value (None)
 
 
-def _call(value: Any) -> Any:
-    return value() if callable(value) else value
-
-
 _NO_VALUE = object()  # a record without a value field is no tombstone
+_METHODS = (types.BuiltinMethodType, types.MethodType)
+UNREAD: Any = object()  # `record_info`'s headers argument: not read yet
+_new = tuple.__new__
 
 
 def _value_of(record: Any) -> Any:
     """`record`'s value: a confluent ``Message``'s accessor is called, a deserialised value
     never is (even a callable one)."""
     value = getattr(record, "value", _NO_VALUE)
-    if isinstance(value, types.BuiltinMethodType | types.MethodType):
+    if isinstance(value, _METHODS):
         return value()
     return value
 
 
-def record_info(record: Any) -> RecordInfo:
-    """`record`'s topic, partition, offset, key and headers, from attributes or (a confluent
-    ``Message``) accessor methods; a missing field reads as None."""
-    return RecordInfo(
-        _call(getattr(record, "topic", None)),
-        _call(getattr(record, "partition", None)),
-        _call(getattr(record, "offset", None)),
-        _call(getattr(record, "key", None)),
-        _call(getattr(record, "headers", None)),
-        _value_of(record) is None,
+def record_info(record: Any, headers: Any = UNREAD) -> RecordInfo:
+    """`record`'s topic, partition, offset, key and headers (`headers`: its raw headers, when
+    the caller read them already), from attributes or (a confluent ``Message``) accessor
+    methods; a missing field reads as None."""
+    # one expression per field, no helper call: this runs once per consumed record
+    topic = getattr(record, "topic", None)
+    partition = getattr(record, "partition", None)
+    offset = getattr(record, "offset", None)
+    key = getattr(record, "key", None)
+    if headers is UNREAD:
+        headers = getattr(record, "headers", None)
+        if callable(headers):
+            headers = headers()
+    value = getattr(record, "value", _NO_VALUE)  # `_value_of`, inlined
+    if isinstance(value, _METHODS):
+        value = value()
+    fields = (
+        topic() if callable(topic) else topic,
+        partition() if callable(partition) else partition,
+        offset() if callable(offset) else offset,
+        key() if callable(key) else key,
+        headers,
+        value is None,
     )
+    return _new(RecordInfo, fields)  # `RecordInfo._make` without its call and length check
 
 
 def is_event(record: Any) -> bool:
