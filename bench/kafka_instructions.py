@@ -18,7 +18,10 @@ Variants per client and side (as in `bench.bench_kafka`):
   ``plain-headers`` (the plain consumer reading records with a ``traceparent`` header: what
   the client itself costs for the header), ``context`` (tracectx ``record_mode="context"``
   reading records a propagate-mode producer wrote), ``span`` (a process span per record),
-  ``span-1%`` (span mode reading records of a sampled-out producer), ``otel``.
+  ``span-1%`` (span mode reading records of a sampled-out producer), ``otel``, and
+  ``otel-sampled``: OTel's with every root span sampled (confluent-kafka's instrumentation
+  starts a new root ``recv`` span per poll, parent of its process span, so at the bench's 1 %
+  its spans are almost never recorded; this variant records them, as tracectx's are).
 
 Also an ``--offline`` mode: only tracectx's per-message code (a consumer's ``__next__`` hook on
 a ready record; the send wrapper around a send that does nothing), no broker and no client
@@ -45,16 +48,17 @@ PAYLOAD = b"x" * 64
 VALGRIND = "/usr/bin/valgrind"
 SIDES = {
     "produce": ("plain", "plain-headers", "propagate", "span", "span-1%", "otel"),
-    "consume": ("plain", "plain-headers", "context", "span", "span-1%", "otel"),
+    "consume": ("plain", "plain-headers", "context", "span", "span-1%", "otel", "otel-sampled"),
 }
 HEADER = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
 # What writes the records each consume variant reads.
 WRITER = {"plain": "plain", "plain-headers": "plain-headers", "context": "propagate",
-          "span": "span", "span-1%": "span-1%", "otel": "otel"}  # fmt: skip
+          "span": "span", "span-1%": "span-1%", "otel": "otel", "otel-sampled": "otel"}  # fmt: skip
 
 
-def provider() -> None:
-    """The bench's SDK setup: a real provider, batch processor, discarding exporter."""
+def provider(root_ratio: float = 0.01) -> None:
+    """The bench's SDK setup: a real provider, batch processor, discarding exporter; root spans
+    sampled at `root_ratio`, children as their parent."""
     from collections.abc import Sequence
 
     from opentelemetry import trace
@@ -71,7 +75,7 @@ def provider() -> None:
 
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-    p = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.01)))
+    p = TracerProvider(sampler=ParentBased(TraceIdRatioBased(root_ratio)))
     p.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=65536))
     trace.set_tracer_provider(p)
 
@@ -158,7 +162,7 @@ def consume(client: str, variant: str, bootstrap: str, topic: str, n: int) -> No
 
         from tracectx_kafka import TracedConsumer
 
-        if variant == "otel":
+        if variant.startswith("otel"):
             from opentelemetry.instrumentation.kafka import KafkaInstrumentor
 
             KafkaInstrumentor().instrument()
@@ -201,7 +205,7 @@ def consume(client: str, variant: str, bootstrap: str, topic: str, n: int) -> No
         conf = {"bootstrap.servers": bootstrap, "group.id": "bench"}
         cc: Any = CTracedConsumer(conf, record_mode=mode) if traced else Consumer(conf)
         cc.assign([CTopicPartition(topic, 0, 0)])
-        if variant == "otel":
+        if variant.startswith("otel"):
             from opentelemetry.instrumentation.confluent_kafka import ConfluentKafkaInstrumentor
 
             cc = ConfluentKafkaInstrumentor.instrument_consumer(cc)
@@ -265,7 +269,7 @@ def measure(clients: list[str], n: int, sides: list[str], variants: list[str]) -
                 for variant in SIDES[side]:
                     if variants and variant not in variants:
                         continue
-                    if variant == "otel" and client == "aiokafka":
+                    if variant.startswith("otel") and client == "aiokafka":
                         continue  # no OTel instrumentation of aiokafka installed
                     child = ["--child", side, "--client", client, "--variant", variant]
                     if side == "consume":
@@ -314,8 +318,10 @@ def measure(clients: list[str], n: int, sides: list[str], variants: list[str]) -
 
 
 def offline(n: int, what: str) -> None:
-    """Run `what` (``next``: a context-mode consumer's ``__next__`` hook; ``send``: the
-    propagate-mode send wrapper; ``none``: only the set-up) n times, no I/O."""
+    """Run `what` (``next``: a context-mode consumer's ``__next__`` hook; ``span``: a span-mode
+    one, on records of sampled senders, each with its own ``traceparent``, as span-mode sends
+    write; ``records``: only making those records; ``send``: the propagate-mode send wrapper;
+    ``none``: only the set-up) n times, no I/O."""
     from kafka.consumer.fetcher import ConsumerRecord
     from opentelemetry import trace
 
@@ -346,10 +352,31 @@ def offline(n: int, what: str) -> None:
     if what == "next":
         for _ in range(n):
             traced_next(next_record, consumer)
+    elif what in ("span", "records"):
+        records = iter(
+            [
+                ConsumerRecord(
+                    "t", 0, -1, i, 0, 0, None, PAYLOAD, [(HEADER[0][0], tp)], None, -1, 64, -1
+                )
+                for i, tp in enumerate(_traceparents(n))
+            ]
+        )
+        client = {"server.address": "127.0.0.1", "server.port": 9092, "messaging.client.id": "c"}
+        state = ConsumerState(False, None, client)
+        consumer.__dict__["_tracectx_state"] = state
+        if what == "span":
+            for _ in range(n):
+                traced_next(records.__next__, consumer)
+            state.end_current()
     elif what == "send":
         with tracer.start_as_current_span("request"):
             for _ in range(n):
                 traced_send(send, SendMode.PROPAGATE, ("t", PAYLOAD), {}, None, consumer)
+
+
+def _traceparents(n: int) -> list[bytes]:
+    """`n` distinct sampled ``traceparent`` values."""
+    return [f"00-{0xABC0000 + i:032x}-{0xDEF000 + i:016x}-01".encode() for i in range(n)]
 
 
 def main() -> None:
@@ -369,14 +396,18 @@ def main() -> None:
     if args.what:  # an offline child
         offline(args.n, args.what)
     elif args.child:
-        provider()
+        provider(1.0 if args.variant == "otel-sampled" else 0.01)
         run = produce if args.child == "produce" else consume
         run(args.client, args.variant, args.bootstrap, args.topic, args.n)
     elif args.offline:
-        for what in ("next", "send"):
+        costs: dict[str, float] = {}
+        for what in ("next", "records", "span", "send"):
             low = instructions(["--what", what, "--n", str(args.n)])
             high = instructions(["--what", what, "--n", str(2 * args.n)])
-            print(f"offline {what:5} {(high - low) / args.n:8.0f} instructions/message")
+            costs[what] = (high - low) / args.n
+            if what != "records":
+                cost = costs[what] - costs["records"] if what == "span" else costs[what]
+                print(f"offline {what:5} {cost:8.0f} instructions/message")
     else:
         only = [v for v in args.variants.split(",") if v]
         measure(args.clients.split(","), args.n, args.sides.split(","), only)
