@@ -216,3 +216,39 @@ def test_process_span_of_any_clients_record(headers, key):
         attrs = scope.span.attributes or {}  # type: ignore[attr-defined]
         text = attrs.get("messaging.kafka.message.key")
         assert text is None or len(text) <= MAX_KEY_CHARS
+
+
+_HEXISH = st.sampled_from(list(b"0123456789abcdefABCDEF- x0"))
+
+
+@BUDGET
+@given(
+    st.one_of(
+        st.binary(max_size=80),
+        # near the usual form: a traceparent with some bytes changed
+        st.lists(_HEXISH, min_size=50, max_size=60).map(bytes),
+        st.builds(
+            lambda t, s, f: b"00-%032x-%016x-%02x" % (t, s, f),
+            st.integers(0, 2**128 - 1),
+            st.integers(0, 2**64 - 1),
+            st.integers(0, 255),
+        ),
+    )
+)
+def test_a_lone_traceparent_parsed_without_the_propagator_reads_as_the_propagator(
+    value: bytes,
+) -> None:
+    """The shortcut for a lone ``traceparent`` gives the propagator's context or leaves the
+    header to it: never another trace, another parent or other flags."""
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from tracectx_kafka.headers import _parsed_traceparent
+
+    with bounded():
+        ctx = _parsed_traceparent(value)
+    if ctx is None:
+        return
+    read = TraceContextTextMapPropagator().extract({"traceparent": value.decode("ascii")})
+    parsed = trace.get_current_span(ctx).get_span_context()
+    assert parsed == trace.get_current_span(read).get_span_context()
+    assert parsed.trace_flags == trace.get_current_span(read).get_span_context().trace_flags
