@@ -188,7 +188,7 @@ class AlertStage:
 
     def close_output(self, timeout_s: float = CLOSE_TIMEOUT_MS / 1000) -> None:
         """Routing is over (the stream has stopped): flush the events routed (at most
-        `timeout_s`), then close the producer, its network thread and connections. Not in
+        `timeout_s`), then close the producer, its threads and connections. Not in
         `close`: the assembling stage may still be routing when this stage stops. A later
         route opens a new producer."""
         producer, self._producer, self._outbox = self._producer, None, None
