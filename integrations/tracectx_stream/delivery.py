@@ -27,7 +27,16 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-__all__ = ["PERMANENT", "OutputFailed", "OutputProducer", "Outbox", "producer_config"]
+from tracectx_stream.supervise import StageFailed
+
+__all__ = [
+    "PERMANENT",
+    "OutputFailed",
+    "OutputProducer",
+    "Outbox",
+    "ProducerFailed",
+    "producer_config",
+]
 
 _log = logging.getLogger("tracectx.stream")
 MAX_TOPICS = 64  # topics counted by name (a stage writes to a handful)
@@ -43,6 +52,7 @@ PERMANENT = frozenset(
         KafkaError.RECORD_LIST_TOO_LARGE,
         KafkaError.INVALID_MSG,
         KafkaError.INVALID_RECORD,
+        KafkaError.TOPIC_EXCEPTION,
         KafkaError.TOPIC_AUTHORIZATION_FAILED,
         KafkaError.CLUSTER_AUTHORIZATION_FAILED,
         KafkaError.POLICY_VIOLATION,
@@ -74,23 +84,45 @@ def producer_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
     }
 
 
+class ProducerFailed(StageFailed):
+    """The producer hit a fatal error (its idempotent state is lost, or the cluster refuses
+    idempotence): it takes no more records, so the instance must restart."""
+
+
 class OutputProducer:
     """One confluent-kafka producer, shared by a stream's stages, and the lock that serves its
     delivery reports. It connects in the background: a broker that is down is retried, and
     shows as failed deliveries."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.client = Producer(config)
+        self.fatal: KafkaError | None = None  # set once: every later record would fail too
+        self.client = Producer({"error_cb": self._error, **config})
         # Reports run in whichever thread serves the producer (every stage's `send` does); a
-        # thread that settles holds this while it flushes, so once its flush is done every
-        # report, its own and any another thread took, has been counted.
+        # thread that settles holds this while it serves them, so once its own records are
+        # all answered every report, those another thread took included, has been counted.
         self.serving = threading.Lock()
 
+    def _error(self, err: KafkaError) -> None:
+        """librdkafka's client-level errors: a fatal one ends the producer's usefulness
+        (the rest, a broker down, show as failed deliveries and are logged there)."""
+        if err.fatal() and self.fatal is None:
+            self.fatal = err
+            _log.critical("tracectx stream: the producer failed for good: %s", err.str())
+
+    def check(self) -> None:
+        """Raise `ProducerFailed` once the producer hit a fatal error."""
+        if self.fatal is not None:
+            raise ProducerFailed(f"producer: {self.fatal.name()}: {self.fatal.str()[:200]}")
+
     def close(self, timeout_s: float) -> int:
-        """Send what is queued (at most `timeout_s`), then end the producer's threads and
-        connections; the number of records left unsent (re-read by the group)."""
+        """Send what is queued (at most `timeout_s`), drop what is left (its input was not
+        committed: the group reads it again), then end the producer's threads and
+        connections; the number of records dropped."""
         with self.serving:
             left = int(self.client.flush(timeout_s))
+            if left:  # else close() below would wait for each to time out (two minutes)
+                self.client.purge(in_queue=True, in_flight=True)
+                self.client.flush(0)
         close = getattr(self.client, "close", None)  # confluent-kafka >= 2.13; else when freed
         if close is not None:
             close()
@@ -116,6 +148,7 @@ class Outbox:
         self.stats = stats  # StreamStats: produced/produce_errors by topic
         self._lock = threading.Lock()
         self._failed: set[Hashable] = set()
+        self._pending = 0  # records queued by this outbox whose report has not run yet
         self._errors = 0
         self._logged_at = -LOG_EVERY_S
         self._unlogged = 0
@@ -130,13 +163,20 @@ class Outbox:
                 self._acked(topic)
             else:
                 self._refused(topic, owner, err)
+            with self._lock:
+                self._pending -= 1
 
+        self.producer.check()
         deadline = None
         while True:
             try:
+                with self._lock:  # counted first: the report may run in another thread
+                    self._pending += 1
                 self.producer.client.produce(topic, value, key, on_delivery=report)
                 break
             except BufferError as exc:  # the local queue is full: wait for the broker's answers
+                with self._lock:
+                    self._pending -= 1
                 now = time.monotonic()
                 deadline = deadline or now + BLOCK_S
                 if now >= deadline:
@@ -144,7 +184,10 @@ class Outbox:
                     return
                 self._serve(0.1)
             except KafkaException as exc:  # refused locally (too large, a bad topic name)
+                with self._lock:
+                    self._pending -= 1
                 self._refused(topic, owner, exc.args[0])
+                self.producer.check()  # `_FATAL`: the producer takes nothing any more
                 return
         self._serve(0)
 
@@ -167,7 +210,7 @@ class Outbox:
 
     def _refused(self, topic: str, owner: Hashable, err: KafkaError) -> None:
         # (a fatal error, the idempotent producer's state lost, is not permanent for the
-        # record: its trace is re-read until the stage gives up and the instance restarts)
+        # record: its trace is re-read by the instance that replaces this one)
         permanent = err.code() in PERMANENT
         with self._lock:
             if not permanent:
@@ -194,20 +237,25 @@ class Outbox:
     def settle(
         self, beat: Callable[[], None] | None = None, timeout_s: float = FLUSH_TIMEOUT_S
     ) -> set[Hashable]:
-        """Wait for every queued record's answer (calling `beat` every second meanwhile: waiting
-        on a broker is not a stall); the owners of those refused since the last call that may
+        """Wait for the answer to every record this outbox queued (calling `beat` every second
+        meanwhile: waiting on a broker is not a stall; records other stages queue on the shared
+        producer are not waited for); the owners of those refused since the last call that may
         succeed if tried again (empty: everything was acknowledged or rejected for good).
-        Raises `TimeoutError` if answers are still missing after `timeout_s`."""
+        Raises `TimeoutError` if answers are still missing after `timeout_s`, `ProducerFailed`
+        if the producer failed for good."""
+        producer = self.producer
         deadline = time.monotonic() + timeout_s
-        while True:
-            with self.producer.serving:
-                left = self.producer.client.flush(min(1.0, max(deadline - time.monotonic(), 0.01)))
-            if not left:
-                break
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"{left} record(s) unanswered after {timeout_s:.0f} s")
-            if beat is not None:
+        beat_at = time.monotonic() + 1.0
+        while self._pending > 0:
+            now = time.monotonic()
+            if now >= deadline:
+                raise TimeoutError(f"{self._pending} record(s) unanswered after {timeout_s:.0f} s")
+            if beat is not None and now >= beat_at:
                 beat()
+                beat_at = now + 1.0
+            with producer.serving:  # serves every stage's reports; returns on the first
+                producer.client.poll(min(0.1, deadline - now))
+        producer.check()
         with self._lock:
             failed, self._failed = self._failed, set()
         return failed

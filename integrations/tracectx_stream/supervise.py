@@ -130,6 +130,9 @@ def supervise(
                     delay = BACKOFF_MIN_S
                 stage.close()
                 return
+            except StageFailed:  # reopening cannot help (the producer failed for good)
+                stage.abandon()
+                raise
             except Exception as exc:
                 health.failed(exc)
                 stage.abandon()

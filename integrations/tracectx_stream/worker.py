@@ -213,7 +213,8 @@ class SpanStream:
             self._stop.set()
             for thread in threads:
                 thread.join()
-            left = self._producer.close(CLOSE_TIMEOUT_MS / 1000)
+            producer, self._producer, self._outbox = self._producer, None, None
+            left = producer.close(CLOSE_TIMEOUT_MS / 1000)
             if left:  # the broker is gone: what was not sent is re-read by the group
                 _log.warning("tracectx stream: %d record(s) not flushed at exit", left)
             self._close_outputs()
@@ -471,6 +472,7 @@ class _RekeyStage:
         if failed:
             raise OutputFailed(failed, "re-keyed span batches")
         consumer.commit()
+        self.stream.last_input = time.monotonic()  # its output is input of the next stage
 
     def _rekey(self, tp: TopicPartition, record: Any) -> None:
         s, stats = self.stream.settings, self.stream.stats
