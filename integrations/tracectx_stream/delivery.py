@@ -33,15 +33,49 @@ __all__ = [
     "PERMANENT",
     "OutputFailed",
     "OutputProducer",
+    "OncePer",
     "Outbox",
     "ProducerFailed",
     "producer_config",
 ]
 
 _log = logging.getLogger("tracectx.stream")
+LOG_EVERY_S = 5.0  # past the producer's delivery timeout: every report has come by then
+
+
+class OncePer(logging.Filter):
+    """Lets one log record of each kind (level and librdkafka facility) through per
+    `interval_s`, saying how many were held back: a broker down for a minute makes librdkafka
+    log each reconnect attempt, hundreds of lines that say the same thing."""
+
+    def __init__(self, interval_s: float = LOG_EVERY_S) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        # kind -> (when one was last let through, how many held back since)
+        self._last: dict[tuple[int, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        kind = (record.levelno, str(args[0] if args else record.msg)[:32])
+        now = time.monotonic()
+        with self._lock:
+            last, held = self._last.get(kind, (-self.interval_s, 0))
+            if now - last < self.interval_s:
+                self._last[kind] = (last, held + 1)
+                return False
+            if len(self._last) >= 64 and kind not in self._last:
+                self._last.clear()  # a few kinds in practice: bounded whatever comes
+            self._last[kind] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} like it in the last {now - last:.0f} s)"
+        return True
+
+
+KAFKA_LOG = logging.getLogger("tracectx.stream.kafka")  # librdkafka's own lines
+KAFKA_LOG.addFilter(OncePer())
 MAX_TOPICS = 64  # topics counted by name (a stage writes to a handful)
 FLUSH_TIMEOUT_S = 180.0
-LOG_EVERY_S = 5.0  # past the producer's delivery timeout: every report has come by then
 BLOCK_S = 120.0  # a full local queue is waited on this long (kafka-python's max_block_ms)
 
 #: Errors a record would meet again however often it were sent: rejected, not re-read for.
@@ -79,8 +113,9 @@ def producer_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
         # retries neither duplicate nor reorder a partition's records (a path's later version
         # stays the later one); kafka-python 3, the producer before, did the same by default
         "enable.idempotence": True,
-        # librdkafka's own lines (a broker down, reconnecting) through logging, not stderr
-        "logger": logging.getLogger("tracectx.stream.kafka"),
+        # librdkafka's own lines (a broker down, reconnecting) through logging, not stderr,
+        # one of each kind per LOG_EVERY_S
+        "logger": KAFKA_LOG,
     }
 
 

@@ -78,3 +78,41 @@ def test_a_fatal_producer_error_stops_the_instance_instead_of_retrying() -> None
     assert Stage.steps == 1
     producer.client = real
     producer.close(1)
+
+
+def test_librdkafka_lines_of_one_kind_are_logged_once_per_interval(caplog) -> None:
+    """A broker down: librdkafka's reconnect lines (its facility ``FAIL``) come through once
+    per interval, the next one saying how many were held back; other kinds are not held."""
+    from tracectx_stream.delivery import KAFKA_LOG, OncePer
+
+    KAFKA_LOG.filters.clear()
+    KAFKA_LOG.addFilter(OncePer(interval_s=0.3))
+    try:
+        with caplog.at_level("INFO", logger=KAFKA_LOG.name):
+            for _ in range(100):
+                KAFKA_LOG.error("%s [%s] %s", "FAIL", "rdkafka#producer-1", "Connection refused")
+            KAFKA_LOG.warning("%s [%s] %s", "REQTMOUT", "rdkafka#producer-1", "Timed out")
+            time.sleep(0.35)
+            KAFKA_LOG.error("%s [%s] %s", "FAIL", "rdkafka#producer-1", "Connection refused")
+    finally:
+        KAFKA_LOG.filters.clear()
+        KAFKA_LOG.addFilter(OncePer())
+    lines = [r.getMessage() for r in caplog.records if r.name == KAFKA_LOG.name]
+    assert len(lines) == 3
+    assert lines[0] == "FAIL [rdkafka#producer-1] Connection refused"
+    assert lines[1].startswith("REQTMOUT")
+    assert lines[2].startswith("FAIL") and "(99 like it in the last" in lines[2]
+
+
+def test_a_real_producer_logs_an_unreachable_broker_through_the_filter(caplog) -> None:
+    with caplog.at_level("DEBUG", logger="tracectx.stream.kafka"):
+        producer = OutputProducer(producer_config(NOWHERE, "log-test"))
+        outbox = Outbox(producer, StreamStats())
+        outbox.send("paths", b"k", b"v", "trace-a")
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            producer.client.poll(0.1)
+        producer.close(0.5)
+    fails = [r for r in caplog.records if r.name == "tracectx.stream.kafka"]
+    assert fails, "librdkafka's lines reach logging"
+    assert len(fails) <= 6  # a few kinds, once each in 3 s (unfiltered: dozens)
