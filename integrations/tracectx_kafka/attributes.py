@@ -124,18 +124,26 @@ def record_attributes(
         "messaging.operation.name": operation,
         "messaging.destination.name": topic,
     }
+    _add_record_fields(attrs, partition, offset, key, tombstone)
+    if client:
+        attrs.update(client)
+    return attrs
+
+
+def _add_record_fields(
+    attrs: dict[str, Any], partition: Any, offset: Any, key: Any, tombstone: bool
+) -> None:
+    """What one consumed record adds to its process span's attributes."""
     if isinstance(partition, int):
         attrs["messaging.destination.partition.id"] = str(partition)
     if isinstance(offset, int):
         attrs["messaging.kafka.offset"] = offset
-    text = key_text(key)
-    if text is not None:
-        attrs["messaging.kafka.message.key"] = text
+    if key is not None:
+        text = key_text(key)
+        if text is not None:
+            attrs["messaging.kafka.message.key"] = text
     if tombstone:
         attrs[TOMBSTONE] = True
-    if client:
-        attrs.update(client)
-    return attrs
 
 
 class ProcessAttributes:
@@ -169,16 +177,7 @@ class ProcessAttributes:
                 record_attributes(topic, None, None, None, self.client),
             )
         attrs = found[1].copy()
-        if isinstance(partition, int):
-            attrs["messaging.destination.partition.id"] = str(partition)
-        if isinstance(offset, int):
-            attrs["messaging.kafka.offset"] = offset
-        if key is not None:
-            text = key_text(key)
-            if text is not None:
-                attrs["messaging.kafka.message.key"] = text
-        if tombstone:
-            attrs[TOMBSTONE] = True
+        _add_record_fields(attrs, partition, offset, key, tombstone)
         return found[0], attrs
 
 
